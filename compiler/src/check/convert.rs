@@ -1,0 +1,530 @@
+//! `convert NAME from NETWORK { ... }`: activation swaps, firing-rate scale,
+//! synapses and initial state, following NengoDL's Converter (see
+//! docs/semantics.md for where snnc goes further).
+
+use super::network::{Checked, ACTIVATIONS};
+use super::settings::{self, Settings};
+use super::suggest::{did_you_mean, hint};
+use super::values::{self as v, Call, Diags};
+use crate::diagnostic::{Code, Diagnostic};
+use crate::ir::{Activation, InitialVoltage, Model, Network, Neuron, NodeSettings, Op, Synapse};
+use crate::span::Span;
+use crate::syntax::ast::{Block, Expr, ExprKind, Ident, Stmt};
+
+pub const NEURONS: [&str; 6] = ["relu", "spiking_relu", "lif", "lif_rate", "sigmoid", "tanh"];
+
+/// The model a network runs as in rate mode: each activation becomes the
+/// rate neuron NengoDL's converter gives it; no synapses, scale 1.
+pub fn rate_model(index: usize, net: &Network) -> Model {
+    Model {
+        name: net.name.clone(),
+        network: index,
+        converted: false,
+        nodes: net
+            .nodes
+            .iter()
+            .map(|n| NodeSettings {
+                neuron: n.activation.rate_neuron(),
+                scale: 1.0,
+                input_synapses: vec![Synapse::None; n.inputs.len()],
+                bias_synapse: Synapse::None,
+            })
+            .collect(),
+        initial_voltage: InitialVoltage::Zero,
+        span: net.span,
+    }
+}
+
+pub fn check_convert(block: &Block, name: &Ident, base: &Checked, index: usize, d: &mut Diags) -> Option<Model> {
+    let net = &base.network;
+    let s = settings::collect(
+        "convert",
+        block.header,
+        &block.body,
+        &["scale_firing_rates", "synapse", "initial_voltage"],
+        &["scale"],
+        &["swap", "synapse"],
+        d,
+    );
+    s.no_extras(d);
+    let errors_before = d.iter().filter(|x| x.is_error()).count();
+    let mut model = rate_model(index, net);
+    model.name = name.node.clone();
+    model.converted = true;
+    model.span = block.span;
+
+    swaps(&s, base, &mut model, d);
+    scales(&s, base, &mut model, d);
+    synapses(&s, base, &mut model, d);
+    if let Some(e) = s.value("initial_voltage") {
+        if let Some(iv) = initial_voltage(e, d) {
+            model.initial_voltage = iv;
+        }
+    }
+    let errors_after = d.iter().filter(|x| x.is_error()).count();
+    (errors_after == errors_before).then_some(model)
+}
+
+// ---------------------------------------------------------------- swaps ----
+
+fn swaps(s: &Settings, base: &Checked, model: &mut Model, d: &mut Diags) {
+    let net = &base.network;
+    let mut by_activation: Vec<(Activation, Neuron, Span)> = Vec::new();
+    let mut by_layer: Vec<(usize, Neuron, Span)> = Vec::new();
+    for stmt in s.arrows.iter().filter(|st| matches!(st, Stmt::Arrow { key, .. } if key.node == "swap")) {
+        let Stmt::Arrow { from, to, value, span, .. } = stmt else { continue };
+        if let Some(extra) = value {
+            d.push(
+                Diagnostic::error(Code::Syntax, extra.span, "a swap has no `= value`")
+                    .label("remove this")
+                    .help("write `swap relu -> spiking_relu`"),
+            );
+        }
+        let neuron = neuron(to, d);
+        let Some(word) = v::name(from, "the swap source", d) else { continue };
+        let source = if let Some(act) = activation_named(word) {
+            if act == Activation::Linear {
+                d.push(
+                    Diagnostic::error(Code::UnusedSwap, from.span, "linear layers have no neurons to swap")
+                        .label("`linear` is not a neuron type")
+                        .help("give the layer an activation in the network, then swap that"),
+                );
+                continue;
+            }
+            if !net.nodes.iter().any(|n| n.activation == act) {
+                if base.broken.is_empty() {
+                    d.push(
+                        Diagnostic::error(Code::UnusedSwap, from.span, format!("no layer of `{}` uses `{word}`", net.name))
+                            .label(format!("`{word}` appears nowhere"))
+                            .with_secondary(net.span.to(Span::new(net.span.start, net.span.start)), "network defined here")
+                            .help(used_activations(net)),
+                    );
+                }
+                continue;
+            }
+            Err(act)
+        } else if let Some(id) = net.node(word) {
+            if net.nodes[id].activation == Activation::Linear {
+                d.push(
+                    Diagnostic::error(Code::UnusedSwap, from.span, format!("layer `{word}` has no activation to swap"))
+                        .label("a linear layer has no neurons")
+                        .help("give it an activation in the network (for example `activation=relu`)"),
+                );
+                continue;
+            }
+            Ok(id)
+        } else {
+            if !base.broken.contains_key(word) {
+                let names = ACTIVATIONS.iter().copied().chain(net.nodes.iter().map(|n| n.name.as_str()));
+                let mut diag = Diagnostic::error(Code::UnknownName, from.span, format!("`{word}` is neither an activation nor a layer of `{}`", net.name))
+                    .label("unknown swap source");
+                diag = match did_you_mean(word, names) {
+                    Some(s) => diag.help(format!("did you mean `{s}`?")),
+                    None => diag.help(used_activations(net)),
+                };
+                d.push(diag);
+            }
+            continue;
+        };
+        let Some(neuron) = neuron else { continue };
+        match source {
+            Err(act) => {
+                if let Some((_, _, prev)) = by_activation.iter().find(|(a, _, _)| *a == act) {
+                    d.push(duplicate(*span, *prev, "this activation is swapped twice"));
+                } else {
+                    by_activation.push((act, neuron, *span));
+                }
+            }
+            Ok(id) => {
+                if let Some((_, _, prev)) = by_layer.iter().find(|(i, _, _)| *i == id) {
+                    d.push(duplicate(*span, *prev, "this layer is swapped twice"));
+                } else {
+                    by_layer.push((id, neuron, *span));
+                }
+            }
+        }
+    }
+    // A swap naming a layer wins over a swap naming its activation.
+    for (id, node) in net.nodes.iter().enumerate() {
+        if let Some((_, n, _)) = by_activation.iter().find(|(a, _, _)| *a == node.activation) {
+            model.nodes[id].neuron = Some(*n);
+        }
+    }
+    for (id, n, _) in by_layer {
+        model.nodes[id].neuron = Some(n);
+    }
+}
+
+fn duplicate(span: Span, prev: Span, what: &str) -> Diagnostic {
+    Diagnostic::error(Code::Duplicate, span, what.to_string())
+        .label("second swap")
+        .with_secondary(prev, "first swap")
+        .help("keep one of them")
+}
+
+fn used_activations(net: &Network) -> String {
+    let mut used: Vec<&str> = net.nodes.iter().filter(|n| n.activation != Activation::Linear).map(|n| n.activation.name()).collect();
+    used.sort_unstable();
+    used.dedup();
+    if used.is_empty() {
+        format!("`{}` has no layer with an activation", net.name)
+    } else {
+        format!("activations used in `{}`: {}", net.name, super::suggest::one_of(&used))
+    }
+}
+
+fn activation_named(word: &str) -> Option<Activation> {
+    Some(match word {
+        "relu" => Activation::Relu,
+        "sigmoid" => Activation::Sigmoid,
+        "tanh" => Activation::Tanh,
+        "linear" => Activation::Linear,
+        _ => return None,
+    })
+}
+
+/// A neuron type: `spiking_relu`, `lif(tau_rc=20ms, tau_ref=2ms)`, ...
+pub fn neuron(e: &Expr, d: &mut Diags) -> Option<Neuron> {
+    let (kind, args): (&Ident, Option<Call>) = match &e.kind {
+        ExprKind::Ident(word) => {
+            v::keyword(e, "neuron type", &NEURONS, d)?;
+            return Some(default_neuron(word));
+        }
+        ExprKind::Call { name, .. } => {
+            let allowed: &[&str] = match name.node.as_str() {
+                "relu" | "spiking_relu" => &["amplitude"],
+                "lif" => &["tau_rc", "tau_ref", "min_voltage", "amplitude"],
+                "lif_rate" => &["tau_rc", "tau_ref", "amplitude"],
+                "sigmoid" | "tanh" => &["tau_ref"],
+                other => {
+                    d.push(
+                        Diagnostic::error(Code::UnknownKeyword, name.span, format!("unknown neuron type `{other}`"))
+                            .label("not a neuron type")
+                            .help(hint(other, &NEURONS)),
+                    );
+                    return None;
+                }
+            };
+            (name, Call::new(e, allowed, d))
+        }
+        _ => {
+            d.push(
+                Diagnostic::error(Code::WrongType, e.span, format!("a neuron type must be a name or a call, found {}", e.kind.describe()))
+                    .label("expected a neuron type")
+                    .help(format!("neuron types: {}", super::suggest::one_of(&NEURONS))),
+            );
+            return None;
+        }
+    };
+    let call = args?;
+    call.at_most_positional(0, d);
+    let mut ok = true;
+    let mut time_arg = |name: &str, default: f64, allow_zero: bool, d: &mut Diags| match call.get(name) {
+        None => default,
+        Some(e) => match v::time(e, &format!("`{name}`"), d) {
+            Some(t) if t > 0.0 || (allow_zero && t == 0.0) => t,
+            Some(t) => {
+                d.push(
+                    Diagnostic::error(Code::OutOfRange, e.span, format!("`{name}` must be positive, found {t}s"))
+                        .label("must be > 0"),
+                );
+                ok = false;
+                default
+            }
+            None => {
+                ok = false;
+                default
+            }
+        },
+    };
+    let tau_rc = time_arg("tau_rc", 0.02, false, d);
+    let tau_ref_default = if matches!(kind.node.as_str(), "sigmoid" | "tanh") { 1.0 } else { 0.002 };
+    let tau_ref = time_arg("tau_ref", tau_ref_default, !matches!(kind.node.as_str(), "sigmoid" | "tanh"), d);
+    let plain = |name: &str, default: f64, d: &mut Diags| match call.get(name) {
+        None => Some(default),
+        Some(e) => v::number(e, &format!("`{name}`"), d),
+    };
+    let amplitude = plain("amplitude", 1.0, d).and_then(|a| match call.get("amplitude") {
+        Some(e) => v::positive(a, e.span, "`amplitude`", d),
+        None => Some(a),
+    });
+    let min_voltage = plain("min_voltage", 0.0, d);
+    let (Some(amplitude), Some(min_voltage)) = (amplitude, min_voltage) else { return None };
+    if !ok {
+        return None;
+    }
+    Some(match kind.node.as_str() {
+        "relu" => Neuron::RectifiedLinear { amplitude },
+        "spiking_relu" => Neuron::SpikingRectifiedLinear { amplitude },
+        "lif" => Neuron::Lif { tau_rc, tau_ref, min_voltage, amplitude },
+        "lif_rate" => Neuron::LifRate { tau_rc, tau_ref, amplitude },
+        "sigmoid" => Neuron::Sigmoid { tau_ref },
+        _ => Neuron::Tanh { tau_ref },
+    })
+}
+
+fn default_neuron(word: &str) -> Neuron {
+    match word {
+        "relu" => Neuron::RectifiedLinear { amplitude: 1.0 },
+        "spiking_relu" => Neuron::SpikingRectifiedLinear { amplitude: 1.0 },
+        "lif" => Neuron::Lif { tau_rc: 0.02, tau_ref: 0.002, min_voltage: 0.0, amplitude: 1.0 },
+        "lif_rate" => Neuron::LifRate { tau_rc: 0.02, tau_ref: 0.002, amplitude: 1.0 },
+        "sigmoid" => Neuron::Sigmoid { tau_ref: 1.0 },
+        _ => Neuron::Tanh { tau_ref: 1.0 },
+    }
+}
+
+// ---------------------------------------------------------------- scale ----
+
+fn scales(s: &Settings, base: &Checked, model: &mut Model, d: &mut Diags) {
+    let net = &base.network;
+    let global = s.get("scale_firing_rates").and_then(|st| {
+        let x = v::number(st.value, "`scale_firing_rates`", d)?;
+        v::positive(x, st.value.span, "`scale_firing_rates`", d).map(|x| (x, st.span))
+    });
+    if let Some((x, span)) = global {
+        for (id, node) in model.nodes.iter_mut().enumerate() {
+            if node.neuron.is_some() {
+                node.scale = x;
+                warn_nonlinear(node.neuron, x, span, &net.nodes[id].name, d);
+            }
+        }
+    }
+    let mut seen: Vec<(usize, Span)> = Vec::new();
+    for st in s.targeted.iter().filter(|st| st.key.node == "scale") {
+        let Some(target) = st.target else { continue };
+        let value = v::number(st.value, "a layer's scale", d).and_then(|x| v::positive(x, st.value.span, "a layer's scale", d));
+        let Some(id) = net.node(&target.node) else {
+            if !base.broken.contains_key(&target.node) {
+                d.push(unknown_layer(target, net));
+            }
+            continue;
+        };
+        if model.nodes[id].neuron.is_none() {
+            d.push(
+                Diagnostic::error(Code::WrongType, target.span, format!("layer `{}` has no neurons to scale", target.node))
+                    .label("a linear layer")
+                    .help("scale_firing_rates acts on layers with neurons; linear layers are never scaled"),
+            );
+            continue;
+        }
+        if let Some((_, prev)) = seen.iter().find(|(i, _)| *i == id) {
+            d.push(
+                Diagnostic::error(Code::Duplicate, st.key.span, format!("the scale of `{}` is set twice", target.node))
+                    .label("set again here")
+                    .with_secondary(*prev, "first set here"),
+            );
+            continue;
+        }
+        seen.push((id, st.key.span));
+        if let Some(x) = value {
+            model.nodes[id].scale = x;
+            warn_nonlinear(model.nodes[id].neuron, x, st.span, &target.node, d);
+        }
+    }
+}
+
+fn warn_nonlinear(neuron: Option<Neuron>, scale: f64, span: Span, layer: &str, d: &mut Diags) {
+    let nonlinear = matches!(neuron, Some(Neuron::Lif { .. } | Neuron::LifRate { .. } | Neuron::Sigmoid { .. } | Neuron::Tanh { .. }));
+    if nonlinear && scale != 1.0 && !d.iter().any(|x| x.primary.span == span && !x.is_error()) {
+        d.push(
+            Diagnostic::warning(span, format!("scaling firing rates changes what nonlinear neurons compute (`{layer}`)"))
+                .label("not exact for lif, sigmoid or tanh")
+                .help("only relu-type neurons keep their rate output under scale_firing_rates"),
+        );
+    }
+}
+
+fn unknown_layer(target: &Ident, net: &Network) -> Diagnostic {
+    let mut diag = Diagnostic::error(Code::UnknownName, target.span, format!("`{}` is not a layer of `{}`", target.node, net.name))
+        .label("unknown layer");
+    if let Some(s) = did_you_mean(&target.node, net.nodes.iter().map(|n| n.name.as_str())) {
+        diag = diag.help(format!("did you mean `{s}`?"));
+    }
+    diag
+}
+
+// ------------------------------------------------------------- synapses ----
+
+/// `none`, `lowpass(5ms)`, `alpha(5ms)`, or a bare duration for a low-pass.
+pub fn synapse(e: &Expr, d: &mut Diags) -> Option<Synapse> {
+    match &e.kind {
+        ExprKind::Ident(w) if w == "none" => Some(Synapse::None),
+        ExprKind::Quantity { .. } => {
+            let tau = v::time(e, "a synapse time constant", d)?;
+            non_negative_tau(tau, e.span, d).map(|tau| Synapse::Lowpass { tau })
+        }
+        ExprKind::Call { name, .. } if name.node == "lowpass" || name.node == "alpha" => {
+            let call = Call::new(e, &["tau"], d)?;
+            call.at_most_positional(1, d);
+            let tau_expr = call.positional.first().copied().or_else(|| call.get("tau"));
+            let Some(tau_expr) = tau_expr else {
+                d.push(
+                    Diagnostic::error(Code::Missing, e.span, format!("`{}` needs a time constant", name.node))
+                        .label("no time constant")
+                        .help(format!("write `{}(5ms)`", name.node)),
+                );
+                return None;
+            };
+            let tau = v::time(tau_expr, "a synapse time constant", d)?;
+            if name.node == "alpha" {
+                v::positive(tau, tau_expr.span, "an alpha time constant", d).map(|tau| Synapse::Alpha { tau })
+            } else {
+                non_negative_tau(tau, tau_expr.span, d).map(|tau| Synapse::Lowpass { tau })
+            }
+        }
+        ExprKind::Ident(w) | ExprKind::Call { name: Ident { node: w, .. }, .. } => {
+            d.push(
+                Diagnostic::error(Code::UnknownKeyword, e.span, format!("unknown synapse `{w}`"))
+                    .label("not a synapse")
+                    .help(hint(w, &["none", "lowpass", "alpha"])),
+            );
+            None
+        }
+        _ => {
+            d.push(
+                Diagnostic::error(Code::WrongType, e.span, format!("a synapse must be `none`, `lowpass(tau)` or `alpha(tau)`, found {}", e.kind.describe()))
+                    .label("expected a synapse"),
+            );
+            None
+        }
+    }
+}
+
+fn non_negative_tau(tau: f64, span: Span, d: &mut Diags) -> Option<f64> {
+    if tau >= 0.0 {
+        Some(tau)
+    } else {
+        d.push(
+            Diagnostic::error(Code::OutOfRange, span, format!("a synapse time constant cannot be negative, found {tau}s"))
+                .label("must be >= 0"),
+        );
+        None
+    }
+}
+
+fn synapses(s: &Settings, base: &Checked, model: &mut Model, d: &mut Diags) {
+    let net = &base.network;
+    if let Some(e) = s.value("synapse") {
+        if let Some(syn) = synapse(e, d) {
+            // NengoDL's rule: the default filters connections out of neurons.
+            for (id, node) in net.nodes.iter().enumerate() {
+                if node.op == Op::Flatten {
+                    continue;
+                }
+                for (i, &src) in node.inputs.iter().enumerate() {
+                    if model.nodes[net.storage_of(src)].neuron.is_some() {
+                        model.nodes[id].input_synapses[i] = syn;
+                    }
+                }
+            }
+        }
+    }
+    let mut seen: Vec<((usize, Option<usize>), Span)> = Vec::new();
+    for stmt in s.arrows.iter() {
+        let Stmt::Arrow { key, from, to, value, span } = stmt else { continue };
+        if key.node != "synapse" {
+            continue;
+        }
+        let syn = match value {
+            Some(e) => synapse(e, d),
+            None => {
+                d.push(
+                    Diagnostic::error(Code::Missing, *span, "this connection synapse has no value")
+                        .label("`= synapse` is missing")
+                        .help("write `synapse a -> b = lowpass(5ms)`"),
+                );
+                None
+            }
+        };
+        let (Some(from_name), Some(to_name)) = (v::name(from, "a connection source", d), v::name(to, "a connection target", d)) else { continue };
+        let to_ident = Ident::new(to_name.to_string(), to.span);
+        let Some(to_id) = net.node(to_name) else {
+            if !base.broken.contains_key(to_name) {
+                d.push(unknown_layer(&to_ident, net));
+            }
+            continue;
+        };
+        let to_node = &net.nodes[to_id];
+        if to_node.op == Op::Flatten {
+            d.push(
+                Diagnostic::error(Code::NoSuchConnection, to.span, format!("`{to_name}` is a flatten view and has no connections of its own"))
+                    .label("a view, not a layer")
+                    .help("name the layer that reads the flattened values instead"),
+            );
+            continue;
+        }
+        let edge = if from_name == "bias" {
+            if !to_node.has_bias() {
+                d.push(
+                    Diagnostic::error(Code::NoSuchConnection, from.span, format!("`{to_name}` has no bias"))
+                        .label("no bias connection")
+                        .help("only dense and conv2d layers with `bias=true` have one"),
+                );
+                continue;
+            }
+            None
+        } else {
+            let Some(from_id) = net.node(from_name) else {
+                if !base.broken.contains_key(from_name) {
+                    d.push(unknown_layer(&Ident::new(from_name.to_string(), from.span), net));
+                }
+                continue;
+            };
+            let want = net.storage_of(from_id);
+            match to_node.inputs.iter().position(|&i| net.storage_of(i) == want) {
+                Some(i) => Some(i),
+                None => {
+                    let into: Vec<String> = to_node.inputs.iter().map(|&i| format!("`{} -> {to_name}`", net.nodes[net.storage_of(i)].name)).collect();
+                    let mut help = format!("connections into `{to_name}`: {}", into.join(", "));
+                    if to_node.has_bias() {
+                        help.push_str(&format!(", `bias -> {to_name}`"));
+                    }
+                    d.push(
+                        Diagnostic::error(Code::NoSuchConnection, from.span.to(to.span), format!("there is no connection `{from_name} -> {to_name}`"))
+                            .label(format!("`{to_name}` does not read `{from_name}`"))
+                            .help(help),
+                    );
+                    continue;
+                }
+            }
+        };
+        let key_id = (to_id, edge);
+        if let Some((_, prev)) = seen.iter().find(|(k, _)| *k == key_id) {
+            d.push(
+                Diagnostic::error(Code::Duplicate, *span, "this connection's synapse is set twice")
+                    .label("set again here")
+                    .with_secondary(*prev, "first set here"),
+            );
+            continue;
+        }
+        seen.push((key_id, *span));
+        if let Some(syn) = syn {
+            match edge {
+                Some(i) => model.nodes[to_id].input_synapses[i] = syn,
+                None => model.nodes[to_id].bias_synapse = syn,
+            }
+        }
+    }
+}
+
+fn initial_voltage(e: &Expr, d: &mut Diags) -> Option<InitialVoltage> {
+    match &e.kind {
+        ExprKind::Ident(w) if w == "zero" => Some(InitialVoltage::Zero),
+        ExprKind::Ident(w) if w == "uniform" => Some(InitialVoltage::Uniform { seed: 0 }),
+        ExprKind::Call { name, .. } if name.node == "uniform" => {
+            let call = Call::new(e, &["seed"], d)?;
+            call.at_most_positional(0, d);
+            let seed = call.get("seed").map_or(Some(0), |s| v::count(s, "`seed`", 0, d))?;
+            Some(InitialVoltage::Uniform { seed: seed as u64 })
+        }
+        _ => {
+            d.push(
+                Diagnostic::error(Code::UnknownKeyword, e.span, "unknown initial voltage")
+                    .label("expected `zero` or `uniform(seed=N)`")
+                    .help("`zero` (the default) starts every neuron at 0; `uniform(seed=0)` draws from [0, 1) like current Nengo"),
+            );
+            None
+        }
+    }
+}

@@ -1,0 +1,406 @@
+//! `run [NAME] { ... }` and `train [NAME] { ... }` blocks.
+
+use super::data::{check_fits, data_source};
+use super::probes::bind;
+use super::settings::{self, Settings};
+use super::suggest::did_you_mean;
+use super::values::{self as v, Call, Diags};
+use crate::diagnostic::{Code, Diagnostic};
+use crate::ir::*;
+use crate::syntax::ast::{Block, Expr, ExprKind};
+
+/// Resolves `network = NAME` to a model index.
+fn model_of(s: &Settings, models: &[Model], broken_models: &[String], d: &mut Diags) -> Option<usize> {
+    let e = s.require("network", "network = mnist", d)?;
+    let name = v::name(e, "`network`", d)?;
+    if let Some(i) = models.iter().position(|m| m.name == name) {
+        return Some(i);
+    }
+    if !broken_models.iter().any(|b| b == name) {
+        let mut diag = Diagnostic::error(Code::UnknownName, e.span, format!("no network or convert variant is called `{name}`"))
+            .label("unknown model");
+        diag = match did_you_mean(name, models.iter().map(|m| m.name.as_str())) {
+            Some(x) => diag.help(format!("did you mean `{x}`?")),
+            None if models.is_empty() => diag.help("define it with `network NAME { ... }` or `convert NAME from NETWORK { ... }`"),
+            None => diag.help(format!(
+                "defined: {}",
+                super::suggest::one_of(&models.iter().map(|m| m.name.as_str()).collect::<Vec<_>>())
+            )),
+        };
+        d.push(diag);
+    }
+    None
+}
+
+pub fn check_run(block: &Block, p: &Program, broken_models: &[String], d: &mut Diags) -> Option<Run> {
+    let s = settings::collect(
+        "run",
+        block.header,
+        &block.body,
+        &["network", "params", "data", "dt", "present", "steps", "precision", "batch", "report"],
+        &[],
+        &[],
+        d,
+    );
+    s.no_extras(d);
+    let model = model_of(&s, &p.models, broken_models, d);
+    let params = s.value("params").and_then(|e| v::string(e, "`params`", d));
+    let data = s.require("data", "data = mnist_idx(\"data/mnist\", split=test)", d).and_then(|e| data_source(e, d));
+    let dt = match s.value("dt") {
+        Some(e) => v::time(e, "`dt`", d).and_then(|t| v::positive(t, e.span, "`dt`", d)),
+        None => Some(0.001),
+    };
+    let steps = match (s.get("present"), s.get("steps"), dt) {
+        (Some(a), Some(b), _) => {
+            d.push(
+                Diagnostic::error(Code::Duplicate, b.key.span, "give either `present` or `steps`, not both")
+                    .label("`steps` here")
+                    .with_secondary(a.key.span, "`present` here"),
+            );
+            None
+        }
+        (Some(pr), None, Some(dt)) => v::time(pr.value, "`present`", d).and_then(|t| steps_of(t, dt, pr.value, d)),
+        (None, Some(st), _) => v::count(st.value, "`steps`", 1, d),
+        (None, None, _) => {
+            d.push(
+                Diagnostic::error(Code::Missing, block.header, "this run block does not say how long each input is presented")
+                    .label("no `present`")
+                    .help("add `present = 100ms` (or `steps = 100`)"),
+            );
+            None
+        }
+        _ => None,
+    };
+    let precision = match s.value("precision") {
+        Some(e) => v::keyword(e, "precision", &["f32", "f64"], d).map(|x| if x == "f64" { Precision::F64 } else { Precision::F32 }),
+        None => Some(Precision::F32),
+    };
+    let batch = s.value("batch").map_or(Some(100), |e| v::count(e, "`batch`", 1, d));
+
+    let model = model?;
+    let net = p.network_of(&p.models[model]);
+    if params.is_none() && net.params().next().is_some() && s.get("params").is_none() {
+        d.push(
+            Diagnostic::error(Code::Missing, block.header, format!("`{}` has weights but this run block names no params file", net.name))
+                .label("no `params`")
+                .help("add `params = \"params.npz\"` (written by `snnc train`)"),
+        );
+    }
+    if let Some(data) = &data {
+        check_fits(data, net, d);
+    }
+    let dt_v = dt?;
+    let probes = bind(&p.probes, net, dt_v, d);
+    let report = report(s.value("report"), &probes, net, &p.probes, block, d);
+    Some(Run {
+        name: block.name.as_ref().map(|n| n.node.clone()),
+        model,
+        params: params.or(None),
+        data: data?,
+        dt: dt_v,
+        steps: steps?,
+        precision: precision?,
+        batch: batch?,
+        probes,
+        report: report?,
+        span: block.span,
+    })
+}
+
+fn steps_of(t: f64, dt: f64, e: &Expr, d: &mut Diags) -> Option<usize> {
+    let n = (t / dt).round();
+    if n < 1.0 || (t / dt - n).abs() > 1e-6 {
+        d.push(
+            Diagnostic::error(Code::OutOfRange, e.span, format!("`present` must be a whole number (at least 1) of steps of dt = {dt}s"))
+                .label(format!("{t}s / {dt}s = {}", t / dt))
+                .help("make `present` a multiple of `dt`"),
+        );
+        return None;
+    }
+    Some(n as usize)
+}
+
+fn report(e: Option<&Expr>, probes: &[BoundProbe], net: &Network, all: &[Probe], block: &Block, d: &mut Diags) -> Option<Report> {
+    let Some(e) = e else {
+        // Default: the probe on the network's last layer.
+        let last = net.nodes.len().checked_sub(1);
+        return match probes.iter().position(|b| Some(b.node) == last) {
+            Some(probe) => Some(Report { probe, at: ReadAt::Last }),
+            None => {
+                d.push(
+                    Diagnostic::error(Code::Missing, block.header, "this run block has no `report` and no probe on the output layer")
+                        .label("what should be read?")
+                        .help("add `report = accuracy(PROBE, at=last)` with a probe on the output layer"),
+                );
+                None
+            }
+        };
+    };
+    let ExprKind::Call { name, .. } = &e.kind else {
+        d.push(
+            Diagnostic::error(Code::WrongType, e.span, "`report` must be `accuracy(PROBE, at=last)`")
+                .label(format!("found {}", e.kind.describe())),
+        );
+        return None;
+    };
+    if name.node != "accuracy" {
+        d.push(
+            Diagnostic::error(Code::UnknownKeyword, name.span, format!("unknown report `{}`", name.node))
+                .label("not a report")
+                .help("the report is `accuracy(PROBE, at=last)`"),
+        );
+        return None;
+    }
+    let call = Call::new(e, &["at"], d)?;
+    call.at_most_positional(1, d);
+    let Some(pe) = call.positional.first() else {
+        d.push(
+            Diagnostic::error(Code::Missing, e.span, "`accuracy` needs the probe to read")
+                .label("no probe")
+                .help("write `accuracy(pred, at=last)`"),
+        );
+        return None;
+    };
+    let pname = v::name(pe, "the reported probe", d)?;
+    let at = match call.get("at") {
+        None => Some(ReadAt::Last),
+        Some(a) if matches!(&a.kind, ExprKind::Ident(w) if w == "last") => Some(ReadAt::Last),
+        Some(a) => v::count(a, "`at` (a step, or `last`)", 1, d).map(ReadAt::Step),
+    };
+    let probe = match probes.iter().position(|b| b.name == pname) {
+        Some(i) => i,
+        None => {
+            let diag = if all.iter().any(|p| p.name == pname) {
+                Diagnostic::error(Code::UnknownName, pe.span, format!("probe `{pname}` is not on a layer of `{}`", net.name))
+                    .label("probe on another network")
+            } else {
+                let mut x = Diagnostic::error(Code::UnknownName, pe.span, format!("unknown probe `{pname}`")).label("not a probe");
+                x = match did_you_mean(pname, all.iter().map(|p| p.name.as_str())) {
+                    Some(s) => x.help(format!("did you mean `{s}`?")),
+                    None => x.help(format!("define it at the top level: `probe {pname} = LAYER`")),
+                };
+                x
+            };
+            d.push(diag);
+            return None;
+        }
+    };
+    let node = &net.nodes[probes[probe].node];
+    if node.shape.len() != 1 || node.size() < 2 {
+        d.push(
+            Diagnostic::error(Code::ShapeMismatch, pe.span, format!("accuracy needs a vector of class scores, but `{}` is {}", node.name, shape_str(&node.shape)))
+                .label("not a class-score vector")
+                .help("report a probe on the output layer (for example a dense layer with one unit per class)"),
+        );
+        return None;
+    }
+    Some(Report { probe, at: at? })
+}
+
+fn shape_str(shape: &[usize]) -> String {
+    shape.iter().map(|x| x.to_string()).collect::<Vec<_>>().join("x")
+}
+
+// --------------------------------------------------------------- train ----
+
+pub fn check_train(block: &Block, p: &Program, broken_models: &[String], d: &mut Diags) -> Option<Train> {
+    let s = settings::collect(
+        "train",
+        block.header,
+        &block.body,
+        &["network", "data", "optimizer", "epochs", "batch", "validation_split", "seed", "save"],
+        &["loss"],
+        &[],
+        d,
+    );
+    s.no_extras(d);
+    let model = model_of(&s, &p.models, broken_models, d);
+    let data = s.require("data", "data = mnist_idx(\"data/mnist\", split=train)", d).and_then(|e| data_source(e, d));
+    let optimizer = s.require("optimizer", "optimizer = rmsprop(lr=0.001)", d).and_then(|e| optimizer(e, d));
+    let epochs = s.require("epochs", "epochs = 10", d).and_then(|e| v::count(e, "`epochs`", 1, d));
+    let batch = s.value("batch").map_or(Some(32), |e| v::count(e, "`batch`", 1, d));
+    let validation_split = match s.value("validation_split") {
+        Some(e) => v::number(e, "`validation_split`", d).and_then(|x| v::in_range(x, 0.0, 0.9, e.span, "`validation_split`", d)),
+        None => Some(0.0),
+    };
+    let seed = s.value("seed").map_or(Some(0), |e| v::count(e, "`seed`", 0, d));
+    let save = s.require("save", "save = \"params.npz\"", d).and_then(|e| v::string(e, "`save`", d));
+
+    let model = model?;
+    let net = p.network_of(&p.models[model]);
+    if let Some(data) = &data {
+        check_fits(data, net, d);
+    }
+    let probes = bind(&p.probes, net, 0.001, d);
+    let mut losses = Vec::new();
+    for st in &s.targeted {
+        let Some(target) = st.target else { continue };
+        let probe = match probes.iter().position(|b| b.name == target.node) {
+            Some(i) => i,
+            None => {
+                let mut x = Diagnostic::error(Code::BadLoss, target.span, format!("the loss reads probe `{}`, which is not on a layer of `{}`", target.node, net.name))
+                    .label("unknown probe");
+                x = match did_you_mean(&target.node, p.probes.iter().map(|p| p.name.as_str())) {
+                    Some(s) => x.help(format!("did you mean `{s}`?")),
+                    None => x.help(format!("define it at the top level: `probe {} = LAYER`", target.node)),
+                };
+                d.push(x);
+                continue;
+            }
+        };
+        let node = &net.nodes[probes[probe].node];
+        let model_ref = &p.models[model];
+        if let Some(kind) = loss(st.value, node, model_ref.nodes[probes[probe].node].neuron.is_some(), data.as_ref(), d) {
+            losses.push(Loss { probe, kind });
+        }
+    }
+    if s.targeted.is_empty() {
+        d.push(
+            Diagnostic::error(Code::Missing, block.header, "this train block has no loss")
+                .label("nothing to minimise")
+                .help("add `loss pred = sparse_categorical_crossentropy(from_logits=true)` with a probe `pred` on the output"),
+        );
+    }
+    Some(Train {
+        name: block.name.as_ref().map(|n| n.node.clone()),
+        model,
+        data: data?,
+        optimizer: optimizer?,
+        losses,
+        epochs: epochs?,
+        batch: batch?,
+        validation_split: validation_split?,
+        seed: seed? as u64,
+        save: save?,
+        probes,
+        span: block.span,
+    })
+}
+
+fn optimizer(e: &Expr, d: &mut Diags) -> Option<Optimizer> {
+    const KINDS: [&str; 3] = ["rmsprop", "adam", "sgd"];
+    let ExprKind::Call { name, .. } = &e.kind else {
+        if let ExprKind::Ident(w) = &e.kind {
+            if KINDS.contains(&w.as_str()) {
+                d.push(
+                    Diagnostic::error(Code::WrongType, e.span, "an optimizer needs its learning rate")
+                        .label("no learning rate")
+                        .help(format!("write `{w}(lr=0.001)`")),
+                );
+                return None;
+            }
+        }
+        d.push(Diagnostic::error(Code::WrongType, e.span, "`optimizer` must be `rmsprop(...)`, `adam(...)` or `sgd(...)`").label("expected an optimizer"));
+        return None;
+    };
+    let allowed: &[&str] = match name.node.as_str() {
+        "rmsprop" => &["lr", "rho", "epsilon"],
+        "adam" => &["lr", "beta1", "beta2", "epsilon"],
+        "sgd" => &["lr", "momentum"],
+        other => {
+            d.push(
+                Diagnostic::error(Code::UnknownKeyword, name.span, format!("unknown optimizer `{other}`"))
+                    .label("not an optimizer")
+                    .help(super::suggest::hint(other, &KINDS)),
+            );
+            return None;
+        }
+    };
+    let call = Call::new(e, allowed, d)?;
+    call.at_most_positional(0, d);
+    let lr = call.require("lr", "lr=0.001", d).and_then(|x| v::number(x, "`lr`", d).and_then(|l| v::positive(l, x.span, "`lr`", d)));
+    let frac = |n: &str, default: f64, d: &mut Diags| match call.get(n) {
+        Some(x) => v::number(x, &format!("`{n}`"), d).and_then(|y| v::in_range(y, 0.0, 0.999_999, x.span, &format!("`{n}`"), d)),
+        None => Some(default),
+    };
+    Some(match name.node.as_str() {
+        "rmsprop" => Optimizer::Rmsprop { lr: lr?, rho: frac("rho", 0.9, d)?, epsilon: frac("epsilon", 1e-7, d)? },
+        "adam" => Optimizer::Adam { lr: lr?, beta1: frac("beta1", 0.9, d)?, beta2: frac("beta2", 0.999, d)?, epsilon: frac("epsilon", 1e-7, d)? },
+        _ => Optimizer::Sgd { lr: lr?, momentum: frac("momentum", 0.0, d)? },
+    })
+}
+
+fn loss(e: &Expr, node: &Node, has_neurons: bool, data: Option<&DataSource>, d: &mut Diags) -> Option<LossKind> {
+    const KINDS: [&str; 3] = ["sparse_categorical_crossentropy", "mse", "rate_in_range"];
+    let (name, call) = match &e.kind {
+        ExprKind::Call { name, .. } => {
+            let allowed: &[&str] = match name.node.as_str() {
+                "sparse_categorical_crossentropy" => &["from_logits"],
+                "mse" => &[],
+                "rate_in_range" => &["min", "max", "weight"],
+                other => {
+                    d.push(
+                        Diagnostic::error(Code::UnknownKeyword, name.span, format!("unknown loss `{other}`"))
+                            .label("not a loss")
+                            .help(super::suggest::hint(other, &KINDS)),
+                    );
+                    return None;
+                }
+            };
+            (name.node.as_str(), Call::new(e, allowed, d)?)
+        }
+        _ => {
+            d.push(
+                Diagnostic::error(Code::WrongType, e.span, format!("a loss must be a call such as `mse()`, found {}", e.kind.describe()))
+                    .label("expected a loss")
+                    .help(format!("losses: {}", super::suggest::one_of(&KINDS))),
+            );
+            return None;
+        }
+    };
+    call.at_most_positional(0, d);
+    let classes_ok = |d: &mut Diags| {
+        let mnist = data.is_some_and(|s| matches!(s.kind, DataKind::MnistIdx { .. } | DataKind::Idx { .. }));
+        if node.shape.len() != 1 || (mnist && node.size() != 10) || node.size() < 2 {
+            let want = if mnist { "10 class scores (MNIST has 10 labels)" } else { "a vector of class scores" };
+            d.push(
+                Diagnostic::error(Code::BadLoss, e.span, format!("this loss needs {want}, but `{}` is {}", node.name, shape_str(&node.shape)))
+                    .label("does not fit the labels")
+                    .with_secondary(node.span, format!("`{}` defined here", node.name))
+                    .help("put the loss on a probe of the output layer, with one unit per class"),
+            );
+            return false;
+        }
+        true
+    };
+    match name {
+        "sparse_categorical_crossentropy" => {
+            let logits = call.get("from_logits").map_or(Some(false), |x| v::boolean(x, "`from_logits`", d))?;
+            if !logits {
+                d.push(
+                    Diagnostic::error(Code::BadLoss, e.span, "snnc networks output logits; the loss must say `from_logits=true`")
+                        .label("reads probabilities")
+                        .help("add `from_logits=true` (the output layer is linear, as in the seed network)"),
+                );
+                return None;
+            }
+            classes_ok(d).then_some(LossKind::SparseCategoricalCrossentropy)
+        }
+        "mse" => classes_ok(d).then_some(LossKind::MeanSquaredError),
+        _ => {
+            if !has_neurons {
+                d.push(
+                    Diagnostic::error(Code::BadLoss, e.span, format!("`rate_in_range` needs a layer with neurons, but `{}` is linear", node.name))
+                        .label("no firing rates here")
+                        .help("probe a layer with an activation, such as a relu conv layer"),
+                );
+                return None;
+            }
+            let min = call.require("min", "min=200Hz", d).and_then(|x| v::frequency(x, "`min`", d));
+            let max = call.require("max", "max=300Hz", d).and_then(|x| v::frequency(x, "`max`", d));
+            let weight = match call.get("weight") {
+                Some(x) => v::number(x, "`weight`", d).and_then(|w| v::positive(w, x.span, "`weight`", d)),
+                None => Some(1.0),
+            };
+            let (min, max, weight) = (min?, max?, weight?);
+            if min < 0.0 || max < min {
+                d.push(
+                    Diagnostic::error(Code::OutOfRange, call.span, format!("need 0 <= min <= max, found min {min}Hz and max {max}Hz"))
+                        .label("empty or negative range"),
+                );
+                return None;
+            }
+            Some(LossKind::RateInRange { min, max, weight })
+        }
+    }
+}

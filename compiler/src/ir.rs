@@ -1,0 +1,481 @@
+//! The typed IR: a checked spec with every name resolved, every shape
+//! inferred and every unit converted to SI (seconds, hertz).
+//!
+//! The reference interpreter, the JIT and the trainer all consume this and
+//! nothing else; nothing downstream re-reads spec text. Spans are kept (but
+//! not dumped) so that runtime errors, such as a params file with the wrong
+//! shape, can still point at the line that declared the layer.
+
+use serde::Serialize;
+
+use crate::span::Span;
+
+pub type NodeId = usize;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Program {
+    pub networks: Vec<Network>,
+    /// Every runnable model: one rate model per network (named like the
+    /// network), then one per `convert` variant.
+    pub models: Vec<Model>,
+    pub probes: Vec<Probe>,
+    pub trains: Vec<Train>,
+    pub runs: Vec<Run>,
+}
+
+impl Program {
+    pub fn model(&self, name: &str) -> Option<&Model> {
+        self.models.iter().find(|m| m.name == name)
+    }
+
+    pub fn network_of(&self, model: &Model) -> &Network {
+        &self.networks[model.network]
+    }
+}
+
+// ------------------------------------------------------------ networks ----
+
+/// A conventional network as Keras would describe it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Network {
+    pub name: String,
+    /// In topological order: every node comes after the nodes it reads.
+    pub nodes: Vec<Node>,
+    #[serde(skip)]
+    pub span: Span,
+}
+
+impl Network {
+    pub fn node(&self, name: &str) -> Option<NodeId> {
+        self.nodes.iter().position(|n| n.name == name)
+    }
+
+    pub fn inputs(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| matches!(n.op, Op::Input))
+            .map(|(i, _)| i)
+    }
+
+    /// Follows flatten views back to the node that owns the values.
+    pub fn storage_of(&self, mut id: NodeId) -> NodeId {
+        while let Op::Flatten = self.nodes[id].op {
+            id = self.nodes[id].inputs[0];
+        }
+        id
+    }
+
+    /// All parameter tensors, in node order.
+    pub fn params(&self) -> impl Iterator<Item = (&Node, &ParamSpec)> {
+        self.nodes
+            .iter()
+            .flat_map(|n| n.params.iter().map(move |p| (n, p)))
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Node {
+    pub name: String,
+    pub op: Op,
+    /// The nodes this one reads, in argument order.
+    pub inputs: Vec<NodeId>,
+    /// Output shape: `[h, w, c]` for images (channels last), `[n]` for
+    /// vectors. Values are stored flat in C order of this shape.
+    pub shape: Vec<usize>,
+    /// The Keras activation applied after the op; `Linear` for none.
+    pub activation: Activation,
+    /// The tensors this node owns in a params file.
+    pub params: Vec<ParamSpec>,
+    #[serde(skip)]
+    pub span: Span,
+}
+
+impl Node {
+    pub fn size(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    pub fn has_bias(&self) -> bool {
+        self.params.iter().any(|p| p.role == ParamRole::Bias)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub enum Op {
+    Input,
+    /// `y = x @ kernel + bias`, kernel `[in, out]`.
+    Dense { units: usize },
+    /// Cross-correlation, kernel HWIO `[kh, kw, c_in, c_out]`, bias per
+    /// filter. `pad` is the zero padding before (top, left); the padding
+    /// after is whatever makes the output shape come out, as TensorFlow does.
+    Conv2d {
+        filters: usize,
+        kernel: [usize; 2],
+        strides: [usize; 2],
+        padding: Padding,
+        pad: [usize; 2],
+    },
+    /// Mean over each window ('valid' padding).
+    AvgPool { pool: [usize; 2], strides: [usize; 2] },
+    /// Max over each window ('valid' padding).
+    MaxPool { pool: [usize; 2], strides: [usize; 2] },
+    /// A view: the same values in a flat shape. Creates nothing.
+    Flatten,
+    /// An identity connection into an activation.
+    Activation,
+    /// Element-wise sum of all inputs.
+    Add,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Padding {
+    Valid,
+    Same,
+}
+
+/// The activation a conventional network was written with. In rate mode it
+/// is also the neuron type (see [`Model`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum Activation {
+    Linear,
+    Relu,
+    Sigmoid,
+    Tanh,
+}
+
+impl Activation {
+    pub fn name(self) -> &'static str {
+        match self {
+            Activation::Linear => "linear",
+            Activation::Relu => "relu",
+            Activation::Sigmoid => "sigmoid",
+            Activation::Tanh => "tanh",
+        }
+    }
+
+    /// The rate neuron NengoDL's converter maps this activation to.
+    pub fn rate_neuron(self) -> Option<Neuron> {
+        match self {
+            Activation::Linear => None,
+            Activation::Relu => Some(Neuron::RectifiedLinear { amplitude: 1.0 }),
+            Activation::Sigmoid => Some(Neuron::Sigmoid { tau_ref: 1.0 }),
+            Activation::Tanh => Some(Neuron::Tanh { tau_ref: 1.0 }),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ParamSpec {
+    /// `<layer>.kernel` or `<layer>.bias`, the key in a params `.npz`.
+    pub name: String,
+    pub role: ParamRole,
+    /// Keras layout: dense `[in, out]`, conv `[kh, kw, c_in, c_out]`.
+    pub shape: Vec<usize>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum ParamRole {
+    Kernel,
+    Bias,
+}
+
+// -------------------------------------------------------------- models ----
+
+/// A network with a neuron type, scale and synapses chosen for every node:
+/// the thing a simulator runs.
+#[derive(Clone, Debug, Serialize)]
+pub struct Model {
+    pub name: String,
+    /// Index into [`Program::networks`].
+    pub network: usize,
+    /// True for a `convert` variant, false for a network's own rate model.
+    pub converted: bool,
+    /// One entry per network node, same order.
+    pub nodes: Vec<NodeSettings>,
+    pub initial_voltage: InitialVoltage,
+    #[serde(skip)]
+    pub span: Span,
+}
+
+impl Model {
+    pub fn has_spiking(&self) -> bool {
+        self.nodes
+            .iter()
+            .any(|n| n.neuron.is_some_and(|t| t.is_spiking()))
+    }
+}
+
+/// How one node runs. The node's current is
+/// `J = scale * (sum over inputs of syn_i(transform_i(x_i)) + syn_b(bias))`
+/// and its output is `neuron(J)`, or `J` itself when there is no neuron
+/// (a linear node, which is never scaled). A neuron's output amplitude is
+/// divided by `scale`.
+#[derive(Clone, Debug, Serialize)]
+pub struct NodeSettings {
+    pub neuron: Option<Neuron>,
+    /// `scale_firing_rates` for this node: 1 unless set (and always 1 on
+    /// nodes without neurons).
+    pub scale: f64,
+    /// One per entry of the node's `inputs`: the synapse on that connection.
+    pub input_synapses: Vec<Synapse>,
+    /// The synapse on the bias connection.
+    pub bias_synapse: Synapse,
+}
+
+/// Nengo's neuron types, with Nengo's parameter names and units (seconds).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub enum Neuron {
+    RectifiedLinear {
+        amplitude: f64,
+    },
+    SpikingRectifiedLinear {
+        amplitude: f64,
+    },
+    Lif {
+        tau_rc: f64,
+        tau_ref: f64,
+        min_voltage: f64,
+        amplitude: f64,
+    },
+    LifRate {
+        tau_rc: f64,
+        tau_ref: f64,
+        amplitude: f64,
+    },
+    /// `out = (1/tau_ref) / (1 + exp(-J))`
+    Sigmoid {
+        tau_ref: f64,
+    },
+    /// `out = (1/tau_ref) * tanh(J)`
+    Tanh {
+        tau_ref: f64,
+    },
+}
+
+impl Neuron {
+    pub fn is_spiking(self) -> bool {
+        matches!(
+            self,
+            Neuron::SpikingRectifiedLinear { .. } | Neuron::Lif { .. }
+        )
+    }
+
+    /// The rate neuron that trains in its place (NengoDL trains a spiking
+    /// ReLU as a rate ReLU and LIF as LIF rate).
+    pub fn rate_equivalent(self) -> Neuron {
+        match self {
+            Neuron::SpikingRectifiedLinear { amplitude } => Neuron::RectifiedLinear { amplitude },
+            Neuron::Lif {
+                tau_rc,
+                tau_ref,
+                amplitude,
+                ..
+            } => Neuron::LifRate {
+                tau_rc,
+                tau_ref,
+                amplitude,
+            },
+            other => other,
+        }
+    }
+
+    pub fn amplitude(self) -> f64 {
+        match self {
+            Neuron::RectifiedLinear { amplitude }
+            | Neuron::SpikingRectifiedLinear { amplitude }
+            | Neuron::Lif { amplitude, .. }
+            | Neuron::LifRate { amplitude, .. } => amplitude,
+            Neuron::Sigmoid { .. } | Neuron::Tanh { .. } => 1.0,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Neuron::RectifiedLinear { .. } => "relu",
+            Neuron::SpikingRectifiedLinear { .. } => "spiking_relu",
+            Neuron::Lif { .. } => "lif",
+            Neuron::LifRate { .. } => "lif_rate",
+            Neuron::Sigmoid { .. } => "sigmoid",
+            Neuron::Tanh { .. } => "tanh",
+        }
+    }
+}
+
+/// A synapse on a connection. Any synapse delays by one step (Nengo updates
+/// filters after they are read); `None` delivers in the same step.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub enum Synapse {
+    None,
+    Lowpass { tau: f64 },
+    Alpha { tau: f64 },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub enum InitialVoltage {
+    Zero,
+    /// Uniform in [0, 1) per neuron, from this seed.
+    Uniform { seed: u64 },
+}
+
+// -------------------------------------------------------------- probes ----
+
+/// A named probe on a layer. Bound to a node when a run or a training
+/// chooses its network.
+#[derive(Clone, Debug, Serialize)]
+pub struct Probe {
+    pub name: String,
+    pub target: String,
+    pub synapse: Synapse,
+    pub sample_every: SampleEvery,
+    #[serde(skip)]
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub enum SampleEvery {
+    Steps(usize),
+    Seconds(f64),
+}
+
+/// A probe bound to a node of the network a run uses.
+#[derive(Clone, Debug, Serialize)]
+pub struct BoundProbe {
+    /// Index into [`Program::probes`].
+    pub probe: usize,
+    pub name: String,
+    pub node: NodeId,
+    pub synapse: Synapse,
+    /// Record every this many steps (1 = every step).
+    pub every: usize,
+}
+
+// ---------------------------------------------------------------- data ----
+
+#[derive(Clone, Debug, Serialize)]
+pub struct DataSource {
+    pub kind: DataKind,
+    /// Use at most this many examples (after `offset`).
+    pub limit: Option<usize>,
+    /// Skip this many examples first.
+    pub offset: usize,
+    /// Integer pixels are mapped to `[0, pixel_max]` (byte / 255 *
+    /// pixel_max); float arrays are used as stored.
+    pub pixel_max: f64,
+    #[serde(skip)]
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub enum DataKind {
+    /// A directory holding the four MNIST IDX files (gzipped or not).
+    MnistIdx { dir: String, split: Split },
+    /// An IDX images file and an IDX labels file.
+    Idx { images: String, labels: String },
+    /// Arrays `x` (examples first) and `y` (integer labels) of an `.npz`.
+    Npz { path: String, x: String, y: String },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Split {
+    Train,
+    Test,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Precision {
+    F32,
+    F64,
+}
+
+// ---------------------------------------------------------------- runs ----
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Run {
+    pub name: Option<String>,
+    /// Index into [`Program::models`].
+    pub model: usize,
+    /// Params `.npz`, relative to the spec's directory.
+    pub params: Option<String>,
+    pub data: DataSource,
+    pub dt: f64,
+    /// Steps each input is held for (`present / dt`).
+    pub steps: usize,
+    pub precision: Precision,
+    /// Inputs simulated together; each starts from the initial state.
+    pub batch: usize,
+    /// Every probe of the spec whose target exists in this run's network.
+    pub probes: Vec<BoundProbe>,
+    pub report: Report,
+    #[serde(skip)]
+    pub span: Span,
+}
+
+/// `report = accuracy(pred, at=last)`: argmax of a probe against labels.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// Index into [`Run::probes`].
+    pub probe: usize,
+    pub at: ReadAt,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum ReadAt {
+    Last,
+    /// 1-based step.
+    Step(usize),
+}
+
+// ------------------------------------------------------------- training ----
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Train {
+    pub name: Option<String>,
+    /// Index into [`Program::models`]: trained in rate mode (every spiking
+    /// neuron replaced by its rate equivalent).
+    pub model: usize,
+    pub data: DataSource,
+    pub optimizer: Optimizer,
+    pub losses: Vec<Loss>,
+    pub epochs: usize,
+    pub batch: usize,
+    pub validation_split: f64,
+    pub seed: u64,
+    /// Where the params `.npz` is written, relative to the spec's directory.
+    pub save: String,
+    /// The probes the losses read, bound to the trained network.
+    pub probes: Vec<BoundProbe>,
+    #[serde(skip)]
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub enum Optimizer {
+    Rmsprop { lr: f64, rho: f64, epsilon: f64 },
+    Adam { lr: f64, beta1: f64, beta2: f64, epsilon: f64 },
+    Sgd { lr: f64, momentum: f64 },
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Loss {
+    /// Index into [`Train::probes`].
+    pub probe: usize,
+    pub kind: LossKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub enum LossKind {
+    /// Against integer labels, from logits.
+    SparseCategoricalCrossentropy,
+    /// Against one-hot labels.
+    MeanSquaredError,
+    /// `weight * mean over neurons and images of the distance (Hz) outside
+    /// [min, max]`.
+    RateInRange { min: f64, max: f64, weight: f64 },
+}
+
+/// The readable dump behind `snnc check --emit ir`.
+pub fn to_ron(program: &Program) -> Result<String, ron::Error> {
+    let config = ron::ser::PrettyConfig::new().depth_limit(6).struct_names(true);
+    ron::ser::to_string_pretty(program, config)
+}

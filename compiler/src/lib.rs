@@ -1,0 +1,16 @@
+//! The snnc compiler: `.snn` text to a checked, typed IR.
+//!
+//! Layers, each depending only on the ones above it:
+//! - [`span`], [`diagnostic`]: where things are and what went wrong;
+//! - [`syntax`]: text to AST (pest), never stops at the first error;
+//! - [`check`]: AST to [`ir`], resolving names, units and shapes;
+//! - [`ir`]: what the simulator, the JIT and the trainer consume.
+
+pub mod diagnostic;
+pub mod span;
+pub mod syntax;
+pub mod ir;
+pub mod check;
+
+pub use check::{check_source, Checked};
+pub use diagnostic::{Diagnostic, SourceFile};

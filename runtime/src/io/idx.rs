@@ -1,0 +1,406 @@
+//! IDX files, the format of the MNIST data set (`t10k-images-idx3-ubyte`).
+//!
+//! Layout: a 4-byte magic `0x00 0x00 type ndims`, then `ndims` big-endian
+//! u32 dimension sizes, then the elements in C order. MNIST images have
+//! magic `0x00000803` (u8, 3 dims), labels `0x00000801` (u8, 1 dim). Only
+//! u8 elements are supported because that is all the data sets we consume
+//! use; other types are rejected by name rather than misread.
+//!
+//! The files are usually distributed gzipped, so a gzip stream (starting
+//! `1f 8b`) is inflated transparently; a download cut short must then be
+//! reported as such, not as a mysterious short array.
+
+use std::io::Read;
+use std::path::Path;
+
+use flate2::read::MultiGzDecoder;
+
+use super::error::{IoError, ParseError};
+use super::npy::{ArrayData, NdArray};
+
+/// The IDX element-type byte for unsigned bytes.
+const TYPE_U8: u8 = 0x08;
+
+/// An IDX array of unsigned bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdxArray {
+    /// Dimension sizes, e.g. `[10000, 28, 28]` for MNIST test images.
+    pub dims: Vec<usize>,
+    /// Elements in C order; `data.len()` is the product of `dims`.
+    pub data: Vec<u8>,
+}
+
+impl IdxArray {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// True when there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// The same array as a `uint8` [`NdArray`].
+    pub fn into_ndarray(self) -> NdArray {
+        NdArray {
+            shape: self.dims,
+            data: ArrayData::U8(self.data),
+        }
+    }
+}
+
+/// Parses the bytes of an uncompressed IDX file.
+///
+/// The error text says where and how to fix, but not the file name.
+pub fn parse_idx(bytes: &[u8]) -> Result<IdxArray, String> {
+    parse_idx_detailed(bytes).map_err(|e| e.to_string())
+}
+
+/// Reads an IDX file, inflating it first if it is gzip-compressed.
+pub fn read_idx(path: &Path) -> Result<IdxArray, IoError> {
+    let bytes = std::fs::read(path).map_err(|e| IoError::os(path, "could not read", &e))?;
+    decode_idx_file(&bytes).map_err(|e| IoError::parse(path, e))
+}
+
+/// Gunzips if needed, then parses.
+fn decode_idx_file(bytes: &[u8]) -> Result<IdxArray, ParseError> {
+    if !bytes.starts_with(&[0x1f, 0x8b]) {
+        return parse_idx_detailed(bytes);
+    }
+    let mut raw = Vec::new();
+    match MultiGzDecoder::new(bytes).read_to_end(&mut raw) {
+        Ok(_) => parse_idx_detailed(&raw).map_err(|e| ParseError {
+            place: e.place.map(|p| format!("after gunzip, {p}")),
+            ..e
+        }),
+        Err(e) => Err(gzip_failure(bytes.len(), &raw, &e)),
+    }
+}
+
+/// Describes a broken gzip stream, with the size the IDX header inside it
+/// promised when enough of it was inflated to know.
+fn gzip_failure(compressed: usize, partial: &[u8], err: &std::io::Error) -> ParseError {
+    let expected = match header_size_and_count(partial) {
+        Some((hs, n)) => match hs.checked_add(n) {
+            Some(total) => format!("; its IDX header says the uncompressed file is {total} bytes"),
+            None => String::new(),
+        },
+        None => String::new(),
+    };
+    ParseError::new(
+        format!("gzip stream ({compressed} compressed bytes)"),
+        format!(
+            "the gzip data is truncated or corrupt ({err}): only {} bytes could be \
+             decompressed{expected}",
+            partial.len()
+        ),
+    )
+    .with_help(
+        "the download was probably cut off; download the file again (`gzip -t FILE` checks it)",
+    )
+}
+
+/// Header size and element count, if the magic and dims are complete.
+fn header_size_and_count(bytes: &[u8]) -> Option<(usize, usize)> {
+    let &[0, 0, _, nd] = bytes.get(0..4)? else {
+        return None;
+    };
+    let hs = 4 + 4 * usize::from(nd);
+    let dims = read_dims(bytes.get(4..hs)?);
+    let n = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d))?;
+    Some((hs, n))
+}
+
+fn read_dims(raw: &[u8]) -> Vec<usize> {
+    raw.chunks_exact(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
+        .collect()
+}
+
+fn type_name(t: u8) -> Option<&'static str> {
+    Some(match t {
+        0x08 => "unsigned byte",
+        0x09 => "signed byte",
+        0x0B => "int16",
+        0x0C => "int32",
+        0x0D => "float32",
+        0x0E => "float64",
+        _ => return None,
+    })
+}
+
+pub(crate) fn parse_idx_detailed(bytes: &[u8]) -> Result<IdxArray, ParseError> {
+    let magic_place = "bytes 0..4 (magic)";
+    let cut_off = "the file was cut off; download or copy it again";
+    let Some(&[z0, z1, ty, nd]) = bytes.get(0..4) else {
+        return Err(ParseError::new(
+            magic_place,
+            format!(
+                "the data ends after {} bytes, but the IDX magic alone is 4 bytes",
+                bytes.len()
+            ),
+        )
+        .with_help(cut_off));
+    };
+    if (z0, z1) != (0, 0) {
+        let help = if (z0, z1) == (0x1f, 0x8b) {
+            "this is gzip-compressed; read the file with read_idx or gunzip it first"
+        } else {
+            "IDX files start with 00 00, e.g. 00 00 08 03 for MNIST images; check that this is the right file"
+        };
+        return Err(ParseError::new(
+            magic_place,
+            format!("not an IDX file: the magic is {z0:02x} {z1:02x} {ty:02x} {nd:02x}"),
+        )
+        .with_help(help));
+    }
+    if ty != TYPE_U8 {
+        let what = match type_name(ty) {
+            Some(n) => format!("unsupported element type 0x{ty:02X} ({n})"),
+            None => format!("unknown element type 0x{ty:02X}"),
+        };
+        return Err(ParseError::new(
+            "byte 2 (element type)",
+            format!("{what}; only 0x08 (unsigned byte) is supported"),
+        )
+        .with_help("convert the data to unsigned bytes, or check that this is the right file"));
+    }
+    if nd == 0 {
+        return Err(ParseError::new(
+            "byte 3 (number of dimensions)",
+            "the number of dimensions is 0",
+        )
+        .with_help(
+            "IDX data files have at least one dimension; check that this is the right file",
+        ));
+    }
+    let hs = 4 + 4 * usize::from(nd);
+    let Some(raw_dims) = bytes.get(4..hs) else {
+        return Err(ParseError::new(
+            format!("bytes 4..{hs} (dimension sizes)"),
+            format!(
+                "truncated header: {nd} dimensions need a {hs}-byte header, but the data has only {} bytes",
+                bytes.len()
+            ),
+        )
+        .with_help(cut_off));
+    };
+    let dims = read_dims(raw_dims);
+    let dims_text = dims
+        .iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join("x");
+    let need = dims
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or_else(|| {
+            ParseError::new(
+                format!("bytes 4..{hs} (dimension sizes)"),
+                format!("dimensions {dims_text} have more elements than this machine can address"),
+            )
+            .with_help("the header is corrupt; download or copy the file again")
+        })?;
+    let body = &bytes[hs..];
+    let data_place = format!("bytes {hs}.. (data)");
+    if body.len() < need {
+        return Err(ParseError::new(
+            data_place,
+            format!(
+                "truncated data: dimensions {dims_text} need {need} bytes after the {hs}-byte header, \
+                 but only {} bytes are present",
+                body.len()
+            ),
+        )
+        .with_help(cut_off));
+    }
+    if body.len() > need {
+        return Err(ParseError::new(
+            data_place,
+            format!(
+                "{} unexpected bytes after the data: dimensions {dims_text} need {need} bytes, \
+                 but {} bytes follow the header",
+                body.len() - need,
+                body.len()
+            ),
+        )
+        .with_help("the header and the data disagree; check that this is the right file"));
+    }
+    Ok(IdxArray {
+        dims,
+        data: body.to_vec(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::atomic::tests::scratch_dir;
+    use flate2::write::GzEncoder;
+    use flate2::Compression;
+    use std::io::Write;
+    use std::path::PathBuf;
+
+    fn idx(ty: u8, dims: &[u32], data: &[u8]) -> Vec<u8> {
+        let mut v = vec![0, 0, ty, dims.len() as u8];
+        for d in dims {
+            v.extend_from_slice(&d.to_be_bytes());
+        }
+        v.extend_from_slice(data);
+        v
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut enc = GzEncoder::new(Vec::new(), Compression::default());
+        enc.write_all(bytes).unwrap();
+        enc.finish().unwrap()
+    }
+
+    fn images() -> (Vec<u8>, IdxArray) {
+        let data: Vec<u8> = (0..2 * 3 * 4).map(|i| (i * 7) as u8).collect();
+        let bytes = idx(0x08, &[2, 3, 4], &data);
+        assert_eq!(&bytes[..4], &[0, 0, 8, 3]);
+        (
+            bytes,
+            IdxArray {
+                dims: vec![2, 3, 4],
+                data,
+            },
+        )
+    }
+
+    #[test]
+    fn parses_images_and_labels() {
+        let (bytes, want) = images();
+        assert_eq!(parse_idx(&bytes).unwrap(), want);
+        let labels = idx(0x08, &[5], &[7, 2, 1, 0, 4]);
+        let a = parse_idx(&labels).unwrap();
+        assert_eq!(a.dims, vec![5]);
+        assert_eq!(a.data, vec![7, 2, 1, 0, 4]);
+        assert_eq!(a.len(), 5);
+        let nd = a.into_ndarray();
+        assert_eq!(nd.shape_string(), "(5,)");
+        assert_eq!(nd.dtype_name(), "uint8");
+        let empty = parse_idx(&idx(0x08, &[0, 28], &[])).unwrap();
+        assert!(empty.is_empty());
+    }
+
+    #[test]
+    fn gzip_is_transparent() {
+        let (bytes, want) = images();
+        assert_eq!(decode_idx_file(&gzip(&bytes)).unwrap(), want);
+        // Concatenated gzip members are one stream, as with `gunzip`.
+        let mut two = gzip(&bytes[..10]);
+        two.extend(gzip(&bytes[10..]));
+        assert_eq!(decode_idx_file(&two).unwrap(), want);
+    }
+
+    #[test]
+    fn errors_state_expected_and_found() {
+        let (bytes, _) = images();
+        let err = parse_idx(&bytes[..bytes.len() - 5]).unwrap_err();
+        assert!(
+            err.contains("need 24 bytes") && err.contains("only 19 bytes"),
+            "{err}"
+        );
+        let err = parse_idx(&bytes[..9]).unwrap_err();
+        assert!(
+            err.contains("16-byte header") && err.contains("only 9 bytes"),
+            "{err}"
+        );
+        let err = parse_idx(&bytes[..2]).unwrap_err();
+        assert!(err.contains("magic"), "{err}");
+        let mut extra = bytes.clone();
+        extra.push(1);
+        let err = parse_idx(&extra).unwrap_err();
+        assert!(err.contains("1 unexpected bytes"), "{err}");
+        let err = parse_idx(&idx(0x0D, &[1], &[0; 4])).unwrap_err();
+        assert!(
+            err.contains("0x0D (float32)") && err.contains("only 0x08"),
+            "{err}"
+        );
+        let err = parse_idx(&idx(0x42, &[1], &[0])).unwrap_err();
+        assert!(err.contains("unknown element type 0x42"), "{err}");
+        let err = parse_idx(b"PK\x03\x04....").unwrap_err();
+        assert!(err.contains("not an IDX file"), "{err}");
+        let err = parse_idx(&gzip(&bytes)).unwrap_err();
+        assert!(err.contains("gzip"), "{err}");
+        let err = parse_idx(&idx(0x08, &[], &[])).unwrap_err();
+        assert!(err.contains("dimensions is 0"), "{err}");
+        let huge = idx(0x08, &[u32::MAX, u32::MAX, u32::MAX], &[]);
+        let err = parse_idx(&huge).unwrap_err();
+        assert!(
+            err.contains("more elements") || err.contains("truncated"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn truncated_gzip_says_so() {
+        let data: Vec<u8> = (0..5000u32).map(|i| (i * 31 % 251) as u8).collect();
+        let bytes = idx(0x08, &[50, 100], &data);
+        let gz = gzip(&bytes);
+        let err = decode_idx_file(&gz[..gz.len() / 2])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("gzip data is truncated"), "{err}");
+        assert!(err.contains("the uncompressed file is 5012 bytes"), "{err}");
+    }
+
+    #[test]
+    fn every_truncation_is_an_error_not_a_panic() {
+        let (bytes, _) = images();
+        for cut in 0..bytes.len() {
+            assert!(parse_idx(&bytes[..cut]).is_err(), "raw cut at {cut}");
+        }
+        let gz = gzip(&bytes);
+        for cut in 0..gz.len() {
+            assert!(
+                decode_idx_file(&gz[..cut]).is_err(),
+                "gzip cut at {cut} of {}",
+                gz.len()
+            );
+        }
+        for i in 0..gz.len() {
+            let mut b = gz.clone();
+            b[i] ^= 0xa5;
+            let _ = decode_idx_file(&b);
+        }
+    }
+
+    #[test]
+    fn read_idx_names_the_file() {
+        let dir = scratch_dir("idx");
+        let (bytes, want) = images();
+        let p = dir.join("imgs-idx3-ubyte.gz");
+        std::fs::write(&p, gzip(&bytes)).unwrap();
+        assert_eq!(read_idx(&p).unwrap(), want);
+        let gz = gzip(&bytes);
+        std::fs::write(&p, &gz[..gz.len() - 4]).unwrap();
+        let err = read_idx(&p).unwrap_err().to_string();
+        assert!(err.starts_with(&p.display().to_string()), "{err}");
+        assert!(err.contains("\nhelp: "), "{err}");
+        let err = read_idx(&dir.join("nope")).unwrap_err().to_string();
+        assert!(err.contains("nope"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Reads the real MNIST test set when it is present (not in the repo).
+    #[test]
+    fn reads_shared_mnist_if_present() {
+        let dir = PathBuf::from("/work/shared/data/mnist");
+        let labels = dir.join("t10k-labels-idx1-ubyte.gz");
+        let images = dir.join("t10k-images-idx3-ubyte.gz");
+        if !labels.exists() || !images.exists() {
+            eprintln!("skipping: MNIST files not present in {}", dir.display());
+            return;
+        }
+        let l = read_idx(&labels).unwrap();
+        assert_eq!(l.dims, vec![10000]);
+        assert_eq!(&l.data[..10], &[7, 2, 1, 0, 4, 1, 4, 9, 5, 9]);
+        let i = read_idx(&images).unwrap();
+        assert_eq!(i.dims, vec![10000, 28, 28]);
+        assert_eq!(i.len(), 7_840_000);
+    }
+}

@@ -1,0 +1,357 @@
+//! NumPy `.npz` archives: a zip file whose members are `.npy` arrays.
+//!
+//! This is how the Python side hands over many named arrays at once (network
+//! weights, golden vectors). `np.savez` stores members uncompressed and
+//! `np.savez_compressed` deflates them; both are read. We write uncompressed
+//! members like `np.savez`: weights compress poorly and stored members can be
+//! read back without inflating.
+
+use std::fs::File;
+use std::io::{BufReader, Cursor, Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+use zip::write::SimpleFileOptions;
+use zip::{CompressionMethod, DateTime, ZipArchive, ZipWriter};
+
+use super::atomic::write_atomic;
+use super::error::IoError;
+use super::npy::{encode_npy, parse_npy_detailed, NdArray};
+
+/// Upper bound on the buffer reserved up front for one member; the size in
+/// the zip directory is untrusted, so larger members just grow the buffer.
+const MAX_PREALLOC: u64 = 1 << 26;
+
+/// Reads every array of an `.npz` file, in archive order.
+///
+/// Names lose their `.npy` suffix, as with `np.load(path).files`.
+pub fn read_npz(path: &Path) -> Result<Vec<(String, NdArray)>, IoError> {
+    let file = File::open(path).map_err(|e| IoError::os(path, "could not open", &e))?;
+    read_npz_from(path, BufReader::new(file))
+}
+
+/// [`read_npz`] from any seekable reader; `path` is only used in errors.
+fn read_npz_from<R: Read + Seek>(
+    path: &Path,
+    mut reader: R,
+) -> Result<Vec<(String, NdArray)>, IoError> {
+    let mut archive = match ZipArchive::new(&mut reader) {
+        Ok(a) => a,
+        Err(e) => return Err(not_a_zip(path, &mut reader, &e)),
+    };
+    let mut out = Vec::with_capacity(archive.len());
+    for i in 0..archive.len() {
+        let listed = archive
+            .name_for_index(i)
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("#{i}"));
+        let corrupt = |what: String| {
+            IoError::new(path, what)
+                .at(format!("member '{listed}'"))
+                .with_help(
+                    "the archive is corrupt or truncated (was it fully written?); \
+                     re-save it with np.savez",
+                )
+        };
+        let mut member = archive
+            .by_index(i)
+            .map_err(|e| corrupt(format!("could not open the member: {e}")))?;
+        if member.is_dir() {
+            continue;
+        }
+        let name = member.name().to_string();
+        let mut buf = Vec::with_capacity(member.size().min(MAX_PREALLOC) as usize);
+        member
+            .read_to_end(&mut buf)
+            .map_err(|e| corrupt(format!("could not read the member's data: {e}")))?;
+        let array = parse_npy_detailed(&buf)
+            .map_err(|e| IoError::parse(path, e).within(format!("member '{name}'")))?;
+        let key = name.strip_suffix(".npy").unwrap_or(&name).to_string();
+        out.push((key, array));
+    }
+    Ok(out)
+}
+
+/// Explains why the zip reader rejected the file, recognising the common
+/// mix-ups (an empty file, a single `.npy` array).
+fn not_a_zip<R: Read + Seek>(path: &Path, reader: &mut R, err: &zip::result::ZipError) -> IoError {
+    let mut head = Vec::new();
+    let peeked = reader
+        .seek(SeekFrom::Start(0))
+        .and_then(|_| reader.take(8).read_to_end(&mut head));
+    if peeked.is_ok() && head.is_empty() {
+        return IoError::new(
+            path,
+            "not a valid .npz (zip) file: it is empty (0 bytes); was it fully written?",
+        )
+        .with_help("re-run the step that writes it");
+    }
+    if head.starts_with(b"\x93NUMPY") {
+        return IoError::new(path, "this is a single .npy array, not an .npz archive")
+            .at("bytes 0..6 (magic)")
+            .with_help(
+                "read it as .npy, or save several arrays with np.savez(path, name=array, ...)",
+            );
+    }
+    // zip's Display for I/O errors drops the cause, which is the useful part.
+    let detail = match err {
+        zip::result::ZipError::Io(e) => format!("read error: {e}"),
+        other => other.to_string(),
+    };
+    let size = reader
+        .seek(SeekFrom::End(0))
+        .map(|n| format!("zip directory (file is {n} bytes)"))
+        .unwrap_or_else(|_| "zip directory".to_string());
+    IoError::new(
+        path,
+        format!("not a valid .npz (zip) file: {detail}; was it fully written?"),
+    )
+    .at(size)
+    .with_help("re-save it with np.savez (or write_npz); a file cut off while writing or copying looks like this")
+}
+
+/// Writes named arrays as an uncompressed `.npz` (like `np.savez`),
+/// atomically (see [`write_atomic`]). Each array becomes member
+/// `{name}.npy`; `np.load(path)[name]` reads it back.
+pub fn write_npz(path: &Path, arrays: &[(&str, &NdArray)]) -> Result<(), IoError> {
+    for (i, (name, a)) in arrays.iter().enumerate() {
+        let place = format!("member '{name}.npy'");
+        if name.is_empty() {
+            return Err(IoError::new(path, format!("array #{i} has an empty name"))
+                .with_help("give every array a name"));
+        }
+        if arrays[..i].iter().any(|(n, _)| n == name) {
+            return Err(
+                IoError::new(path, format!("the name '{name}' is used twice"))
+                    .at(place)
+                    .with_help("give every array a distinct name"),
+            );
+        }
+        a.check().map_err(|e| {
+            IoError::new(path, format!("cannot write an inconsistent array: {e}"))
+                .at(place.clone())
+                .with_help("this is a bug in the code that built the array")
+        })?;
+    }
+    let bytes = encode_npz(arrays)
+        .map_err(|e| IoError::new(path, format!("could not build the zip archive: {e}")))?;
+    write_atomic(path, |w| w.write_all(&bytes))
+}
+
+/// Builds the archive in memory: the zip writer needs to seek back to patch
+/// sizes, and [`write_atomic`] hands out a plain stream.
+fn encode_npz(arrays: &[(&str, &NdArray)]) -> zip::result::ZipResult<Vec<u8>> {
+    let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
+    for (name, a) in arrays {
+        let bytes = encode_npy(a);
+        let options = SimpleFileOptions::default()
+            .compression_method(CompressionMethod::Stored)
+            // A fixed timestamp keeps output byte-for-byte reproducible.
+            .last_modified_time(DateTime::default())
+            .unix_permissions(0o644)
+            .large_file(bytes.len() as u64 >= u64::from(u32::MAX));
+        zip.start_file(format!("{name}.npy"), options)?;
+        zip.write_all(&bytes)?;
+    }
+    Ok(zip.finish()?.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::atomic::tests::scratch_dir;
+    use crate::io::npy::ArrayData;
+    use std::path::PathBuf;
+
+    fn all_dtypes() -> Vec<(String, NdArray)> {
+        let arrays = vec![
+            NdArray::from_f32(vec![2, 3], vec![1.0, -2.5, 3.25, 4.0, 5.5, -0.0]),
+            NdArray::from_f64(vec![], vec![0.001]),
+            NdArray::new(vec![3], ArrayData::I64(vec![-1, 0, i64::MAX])).unwrap(),
+            NdArray::new(vec![2, 1], ArrayData::I32(vec![i32::MIN, 5])).unwrap(),
+            NdArray::new(vec![2, 2], ArrayData::U8(vec![0, 7, 200, 255])).unwrap(),
+            NdArray::new(vec![3], ArrayData::Bool(vec![true, false, true])).unwrap(),
+            NdArray::from_f32(vec![0, 4], vec![]),
+        ];
+        let names = ["kernel", "dt", "n_steps", "idx", "pixels", "mask", "empty"];
+        names.iter().map(|n| n.to_string()).zip(arrays).collect()
+    }
+
+    fn as_refs(v: &[(String, NdArray)]) -> Vec<(&str, &NdArray)> {
+        v.iter().map(|(n, a)| (n.as_str(), a)).collect()
+    }
+
+    /// An npz as np.savez_compressed would write it (deflated members).
+    fn deflated_npz(arrays: &[(String, NdArray)]) -> Vec<u8> {
+        let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
+        for (name, a) in arrays {
+            let opts = SimpleFileOptions::default().compression_method(CompressionMethod::Deflated);
+            zip.start_file(format!("{name}.npy"), opts).unwrap();
+            zip.write_all(&encode_npy(a)).unwrap();
+        }
+        zip.finish().unwrap().into_inner()
+    }
+
+    #[test]
+    fn roundtrip_every_dtype_keeps_order() {
+        let dir = scratch_dir("npz-rt");
+        let p = dir.join("params.npz");
+        let arrays = all_dtypes();
+        write_npz(&p, &as_refs(&arrays)).unwrap();
+        let back = read_npz(&p).unwrap();
+        assert_eq!(back, arrays);
+        // Reproducible bytes: writing again gives the same file.
+        let first = std::fs::read(&p).unwrap();
+        write_npz(&p, &as_refs(&arrays)).unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), first);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn members_are_stored_uncompressed_with_npy_suffix() {
+        let arrays = all_dtypes();
+        let bytes = encode_npz(&as_refs(&arrays)).unwrap();
+        let mut z = ZipArchive::new(Cursor::new(bytes)).unwrap();
+        for (i, (name, _)) in arrays.iter().enumerate() {
+            let m = z.by_index(i).unwrap();
+            assert_eq!(m.name(), format!("{name}.npy"));
+            assert_eq!(m.compression(), CompressionMethod::Stored);
+        }
+    }
+
+    #[test]
+    fn reads_deflated_members() {
+        let arrays = all_dtypes();
+        let bytes = deflated_npz(&arrays);
+        let back = read_npz_from(Path::new("c.npz"), Cursor::new(bytes)).unwrap();
+        assert_eq!(back, arrays);
+    }
+
+    #[test]
+    fn every_truncation_is_an_error_not_a_panic() {
+        let arrays = all_dtypes();
+        for bytes in [
+            encode_npz(&as_refs(&arrays)).unwrap(),
+            deflated_npz(&arrays),
+        ] {
+            for cut in 0..bytes.len() {
+                let r = read_npz_from(Path::new("cut.npz"), Cursor::new(&bytes[..cut]));
+                let err = r.expect_err(&format!("cut at {cut} of {}", bytes.len()));
+                assert!(err.to_string().starts_with("cut.npz: "), "{err}");
+                if cut > 8 && cut + 30 > bytes.len() {
+                    // Lost the zip directory at the end: the usual half-written file.
+                    assert!(err.message.ends_with("was it fully written?"), "{err}");
+                    let want = format!("zip directory (file is {cut} bytes)");
+                    assert_eq!(err.place.as_deref(), Some(want.as_str()), "{err}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn corrupt_bytes_never_panic() {
+        let arrays = all_dtypes();
+        for bytes in [
+            encode_npz(&as_refs(&arrays)).unwrap(),
+            deflated_npz(&arrays),
+        ] {
+            for i in 0..bytes.len() {
+                let mut b = bytes.clone();
+                b[i] ^= 0x5a;
+                let _ = read_npz_from(Path::new("x.npz"), Cursor::new(b));
+            }
+        }
+    }
+
+    #[test]
+    fn corrupt_member_names_the_member() {
+        let arrays = all_dtypes();
+        let mut bytes = encode_npz(&as_refs(&arrays)).unwrap();
+        // Flip a data byte of the first member: the CRC check must catch it.
+        let at = bytes.windows(6).position(|w| w == b"\x93NUMPY").unwrap() + 130;
+        bytes[at] ^= 0xff;
+        let err = read_npz_from(Path::new("w.npz"), Cursor::new(bytes)).unwrap_err();
+        assert_eq!(err.place.as_deref(), Some("member 'kernel.npy'"), "{err}");
+
+        // A member that is not a valid npy: the place names member and field.
+        let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
+        zip.start_file("weird.npy", SimpleFileOptions::default())
+            .unwrap();
+        zip.write_all(b"\x93NUMPY\x01\x00\x10\x00{'descr': '<c8'}")
+            .unwrap();
+        let bytes = zip.finish().unwrap().into_inner();
+        let err = read_npz_from(Path::new("w.npz"), Cursor::new(bytes)).unwrap_err();
+        let s = err.to_string();
+        assert!(s.starts_with("w.npz: member 'weird.npy': "), "{s}");
+    }
+
+    #[test]
+    fn clear_errors_for_mixups() {
+        let err = read_npz_from(Path::new("e.npz"), Cursor::new(Vec::new())).unwrap_err();
+        assert!(err.message.contains("empty"), "{err}");
+        let npy = encode_npy(&NdArray::from_f64(vec![1], vec![1.0]));
+        let err = read_npz_from(Path::new("a.npz"), Cursor::new(npy)).unwrap_err();
+        assert!(err.message.contains("single .npy"), "{err}");
+        let err = read_npz_from(Path::new("t.npz"), Cursor::new(b"hello".to_vec())).unwrap_err();
+        assert!(
+            err.message.starts_with("not a valid .npz (zip) file: ")
+                && err.message.ends_with("was it fully written?"),
+            "{err}"
+        );
+        let err = read_npz(Path::new("/nonexistent/dir/x.npz")).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/dir/x.npz"), "{err}");
+    }
+
+    #[test]
+    fn write_rejects_bad_input() {
+        let dir = scratch_dir("npz-bad");
+        let p = dir.join("bad.npz");
+        let a = NdArray::from_f32(vec![1], vec![1.0]);
+        let err = write_npz(&p, &[("a", &a), ("a", &a)]).unwrap_err();
+        assert!(err.message.contains("twice"), "{err}");
+        let err = write_npz(&p, &[("", &a)]).unwrap_err();
+        assert!(err.message.contains("empty name"), "{err}");
+        let bad = NdArray {
+            shape: vec![2],
+            data: ArrayData::F32(vec![1.0]),
+        };
+        let err = write_npz(&p, &[("ok", &a), ("bad", &bad)]).unwrap_err();
+        assert_eq!(err.place.as_deref(), Some("member 'bad.npy'"));
+        assert!(!p.exists());
+        // Empty archives are fine, like np.savez(path).
+        write_npz(&p, &[]).unwrap();
+        assert!(read_npz(&p).unwrap().is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Reads the real golden files when they are present (they are not part
+    /// of the repository).
+    #[test]
+    fn reads_shared_golden_files_if_present() {
+        let golden = PathBuf::from("/work/shared/golden/lif_dense.npz");
+        if !golden.exists() {
+            eprintln!("skipping: {} not present", golden.display());
+            return;
+        }
+        let arrays = read_npz(&golden).unwrap();
+        let get = |k: &str| arrays.iter().find(|(n, _)| n == k).map(|(_, a)| a).unwrap();
+        assert_eq!(arrays[0].0, "dt");
+        assert_eq!(get("dt").to_f64_vec(), vec![0.001]);
+        assert_eq!(get("n_steps").data, ArrayData::I64(vec![100]));
+        assert_eq!(get("t").shape, vec![100]);
+        assert_eq!(get("input").shape, vec![100, 4]);
+        assert_eq!(get("hidden_kernel").shape, vec![4, 8]);
+        assert_eq!(get("hidden_kernel").dtype_name(), "float64");
+
+        let keras = PathBuf::from("/work/shared/keras/seed_expected.npz");
+        if !keras.exists() {
+            eprintln!("skipping: {} not present", keras.display());
+            return;
+        }
+        let arrays = read_npz(&keras).unwrap();
+        let get = |k: &str| arrays.iter().find(|(n, _)| n == k).map(|(_, a)| a).unwrap();
+        assert_eq!(get("input").shape, vec![16, 28, 28, 1]);
+        assert_eq!(get("input").dtype_name(), "float32");
+        assert_eq!(get("labels").dtype_name(), "int64");
+        assert_eq!(get("act_conv2d").shape_string(), "(16, 26, 26, 32)");
+    }
+}

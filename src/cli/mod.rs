@@ -1,0 +1,43 @@
+//! Command-line interface.
+
+mod check;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// snnc: compile, check and run `.snn` spiking-network specs.
+///
+/// A `.snn` file describes a conventional network (conv2d, dense, pooling),
+/// how to convert it to spiking neurons (swaps, synapses, firing-rate
+/// scale), how to train it in rate mode and how to run it.
+#[derive(Parser, Debug)]
+#[command(name = "snnc", version, about, long_about = None)]
+#[command(after_help = "Start with `snnc check specs/mnist.snn`. Docs: docs/language.md")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Check specs and report every problem with its place and a hint.
+    ///
+    /// Exits 0 when every file is clean (warnings allowed), 1 when any file
+    /// has errors, 2 on a usage error.
+    Check(check::CheckArgs),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum MessageFormat {
+    /// Readable text, coloured on a terminal.
+    Human,
+    /// One JSON object per diagnostic, one per line.
+    Json,
+}
+
+pub fn run(cli: Cli) -> Result<ExitCode, String> {
+    match cli.command {
+        Command::Check(args) => check::run(args),
+    }
+}
