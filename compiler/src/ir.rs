@@ -207,10 +207,12 @@ impl Model {
 }
 
 /// How one node runs. The node's current is
-/// `J = scale * (sum over inputs of syn_i(transform_i(x_i)) + syn_b(bias))`
-/// and its output is `neuron(J)`, or `J` itself when there is no neuron
-/// (a linear node, which is never scaled). A neuron's output amplitude is
-/// divided by `scale`.
+/// `J = sum over inputs of scale * syn_i(transform_i(x_i)) + scale * syn_b(bias)`
+/// (the scale is a gain on each connection, as Nengo applies it) and its
+/// output is `neuron(J)`, or the plain sum when there is no neuron (a linear
+/// node, which is never scaled). A neuron's output amplitude is divided by
+/// `scale`; sigmoid and tanh have no amplitude, so for them the scale only
+/// multiplies the current.
 #[derive(Clone, Debug, Serialize)]
 pub struct NodeSettings {
     pub neuron: Option<Neuron>,

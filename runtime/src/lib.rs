@@ -1,2 +1,13 @@
+//! The snnc runtime: everything that touches data and time.
+//!
+//! - [`io`]: `.npy`/`.npz`, IDX, atomic writes (untrusted files, clear errors);
+//! - [`data`], [`params`]: a spec's data source and params file in memory;
+//! - [`reference`]: the reference interpreter, the executable definition of
+//!   the timestep semantics that every faster engine is tested against;
+//! - [`report`]: what a run reports (accuracy, rates) and writes (probes).
+
+pub mod data;
 pub mod io;
+pub mod params;
 pub mod reference;
+pub mod report;

@@ -1,12 +1,14 @@
 //! `snnc check FILE...`
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 use snnc_compiler::diagnostic::{render_json, render_text};
-use snnc_compiler::{check_source, SourceFile};
+use snnc_compiler::check_source;
+
+use super::spec::{read_source, stderr_color};
 
 use super::MessageFormat;
 
@@ -31,22 +33,9 @@ pub enum Emit {
     Ir,
 }
 
-/// Reads a spec, or explains why it cannot.
-pub fn read_source(path: &std::path::Path) -> Result<SourceFile, String> {
-    let text = std::fs::read(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-    let text = String::from_utf8(text).map_err(|e| {
-        format!(
-            "`{}` is not UTF-8 text (invalid byte at offset {}); save it as UTF-8",
-            path.display(),
-            e.utf8_error().valid_up_to()
-        )
-    })?;
-    Ok(SourceFile { name: path.display().to_string(), text })
-}
-
 pub fn run(args: CheckArgs) -> Result<ExitCode, String> {
     let mut failed = false;
-    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let color = stderr_color();
     for path in &args.files {
         let file = match read_source(path) {
             Ok(f) => f,

@@ -1,6 +1,9 @@
 //! Command-line interface.
 
 mod check;
+mod progress;
+mod run;
+mod spec;
 
 use std::process::ExitCode;
 
@@ -26,6 +29,11 @@ pub enum Command {
     /// Exits 0 when every file is clean (warnings allowed), 1 when any file
     /// has errors, 2 on a usage error.
     Check(check::CheckArgs),
+    /// Run a spec's run block: simulate, then report accuracy and rates.
+    ///
+    /// Paths in the spec (data, params) are relative to the spec's
+    /// directory. A progress bar shows on a terminal.
+    Run(run::RunArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -39,5 +47,6 @@ pub enum MessageFormat {
 pub fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
         Command::Check(args) => check::run(args),
+        Command::Run(args) => run::run(args),
     }
 }

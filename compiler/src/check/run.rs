@@ -188,7 +188,7 @@ fn report(e: Option<&Expr>, probes: &[BoundProbe], net: &Network, all: &[Probe],
     let node = &net.nodes[probes[probe].node];
     if node.shape.len() != 1 || node.size() < 2 {
         d.push(
-            Diagnostic::error(Code::ShapeMismatch, pe.span, format!("accuracy needs a vector of class scores, but `{}` is {}", node.name, shape_str(&node.shape)))
+            Diagnostic::error(Code::ShapeMismatch, pe.span, format!("accuracy needs a vector of class scores, but `{}` has shape {}", node.name, shape_str(&node.shape)))
                 .label("not a class-score vector")
                 .help("report a probe on the output layer (for example a dense layer with one unit per class)"),
         );
@@ -354,7 +354,7 @@ fn loss(e: &Expr, node: &Node, has_neurons: bool, data: Option<&DataSource>, d: 
         if node.shape.len() != 1 || (mnist && node.size() != 10) || node.size() < 2 {
             let want = if mnist { "10 class scores (MNIST has 10 labels)" } else { "a vector of class scores" };
             d.push(
-                Diagnostic::error(Code::BadLoss, e.span, format!("this loss needs {want}, but `{}` is {}", node.name, shape_str(&node.shape)))
+                Diagnostic::error(Code::BadLoss, e.span, format!("this loss needs {want}, but `{}` has shape {}", node.name, shape_str(&node.shape)))
                     .label("does not fit the labels")
                     .with_secondary(node.span, format!("`{}` defined here", node.name))
                     .help("put the loss on a probe of the output layer, with one unit per class"),

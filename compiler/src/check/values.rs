@@ -173,7 +173,11 @@ pub fn count(e: &Expr, what: &str, min: u64, d: &mut Diags) -> Option<usize> {
             Diagnostic::error(
                 Code::OutOfRange,
                 e.span,
-                format!("{what} must be at least {min}, found {v}"),
+                if v < min as f64 {
+                    format!("{what} must be at least {min}, found {v}")
+                } else {
+                    format!("{what} must be at most {}, found {v}", u32::MAX)
+                },
             )
             .label(if v < min as f64 { format!("must be >= {min}") } else { "too large".into() }),
         );

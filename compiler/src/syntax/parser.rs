@@ -311,15 +311,40 @@ fn pest_error(e: &pest::error::Error<Rule>, text: &str, offset: usize) -> Diagno
         ErrorVariant::CustomError { message } => (message.clone(), String::new()),
     };
     let help = syntax_help(&expected, found);
-    let mut d = Diagnostic::error(Code::Syntax, span, message).label(if expected.is_empty() {
+    let label = if expected.is_empty() {
         "here".to_string()
     } else {
         format!("expected {expected}")
-    });
+    };
+    // A `"` where a value belongs is the start of a string; if nothing
+    // closes it on this line, say so rather than "expected a value".
+    let (message, label) = if found.starts_with('"') && !closes_string(&found[1..]) {
+        ("this string is never closed".to_string(), "no closing `\"` on this line".to_string())
+    } else {
+        (message, label)
+    };
+    let mut d = Diagnostic::error(Code::Syntax, span, message).label(label);
     if let Some(h) = help {
         d = d.help(h);
     }
     d
+}
+
+/// Whether the rest of a string literal (after its opening `"`) has a
+/// closing `"` before the end of the line.
+fn closes_string(rest: &str) -> bool {
+    let mut chars = rest.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => return true,
+            '\\' => {
+                chars.next();
+            }
+            '\n' | '\r' => return false,
+            _ => {}
+        }
+    }
+    false
 }
 
 /// A short hint for the most common slips.
@@ -330,6 +355,12 @@ fn syntax_help(expected: &str, found: &str) -> Option<String> {
     }
     if c == Some('"') || found.starts_with('\'') {
         return Some("strings use double quotes and end on the same line".into());
+    }
+    if c == Some(')') && expected.contains("end of line") {
+        return Some("this `)` has no matching `(`; remove it".into());
+    }
+    if expected.contains("`->`") && !expected.contains("`=`") {
+        return Some("settings are written `key = value`; only `swap a -> b` and `synapse a -> b = ...` use an arrow".into());
     }
     if expected.contains("end of line") {
         return Some("put each statement on its own line".into());

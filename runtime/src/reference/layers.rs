@@ -36,7 +36,12 @@ pub fn dense<T: Real>(x: &[T], kernel: &[T], out: &mut [T]) {
 /// them: 'valid' takes every window that fits; 'same' gives `ceil(n/stride)`
 /// outputs and pads `floor(total/2)` before (the extra one goes after).
 /// `None` when no window fits ('valid' with `n < kernel`) or a size is 0.
-pub fn conv_axis(n: usize, kernel: usize, stride: usize, padding: Padding) -> Option<(usize, usize)> {
+pub fn conv_axis(
+    n: usize,
+    kernel: usize,
+    stride: usize,
+    padding: Padding,
+) -> Option<(usize, usize)> {
     if n == 0 || kernel == 0 || stride == 0 {
         return None;
     }
@@ -81,7 +86,7 @@ pub fn conv2d<T: Real>(g: &Conv2dGeom, x: &[T], kernel: &[T], out: &mut [T]) {
     let [h, w, c] = g.input;
     let [oh_n, ow_n, f] = g.output;
     let [kh_n, kw_n] = g.kernel;
-    if f == 0 || c == 0 {
+    if ow_n * f == 0 || c == 0 {
         return;
     }
     for (oh, out_row) in out.chunks_exact_mut(ow_n * f).take(oh_n).enumerate() {
@@ -156,7 +161,13 @@ pub fn avg_pool<T: Real>(g: &PoolGeom, x: &[T], out: &mut [T]) {
 /// Max pooling, channel by channel (snnc's extension: NengoDL only offers
 /// average pooling in its place).
 pub fn max_pool<T: Real>(g: &PoolGeom, x: &[T], out: &mut [T]) {
-    pool(g, x, out, T::neg_infinity(), |acc, v| if v > acc { v } else { acc });
+    pool(
+        g,
+        x,
+        out,
+        T::neg_infinity(),
+        |acc, v| if v > acc { v } else { acc },
+    );
 }
 
 /// Folds `step` over each window, in (row, column) order, from `init`.
@@ -166,7 +177,7 @@ fn pool<T: Real>(g: &PoolGeom, x: &[T], out: &mut [T], init: T, step: impl Fn(T,
     let [ph, pw] = g.pool;
     let [sh, sw] = g.strides;
     out.fill(init);
-    if c == 0 {
+    if ow_n * c == 0 {
         return;
     }
     for (oh, out_row) in out.chunks_exact_mut(ow_n * c).take(oh_n).enumerate() {
@@ -290,8 +301,12 @@ mod tests {
             strides: [2, 1],
             pad: [pad_h, pad_w],
         };
-        let x: Vec<f64> = (0..h * w * c).map(|i| ((i * 7) % 11) as f64 - 3.0).collect();
-        let k: Vec<f64> = (0..g.kernel_len()).map(|i| ((i * 5) % 13) as f64 * 0.25 - 1.0).collect();
+        let x: Vec<f64> = (0..h * w * c)
+            .map(|i| ((i * 7) % 11) as f64 - 3.0)
+            .collect();
+        let k: Vec<f64> = (0..g.kernel_len())
+            .map(|i| ((i * 5) % 13) as f64 * 0.25 - 1.0)
+            .collect();
         let mut out = vec![0.0; oh * ow * f];
         conv2d(&g, &x, &k, &mut out);
         assert_eq!(out, naive_conv(&g, &x, &k));
@@ -299,7 +314,10 @@ mod tests {
 
     #[test]
     fn conv_bias_is_per_filter_at_every_position() {
-        assert_eq!(conv_bias(&[1.0, -2.0], 3), vec![1.0, -2.0, 1.0, -2.0, 1.0, -2.0]);
+        assert_eq!(
+            conv_bias(&[1.0, -2.0], 3),
+            vec![1.0, -2.0, 1.0, -2.0, 1.0, -2.0]
+        );
     }
 
     #[test]

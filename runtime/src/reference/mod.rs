@@ -30,7 +30,9 @@ use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use snnc_compiler::ir::{BoundProbe, InitialVoltage, Model, Network, NodeId, Op, Padding, Synapse};
+use snnc_compiler::ir::{
+    BoundProbe, InitialVoltage, Model, Network, Node, NodeId, Op, Padding, Synapse,
+};
 
 use layers::{Conv2dGeom, PoolGeom};
 use neurons::{NeuronState, Neurons};
@@ -287,7 +289,10 @@ impl<'a, T: Real> Simulation<'a, T> {
         cfg: &SimConfig,
     ) -> Result<Self, SimError> {
         if !(cfg.dt.is_finite() && cfg.dt > 0.0) {
-            return Err(SimError::new(format!("dt must be positive, got {}", cfg.dt)));
+            return Err(SimError::new(format!(
+                "dt must be positive, got {}",
+                cfg.dt
+            )));
         }
         let n_nodes = net.nodes.len();
         if model.nodes.len() != n_nodes {
@@ -308,8 +313,9 @@ impl<'a, T: Real> Simulation<'a, T> {
         let mut storage: Vec<NodeId> = Vec::with_capacity(n_nodes);
         let mut nodes = Vec::with_capacity(n_nodes);
         let mut input_sizes = Vec::new();
-        for (i, ((node, settings), p)) in net.nodes.iter().zip(&model.nodes).zip(params).enumerate() {
-            let err = |msg: String| SimError::new(format!("node '{}': {msg}", node.name));
+        for (i, ((node, settings), p)) in net.nodes.iter().zip(&model.nodes).zip(params).enumerate()
+        {
+            let err = |msg: String| node_error(node, msg);
             if let Some(&bad) = node.inputs.iter().find(|&&s| s >= i) {
                 return Err(err(format!(
                     "reads node #{bad}, which does not come before it (nodes must be in topological order)"
@@ -317,37 +323,19 @@ impl<'a, T: Real> Simulation<'a, T> {
             }
             let size = node.size();
             let n_in = node.inputs.len();
-            let in_size = |e: usize| net.nodes[node.inputs[e]].size();
-            let wants_inputs = |n: usize| {
-                if n_in == n {
-                    Ok(())
-                } else {
-                    Err(err(format!("expects {n} input(s), has {n_in}")))
-                }
-            };
             let no_neuron = || match settings.neuron {
-                Some(nr) => Err(err(format!("a {:?} node cannot have a neuron ({})", node.op, nr.name()))),
+                Some(nr) => Err(err(format!(
+                    "a {:?} node cannot have a neuron ({})",
+                    node.op,
+                    nr.name()
+                ))),
                 None => Ok(()),
             };
-            let no_params = || {
-                if p.kernel.is_empty() && p.bias.is_empty() {
-                    Ok(())
-                } else {
-                    Err(err(format!("a {:?} node has no params, but some were given", node.op)))
-                }
-            };
-            if !matches!(node.op, Op::Input | Op::Flatten) && settings.input_synapses.len() != n_in {
-                return Err(err(format!(
-                    "has {n_in} inputs but {} input synapses",
-                    settings.input_synapses.len()
-                )));
-            }
-            // The op's transform per input connection, and the bias vector.
-            let (transforms, bias): (Vec<Transform<'a, T>>, Vec<T>) = match node.op {
+            match node.op {
                 Op::Input => {
-                    wants_inputs(0)?;
+                    expect_inputs(node, 0)?;
                     no_neuron()?;
-                    no_params()?;
+                    expect_no_params(node, p)?;
                     storage.push(i);
                     nodes.push(NodePlan {
                         size,
@@ -359,11 +347,12 @@ impl<'a, T: Real> Simulation<'a, T> {
                     continue;
                 }
                 Op::Flatten => {
-                    wants_inputs(1)?;
+                    expect_inputs(node, 1)?;
                     no_neuron()?;
-                    no_params()?;
-                    if in_size(0) != size {
-                        return Err(err(format!("flattens {} values into {size}", in_size(0))));
+                    expect_no_params(node, p)?;
+                    let src = net.nodes[node.inputs[0]].size();
+                    if src != size {
+                        return Err(err(format!("flattens {src} values into {size}")));
                     }
                     storage.push(storage[node.inputs[0]]);
                     nodes.push(NodePlan {
@@ -372,127 +361,21 @@ impl<'a, T: Real> Simulation<'a, T> {
                     });
                     continue;
                 }
-                Op::Dense { units } => {
-                    wants_inputs(1)?;
-                    if units != size {
-                        return Err(err(format!("has {units} units but shape {:?}", node.shape)));
-                    }
-                    if p.kernel.len() != in_size(0) * units {
-                        return Err(err(format!(
-                            "dense kernel needs {} x {units} = {} values, got {}",
-                            in_size(0),
-                            in_size(0) * units,
-                            p.kernel.len()
-                        )));
-                    }
-                    if !p.bias.is_empty() && p.bias.len() != units {
-                        return Err(err(format!("bias needs {units} values, got {}", p.bias.len())));
-                    }
-                    (vec![Transform::Dense { kernel: &p.kernel }], p.bias.clone())
-                }
-                Op::Conv2d {
-                    filters,
-                    kernel,
-                    strides,
-                    padding,
-                    pad,
-                } => {
-                    wants_inputs(1)?;
-                    let input = image_shape(&net.nodes[node.inputs[0]].shape)
-                        .ok_or_else(|| err("the input of a conv must be an image [h, w, c]".into()))?;
-                    let output = image_shape(&node.shape)
-                        .ok_or_else(|| err("a conv's shape must be [h, w, filters]".into()))?;
-                    let expect = |axis: usize| layers::conv_axis(input[axis], kernel[axis], strides[axis], padding);
-                    let want = match (expect(0), expect(1)) {
-                        (Some((h, ph)), Some((w, pw))) => ([h, w, filters], [ph, pw]),
-                        _ => {
-                            return Err(err(format!(
-                                "a {kernel:?} kernel with strides {strides:?} does not fit a {input:?} input"
-                            )))
-                        }
-                    };
-                    if (output, pad) != want {
-                        return Err(err(format!(
-                            "conv shape {output:?} with padding before {pad:?}, but {padding:?} padding gives {:?} with {:?}",
-                            want.0, want.1
-                        )));
-                    }
-                    let geom = Conv2dGeom {
-                        input,
-                        output,
-                        kernel,
-                        strides,
-                        pad,
-                    };
-                    if p.kernel.len() != geom.kernel_len() {
-                        return Err(err(format!(
-                            "conv kernel needs {} values ({:?}), got {}",
-                            geom.kernel_len(),
-                            [kernel[0], kernel[1], input[2], filters],
-                            p.kernel.len()
-                        )));
-                    }
-                    if !p.bias.is_empty() && p.bias.len() != filters {
-                        return Err(err(format!("bias needs {filters} values, got {}", p.bias.len())));
-                    }
-                    let bias = if p.bias.is_empty() {
-                        Vec::new()
-                    } else {
-                        layers::conv_bias(&p.bias, output[0] * output[1])
-                    };
-                    (
-                        vec![Transform::Conv2d {
-                            geom,
-                            kernel: &p.kernel,
-                        }],
-                        bias,
-                    )
-                }
-                Op::AvgPool { pool, strides } | Op::MaxPool { pool, strides } => {
-                    wants_inputs(1)?;
-                    no_params()?;
-                    let input = image_shape(&net.nodes[node.inputs[0]].shape)
-                        .ok_or_else(|| err("the input of a pooling must be an image [h, w, c]".into()))?;
-                    let output = image_shape(&node.shape)
-                        .ok_or_else(|| err("a pooling's shape must be [h, w, c]".into()))?;
-                    let axis = |a: usize| layers::conv_axis(input[a], pool[a], strides[a], Padding::Valid);
-                    let want = match (axis(0), axis(1)) {
-                        (Some((h, _)), Some((w, _))) => [h, w, input[2]],
-                        _ => {
-                            return Err(err(format!(
-                                "a {pool:?} window with strides {strides:?} does not fit a {input:?} input"
-                            )))
-                        }
-                    };
-                    if output != want {
-                        return Err(err(format!("pooling shape {output:?}, but 'valid' pooling gives {want:?}")));
-                    }
-                    let geom = PoolGeom {
-                        input,
-                        output,
-                        pool,
-                        strides,
-                    };
-                    let t = if matches!(node.op, Op::AvgPool { .. }) {
-                        Transform::AvgPool(geom)
-                    } else {
-                        Transform::MaxPool(geom)
-                    };
-                    (vec![t], Vec::new())
-                }
-                Op::Activation | Op::Add => {
-                    if matches!(node.op, Op::Activation) {
-                        wants_inputs(1)?;
-                    } else if n_in == 0 {
-                        return Err(err("an add needs at least one input".into()));
-                    }
-                    no_params()?;
-                    if let Some(e) = (0..n_in).find(|&e| in_size(e) != size) {
-                        return Err(err(format!("input {e} has {} values, the node {size}", in_size(e))));
-                    }
-                    ((0..n_in).map(|_| Transform::Identity).collect(), Vec::new())
-                }
-            };
+                _ => {}
+            }
+            if settings.input_synapses.len() != n_in {
+                return Err(err(format!(
+                    "has {n_in} inputs but {} input synapses",
+                    settings.input_synapses.len()
+                )));
+            }
+            if settings.neuron.is_some() && !(settings.scale.is_finite() && settings.scale > 0.0) {
+                return Err(err(format!(
+                    "scale_firing_rates must be positive, got {}",
+                    settings.scale
+                )));
+            }
+            let (transforms, bias) = plan_op(net, node, p)?;
             let edges = transforms
                 .into_iter()
                 .zip(&node.inputs)
@@ -506,11 +389,16 @@ impl<'a, T: Real> Simulation<'a, T> {
             let neurons = settings
                 .neuron
                 .map(|nr| Neurons::<T>::new(nr, settings.scale, cfg.dt));
-            let initial_v = match (neurons.as_ref().is_some_and(Neurons::is_spiking), model.initial_voltage) {
-                (true, InitialVoltage::Uniform { seed }) => neurons::uniform_voltages(seed, i, size)
-                    .into_iter()
-                    .map(T::from_f64)
-                    .collect(),
+            let initial_v = match (
+                neurons.as_ref().is_some_and(Neurons::is_spiking),
+                model.initial_voltage,
+            ) {
+                (true, InitialVoltage::Uniform { seed }) => {
+                    neurons::uniform_voltages(seed, i, size)
+                        .into_iter()
+                        .map(T::from_f64)
+                        .collect()
+                }
                 _ => Vec::new(),
             };
             storage.push(i);
@@ -532,10 +420,16 @@ impl<'a, T: Real> Simulation<'a, T> {
             .iter()
             .map(|p| {
                 let node = net.nodes.get(p.node).ok_or_else(|| {
-                    SimError::new(format!("probe '{}' targets node #{}, which does not exist", p.name, p.node))
+                    SimError::new(format!(
+                        "probe '{}' targets node #{}, which does not exist",
+                        p.name, p.node
+                    ))
                 })?;
                 if p.every == 0 {
-                    return Err(SimError::new(format!("probe '{}' samples every 0 steps", p.name)));
+                    return Err(SimError::new(format!(
+                        "probe '{}' samples every 0 steps",
+                        p.name
+                    )));
                 }
                 Ok(ProbePlan {
                     src: storage[p.node],
@@ -625,28 +519,31 @@ impl<'a, T: Real> Simulation<'a, T> {
                     } => {
                         let (u, j) = (&mut u[..n], &mut j[..n]);
                         j.fill(T::zero());
+                        // The scale is a gain on every connection into
+                        // neurons, as Nengo applies it; linear nodes get 1.
+                        let gain = if neurons.is_some() { *scale } else { T::one() };
                         for (edge, filter) in edges.iter().zip(&mut edge_filters[i]) {
                             // Sources come before this node (checked), and
                             // this step's source outputs are already there.
                             edge.transform.apply(&before[edge.src], u);
-                            deliver(filter.as_mut(), u, j);
+                            deliver(filter.as_mut(), u, j, gain);
                         }
                         if let Some(bias) = bias {
-                            deliver(bias_filters[i].as_mut(), &bias.values, j);
+                            deliver(bias_filters[i].as_mut(), &bias.values, j, gain);
                         }
                         match neurons {
-                            Some(neurons) => {
-                                for x in j.iter_mut() {
-                                    *x = *scale * *x;
-                                }
-                                neurons.step(j, &mut neuron_states[i], out);
-                            }
+                            Some(neurons) => neurons.step(j, &mut neuron_states[i], out),
                             None => out.copy_from_slice(j),
                         }
                     }
                 }
             }
-            for ((probe, filter), rec) in self.probes.iter().zip(probe_filters.iter_mut()).zip(&mut probes_out) {
+            for ((probe, filter), rec) in self
+                .probes
+                .iter()
+                .zip(probe_filters.iter_mut())
+                .zip(&mut probes_out)
+            {
                 let x = &outputs[probe.src];
                 let row = (k % probe.every == 0).then(|| {
                     let r = k / probe.every - 1;
@@ -715,17 +612,34 @@ impl<T: Real> State<T> {
                     st.bias_filters.push(None);
                 }
                 NodeKind::Compute {
-                    edges, bias, neurons, ..
+                    edges,
+                    bias,
+                    neurons,
+                    ..
                 } => {
                     max = max.max(n);
                     st.outputs.push(vec![T::zero(); n]);
-                    st.neurons.push(neurons.as_ref().map_or_else(NeuronState::default, |nr| NeuronState::new(nr, n)));
-                    st.edge_filters.push(edges.iter().map(|e| Filter::new(e.synapse, dt, n)).collect());
-                    st.bias_filters.push(bias.as_ref().and_then(|b| Filter::new(b.synapse, dt, n)));
+                    st.neurons.push(
+                        neurons
+                            .as_ref()
+                            .map_or_else(NeuronState::default, |nr| NeuronState::new(nr, n)),
+                    );
+                    st.edge_filters.push(
+                        edges
+                            .iter()
+                            .map(|e| Filter::new(e.synapse, dt, n))
+                            .collect(),
+                    );
+                    st.bias_filters
+                        .push(bias.as_ref().and_then(|b| Filter::new(b.synapse, dt, n)));
                 }
             }
         }
-        st.probe_filters = sim.probes.iter().map(|p| Filter::new(p.synapse, dt, p.size)).collect();
+        st.probe_filters = sim
+            .probes
+            .iter()
+            .map(|p| Filter::new(p.synapse, dt, p.size))
+            .collect();
         st.u = vec![T::zero(); max];
         st.j = vec![T::zero(); max];
         st
@@ -756,10 +670,715 @@ impl<T: Real> State<T> {
     }
 }
 
+/// `node '<name>': message`.
+fn node_error(node: &Node, msg: impl fmt::Display) -> SimError {
+    SimError::new(format!("node '{}': {msg}", node.name))
+}
+
+fn expect_inputs(node: &Node, n: usize) -> Result<(), SimError> {
+    if node.inputs.len() == n {
+        Ok(())
+    } else {
+        Err(node_error(
+            node,
+            format!("expects {n} input(s), has {}", node.inputs.len()),
+        ))
+    }
+}
+
+fn expect_no_params<T>(node: &Node, p: &NodeParams<T>) -> Result<(), SimError> {
+    if p.kernel.is_empty() && p.bias.is_empty() {
+        Ok(())
+    } else {
+        Err(node_error(
+            node,
+            format!("a {:?} node has no params, but some were given", node.op),
+        ))
+    }
+}
+
+/// The transform of each input connection of a computing node (not an
+/// input or flatten), and its bias vector (empty for none), after checking
+/// shapes and params. The node's inputs are known to come before it.
+fn plan_op<'a, T: Real>(
+    net: &Network,
+    node: &Node,
+    p: &'a NodeParams<T>,
+) -> Result<(Vec<Transform<'a, T>>, Vec<T>), SimError> {
+    let err = |msg: String| node_error(node, msg);
+    let size = node.size();
+    let n_in = node.inputs.len();
+    let in_size = |e: usize| net.nodes[node.inputs[e]].size();
+    let in_image = |what: &str| {
+        image_shape(&net.nodes[node.inputs[0]].shape)
+            .ok_or_else(|| err(format!("the input of a {what} must be an image [h, w, c]")))
+    };
+    match node.op {
+        // Handled by the caller; nothing to transform.
+        Op::Input | Op::Flatten => Ok((Vec::new(), Vec::new())),
+        Op::Dense { units } => {
+            expect_inputs(node, 1)?;
+            if units != size {
+                return Err(err(format!("has {units} units but shape {:?}", node.shape)));
+            }
+            if p.kernel.len() != in_size(0) * units {
+                return Err(err(format!(
+                    "dense kernel needs {} x {units} = {} values, got {}",
+                    in_size(0),
+                    in_size(0) * units,
+                    p.kernel.len()
+                )));
+            }
+            if !p.bias.is_empty() && p.bias.len() != units {
+                return Err(err(format!(
+                    "bias needs {units} values, got {}",
+                    p.bias.len()
+                )));
+            }
+            Ok((vec![Transform::Dense { kernel: &p.kernel }], p.bias.clone()))
+        }
+        Op::Conv2d {
+            filters,
+            kernel,
+            strides,
+            padding,
+            pad,
+        } => {
+            expect_inputs(node, 1)?;
+            let input = in_image("conv")?;
+            let output = image_shape(&node.shape)
+                .ok_or_else(|| err("a conv's shape must be [h, w, filters]".into()))?;
+            let axis = |a: usize| layers::conv_axis(input[a], kernel[a], strides[a], padding);
+            let want = match (axis(0), axis(1)) {
+                (Some((h, ph)), Some((w, pw))) => ([h, w, filters], [ph, pw]),
+                _ => {
+                    return Err(err(format!(
+                    "a {kernel:?} kernel with strides {strides:?} does not fit a {input:?} input"
+                )))
+                }
+            };
+            if (output, pad) != want {
+                return Err(err(format!(
+                    "conv shape {output:?} with padding before {pad:?}, but {padding:?} padding gives {:?} with {:?}",
+                    want.0, want.1
+                )));
+            }
+            let geom = Conv2dGeom {
+                input,
+                output,
+                kernel,
+                strides,
+                pad,
+            };
+            if p.kernel.len() != geom.kernel_len() {
+                return Err(err(format!(
+                    "conv kernel needs {} values ({:?}), got {}",
+                    geom.kernel_len(),
+                    [kernel[0], kernel[1], input[2], filters],
+                    p.kernel.len()
+                )));
+            }
+            if !p.bias.is_empty() && p.bias.len() != filters {
+                return Err(err(format!(
+                    "bias needs {filters} values, got {}",
+                    p.bias.len()
+                )));
+            }
+            let bias = if p.bias.is_empty() {
+                Vec::new()
+            } else {
+                layers::conv_bias(&p.bias, output[0] * output[1])
+            };
+            let conv = Transform::Conv2d {
+                geom,
+                kernel: &p.kernel,
+            };
+            Ok((vec![conv], bias))
+        }
+        Op::AvgPool { pool, strides } | Op::MaxPool { pool, strides } => {
+            expect_inputs(node, 1)?;
+            expect_no_params(node, p)?;
+            let input = in_image("pooling")?;
+            let output = image_shape(&node.shape)
+                .ok_or_else(|| err("a pooling's shape must be [h, w, c]".into()))?;
+            let axis = |a: usize| layers::conv_axis(input[a], pool[a], strides[a], Padding::Valid);
+            let want = match (axis(0), axis(1)) {
+                (Some((h, _)), Some((w, _))) => [h, w, input[2]],
+                _ => {
+                    return Err(err(format!(
+                        "a {pool:?} window with strides {strides:?} does not fit a {input:?} input"
+                    )))
+                }
+            };
+            if output != want {
+                return Err(err(format!(
+                    "pooling shape {output:?}, but 'valid' pooling gives {want:?}"
+                )));
+            }
+            let geom = PoolGeom {
+                input,
+                output,
+                pool,
+                strides,
+            };
+            let t = if matches!(node.op, Op::AvgPool { .. }) {
+                Transform::AvgPool(geom)
+            } else {
+                Transform::MaxPool(geom)
+            };
+            Ok((vec![t], Vec::new()))
+        }
+        Op::Activation | Op::Add => {
+            if matches!(node.op, Op::Activation) {
+                expect_inputs(node, 1)?;
+            } else if n_in == 0 {
+                return Err(err("an add needs at least one input".into()));
+            }
+            expect_no_params(node, p)?;
+            if let Some(e) = (0..n_in).find(|&e| in_size(e) != size) {
+                return Err(err(format!(
+                    "input {e} has {} values, the node {size}",
+                    in_size(e)
+                )));
+            }
+            Ok(((0..n_in).map(|_| Transform::Identity).collect(), Vec::new()))
+        }
+    }
+}
+
 /// `[h, w, c]` of an image shape.
 fn image_shape(shape: &[usize]) -> Option<[usize; 3]> {
     match *shape {
         [h, w, c] => Some([h, w, c]),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use snnc_compiler::ir::{Activation, Neuron, Node, NodeSettings};
+    use snnc_compiler::span::Span;
+
+    const DT: f64 = 0.001;
+    const LP0: Synapse = Synapse::Lowpass { tau: 0.0 };
+
+    fn node(name: &str, op: Op, inputs: &[usize], shape: &[usize]) -> Node {
+        Node {
+            name: name.into(),
+            op,
+            inputs: inputs.to_vec(),
+            shape: shape.to_vec(),
+            activation: Activation::Linear,
+            params: Vec::new(),
+            span: Span::default(),
+        }
+    }
+
+    fn net(nodes: Vec<Node>) -> Network {
+        Network {
+            name: "net".into(),
+            nodes,
+            span: Span::default(),
+        }
+    }
+
+    fn set(neuron: Option<Neuron>, input_synapses: &[Synapse]) -> NodeSettings {
+        NodeSettings {
+            neuron,
+            scale: 1.0,
+            input_synapses: input_synapses.to_vec(),
+            bias_synapse: Synapse::None,
+        }
+    }
+
+    fn model(nodes: Vec<NodeSettings>) -> Model {
+        Model {
+            name: "m".into(),
+            network: 0,
+            converted: true,
+            nodes,
+            initial_voltage: InitialVoltage::Zero,
+            span: Span::default(),
+        }
+    }
+
+    fn probe(node: NodeId, synapse: Synapse, every: usize) -> BoundProbe {
+        BoundProbe {
+            probe: 0,
+            name: format!("p{node}"),
+            node,
+            synapse,
+            every,
+        }
+    }
+
+    fn params(kb: &[(&[f64], &[f64])]) -> Vec<NodeParams<f64>> {
+        kb.iter()
+            .map(|(k, b)| NodeParams {
+                kernel: k.to_vec(),
+                bias: b.to_vec(),
+            })
+            .collect()
+    }
+
+    fn cfg(steps: usize) -> SimConfig {
+        SimConfig { dt: DT, steps }
+    }
+
+    fn ramp(steps: usize) -> Vec<f64> {
+        (1..=steps).map(|k| k as f64).collect()
+    }
+
+    #[test]
+    fn synapse_free_chain_has_no_delay_and_a_synapse_one_step() {
+        // input -> dense x2 (no synapse) -> dense x1 through Lowpass(0).
+        let n = net(vec![
+            node("in", Op::Input, &[], &[1]),
+            node("a", Op::Dense { units: 1 }, &[0], &[1]),
+            node("b", Op::Dense { units: 1 }, &[1], &[1]),
+        ]);
+        let m = model(vec![
+            set(None, &[]),
+            set(None, &[Synapse::None]),
+            set(None, &[LP0]),
+        ]);
+        let p = params(&[(&[], &[]), (&[2.0], &[]), (&[1.0], &[])]);
+        let x = ramp(4);
+        let probes = [probe(1, Synapse::None, 1), probe(2, Synapse::None, 1)];
+        let out = simulate(&n, &m, &p, &[InputSeq::PerStep(&x)], &probes, &cfg(4)).unwrap();
+        assert_eq!(out.probes[0], vec![2.0, 4.0, 6.0, 8.0]);
+        assert_eq!(out.probes[1], vec![0.0, 2.0, 4.0, 6.0]);
+        assert_eq!(out.spike_counts, vec![Vec::<u32>::new(); 3]);
+    }
+
+    #[test]
+    fn lowpass_connection_matches_the_semantics_ramp() {
+        let n = net(vec![
+            node("in", Op::Input, &[], &[1]),
+            node("a", Op::Activation, &[0], &[1]),
+        ]);
+        let m = model(vec![
+            set(None, &[]),
+            set(None, &[Synapse::Lowpass { tau: 0.005 }]),
+        ]);
+        let p = params(&[(&[], &[]), (&[], &[])]);
+        let x = ramp(3);
+        let out = simulate(
+            &n,
+            &m,
+            &p,
+            &[InputSeq::PerStep(&x)],
+            &[probe(1, Synapse::None, 1)],
+            &cfg(3),
+        )
+        .unwrap();
+        let y = &out.probes[0];
+        assert_eq!(y[0], 0.0);
+        assert!(
+            (y[1] - 0.18127).abs() < 1e-5 && (y[2] - 0.51095).abs() < 1e-5,
+            "{y:?}"
+        );
+    }
+
+    #[test]
+    fn probe_synapse_delays_and_every_subsamples() {
+        let n = net(vec![node("in", Op::Input, &[], &[2])]);
+        let m = model(vec![set(None, &[])]);
+        let p = params(&[(&[], &[])]);
+        let x: Vec<f64> = (1..=5).flat_map(|k| [k as f64, -(k as f64)]).collect();
+        let probes = [
+            probe(0, Synapse::None, 2),
+            probe(0, LP0, 2),
+            probe(0, LP0, 1),
+        ];
+        let out = simulate(&n, &m, &p, &[InputSeq::PerStep(&x)], &probes, &cfg(5)).unwrap();
+        // every = 2: steps 2 and 4 (5 / 2 = 2 rows).
+        assert_eq!(out.probes[0], vec![2.0, -2.0, 4.0, -4.0]);
+        assert_eq!(out.probes[1], vec![1.0, -1.0, 3.0, -3.0]);
+        assert_eq!(
+            out.probes[2],
+            vec![0.0, 0.0, 1.0, -1.0, 2.0, -2.0, 3.0, -3.0, 4.0, -4.0]
+        );
+    }
+
+    #[test]
+    fn conv_bias_flatten_view_and_dense() {
+        // 2x2x1 image -> 1x1 conv, 2 filters, bias -> flatten -> dense sum.
+        let n = net(vec![
+            node("in", Op::Input, &[], &[2, 2, 1]),
+            node(
+                "c",
+                Op::Conv2d {
+                    filters: 2,
+                    kernel: [1, 1],
+                    strides: [1, 1],
+                    padding: Padding::Valid,
+                    pad: [0, 0],
+                },
+                &[0],
+                &[2, 2, 2],
+            ),
+            node("f", Op::Flatten, &[1], &[8]),
+            node("d", Op::Dense { units: 1 }, &[2], &[1]),
+        ]);
+        let m = model(vec![
+            set(None, &[]),
+            set(None, &[Synapse::None]),
+            set(None, &[]),
+            set(None, &[Synapse::None]),
+        ]);
+        let p = params(&[
+            (&[], &[]),
+            (&[1.0, -1.0], &[10.0, 20.0]),
+            (&[], &[]),
+            (&[1.0; 8], &[0.5]),
+        ]);
+        let img = [1.0, 2.0, 3.0, 4.0];
+        let probes = [
+            probe(1, Synapse::None, 1),
+            probe(2, Synapse::None, 1),
+            probe(3, Synapse::None, 1),
+        ];
+        let out = simulate(&n, &m, &p, &[InputSeq::Held(&img)], &probes, &cfg(2)).unwrap();
+        let conv = [11.0, 19.0, 12.0, 18.0, 13.0, 17.0, 14.0, 16.0];
+        assert_eq!(out.probes[0][..8], conv[..]);
+        assert_eq!(out.probes[1][..8], conv[..], "flatten is a view");
+        assert_eq!(out.probes[2], vec![120.5, 120.5]);
+    }
+
+    #[test]
+    fn add_sums_inputs_each_through_its_own_synapse() {
+        let n = net(vec![
+            node("in", Op::Input, &[], &[1]),
+            node("r", Op::Activation, &[0], &[1]),
+            node("s", Op::Add, &[0, 1], &[1]),
+        ]);
+        let relu = Neuron::RectifiedLinear { amplitude: 1.0 };
+        let m = model(vec![
+            set(None, &[]),
+            set(Some(relu), &[Synapse::None]),
+            set(None, &[Synapse::None, LP0]),
+        ]);
+        let p = params(&[(&[], &[]), (&[], &[]), (&[], &[])]);
+        let x = [1.0, -2.0, 3.0];
+        let out = simulate(
+            &n,
+            &m,
+            &p,
+            &[InputSeq::PerStep(&x)],
+            &[probe(2, Synapse::None, 1)],
+            &cfg(3),
+        )
+        .unwrap();
+        // s_k = x_k + relu(x_{k-1}).
+        assert_eq!(out.probes[0], vec![1.0, -1.0, 3.0]);
+    }
+
+    #[test]
+    fn bias_synapse_delays_the_bias() {
+        let n = net(vec![
+            node("in", Op::Input, &[], &[1]),
+            node("d", Op::Dense { units: 1 }, &[0], &[1]),
+        ]);
+        let mut d = set(None, &[Synapse::None]);
+        d.bias_synapse = LP0;
+        let m = model(vec![set(None, &[]), d]);
+        let p = params(&[(&[], &[]), (&[1.0], &[5.0])]);
+        let out = simulate(
+            &n,
+            &m,
+            &p,
+            &[InputSeq::Held(&[1.0])],
+            &[probe(1, Synapse::None, 1)],
+            &cfg(3),
+        )
+        .unwrap();
+        assert_eq!(out.probes[0], vec![1.0, 6.0, 6.0]);
+    }
+
+    #[test]
+    fn scale_multiplies_current_and_divides_amplitude() {
+        let n = net(vec![
+            node("in", Op::Input, &[], &[1]),
+            node("s", Op::Dense { units: 1 }, &[0], &[1]),
+            node("r", Op::Dense { units: 1 }, &[0], &[1]),
+        ]);
+        let mut s = set(
+            Some(Neuron::SpikingRectifiedLinear { amplitude: 1.0 }),
+            &[Synapse::None],
+        );
+        s.scale = 2.0;
+        let mut r = set(
+            Some(Neuron::RectifiedLinear { amplitude: 1.0 }),
+            &[Synapse::None],
+        );
+        r.scale = 2.0;
+        let m = model(vec![set(None, &[]), s, r]);
+        // J = 2*(250 + 0) = 500 Hz: v = 0.5 per step, a spike every other step.
+        let p = params(&[(&[], &[]), (&[1.0], &[0.0]), (&[1.0], &[0.0])]);
+        let probes = [probe(1, Synapse::None, 1), probe(2, Synapse::None, 1)];
+        let out = simulate(&n, &m, &p, &[InputSeq::Held(&[250.0])], &probes, &cfg(4)).unwrap();
+        assert_eq!(out.probes[0], vec![0.0, 500.0, 0.0, 500.0]);
+        assert_eq!(out.probes[1], vec![250.0; 4]);
+        assert_eq!(out.spike_counts[1], vec![2]);
+        assert!(out.spike_counts[2].is_empty());
+    }
+
+    #[test]
+    fn max_pool_then_filter_and_avg_pool() {
+        let n = net(vec![
+            node("in", Op::Input, &[], &[2, 2, 1]),
+            node(
+                "mx",
+                Op::MaxPool {
+                    pool: [2, 2],
+                    strides: [2, 2],
+                },
+                &[0],
+                &[1, 1, 1],
+            ),
+            node(
+                "av",
+                Op::AvgPool {
+                    pool: [2, 2],
+                    strides: [1, 1],
+                },
+                &[0],
+                &[1, 1, 1],
+            ),
+        ]);
+        let m = model(vec![
+            set(None, &[]),
+            set(None, &[LP0]),
+            set(None, &[Synapse::None]),
+        ]);
+        let p = params(&[(&[], &[]), (&[], &[]), (&[], &[])]);
+        let x = [1.0, -7.0, 3.0, 2.0, 0.0, 0.0, -1.0, -2.0];
+        let probes = [probe(1, Synapse::None, 1), probe(2, Synapse::None, 1)];
+        let out = simulate(&n, &m, &p, &[InputSeq::PerStep(&x)], &probes, &cfg(2)).unwrap();
+        assert_eq!(out.probes[0], vec![0.0, 3.0]);
+        assert_eq!(out.probes[1], vec![-0.25, -0.75]);
+    }
+
+    fn spiking_net(initial_voltage: InitialVoltage) -> (Network, Model, Vec<NodeParams<f64>>) {
+        let n = net(vec![
+            node("in", Op::Input, &[], &[1]),
+            node("s", Op::Dense { units: 64 }, &[0], &[64]),
+        ]);
+        let mut m = model(vec![
+            set(None, &[]),
+            set(
+                Some(Neuron::SpikingRectifiedLinear { amplitude: 1.0 }),
+                &[Synapse::None],
+            ),
+        ]);
+        m.initial_voltage = initial_voltage;
+        let k: Vec<f64> = (0..64).map(|i| 100.0 + 10.0 * i as f64).collect();
+        let p = vec![
+            NodeParams::default(),
+            NodeParams {
+                kernel: k,
+                bias: Vec::new(),
+            },
+        ];
+        (n, m, p)
+    }
+
+    #[test]
+    fn uniform_initial_voltage_is_seeded_per_node() {
+        let (n, m, p) = spiking_net(InitialVoltage::Uniform { seed: 42 });
+        // J = 500: one step adds 0.5, so a neuron spikes iff v0 >= 0.5.
+        let mut p = p;
+        p[1].kernel = vec![500.0; 64];
+        let out = simulate(&n, &m, &p, &[InputSeq::Held(&[1.0])], &[], &cfg(1)).unwrap();
+        let v0 = neurons::uniform_voltages(42, 1, 64);
+        let want: Vec<u32> = v0.iter().map(|&v| u32::from(v + 0.5 >= 1.0)).collect();
+        assert_eq!(out.spike_counts[1], want);
+        assert!(want.contains(&0) && want.contains(&1));
+        // The same for every run.
+        let again = simulate(&n, &m, &p, &[InputSeq::Held(&[1.0])], &[], &cfg(1)).unwrap();
+        assert_eq!(again, out);
+    }
+
+    #[test]
+    fn batch_matches_single_runs_in_order() {
+        let (n, m, p) = spiking_net(InitialVoltage::Uniform { seed: 3 });
+        let examples: Vec<Vec<f64>> = (0..7).map(|e| vec![0.5 + e as f64 * 0.37]).collect();
+        let probes = [probe(1, Synapse::Lowpass { tau: 0.005 }, 1)];
+        let calls = AtomicUsize::new(0);
+        let max_seen = AtomicUsize::new(0);
+        let progress = |done: usize| {
+            calls.fetch_add(1, Ordering::Relaxed);
+            max_seen.fetch_max(done, Ordering::Relaxed);
+        };
+        let batch = simulate_batch(&n, &m, &p, &examples, &probes, &cfg(30), &progress).unwrap();
+        assert_eq!(batch.len(), 7);
+        for (x, got) in examples.iter().zip(&batch) {
+            let single = simulate(&n, &m, &p, &[InputSeq::Held(x)], &probes, &cfg(30)).unwrap();
+            assert_eq!(got, &single);
+        }
+        assert_eq!(calls.load(Ordering::Relaxed), 7);
+        assert_eq!(max_seen.load(Ordering::Relaxed), 7);
+        let empty: Vec<Vec<f64>> = Vec::new();
+        assert!(
+            simulate_batch(&n, &m, &p, &empty, &probes, &cfg(30), &|_| {})
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn f32_runs_everything_in_f32() {
+        let n = net(vec![
+            node("in", Op::Input, &[], &[1]),
+            node("a", Op::Activation, &[0], &[1]),
+        ]);
+        let m = model(vec![
+            set(None, &[]),
+            set(
+                Some(Neuron::SpikingRectifiedLinear { amplitude: 1.0 }),
+                &[Synapse::None],
+            ),
+        ]);
+        let p = vec![NodeParams::<f32>::default(), NodeParams::default()];
+        // J = 100: f32 fires at step 10, f64 at step 11 (semantics.md §7).
+        let out = simulate(
+            &n,
+            &m,
+            &p,
+            &[InputSeq::Held(&[100.0f32])],
+            &[probe(1, Synapse::None, 1)],
+            &cfg(11),
+        )
+        .unwrap();
+        assert_eq!(out.probes[0][9], 1000.0);
+        let p64 = vec![NodeParams::<f64>::default(), NodeParams::default()];
+        let out = simulate(
+            &n,
+            &m,
+            &p64,
+            &[InputSeq::Held(&[100.0])],
+            &[probe(1, Synapse::None, 1)],
+            &cfg(11),
+        )
+        .unwrap();
+        assert_eq!(out.probes[0][9], 0.0);
+        assert_eq!(out.probes[0][10], 1000.0);
+    }
+
+    #[test]
+    fn inconsistent_inputs_are_errors_not_panics() {
+        let n = net(vec![
+            node("in", Op::Input, &[], &[2]),
+            node("d", Op::Dense { units: 1 }, &[0], &[1]),
+        ]);
+        let m = model(vec![set(None, &[]), set(None, &[Synapse::None])]);
+        let good = params(&[(&[], &[]), (&[1.0, 1.0], &[])]);
+        let x = [1.0, 2.0];
+        let run =
+            |n: &Network,
+             m: &Model,
+             p: &[NodeParams<f64>],
+             inputs: &[InputSeq<f64>],
+             probes: &[BoundProbe]| { simulate(n, m, p, inputs, probes, &cfg(2)) };
+        assert!(run(&n, &m, &good, &[InputSeq::Held(&x)], &[]).is_ok());
+        // Wrong kernel size, wrong bias size, missing params.
+        assert!(run(
+            &n,
+            &m,
+            &params(&[(&[], &[]), (&[1.0], &[])]),
+            &[InputSeq::Held(&x)],
+            &[]
+        )
+        .is_err());
+        assert!(run(
+            &n,
+            &m,
+            &params(&[(&[], &[]), (&[1.0, 1.0], &[1.0, 2.0])]),
+            &[InputSeq::Held(&x)],
+            &[]
+        )
+        .is_err());
+        assert!(run(&n, &m, &good[..1], &[InputSeq::Held(&x)], &[]).is_err());
+        // Wrong input sizes and counts.
+        assert!(run(&n, &m, &good, &[InputSeq::Held(&x[..1])], &[]).is_err());
+        assert!(run(&n, &m, &good, &[InputSeq::PerStep(&x)], &[]).is_err());
+        assert!(run(&n, &m, &good, &[], &[]).is_err());
+        // Bad probes.
+        assert!(run(
+            &n,
+            &m,
+            &good,
+            &[InputSeq::Held(&x)],
+            &[probe(5, Synapse::None, 1)]
+        )
+        .is_err());
+        assert!(run(
+            &n,
+            &m,
+            &good,
+            &[InputSeq::Held(&x)],
+            &[probe(1, Synapse::None, 0)]
+        )
+        .is_err());
+        // Not topological; synapse count mismatch; model size mismatch.
+        let cyc = net(vec![
+            node("in", Op::Input, &[], &[2]),
+            node("d", Op::Dense { units: 1 }, &[1], &[1]),
+        ]);
+        assert!(run(&cyc, &m, &good, &[InputSeq::Held(&x)], &[]).is_err());
+        let m2 = model(vec![set(None, &[]), set(None, &[])]);
+        assert!(run(&n, &m2, &good, &[InputSeq::Held(&x)], &[]).is_err());
+        assert!(run(
+            &n,
+            &model(vec![set(None, &[])]),
+            &good,
+            &[InputSeq::Held(&x)],
+            &[]
+        )
+        .is_err());
+        // A flatten with no input; a conv whose shape does not follow.
+        let bad_flat = net(vec![
+            node("in", Op::Input, &[], &[2]),
+            node("f", Op::Flatten, &[], &[2]),
+        ]);
+        let mf = model(vec![set(None, &[]), set(None, &[])]);
+        assert!(run(
+            &bad_flat,
+            &mf,
+            &params(&[(&[], &[]), (&[], &[])]),
+            &[InputSeq::Held(&x)],
+            &[]
+        )
+        .is_err());
+        let conv = |padding, pad, out: &[usize]| {
+            net(vec![
+                node("in", Op::Input, &[], &[4, 4, 1]),
+                node(
+                    "c",
+                    Op::Conv2d {
+                        filters: 1,
+                        kernel: [3, 3],
+                        strides: [2, 2],
+                        padding,
+                        pad,
+                    },
+                    &[0],
+                    out,
+                ),
+            ])
+        };
+        let img = [0.0; 16];
+        let pk = params(&[(&[], &[]), (&[0.0; 9], &[])]);
+        let mc = model(vec![set(None, &[]), set(None, &[Synapse::None])]);
+        let ok = conv(Padding::Same, [0, 0], &[2, 2, 1]);
+        assert!(run(&ok, &mc, &pk, &[InputSeq::Held(&img)], &[]).is_ok());
+        let bad = conv(Padding::Same, [1, 1], &[2, 2, 1]);
+        assert!(run(&bad, &mc, &pk, &[InputSeq::Held(&img)], &[]).is_err());
+        let ok = conv(Padding::Valid, [0, 0], &[1, 1, 1]);
+        assert!(run(&ok, &mc, &pk, &[InputSeq::Held(&img)], &[]).is_ok());
+        let bad = conv(Padding::Valid, [0, 0], &[2, 2, 1]);
+        assert!(run(&bad, &mc, &pk, &[InputSeq::Held(&img)], &[]).is_err());
     }
 }

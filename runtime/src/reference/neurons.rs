@@ -322,12 +322,16 @@ mod tests {
         let mut st = NeuronState::new(&n, 3);
         let j = [2500.0, 1300.0, -40.0];
         let mut out = [0.0; 3];
-        let want_out = [[2000.0, 1000.0, 0.0], [3000.0, 1000.0, 0.0], [2000.0, 1000.0, 0.0]];
-        let want_v = [[0.5, 0.30000000000000004, 0.0], [0.0, 0.6000000000000001, 0.0], [
-            0.5,
-            0.9000000000000001,
-            0.0,
-        ]];
+        let want_out = [
+            [2000.0, 1000.0, 0.0],
+            [3000.0, 1000.0, 0.0],
+            [2000.0, 1000.0, 0.0],
+        ];
+        let want_v = [
+            [0.5, 0.30000000000000004, 0.0],
+            [0.0, 0.6000000000000001, 0.0],
+            [0.5, 0.9000000000000001, 0.0],
+        ];
         for k in 0..3 {
             n.step(&j, &mut st, &mut out);
             assert_eq!(out, want_out[k], "step {}", k + 1);
@@ -404,7 +408,12 @@ mod tests {
             (0.0, 0.0013361423663276247, 0.04758129098202021, false),
             (0.0, 0.0026722847326552494, 0.0696460117874711, true),
             (0.0, 0.0016722847326552494, 0.09063462346100906, false),
-            (0.9751348198350399, 0.0006722847326552494, 0.11059960846429756, false),
+            (
+                0.9751348198350399,
+                0.0006722847326552494,
+                0.11059960846429756,
+                false,
+            ),
             (0.0, 0.002008427098982874, 0.12959088965914106, true),
             (0.0, 0.001008427098982874, 0.14765595514064328, false),
             (0.0, 0.002344569465310499, 0.16483997698218034, true),
@@ -412,9 +421,21 @@ mod tests {
         for (k, &(v0, r0, v1, spiked)) in want.iter().enumerate() {
             n.step(&j, &mut st, &mut out);
             let step = k + 1;
-            assert!(close(st.v[0], v0, 1e-14), "step {step}: v {} vs {v0}", st.v[0]);
-            assert!(close(st.r[0], r0, 1e-12), "step {step}: r {} vs {r0}", st.r[0]);
-            assert!(close(st.v[1], v1, 1e-14), "step {step}: v {} vs {v1}", st.v[1]);
+            assert!(
+                close(st.v[0], v0, 1e-14),
+                "step {step}: v {} vs {v0}",
+                st.v[0]
+            );
+            assert!(
+                close(st.r[0], r0, 1e-12),
+                "step {step}: r {} vs {r0}",
+                st.r[0]
+            );
+            assert!(
+                close(st.v[1], v1, 1e-14),
+                "step {step}: v {} vs {v1}",
+                st.v[1]
+            );
             // Negative current is held at the min_voltage floor.
             assert_eq!(st.v[2], 0.0);
             assert_eq!(out[0], if spiked { 1000.0 } else { 0.0 }, "step {step}");
@@ -495,7 +516,9 @@ mod tests {
         assert_eq!(a, uniform_voltages(7, 3, 1000));
         assert_ne!(a, uniform_voltages(7, 4, 1000));
         assert_ne!(a, uniform_voltages(8, 3, 1000));
-        assert!(a.iter().all(|&v| (0.0..1.0).contains(&v) && v as f32 as f64 == v));
+        assert!(a
+            .iter()
+            .all(|&v| (0.0..1.0).contains(&v) && v as f32 as f64 == v));
         let mean = a.iter().sum::<f64>() / a.len() as f64;
         assert!((mean - 0.5).abs() < 0.05, "mean {mean}");
     }

@@ -20,8 +20,12 @@ use super::real::Real;
 pub enum Coefs<T> {
     /// `y_k = a*y_{k-1} + b*u_k`, `a = exp(-dt/tau)`, `b = -expm1(-dt/tau)`.
     Lowpass { a: T, b: T },
-    /// `y_k = two_a*y_{k-1} - a_sq*y_{k-2} + b0*u_k + b1*u_{k-1}`.
-    Alpha { two_a: T, a_sq: T, b0: T, b1: T },
+    /// Nengo's state-space form (`LinearFilter.NoD`): `X = A X + B u`,
+    /// `y = c1 * X[1]` (C = [0, c1]). Mathematically the same as the
+    /// second-order difference equation of semantics.md §3, but with fewer
+    /// rounding steps: in f32 it stays within 2e-5 of Nengo's f64 output
+    /// where the difference form drifts to 1.2e-4.
+    Alpha { a: [[T; 2]; 2], b: [T; 2], c1: T },
 }
 
 impl<T: Real> Coefs<T> {
@@ -38,23 +42,25 @@ impl<T: Real> Coefs<T> {
                     b: T::from_f64(-x.exp_m1()),
                 })
             }
-            Synapse::Alpha { tau } => {
-                let (a, b0, b1) = if tau > 0.0 {
-                    let a = (-dt / tau).exp();
-                    let r = dt / tau;
-                    (a, 1.0 - a - r * a, a * (a - 1.0 + r))
-                } else {
-                    // The limit tau -> 0 (r*a -> 0): y = u, a pure delay
-                    // like Lowpass(0); the formula itself would give 0*inf.
-                    (0.0, 1.0, 0.0)
-                };
+            Synapse::Alpha { tau } if tau > 0.0 => {
+                let a = (-dt / tau).exp();
+                let r = dt / tau;
+                let f = T::from_f64;
                 Some(Coefs::Alpha {
-                    two_a: T::from_f64(2.0 * a),
-                    a_sq: T::from_f64(a * a),
-                    b0: T::from_f64(b0),
-                    b1: T::from_f64(b1),
+                    a: [
+                        [f(a * (1.0 - r)), f(-a * dt / (tau * tau))],
+                        [f(a * dt), f(a * (1.0 + r))],
+                    ],
+                    b: [f(dt * a), f(tau * tau * (1.0 - a * (1.0 + r)))],
+                    c1: f(1.0 / (tau * tau)),
                 })
             }
+            // The limit tau -> 0 is a pure one-step delay, like Lowpass(0);
+            // the state-space form itself would divide by zero.
+            Synapse::Alpha { .. } => Some(Coefs::Lowpass {
+                a: T::zero(),
+                b: T::one(),
+            }),
         }
     }
 }
@@ -65,10 +71,9 @@ pub struct Filter<T> {
     coefs: Coefs<T>,
     /// y_{k-1}: the output as of the end of the last step.
     y1: Vec<T>,
-    /// y_{k-2} (Alpha only; empty for Lowpass).
-    y2: Vec<T>,
-    /// u_{k-1} (Alpha only; empty for Lowpass).
-    u1: Vec<T>,
+    /// Alpha only (empty for Lowpass): the two state rows X[0], X[1].
+    x0: Vec<T>,
+    x1: Vec<T>,
 }
 
 impl<T: Real> Filter<T> {
@@ -83,8 +88,8 @@ impl<T: Real> Filter<T> {
         Some(Filter {
             coefs,
             y1: vec![T::zero(); n],
-            y2: vec![T::zero(); extra],
-            u1: vec![T::zero(); extra],
+            x0: vec![T::zero(); extra],
+            x1: vec![T::zero(); extra],
         })
     }
 
@@ -116,18 +121,14 @@ impl<T: Real> Filter<T> {
                     *y = a * *y + b * u;
                 }
             }
-            Coefs::Alpha {
-                two_a,
-                a_sq,
-                b0,
-                b1,
-            } => {
-                let state = self.y1.iter_mut().zip(&mut self.y2).zip(&mut self.u1);
-                for (((y1, y2), u1), &u) in state.zip(u) {
-                    let y = two_a * *y1 - a_sq * *y2 + b0 * u + b1 * *u1;
-                    *y2 = *y1;
-                    *y1 = y;
-                    *u1 = u;
+            Coefs::Alpha { a, b, c1 } => {
+                let state = self.y1.iter_mut().zip(&mut self.x0).zip(&mut self.x1);
+                for (((y, x0), x1), &u) in state.zip(u) {
+                    let n0 = a[0][0] * *x0 + a[0][1] * *x1 + b[0] * u;
+                    let n1 = a[1][0] * *x0 + a[1][1] * *x1 + b[1] * u;
+                    *x0 = n0;
+                    *x1 = n1;
+                    *y = c1 * n1;
                 }
             }
         }
@@ -136,24 +137,28 @@ impl<T: Real> Filter<T> {
     /// Back to the initial (all-zero) state.
     pub fn reset(&mut self) {
         self.y1.fill(T::zero());
-        self.y2.fill(T::zero());
-        self.u1.fill(T::zero());
+        self.x0.fill(T::zero());
+        self.x1.fill(T::zero());
     }
 }
 
 /// Adds what a connection delivers this step to `acc`, given its weighted
 /// value `u` of this step: `u` itself without a synapse; with one, the filter
 /// output as of the end of the last step, after which the filter takes in `u`.
-pub fn deliver<T: Real>(filter: Option<&mut Filter<T>>, u: &[T], acc: &mut [T]) {
+///
+/// `gain` multiplies what is delivered, as Nengo's `ElementwiseInc(gains,
+/// value, neuron_in)` does for each connection into neurons (the firing-rate
+/// scale); it is 1 for connections into linear nodes.
+pub fn deliver<T: Real>(filter: Option<&mut Filter<T>>, u: &[T], acc: &mut [T], gain: T) {
     match filter {
         None => {
             for (acc, &u) in acc.iter_mut().zip(u) {
-                *acc = *acc + u;
+                *acc = *acc + gain * u;
             }
         }
         Some(filter) => {
             for (acc, &y) in acc.iter_mut().zip(filter.output()) {
-                *acc = *acc + y;
+                *acc = *acc + gain * y;
             }
             filter.update(u);
         }
@@ -172,7 +177,7 @@ mod tests {
         (1..=n)
             .map(|k| {
                 let mut acc = [0.0];
-                deliver(filter.as_mut(), &[k as f64], &mut acc);
+                deliver(filter.as_mut(), &[k as f64], &mut acc, 1.0);
                 acc[0]
             })
             .collect()
@@ -185,7 +190,10 @@ mod tests {
 
     #[test]
     fn lowpass_zero_is_a_pure_one_step_delay() {
-        assert_eq!(ramp(Synapse::Lowpass { tau: 0.0 }, 4), vec![0.0, 1.0, 2.0, 3.0]);
+        assert_eq!(
+            ramp(Synapse::Lowpass { tau: 0.0 }, 4),
+            vec![0.0, 1.0, 2.0, 3.0]
+        );
     }
 
     #[test]
@@ -225,12 +233,20 @@ mod tests {
 
     #[test]
     fn alpha_coefficients_match_semantics_doc() {
-        let Some(Coefs::Alpha { b0, b1, .. }) = Coefs::<f64>::new(Synapse::Alpha { tau: 0.005 }, DT)
+        // Nengo's values for tau = 5 ms (semantics.md §3), to an ulp or two.
+        let Some(Coefs::Alpha { a, b, c1 }) =
+            Coefs::<f64>::new(Synapse::Alpha { tau: 0.005 }, DT)
         else {
             panic!("expected alpha coefficients");
         };
-        assert!((b0 - 0.017523096306421793).abs() < 1e-16);
-        assert!((b1 - 0.01533544357325379).abs() < 1e-16);
+        let close = |x: f64, y: f64| (x - y).abs() <= 1e-14 * y.abs().max(1.0);
+        assert!(close(a[0][0], 0.6549846024623853));
+        assert!(close(a[0][1], -32.74923012311927));
+        assert!(close(a[1][0], 0.000818730753077982));
+        assert!(close(a[1][1], 0.9824769036935781));
+        assert!(close(b[0], 8.187307530779817e-4));
+        assert!(close(b[1], 4.380774076605443e-7));
+        assert!(close(c1, 40000.0));
     }
 
     #[test]
@@ -277,7 +293,10 @@ mod tests {
 
     #[test]
     fn alpha_zero_tau_is_a_pure_delay() {
-        assert_eq!(ramp(Synapse::Alpha { tau: 0.0 }, 4), vec![0.0, 1.0, 2.0, 3.0]);
+        assert_eq!(
+            ramp(Synapse::Alpha { tau: 0.0 }, 4),
+            vec![0.0, 1.0, 2.0, 3.0]
+        );
     }
 
     #[test]

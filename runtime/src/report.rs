@@ -1,0 +1,124 @@
+//! What a run reports: accuracy read from a probe, firing statistics per
+//! spiking layer, and the probes written as `.npz` like NengoDL's predict.
+
+use std::path::Path;
+
+use serde::Serialize;
+use snnc_compiler::ir::{BoundProbe, Model, Network, ReadAt};
+
+use crate::io::{write_npz, IoError, NdArray};
+use crate::reference::{Real, SimOutput};
+
+#[derive(Clone, Debug, Serialize)]
+pub struct LayerStats {
+    pub name: String,
+    pub neuron: String,
+    pub neurons: usize,
+    /// Mean over neurons and images of each neuron's rate over the run, Hz.
+    pub mean_rate_hz: f64,
+    /// The highest single neuron's rate on any image, Hz.
+    pub max_rate_hz: f64,
+    /// Fraction of neurons that never spiked, averaged over images.
+    pub silent_fraction: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RunReport {
+    pub spec: String,
+    pub model: String,
+    pub engine: String,
+    pub precision: String,
+    pub accuracy: f64,
+    pub correct: usize,
+    pub images: usize,
+    pub steps: usize,
+    pub dt: f64,
+    /// The probe the accuracy was read from, and at which step (1-based).
+    pub report_probe: String,
+    pub read_step: usize,
+    pub layers: Vec<LayerStats>,
+    pub seconds: f64,
+    pub images_steps_per_second: f64,
+}
+
+/// Argmax of the reported probe at the chosen step against the labels.
+/// Returns (correct, step read).
+pub fn accuracy<T: Real>(outputs: &[SimOutput<T>], probe: &BoundProbe, index: usize, size: usize, at: ReadAt, steps: usize, labels: &[u32]) -> (usize, usize) {
+    let rows = steps / probe.every;
+    let step = match at {
+        ReadAt::Last => rows * probe.every,
+        ReadAt::Step(k) => k.min(steps),
+    };
+    // Row r holds step (r+1)*every; read the last recorded row at or before `step`.
+    let row = (step / probe.every).max(1) - 1;
+    let correct = outputs
+        .iter()
+        .zip(labels)
+        .filter(|(out, &label)| {
+            let values = &out.probes[index][row * size..(row + 1) * size];
+            argmax(values) == Some(label as usize)
+        })
+        .count();
+    (correct, (row + 1) * probe.every)
+}
+
+fn argmax<T: Real>(values: &[T]) -> Option<usize> {
+    let mut best: Option<(usize, T)> = None;
+    for (i, &v) in values.iter().enumerate() {
+        if v.is_nan() {
+            continue;
+        }
+        if best.is_none_or(|(_, b)| v > b) {
+            best = Some((i, v));
+        }
+    }
+    best.map(|(i, _)| i)
+}
+
+/// Firing statistics of every spiking node, from the spike counts.
+pub fn layer_stats<T>(net: &Network, model: &Model, outputs: &[SimOutput<T>], steps: usize, dt: f64) -> Vec<LayerStats> {
+    let seconds = steps as f64 * dt;
+    let mut stats = Vec::new();
+    for (id, node) in net.nodes.iter().enumerate() {
+        let Some(neuron) = model.nodes[id].neuron.filter(|n| n.is_spiking()) else { continue };
+        let n = node.size();
+        let (mut sum, mut max, mut silent) = (0.0f64, 0.0f64, 0usize);
+        for out in outputs {
+            for &c in &out.spike_counts[id] {
+                let rate = c as f64 / seconds;
+                sum += rate;
+                max = max.max(rate);
+                silent += usize::from(c == 0);
+            }
+        }
+        let total = (n * outputs.len()).max(1) as f64;
+        stats.push(LayerStats {
+            name: node.name.clone(),
+            neuron: neuron.name().to_string(),
+            neurons: n,
+            mean_rate_hz: sum / total,
+            max_rate_hz: max,
+            silent_fraction: silent as f64 / total,
+        });
+    }
+    stats
+}
+
+/// Writes every probe as an array of shape (images, rows, neurons), named by
+/// the probe, as NengoDL's `sim.predict` returns them.
+pub fn write_probes<T: Real>(path: &Path, net: &Network, probes: &[BoundProbe], outputs: &[SimOutput<T>], steps: usize, f64_out: bool) -> Result<(), IoError> {
+    let mut arrays = Vec::new();
+    for (i, p) in probes.iter().enumerate() {
+        let size = net.nodes[p.node].size();
+        let rows = steps / p.every;
+        let shape = vec![outputs.len(), rows, size];
+        let array = if f64_out {
+            NdArray::from_f64(shape, outputs.iter().flat_map(|o| o.probes[i].iter().map(|&x| Real::to_f64(x))).collect())
+        } else {
+            NdArray::from_f32(shape, outputs.iter().flat_map(|o| o.probes[i].iter().map(|&x| Real::to_f64(x) as f32)).collect())
+        };
+        arrays.push((p.name.clone(), array));
+    }
+    let refs: Vec<(&str, &NdArray)> = arrays.iter().map(|(n, a)| (n.as_str(), a)).collect();
+    write_npz(path, &refs)
+}
