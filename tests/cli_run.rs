@@ -1,0 +1,164 @@
+//! `snnc run` end to end: a small spec on the bundled MNIST images, with
+//! params the test writes, through the real binary.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use snnc_runtime::io::{write_npz, NdArray};
+
+fn snnc() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_snnc"))
+}
+
+fn bundled_data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data")
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("snnc-cli-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A pooled, spiking two-layer network: avg_pool 4x4 -> dense 10 readout.
+fn write_spec(dir: &Path, extra_run: &str) -> PathBuf {
+    let spec = format!(
+        r#"network tiny {{
+    input image: 28x28x1
+    pool = avg_pool(image, pool=4x4)
+    flat = flatten(pool)
+    hidden = dense(flat, units=16, activation=relu)
+    out = dense(hidden, units=10)
+}}
+
+convert spiking from tiny {{
+    swap relu -> spiking_relu
+    scale_firing_rates = 5
+    synapse = lowpass(5ms)
+}}
+
+probe rates = hidden
+probe pred = out
+
+run {{
+    network = spiking
+    params = "params.npz"
+    data = mnist_idx("{}", split=test, limit=40)
+    present = 20ms
+    {extra_run}
+}}
+"#,
+        bundled_data().display()
+    );
+    let path = dir.join("tiny.snn");
+    std::fs::write(&path, spec).unwrap();
+    path
+}
+
+/// Deterministic small weights: hidden units respond to image regions,
+/// the readout is a fixed mixing.
+fn write_params(dir: &Path, hidden_shape: [usize; 2]) {
+    let n = hidden_shape[0] * hidden_shape[1];
+    let kernel: Vec<f32> = (0..n).map(|i| (((i * 7919) % 97) as f32 / 97.0 - 0.3) * 0.5).collect();
+    let out: Vec<f32> = (0..160).map(|i| ((i * 31) % 17) as f32 / 17.0 - 0.5).collect();
+    let arrays = [
+        ("hidden.kernel", NdArray::from_f32(hidden_shape.to_vec(), kernel)),
+        ("hidden.bias", NdArray::from_f32(vec![16], (0..16).map(|i| 5.0 + i as f32 * 2.0).collect())),
+        ("out.kernel", NdArray::from_f32(vec![16, 10], out)),
+        ("out.bias", NdArray::from_f32(vec![10], vec![0.0; 10])),
+    ];
+    let refs: Vec<(&str, &NdArray)> = arrays.iter().map(|(k, a)| (*k, a)).collect();
+    write_npz(&dir.join("params.npz"), &refs).unwrap();
+}
+
+#[test]
+fn json_report_has_the_expected_keys_and_ranges() {
+    let dir = temp_dir("json");
+    let spec = write_spec(&dir, "");
+    write_params(&dir, [49, 16]);
+    let out = snnc().args(["run", "--format", "json"]).arg(&spec).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "snnc run failed: {stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["images"], 40);
+    assert_eq!(report["steps"], 20);
+    let acc = report["accuracy"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&acc));
+    assert!(report["seconds"].as_f64().unwrap() >= 0.0);
+    let layers = report["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 1, "one spiking layer");
+    assert_eq!(layers[0]["name"], "hidden");
+    let (mean, max) = (layers[0]["mean_rate_hz"].as_f64().unwrap(), layers[0]["max_rate_hz"].as_f64().unwrap());
+    assert!(mean > 0.0 && mean <= max && max <= 1000.0 * 20.0, "rates {mean} {max}");
+    let silent = layers[0]["silent_fraction"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&silent));
+
+    // The same run in f64 reads the same data and params.
+    let out = snnc().args(["run", "--format", "json", "--precision", "f64", "--limit", "5"]).arg(&spec).output().unwrap();
+    assert!(out.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["precision"], "f64");
+    assert_eq!(report["images"], 5);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn out_writes_probes_shaped_like_nengo_dl_predict() {
+    let dir = temp_dir("out");
+    let spec = write_spec(&dir, "");
+    write_params(&dir, [49, 16]);
+    let probes = dir.join("probes.npz");
+    let out = snnc().args(["run", "--limit", "3", "--out"]).arg(&probes).arg(&spec).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let arrays = snnc_runtime::io::read_npz(&probes).unwrap();
+    let shape = |name: &str| arrays.iter().find(|(n, _)| n == name).map(|(_, a)| a.shape.clone());
+    assert_eq!(shape("rates"), Some(vec![3, 20, 16]));
+    assert_eq!(shape("pred"), Some(vec![3, 20, 10]));
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn bad_params_and_data_give_clear_errors() {
+    let dir = temp_dir("bad");
+    let spec = write_spec(&dir, "");
+
+    // No params file at all.
+    let out = snnc().arg("run").arg(&spec).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("params.npz"), "{err}");
+
+    // Params for another shape: names the layer, expected and found shapes.
+    write_params(&dir, [50, 16]);
+    let out = snnc().arg("run").arg(&spec).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("`hidden.kernel` has shape (50, 16), but layer `hidden` needs (49, 16)"), "{err}");
+
+    // A truncated data file.
+    write_params(&dir, [49, 16]);
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let images = std::fs::read(bundled_data().join("t10k-images-idx3-ubyte.gz")).unwrap();
+    std::fs::write(data.join("t10k-images-idx3-ubyte.gz"), &images[..images.len() / 2]).unwrap();
+    std::fs::copy(bundled_data().join("t10k-labels-idx1-ubyte.gz"), data.join("t10k-labels-idx1-ubyte.gz")).unwrap();
+    let text = std::fs::read_to_string(&spec).unwrap().replace(&bundled_data().display().to_string(), "data");
+    std::fs::write(&spec, text).unwrap();
+    let out = snnc().arg("run").arg(&spec).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("t10k-images-idx3-ubyte.gz"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn a_spec_with_errors_exits_1_and_shows_them() {
+    let dir = temp_dir("errs");
+    let spec = write_spec(&dir, "dt = 5Hz");
+    let out = snnc().arg("run").arg(&spec).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("`dt` is a duration, but `Hz` is a frequency"), "{err}");
+    std::fs::remove_dir_all(dir).ok();
+}

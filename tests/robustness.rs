@@ -1,0 +1,589 @@
+//! Robustness of the parser, checker and renderers against malformed text.
+//!
+//! Every valid spec the project ships (`specs/`, `examples/`, `tests/golden/`)
+//! and a few built-in valid texts are mutated thousands of times, with a
+//! fixed-seed PRNG so that every run sees the same inputs:
+//!
+//! - byte-level: delete, insert, replace and duplicate bytes (including
+//!   non-ASCII characters, NUL, braces, parentheses and quotes), truncate;
+//! - token-level: split the text at whitespace and punctuation boundaries,
+//!   then delete, duplicate, swap or replace tokens, with tokens from the same
+//!   file or from a small vocabulary of keywords, units and punctuation.
+//!
+//! For each mutated text the test asserts that `check_source` does not panic,
+//! that every diagnostic's primary and secondary spans lie inside the text on
+//! character boundaries, that `render_text` and `render_json` do not panic
+//! (and that the JSON lines parse), and that a result without errors carries
+//! a program. Failures are collected, shrunk to a small input that still
+//! fails, and reported together.
+//!
+//! `SNNC_ROBUSTNESS_SEED=N` and `SNNC_ROBUSTNESS_ITERS=N` (mutations of each
+//! kind) override the defaults, for longer local runs.
+
+use std::cell::RefCell;
+use std::fs;
+use std::panic::{self, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use snnc_compiler::diagnostic::{render_json, render_text};
+use snnc_compiler::{check_source, SourceFile};
+
+const DEFAULT_SEED: u64 = 0x5EED_5111_C0DE_2024;
+/// Mutations of each kind (byte-level, token-level) in a default run.
+const DEFAULT_ITERS: usize = 3000;
+
+// ------------------------------------------------------------------ PRNG ----
+
+/// SplitMix64: tiny, fast, and good enough to pick mutations.
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (`n > 0`).
+    fn below(&mut self, n: usize) -> usize {
+        assert!(n > 0);
+        // Multiply-shift: unbiased enough for test inputs.
+        ((u128::from(self.next_u64()) * n as u128) >> 64) as usize
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+
+    fn chance(&mut self, percent: usize) -> bool {
+        self.below(100) < percent
+    }
+}
+
+// ---------------------------------------------------------------- corpus ----
+
+/// Valid texts that exercise what the shipped specs may not.
+const BUILT_IN: [(&str, &str); 4] = [
+    (
+        "built-in:minimal",
+        "network n {\n    input x: 4\n    y = dense(x, units=2)\n}\n",
+    ),
+    (
+        "built-in:pooling_and_skip",
+        r#"# Pooling, padding, strides, a skip connection and an activation layer.
+network deep {
+    input image: 28x28x1
+    c1   = conv2d(image, filters=8, kernel=3x3, padding=same, activation=relu)
+    c2   = conv2d(c1, filters=8, kernel=3, strides=1x1, padding=same, activation=relu)
+    sum  = add(c1, c2)
+    act  = activation(sum, tanh)
+    p1   = avg_pool(act, pool=2x2)
+    p2   = max_pool(p1, pool=2x2, strides=2)
+    flat = flatten(p2)
+    h    = dense(flat, units=32, activation=sigmoid, bias=false)
+    out  = dense(h, units=10)
+}
+
+convert lif from deep {
+    swap relu -> lif(tau_rc=20ms, tau_ref=2ms, min_voltage=0, amplitude=1)
+    swap sigmoid -> sigmoid(tau_ref=1ms)
+    swap act -> tanh
+    synapse = lowpass(5ms)
+    synapse c1 -> c2 = alpha(2ms)
+    synapse bias -> out = none
+    initial_voltage = uniform(seed=3)
+}
+
+convert fast from deep {
+    swap relu -> spiking_relu(amplitude=0.5)
+    scale_firing_rates = 20
+    scale c1 = 40
+    synapse flat -> h = 10ms
+}
+
+probe rates = c1, synapse=lowpass(10ms), sample_every=10
+probe pred  = out
+
+train quick {
+    network          = deep
+    data             = mnist_idx("data/mnist", split=train, limit=512, offset=0, pixel_max=255)
+    optimizer        = adam(lr=0.001, beta1=0.9, beta2=0.999)
+    loss pred        = sparse_categorical_crossentropy(from_logits=true)
+    loss rates       = rate_in_range(min=200Hz, max=300Hz, weight=100)
+    epochs           = 2
+    batch            = 64
+    validation_split = 0.1
+    seed             = 7
+    save             = "deep.npz"
+}
+
+run spiking {
+    network   = fast
+    params    = "deep.npz"
+    data      = mnist_idx("data/mnist", split=test, limit=100)
+    dt        = 1ms
+    steps     = 50
+    precision = f64
+    batch     = 10
+    report    = accuracy(pred, at=last)
+}
+"#,
+    ),
+    (
+        "built-in:npz_and_sgd",
+        r#"network xor {
+    input x: 2
+    h   = dense(x, units=4, activation=relu)
+    out = dense(h, units=2)
+}
+probe pred = out
+train {
+    network   = xor
+    data      = npz("xor.npz", x="inputs", y="labels")
+    optimizer = sgd(lr=0.1, momentum=0.9)
+    loss pred = mse()
+    epochs    = 100
+    save      = "xor.npz"
+}
+run {
+    network = xor
+    params  = "xor.npz"
+    data    = idx(images="x.idx", labels="y.idx")
+    present = 0.01s
+    report  = accuracy(pred, at=5)
+}
+"#,
+    ),
+    (
+        "built-in:multi_line_call",
+        "# A call split over lines, unicode in a comment: µs, τ.\nnetwork n {\n    input x: 8x8x1\n    c = conv2d(\n        x,\n        filters=4,\n        kernel=3x3,\n        activation=relu,\n    )\n    f = flatten(c)\n    o = dense(f, units=10)\n}\nconvert s from n {\n    swap relu -> lif_rate(tau_rc=0.02s, tau_ref=2000us)\n}\nprobe p = o, sample_every=2ms\nrun {\n    network = s\n    params  = \"p.npz\"\n    data    = npz(\"d.npz\")\n    dt      = 1ms\n    present = 20ms\n}\n",
+    ),
+];
+
+/// `.snn` files under `dir`, recursively, sorted.
+fn snn_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&d) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|x| x == "snn") {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Every valid spec: (name, text). Files that do not check clean are left
+/// out here (`specs_check_clean` reports them); built-in texts must be clean.
+fn corpus() -> Vec<(String, String)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut out = Vec::new();
+    for dir in ["specs", "examples", "tests/golden"] {
+        for path in snn_files(&root.join(dir)) {
+            let Ok(text) = fs::read_to_string(&path) else { continue };
+            if check_source(&text).program.is_some() {
+                let name = path.strip_prefix(root).unwrap_or(&path).display().to_string();
+                out.push((name, text));
+            }
+        }
+    }
+    for (name, text) in BUILT_IN {
+        let checked = check_source(text);
+        let errors: Vec<String> = checked
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| format!("{}: {}", d.code, d.message))
+            .collect();
+        assert!(errors.is_empty(), "{name} must check clean, but: {errors:#?}");
+        out.push((name.to_string(), text.to_string()));
+    }
+    out
+}
+
+// ------------------------------------------------------------- mutations ----
+
+/// Characters worth inserting: structure, quoting, escapes, control and
+/// multi-byte characters (2, 3 and 4 bytes, a BOM, a combining mark).
+const INSERT_CHARS: &[&str] = &[
+    "{", "}", "(", ")", "\"", "\\", "\n", "\r\n", "\r", "\t", " ", "\0", "=", ",", ":", "->", "-", ">", "#",
+    ".", "x", "e", "E", "0", "9", "_", "'", "µ", "τ", "é", "€", "😀", "\u{feff}", "\u{301}", "\u{7f}",
+];
+
+fn byte_mutation(rng: &mut SplitMix64, text: &str) -> String {
+    let mut bytes = text.as_bytes().to_vec();
+    for _ in 0..1 + rng.below(3) {
+        let len = bytes.len();
+        match rng.below(6) {
+            // Delete a short run.
+            0 if len > 0 => {
+                let at = rng.below(len);
+                let n = (1 + rng.below(8)).min(len - at);
+                bytes.drain(at..at + n);
+            }
+            // Insert a special character (possibly in the middle of a
+            // multi-byte one; the lossy conversion below repairs that).
+            1 => {
+                let at = rng.below(len + 1);
+                let s = rng.pick(INSERT_CHARS).as_bytes();
+                bytes.splice(at..at, s.iter().copied());
+            }
+            // Replace a byte with any byte.
+            2 if len > 0 => {
+                let at = rng.below(len);
+                bytes[at] = rng.next_u64() as u8;
+            }
+            // Duplicate a run somewhere else.
+            3 if len > 0 => {
+                let from = rng.below(len);
+                let n = (1 + rng.below(40)).min(len - from);
+                let chunk: Vec<u8> = bytes[from..from + n].to_vec();
+                let at = rng.below(len + 1);
+                bytes.splice(at..at, chunk);
+            }
+            // Truncate.
+            4 if len > 0 => bytes.truncate(rng.below(len)),
+            // Replace a byte with a special character.
+            _ if len > 0 => {
+                let at = rng.below(len);
+                let s = rng.pick(INSERT_CHARS).as_bytes();
+                bytes.splice(at..at + 1, s.iter().copied());
+            }
+            _ => {}
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// Splits text into tokens whose concatenation is the text: runs of name
+/// and number characters, runs of spaces, and single other characters.
+fn tokenize(text: &str) -> Vec<&str> {
+    #[derive(PartialEq, Clone, Copy)]
+    enum Class {
+        Word,
+        Space,
+        Other,
+    }
+    let class = |c: char| {
+        if c.is_alphanumeric() || c == '_' || c == '.' {
+            Class::Word
+        } else if c == ' ' || c == '\t' {
+            Class::Space
+        } else {
+            Class::Other
+        }
+    };
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut prev: Option<Class> = None;
+    for (i, c) in text.char_indices() {
+        let k = class(c);
+        if let Some(p) = prev {
+            if p != k || k == Class::Other {
+                out.push(&text[start..i]);
+                start = i;
+            }
+        }
+        prev = Some(k);
+    }
+    if start < text.len() {
+        out.push(&text[start..]);
+    }
+    out
+}
+
+const VOCABULARY: &[&str] = &[
+    "network", "convert", "from", "train", "run", "probe", "input", "swap", "synapse", "scale",
+    "scale_firing_rates", "initial_voltage", "dense", "conv2d", "flatten", "avg_pool", "max_pool", "add",
+    "activation", "relu", "sigmoid", "tanh", "linear", "lif", "lif_rate", "spiking_relu", "none", "lowpass",
+    "alpha", "bias", "units", "filters", "kernel", "strides", "padding", "same", "valid", "true", "false",
+    "mnist_idx", "idx", "npz", "split", "test", "limit", "offset", "accuracy", "last", "loss", "mse",
+    "rate_in_range", "sparse_categorical_crossentropy", "from_logits", "rmsprop", "adam", "sgd", "lr",
+    "epochs", "batch", "dt", "present", "steps", "precision", "f32", "f64", "params", "data", "save", "seed",
+    "validation_split", "sample_every", "uniform", "zero", "image", "out", "conv1", "flat", "mnist",
+    "spiking", "5ms", "1ms", "100ms", "0.005s", "100us", "200Hz", "1kHz", "5m", "20", "0", "-1", "1.5",
+    "1e400", "99999999999999999999999", "3x3", "28x28x1", "0x0", "4294967296x4294967296", "\"a.npz\"",
+    "\"\"", "\"unterminated", "=", ",", ":", "->", "(", ")", "{", "}", "\n", "#", "µs", "τ",
+];
+
+fn token_mutation(rng: &mut SplitMix64, text: &str) -> String {
+    let original = tokenize(text);
+    let mut tokens: Vec<&str> = original.clone();
+    for _ in 0..1 + rng.below(3) {
+        let len = tokens.len();
+        if len == 0 {
+            tokens.push(*rng.pick(VOCABULARY));
+            continue;
+        }
+        let at = rng.below(len);
+        match rng.below(5) {
+            0 => {
+                tokens.remove(at);
+            }
+            1 => {
+                let t = tokens[at];
+                tokens.insert(at, t);
+            }
+            2 => {
+                let other = rng.below(len);
+                tokens.swap(at, other);
+            }
+            3 => tokens[at] = *rng.pick(&original),
+            _ => {
+                let word = *rng.pick(VOCABULARY);
+                if rng.chance(50) {
+                    tokens[at] = word;
+                } else {
+                    tokens.insert(at, word);
+                }
+            }
+        }
+    }
+    tokens.concat()
+}
+
+// ---------------------------------------------------------------- checks ----
+
+thread_local! {
+    /// The message and location of the last panic on this thread.
+    static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Runs every check on one text; `Err` describes the first problem.
+fn check_one(text: &str) -> Result<(), String> {
+    let checked = panic::catch_unwind(AssertUnwindSafe(|| check_source(text)))
+        .map_err(|_| format!("check_source panicked: {}", last_panic()))?;
+    let len = text.len();
+    for d in &checked.diagnostics {
+        let labels = std::iter::once(("primary", &d.primary)).chain(d.secondary.iter().map(|l| ("secondary", l)));
+        for (which, label) in labels {
+            let s = label.span;
+            if !(s.start <= s.end && s.end <= len) {
+                return Err(format!(
+                    "{} ({}): {which} span {}..{} is outside the text (length {len})",
+                    d.code, d.message, s.start, s.end
+                ));
+            }
+            if !text.is_char_boundary(s.start) || !text.is_char_boundary(s.end) {
+                return Err(format!(
+                    "{} ({}): {which} span {}..{} is not on character boundaries",
+                    d.code, d.message, s.start, s.end
+                ));
+            }
+        }
+    }
+    let has_errors = checked.diagnostics.iter().any(|d| d.is_error());
+    if !has_errors && checked.program.is_none() {
+        return Err("no errors, but no program".into());
+    }
+    let file = SourceFile {
+        name: "mutant.snn".into(),
+        text: text.to_string(),
+    };
+    panic::catch_unwind(AssertUnwindSafe(|| render_text(&file, &checked.diagnostics, false)))
+        .map_err(|_| format!("render_text panicked: {}", last_panic()))?;
+    let json = panic::catch_unwind(AssertUnwindSafe(|| render_json(&file, &checked.diagnostics)))
+        .map_err(|_| format!("render_json panicked: {}", last_panic()))?;
+    let lines = json.lines().count();
+    if lines != checked.diagnostics.len() {
+        return Err(format!(
+            "render_json wrote {lines} lines for {} diagnostics",
+            checked.diagnostics.len()
+        ));
+    }
+    for line in json.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| format!("render_json wrote invalid JSON ({e}): {line}"))?;
+        for field in ["file", "severity", "code", "message", "label", "span", "related"] {
+            if v.get(field).is_none() {
+                return Err(format!("render_json line without `{field}`: {line}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn last_panic() -> String {
+    LAST_PANIC.with(|p| p.borrow_mut().take()).unwrap_or_else(|| "(no message)".into())
+}
+
+/// A problem's kind, without the numbers, so that shrinking keeps the same
+/// failure rather than finding another one.
+fn kind_of(problem: &str) -> String {
+    problem.chars().take_while(|c| *c != ':' && *c != '(').collect()
+}
+
+/// Greedy shrinking: drop lines, then runs of characters, while the same
+/// kind of failure remains.
+fn shrink(text: &str, problem: &str) -> (String, String) {
+    let kind = kind_of(problem);
+    let fails = |t: &str| match check_one(t) {
+        Err(p) if kind_of(&p) == kind => Some(p),
+        _ => None,
+    };
+    let mut best = text.to_string();
+    let mut best_problem = problem.to_string();
+    let started = Instant::now();
+    // Lines first.
+    let mut i = 0;
+    loop {
+        let lines: Vec<&str> = best.split_inclusive('\n').collect();
+        if i >= lines.len() || started.elapsed().as_secs() > 5 {
+            break;
+        }
+        let candidate: String = lines.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, l)| *l).collect();
+        match fails(&candidate) {
+            Some(p) => {
+                best = candidate;
+                best_problem = p;
+            }
+            None => i += 1,
+        }
+    }
+    // Then characters, in shrinking chunks.
+    let mut chunk = 16;
+    while chunk >= 1 && started.elapsed().as_secs() <= 10 {
+        let mut at = 0;
+        loop {
+            let chars: Vec<char> = best.chars().collect();
+            if at >= chars.len() {
+                break;
+            }
+            let end = (at + chunk).min(chars.len());
+            let candidate: String = chars[..at].iter().chain(&chars[end..]).collect();
+            match fails(&candidate) {
+                Some(p) => {
+                    best = candidate;
+                    best_problem = p;
+                }
+                None => at += chunk,
+            }
+        }
+        chunk /= 2;
+    }
+    (best, best_problem)
+}
+
+fn env_number(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|v| {
+        let v = v.trim();
+        match v.strip_prefix("0x") {
+            Some(hex) => u64::from_str_radix(hex, 16).ok(),
+            None => v.parse().ok(),
+        }
+    })
+}
+
+#[test]
+fn mutated_specs_never_crash_the_checker() {
+    let seed = env_number("SNNC_ROBUSTNESS_SEED").unwrap_or(DEFAULT_SEED);
+    let iters = env_number("SNNC_ROBUSTNESS_ITERS").map_or(DEFAULT_ITERS, |n| n as usize);
+    let corpus = corpus();
+    assert!(!corpus.is_empty());
+
+    // Record panic messages instead of printing them; restored below.
+    let previous_hook = panic::take_hook();
+    panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(non-string payload)".into());
+        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        LAST_PANIC.with(|p| *p.borrow_mut() = Some(format!("{msg}{at}")));
+    }));
+
+    let started = Instant::now();
+    let mut rng = SplitMix64(seed);
+    let mut failures: Vec<(String, &'static str, String, String)> = Vec::new();
+    let mut counts = [0usize; 2];
+    let mut with_errors = 0usize;
+    let mut originals_ok = 0usize;
+
+    for (name, text) in &corpus {
+        match check_one(text) {
+            Ok(()) => originals_ok += 1,
+            Err(p) => failures.push((name.clone(), "original", p, text.clone())),
+        }
+    }
+    for (kind_index, kind) in ["byte", "token"].into_iter().enumerate() {
+        for i in 0..iters {
+            let (name, text) = &corpus[i % corpus.len()];
+            let mutant = if kind_index == 0 {
+                byte_mutation(&mut rng, text)
+            } else {
+                token_mutation(&mut rng, text)
+            };
+            counts[kind_index] += 1;
+            if let Err(problem) = check_one(&mutant) {
+                // Keep one example per kind of problem.
+                if !failures.iter().any(|(_, _, p, _)| kind_of(p) == kind_of(&problem)) {
+                    failures.push((name.clone(), kind, problem, mutant));
+                }
+            } else if panic::catch_unwind(|| check_source(&mutant)).is_ok_and(|c| c.program.is_none()) {
+                with_errors += 1;
+            }
+        }
+    }
+
+    // Shrink while the recording hook is still installed.
+    let shrunk: Vec<(String, String)> = failures.iter().map(|(_, _, p, input)| shrink(input, p)).collect();
+    panic::set_hook(previous_hook);
+
+    eprintln!(
+        "robustness: seed {seed:#x}, {} valid texts ({originals_ok} pass unmutated), \
+         {} byte-level + {} token-level mutations ({with_errors} rejected with errors) in {:.1?}",
+        corpus.len(),
+        counts[0],
+        counts[1],
+        started.elapsed()
+    );
+    if !failures.is_empty() {
+        let report: Vec<String> = failures
+            .iter()
+            .zip(&shrunk)
+            .map(|((name, kind, problem, input), (small, small_problem))| {
+                format!(
+                    "- {kind} mutation of {name}: {problem}\n  input: {input:?}\n  shrunk input: {small:?}\n  \
+                     shrunk problem: {small_problem}"
+                )
+            })
+            .collect();
+        panic!(
+            "{} kind(s) of robustness failure (seed {seed:#x}):\n{}",
+            failures.len(),
+            report.join("\n")
+        );
+    }
+}
+
+#[test]
+fn tokenize_round_trips() {
+    let text = "probe p = out, synapse=lowpass(5ms)  # µ\n\tx: 28x28x1\n";
+    let tokens = tokenize(text);
+    assert_eq!(tokens.concat(), text);
+    assert!(tokens.contains(&"lowpass"));
+    assert!(tokens.contains(&"5ms"));
+    assert!(tokens.contains(&"28x28x1"));
+    assert!(tokens.contains(&"("));
+}
+
+#[test]
+fn splitmix_is_deterministic() {
+    let mut a = SplitMix64(1);
+    let mut b = SplitMix64(1);
+    let xs: Vec<u64> = (0..5).map(|_| a.next_u64()).collect();
+    let ys: Vec<u64> = (0..5).map(|_| b.next_u64()).collect();
+    assert_eq!(xs, ys);
+    assert!((0..1000).all(|_| a.below(7) < 7));
+}
