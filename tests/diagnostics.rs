@@ -31,7 +31,9 @@ use snnc_compiler::{check_source, SourceFile};
 const MIN_CASES: usize = 25;
 
 fn case_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("diagnostics")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("diagnostics")
 }
 
 fn blessing() -> bool {
@@ -102,12 +104,17 @@ fn diagnostics_match_snapshots() {
             if !wanted {
                 continue;
             }
-            let shown = expected_path.file_name().unwrap().to_string_lossy().into_owned();
+            let shown = expected_path
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
             if bless {
                 let unchanged = fs::read_to_string(&expected_path).is_ok_and(|old| old == actual);
                 if !unchanged {
-                    fs::write(&expected_path, &actual)
-                        .unwrap_or_else(|e| panic!("cannot write {}: {e}", expected_path.display()));
+                    fs::write(&expected_path, &actual).unwrap_or_else(|e| {
+                        panic!("cannot write {}: {e}", expected_path.display())
+                    });
                     written += 1;
                     eprintln!("blessed {shown}");
                 }
@@ -141,7 +148,9 @@ fn diagnostics_match_snapshots() {
             .collect();
         stale.sort();
         for s in stale {
-            failures.push(format!("{s} has no matching `.snn` case; delete it or add the case"));
+            failures.push(format!(
+                "{s} has no matching `.snn` case; delete it or add the case"
+            ));
         }
     }
 
@@ -193,7 +202,11 @@ fn line_diff(expected: &str, actual: &str) -> String {
         }
     }
     if expected.ends_with('\n') != actual.ends_with('\n') {
-        ops.push(('!', "(one text ends with a line break, the other does not)", 0));
+        ops.push((
+            '!',
+            "(one text ends with a line break, the other does not)",
+            0,
+        ));
     }
 
     const CONTEXT: usize = 3;

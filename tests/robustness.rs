@@ -24,10 +24,13 @@ use std::cell::RefCell;
 use std::fs;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use snnc_compiler::diagnostic::{render_json, render_text};
 use snnc_compiler::{check_source, SourceFile};
+
+type PanicHook = dyn Fn(&panic::PanicHookInfo<'_>) + Send + Sync + 'static;
 
 const DEFAULT_SEED: u64 = 0x5EED_5111_C0DE_2024;
 /// Mutations of each kind (byte-level, token-level) in a default run.
@@ -168,7 +171,9 @@ fn snn_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = fs::read_dir(&d) else { continue };
+        let Ok(entries) = fs::read_dir(&d) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             if path.is_dir() {
@@ -189,9 +194,15 @@ fn corpus() -> Vec<(String, String)> {
     let mut out = Vec::new();
     for dir in ["specs", "examples", "tests/golden"] {
         for path in snn_files(&root.join(dir)) {
-            let Ok(text) = fs::read_to_string(&path) else { continue };
+            let Ok(text) = fs::read_to_string(&path) else {
+                continue;
+            };
             if check_source(&text).program.is_some() {
-                let name = path.strip_prefix(root).unwrap_or(&path).display().to_string();
+                let name = path
+                    .strip_prefix(root)
+                    .unwrap_or(&path)
+                    .display()
+                    .to_string();
                 out.push((name, text));
             }
         }
@@ -204,7 +215,10 @@ fn corpus() -> Vec<(String, String)> {
             .filter(|d| d.is_error())
             .map(|d| format!("{}: {}", d.code, d.message))
             .collect();
-        assert!(errors.is_empty(), "{name} must check clean, but: {errors:#?}");
+        assert!(
+            errors.is_empty(),
+            "{name} must check clean, but: {errors:#?}"
+        );
         out.push((name.to_string(), text.to_string()));
     }
     out
@@ -215,8 +229,9 @@ fn corpus() -> Vec<(String, String)> {
 /// Characters worth inserting: structure, quoting, escapes, control and
 /// multi-byte characters (2, 3 and 4 bytes, a BOM, a combining mark).
 const INSERT_CHARS: &[&str] = &[
-    "{", "}", "(", ")", "\"", "\\", "\n", "\r\n", "\r", "\t", " ", "\0", "=", ",", ":", "->", "-", ">", "#",
-    ".", "x", "e", "E", "0", "9", "_", "'", "µ", "τ", "é", "€", "😀", "\u{feff}", "\u{301}", "\u{7f}",
+    "{", "}", "(", ")", "\"", "\\", "\n", "\r\n", "\r", "\t", " ", "\0", "=", ",", ":", "->", "-",
+    ">", "#", ".", "x", "e", "E", "0", "9", "_", "'", "µ", "τ", "é", "€", "😀", "\u{feff}",
+    "\u{301}", "\u{7f}",
 ];
 
 fn byte_mutation(rng: &mut SplitMix64, text: &str) -> String {
@@ -302,17 +317,118 @@ fn tokenize(text: &str) -> Vec<&str> {
 }
 
 const VOCABULARY: &[&str] = &[
-    "network", "convert", "from", "train", "run", "probe", "input", "swap", "synapse", "scale",
-    "scale_firing_rates", "initial_voltage", "dense", "conv2d", "flatten", "avg_pool", "max_pool", "add",
-    "activation", "relu", "sigmoid", "tanh", "linear", "lif", "lif_rate", "spiking_relu", "none", "lowpass",
-    "alpha", "bias", "units", "filters", "kernel", "strides", "padding", "same", "valid", "true", "false",
-    "mnist_idx", "idx", "npz", "split", "test", "limit", "offset", "accuracy", "last", "loss", "mse",
-    "rate_in_range", "sparse_categorical_crossentropy", "from_logits", "rmsprop", "adam", "sgd", "lr",
-    "epochs", "batch", "dt", "present", "steps", "precision", "f32", "f64", "params", "data", "save", "seed",
-    "validation_split", "sample_every", "uniform", "zero", "image", "out", "conv1", "flat", "mnist",
-    "spiking", "5ms", "1ms", "100ms", "0.005s", "100us", "200Hz", "1kHz", "5m", "20", "0", "-1", "1.5",
-    "1e400", "99999999999999999999999", "3x3", "28x28x1", "0x0", "4294967296x4294967296", "\"a.npz\"",
-    "\"\"", "\"unterminated", "=", ",", ":", "->", "(", ")", "{", "}", "\n", "#", "µs", "τ",
+    "network",
+    "convert",
+    "from",
+    "train",
+    "run",
+    "probe",
+    "input",
+    "swap",
+    "synapse",
+    "scale",
+    "scale_firing_rates",
+    "initial_voltage",
+    "dense",
+    "conv2d",
+    "flatten",
+    "avg_pool",
+    "max_pool",
+    "add",
+    "activation",
+    "relu",
+    "sigmoid",
+    "tanh",
+    "linear",
+    "lif",
+    "lif_rate",
+    "spiking_relu",
+    "none",
+    "lowpass",
+    "alpha",
+    "bias",
+    "units",
+    "filters",
+    "kernel",
+    "strides",
+    "padding",
+    "same",
+    "valid",
+    "true",
+    "false",
+    "mnist_idx",
+    "idx",
+    "npz",
+    "split",
+    "test",
+    "limit",
+    "offset",
+    "accuracy",
+    "last",
+    "loss",
+    "mse",
+    "rate_in_range",
+    "sparse_categorical_crossentropy",
+    "from_logits",
+    "rmsprop",
+    "adam",
+    "sgd",
+    "lr",
+    "epochs",
+    "batch",
+    "dt",
+    "present",
+    "steps",
+    "precision",
+    "f32",
+    "f64",
+    "params",
+    "data",
+    "save",
+    "seed",
+    "validation_split",
+    "sample_every",
+    "uniform",
+    "zero",
+    "image",
+    "out",
+    "conv1",
+    "flat",
+    "mnist",
+    "spiking",
+    "5ms",
+    "1ms",
+    "100ms",
+    "0.005s",
+    "100us",
+    "200Hz",
+    "1kHz",
+    "5m",
+    "20",
+    "0",
+    "-1",
+    "1.5",
+    "1e400",
+    "99999999999999999999999",
+    "3x3",
+    "28x28x1",
+    "0x0",
+    "4294967296x4294967296",
+    "\"a.npz\"",
+    "\"\"",
+    "\"unterminated",
+    "=",
+    ",",
+    ":",
+    "->",
+    "(",
+    ")",
+    "{",
+    "}",
+    "\n",
+    "#",
+    "µs",
+    "τ",
 ];
 
 fn token_mutation(rng: &mut SplitMix64, text: &str) -> String {
@@ -358,13 +474,15 @@ thread_local! {
     static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
-/// Runs every check on one text; `Err` describes the first problem.
-fn check_one(text: &str) -> Result<(), String> {
+/// Runs every check on one text; `Ok` says whether the checker reported
+/// errors, `Err` describes the first problem.
+fn check_one(text: &str) -> Result<bool, String> {
     let checked = panic::catch_unwind(AssertUnwindSafe(|| check_source(text)))
         .map_err(|_| format!("check_source panicked: {}", last_panic()))?;
     let len = text.len();
     for d in &checked.diagnostics {
-        let labels = std::iter::once(("primary", &d.primary)).chain(d.secondary.iter().map(|l| ("secondary", l)));
+        let labels = std::iter::once(("primary", &d.primary))
+            .chain(d.secondary.iter().map(|l| ("secondary", l)));
         for (which, label) in labels {
             let s = label.span;
             if !(s.start <= s.end && s.end <= len) {
@@ -389,10 +507,14 @@ fn check_one(text: &str) -> Result<(), String> {
         name: "mutant.snn".into(),
         text: text.to_string(),
     };
-    panic::catch_unwind(AssertUnwindSafe(|| render_text(&file, &checked.diagnostics, false)))
-        .map_err(|_| format!("render_text panicked: {}", last_panic()))?;
-    let json = panic::catch_unwind(AssertUnwindSafe(|| render_json(&file, &checked.diagnostics)))
-        .map_err(|_| format!("render_json panicked: {}", last_panic()))?;
+    panic::catch_unwind(AssertUnwindSafe(|| {
+        render_text(&file, &checked.diagnostics, false)
+    }))
+    .map_err(|_| format!("render_text panicked: {}", last_panic()))?;
+    let json = panic::catch_unwind(AssertUnwindSafe(|| {
+        render_json(&file, &checked.diagnostics)
+    }))
+    .map_err(|_| format!("render_json panicked: {}", last_panic()))?;
     let lines = json.lines().count();
     if lines != checked.diagnostics.len() {
         return Err(format!(
@@ -401,25 +523,37 @@ fn check_one(text: &str) -> Result<(), String> {
         ));
     }
     for line in json.lines() {
-        let v: serde_json::Value =
-            serde_json::from_str(line).map_err(|e| format!("render_json wrote invalid JSON ({e}): {line}"))?;
-        for field in ["file", "severity", "code", "message", "label", "span", "related"] {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .map_err(|e| format!("render_json wrote invalid JSON ({e}): {line}"))?;
+        for field in [
+            "file", "severity", "code", "message", "label", "span", "related",
+        ] {
             if v.get(field).is_none() {
                 return Err(format!("render_json line without `{field}`: {line}"));
             }
         }
     }
-    Ok(())
+    Ok(has_errors)
 }
 
 fn last_panic() -> String {
-    LAST_PANIC.with(|p| p.borrow_mut().take()).unwrap_or_else(|| "(no message)".into())
+    LAST_PANIC
+        .with(|p| p.borrow_mut().take())
+        .unwrap_or_else(|| "(no message)".into())
 }
 
-/// A problem's kind, without the numbers, so that shrinking keeps the same
-/// failure rather than finding another one.
+/// A problem's kind, so that each kind is reported once and shrinking keeps
+/// the same failure rather than finding another one: for a panic, where it
+/// happened; otherwise the problem up to its details.
 fn kind_of(problem: &str) -> String {
-    problem.chars().take_while(|c| *c != ':' && *c != '(').collect()
+    let head: String = problem
+        .chars()
+        .take_while(|c| *c != ':' && *c != '(')
+        .collect();
+    match (problem.contains(" panicked: "), problem.rfind(" at ")) {
+        (true, Some(at)) => format!("{head}{}", &problem[at..]),
+        _ => head,
+    }
 }
 
 /// Greedy shrinking: drop lines, then runs of characters, while the same
@@ -440,7 +574,12 @@ fn shrink(text: &str, problem: &str) -> (String, String) {
         if i >= lines.len() || started.elapsed().as_secs() > 5 {
             break;
         }
-        let candidate: String = lines.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, l)| *l).collect();
+        let candidate: String = lines
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, l)| *l)
+            .collect();
         match fails(&candidate) {
             Some(p) => {
                 best = candidate;
@@ -490,16 +629,25 @@ fn mutated_specs_never_crash_the_checker() {
     let corpus = corpus();
     assert!(!corpus.is_empty());
 
-    // Record panic messages instead of printing them; restored below.
-    let previous_hook = panic::take_hook();
-    panic::set_hook(Box::new(|info| {
+    // Record panic messages of this thread instead of printing them (other
+    // tests keep the normal hook); restored below.
+    let previous_hook: Arc<PanicHook> = Arc::from(panic::take_hook());
+    let fuzz_thread = std::thread::current().id();
+    let other_threads = Arc::clone(&previous_hook);
+    panic::set_hook(Box::new(move |info| {
+        if std::thread::current().id() != fuzz_thread {
+            return other_threads(info);
+        }
         let msg = info
             .payload()
             .downcast_ref::<&str>()
             .map(|s| s.to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "(non-string payload)".into());
-        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
         LAST_PANIC.with(|p| *p.borrow_mut() = Some(format!("{msg}{at}")));
     }));
 
@@ -512,7 +660,7 @@ fn mutated_specs_never_crash_the_checker() {
 
     for (name, text) in &corpus {
         match check_one(text) {
-            Ok(()) => originals_ok += 1,
+            Ok(_) => originals_ok += 1,
             Err(p) => failures.push((name.clone(), "original", p, text.clone())),
         }
     }
@@ -525,20 +673,28 @@ fn mutated_specs_never_crash_the_checker() {
                 token_mutation(&mut rng, text)
             };
             counts[kind_index] += 1;
-            if let Err(problem) = check_one(&mutant) {
-                // Keep one example per kind of problem.
-                if !failures.iter().any(|(_, _, p, _)| kind_of(p) == kind_of(&problem)) {
-                    failures.push((name.clone(), kind, problem, mutant));
+            match check_one(&mutant) {
+                Ok(errors) => with_errors += usize::from(errors),
+                Err(problem) => {
+                    // Keep one example per kind of problem.
+                    if !failures
+                        .iter()
+                        .any(|(_, _, p, _)| kind_of(p) == kind_of(&problem))
+                    {
+                        failures.push((name.clone(), kind, problem, mutant));
+                    }
                 }
-            } else if panic::catch_unwind(|| check_source(&mutant)).is_ok_and(|c| c.program.is_none()) {
-                with_errors += 1;
             }
         }
     }
 
     // Shrink while the recording hook is still installed.
-    let shrunk: Vec<(String, String)> = failures.iter().map(|(_, _, p, input)| shrink(input, p)).collect();
-    panic::set_hook(previous_hook);
+    let shrunk: Vec<(String, String)> = failures
+        .iter()
+        .map(|(_, _, p, input)| shrink(input, p))
+        .collect();
+    drop(panic::take_hook());
+    panic::set_hook(Box::new(move |info| previous_hook(info)));
 
     eprintln!(
         "robustness: seed {seed:#x}, {} valid texts ({originals_ok} pass unmutated), \
@@ -564,6 +720,31 @@ fn mutated_specs_never_crash_the_checker() {
             failures.len(),
             report.join("\n")
         );
+    }
+}
+
+/// Deeply nested calls, parentheses and braces must give a diagnostic (or
+/// check), never overflow the stack. Runs on a test thread, whose stack is
+/// smaller than a main thread's.
+#[test]
+fn deep_nesting_is_not_a_crash() {
+    for depth in [10, 100, 1_000, 10_000] {
+        let call = format!(
+            "network n {{\n    input x: 4\n    y = dense(x, units={}1{})\n}}\n",
+            "f(".repeat(depth),
+            ")".repeat(depth)
+        );
+        let parens = format!("probe p = {}\n", "(".repeat(depth));
+        let braces = format!("{}{}\n", "{".repeat(depth), "}".repeat(depth));
+        let blocks = format!("run {}\n", "{\n".repeat(depth));
+        for text in [call, parens, braces, blocks] {
+            if let Err(problem) = check_one(&text) {
+                panic!(
+                    "nesting depth {depth}: {problem}\ninput starts {:?}",
+                    &text[..text.len().min(80)]
+                );
+            }
+        }
     }
 }
 

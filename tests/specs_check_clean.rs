@@ -13,7 +13,9 @@ fn snn_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = fs::read_dir(&d) else { continue };
+        let Ok(entries) = fs::read_dir(&d) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             if path.is_dir() {
@@ -31,7 +33,10 @@ fn snn_files(dir: &Path) -> Vec<PathBuf> {
 fn shipped_specs_check_clean() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let specs = snn_files(&root.join("specs"));
-    assert!(!specs.is_empty(), "specs/ holds no `.snn` file; at least the seed spec is expected");
+    assert!(
+        !specs.is_empty(),
+        "specs/ holds no `.snn` file; at least the seed spec is expected"
+    );
 
     let mut files = specs;
     files.extend(snn_files(&root.join("examples")));
@@ -40,7 +45,11 @@ fn shipped_specs_check_clean() {
     let mut failures = Vec::new();
     let mut warnings = 0usize;
     for path in &files {
-        let shown = path.strip_prefix(root).unwrap_or(path).display().to_string();
+        let shown = path
+            .strip_prefix(root)
+            .unwrap_or(path)
+            .display()
+            .to_string();
         let text = match fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) => {
@@ -49,16 +58,24 @@ fn shipped_specs_check_clean() {
             }
         };
         let checked = check_source(&text);
-        let source = SourceFile { name: shown.clone(), text };
+        let source = SourceFile {
+            name: shown.clone(),
+            text,
+        };
         let rendered = render_text(&source, &checked.diagnostics, false);
         let errors = checked.diagnostics.iter().filter(|d| d.is_error()).count();
         if errors > 0 {
             failures.push(format!("{shown}: {errors} error(s)\n{rendered}"));
         } else if checked.program.is_none() {
-            failures.push(format!("{shown}: no errors, but the checker built no program"));
+            failures.push(format!(
+                "{shown}: no errors, but the checker built no program"
+            ));
         } else if !checked.diagnostics.is_empty() {
             warnings += checked.diagnostics.len();
-            eprintln!("{shown}: {} warning(s)\n{rendered}", checked.diagnostics.len());
+            eprintln!(
+                "{shown}: {} warning(s)\n{rendered}",
+                checked.diagnostics.len()
+            );
         }
     }
     eprintln!("{} specs checked, {warnings} warning(s)", files.len());

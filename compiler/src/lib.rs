@@ -11,6 +11,7 @@ pub mod span;
 pub mod syntax;
 pub mod ir;
 pub mod check;
+pub mod index;
 
 pub use check::{check_source, Checked};
 pub use diagnostic::{Diagnostic, SourceFile};

@@ -4,10 +4,13 @@
 //! - [`data`], [`params`]: a spec's data source and params file in memory;
 //! - [`reference`]: the reference interpreter, the executable definition of
 //!   the timestep semantics that every faster engine is tested against;
-//! - [`report`]: what a run reports (accuracy, rates) and writes (probes).
+//! - [`report`]: what a run reports (accuracy, rates) and writes (probes);
+//! - [`train`]: rate-mode training (backprop, Keras losses and optimizers).
 
 pub mod data;
 pub mod io;
+pub mod jit;
 pub mod params;
 pub mod reference;
 pub mod report;
+pub mod train;

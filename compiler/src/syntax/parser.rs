@@ -308,6 +308,11 @@ fn pest_error(e: &pest::error::Error<Rule>, text: &str, offset: usize) -> Diagno
                 expected,
             )
         }
+        // pest's own resource limits ("stack limit reached", "call limit
+        // reached") read like an internal failure; say what the user wrote.
+        ErrorVariant::CustomError { message } if message.ends_with("limit reached") => {
+            ("this text is nested too deeply to be read".to_string(), String::new())
+        }
         ErrorVariant::CustomError { message } => (message.clone(), String::new()),
     };
     let help = syntax_help(&expected, found);

@@ -1,0 +1,2 @@
+//! `snnc import`: Keras models to `.snn` specs.
+pub mod hdf5;

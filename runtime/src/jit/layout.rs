@@ -1,0 +1,121 @@
+//! Where every piece of simulation state lives in a worker's arena.
+//!
+//! One flat, 16-byte-aligned byte buffer per worker holds every node output,
+//! filter state, neuron state and scratch vector, at offsets fixed when the
+//! model is compiled. The generated code addresses them as `arena + const`,
+//! so it needs no pointer tables and allocates nothing.
+
+use snnc_compiler::ir::{Model, Network, Neuron, Op, Synapse};
+
+/// Byte offsets of one filter's state vectors (`n` elements each).
+#[derive(Clone, Copy, Debug)]
+pub enum FilterSlots {
+    Lowpass { y: usize },
+    Alpha { y: usize, x0: usize, x1: usize },
+}
+
+#[derive(Clone, Debug)]
+pub struct EdgeSlots {
+    /// The weighted value computed by the driver (edges out of input
+    /// nodes: constant while an image is presented); `None` when the
+    /// generated code computes it.
+    pub precomputed: Option<usize>,
+    pub filter: Option<FilterSlots>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct NodeSlots {
+    /// The node's output (for a flatten view: its storage node's output).
+    pub out: usize,
+    pub edges: Vec<EdgeSlots>,
+    pub bias_filter: Option<FilterSlots>,
+    /// Spiking voltage; LIF refractory time; spike counts (u32).
+    pub v: Option<usize>,
+    pub r: Option<usize>,
+    pub counts: Option<usize>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Layout {
+    pub nodes: Vec<NodeSlots>,
+    /// Scratch for one connection's weighted value and for a node's current.
+    pub u: usize,
+    pub j: usize,
+    pub bytes: usize,
+}
+
+struct Alloc {
+    next: usize,
+    elem: usize,
+}
+
+impl Alloc {
+    fn take(&mut self, n: usize, elem: usize) -> usize {
+        let at = self.next;
+        // Keep every vector 16-byte aligned for SIMD loads.
+        self.next += (n * elem).div_ceil(16) * 16;
+        at
+    }
+    fn vec(&mut self, n: usize) -> usize {
+        self.take(n, self.elem)
+    }
+    fn filter(&mut self, synapse: Synapse, n: usize) -> Option<FilterSlots> {
+        match synapse {
+            Synapse::None => None,
+            Synapse::Lowpass { .. } => Some(FilterSlots::Lowpass { y: self.vec(n) }),
+            // Alpha(0) runs as Lowpass(0) (a pure delay), as in the reference.
+            Synapse::Alpha { tau } if tau <= 0.0 => Some(FilterSlots::Lowpass { y: self.vec(n) }),
+            Synapse::Alpha { .. } => Some(FilterSlots::Alpha { y: self.vec(n), x0: self.vec(n), x1: self.vec(n) }),
+        }
+    }
+}
+
+/// Whether the driver computes this edge's weighted value (its source holds
+/// an input node's values).
+pub fn is_input_edge(net: &Network, src: usize) -> bool {
+    net.nodes[net.storage_of(src)].op == Op::Input
+}
+
+pub fn plan(net: &Network, model: &Model, elem: usize) -> Layout {
+    let mut a = Alloc { next: 0, elem };
+    let mut nodes: Vec<NodeSlots> = Vec::with_capacity(net.nodes.len());
+    let mut widest = 1;
+    for (id, node) in net.nodes.iter().enumerate() {
+        let n = node.size();
+        widest = widest.max(n);
+        let settings = &model.nodes[id];
+        let mut slots = NodeSlots::default();
+        if node.op == Op::Flatten {
+            slots.out = nodes[net.storage_of(id)].out;
+            nodes.push(slots);
+            continue;
+        }
+        slots.out = a.vec(n);
+        if node.op != Op::Input {
+            for (i, &src) in node.inputs.iter().enumerate() {
+                let precomputed = is_input_edge(net, src).then(|| a.vec(n));
+                let filter = a.filter(settings.input_synapses.get(i).copied().unwrap_or(Synapse::None), n);
+                slots.edges.push(EdgeSlots { precomputed, filter });
+            }
+            if node.has_bias() {
+                slots.bias_filter = a.filter(settings.bias_synapse, n);
+            }
+            match settings.neuron {
+                Some(Neuron::SpikingRectifiedLinear { .. }) => {
+                    slots.v = Some(a.vec(n));
+                    slots.counts = Some(a.take(n, 4));
+                }
+                Some(Neuron::Lif { .. }) => {
+                    slots.v = Some(a.vec(n));
+                    slots.r = Some(a.vec(n));
+                    slots.counts = Some(a.take(n, 4));
+                }
+                _ => {}
+            }
+        }
+        nodes.push(slots);
+    }
+    let u = a.vec(widest);
+    let j = a.vec(widest);
+    Layout { nodes, u, j, bytes: a.next.max(16) }
+}

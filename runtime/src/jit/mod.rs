@@ -1,0 +1,348 @@
+//! The JIT engine: one model's timestep compiled by Cranelift into native
+//! code specialised to the network, driven over batches on every core.
+//!
+//! It computes exactly what the reference interpreter computes, operation
+//! for operation (see `lower.rs`), so its outputs equal the reference's bit
+//! for bit in the same precision; the tests hold it to that.
+//!
+//! Why the code generator lives in the runtime rather than the compiler
+//! crate: the generated code embeds the addresses of the weights the runtime
+//! owns, and keeping Cranelift out of `snnc-compiler` keeps `snnc check` and
+//! the language server light.
+
+mod layout;
+mod libm;
+mod lower;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use cranelift_codegen::ir::{types, AbiParam, InstBuilder, UserFuncName};
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_codegen::Context;
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use cranelift_jit::{JITBuilder, JITModule};
+use cranelift_module::{default_libcall_names, Linkage, Module};
+use snnc_compiler::ir::{BoundProbe, InitialVoltage, Model, Network, Op};
+
+use crate::reference::layers::{self, conv_axis, Conv2dGeom, PoolGeom};
+use crate::reference::neurons::uniform_voltages;
+use crate::reference::synapses::Filter;
+use crate::reference::{InputSeq, NodeParams, Real, SimConfig, SimError, SimOutput};
+use layout::{is_input_edge, Layout};
+use lower::{emit_step, Emitter, Libm, NodeConsts};
+
+/// A model compiled for one precision, ready to run any number of examples.
+pub struct JitModel<'a, T> {
+    net: &'a Network,
+    params: &'a [NodeParams<T>],
+    layout: Layout,
+    /// Expanded bias vectors whose addresses the code embeds.
+    _biases: Vec<Vec<T>>,
+    step: extern "C" fn(*mut u8),
+    /// Keeps the code alive.
+    _module: CodeOwner,
+    /// The generated Cranelift IR, for `snnc check --emit clif`.
+    pub clif: String,
+    /// Seconds spent generating and compiling code.
+    pub compile_seconds: f64,
+    initial_v: Vec<Vec<T>>,
+    dt: f64,
+    steps: usize,
+    probes: Vec<BoundProbe>,
+}
+
+fn err(e: impl std::fmt::Display) -> SimError {
+    SimError { message: format!("JIT compilation failed: {e}") }
+}
+
+impl<'a, T: Real> JitModel<'a, T> {
+    pub fn compile(net: &'a Network, model: &'a Model, params: &'a [NodeParams<T>], probes: &[BoundProbe], cfg: &SimConfig) -> Result<Self, SimError> {
+        // The reference's plan checks every shape, parameter length and probe;
+        // a model it accepts is one the generated code can index safely.
+        crate::reference::Simulation::new(net, model, params, probes, cfg)?;
+        let start = std::time::Instant::now();
+        let f64_mode = std::mem::size_of::<T>() == 8;
+        let (ty, elem) = if f64_mode { (types::F64, 8) } else { (types::F32, 4) };
+        let layout = layout::plan(net, model, elem as usize);
+
+        let mut biases = Vec::new();
+        let mut consts = Vec::new();
+        for (id, node) in net.nodes.iter().enumerate() {
+            let p = &params[id];
+            let bias = (!p.bias.is_empty()).then(|| match node.op {
+                Op::Conv2d { .. } => layers::conv_bias(&p.bias, node.shape[0] * node.shape[1]),
+                _ => p.bias.clone(),
+            });
+            let bias_addr = bias.as_ref().map(|b| b.as_ptr() as u64);
+            if let Some(b) = bias {
+                biases.push(b);
+            }
+            consts.push(NodeConsts { kernel: p.kernel.as_ptr() as u64, bias: bias_addr });
+        }
+
+        let mut flag_builder = settings::builder();
+        flag_builder.set("opt_level", "speed").map_err(err)?;
+        flag_builder.set("use_colocated_libcalls", "false").map_err(err)?;
+        flag_builder.set("is_pic", "false").map_err(err)?;
+        let isa = cranelift_native::builder()
+            .map_err(err)?
+            .finish(settings::Flags::new(flag_builder))
+            .map_err(err)?;
+        let mut jb = JITBuilder::with_isa(isa, default_libcall_names());
+        for (name, f32_fn, f64_fn) in libm::FUNCTIONS {
+            jb.symbol(format!("snnc_{name}"), if f64_mode { f64_fn } else { f32_fn });
+        }
+        let mut module = JITModule::new(jb);
+        let mut ctx: Context = module.make_context();
+        let ptr = module.target_config().pointer_type();
+        ctx.func.signature.params.push(AbiParam::new(ptr));
+        let step_id = module.declare_function("step", Linkage::Local, &ctx.func.signature).map_err(err)?;
+        ctx.func.name = UserFuncName::user(0, step_id.as_u32());
+        let sig = lower::unary_signature(&module, ty);
+        let mut import = |name: &str, func: &mut cranelift_codegen::ir::Function| {
+            module
+                .declare_function(&format!("snnc_{name}"), Linkage::Import, &sig)
+                .map(|id| module.declare_func_in_func(id, func))
+        };
+        let libm = Libm {
+            expm1: import("expm1", &mut ctx.func).map_err(err)?,
+            log1p: import("log1p", &mut ctx.func).map_err(err)?,
+            exp: import("exp", &mut ctx.func).map_err(err)?,
+            tanh: import("tanh", &mut ctx.func).map_err(err)?,
+        };
+        let mut fbc = FunctionBuilderContext::new();
+        {
+            let mut b = FunctionBuilder::new(&mut ctx.func, &mut fbc);
+            let entry = b.create_block();
+            b.append_block_params_for_function_params(entry);
+            b.switch_to_block(entry);
+            let arena = b.block_params(entry)[0];
+            let mut e = Emitter { b: &mut b, ty, elem, arena, libm };
+            emit_step(&mut e, net, model, &layout, &consts, cfg.dt);
+            b.ins().return_(&[]);
+            b.seal_all_blocks();
+            b.finalize(module.target_config());
+        }
+        let clif = ctx.func.display().to_string();
+        module.define_function(step_id, &mut ctx).map_err(err)?;
+        module.clear_context(&mut ctx);
+        module.finalize_definitions().map_err(err)?;
+        let code = module.get_finalized_function(step_id);
+        // SAFETY: the function was just compiled with the signature
+        // `fn(arena_ptr)` and the module that owns it lives in `self`.
+        let step = unsafe { std::mem::transmute::<*const u8, extern "C" fn(*mut u8)>(code) };
+
+        let initial_v = net
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(id, node)| match (model.initial_voltage, layout.nodes[id].v) {
+                (InitialVoltage::Uniform { seed }, Some(_)) => uniform_voltages(seed, id, node.size()).into_iter().map(T::from_f64).collect(),
+                _ => Vec::new(),
+            })
+            .collect();
+        Ok(JitModel {
+            net,
+            params,
+            layout,
+            _biases: biases,
+            step,
+            _module: CodeOwner(module),
+            clif,
+            compile_seconds: start.elapsed().as_secs_f64(),
+            initial_v,
+            dt: cfg.dt,
+            steps: cfg.steps,
+            probes: probes.to_vec(),
+        })
+    }
+
+    /// Runs one example from the initial state.
+    pub fn run(&self, inputs: &[InputSeq<T>]) -> SimOutput<T> {
+        let mut arena = Arena::new(self.layout.bytes);
+        self.run_with(&mut arena, inputs)
+    }
+
+    fn run_with(&self, arena: &mut Arena, inputs: &[InputSeq<T>]) -> SimOutput<T> {
+        arena.clear();
+        for (id, v) in self.initial_v.iter().enumerate() {
+            if let Some(off) = self.layout.nodes[id].v {
+                if !v.is_empty() {
+                    arena.slice_mut::<T>(off, v.len()).copy_from_slice(v);
+                }
+            }
+        }
+        let mut probe_filters: Vec<Option<Filter<T>>> = self
+            .probes
+            .iter()
+            .map(|p| Filter::new(p.synapse, self.dt, self.net.nodes[p.node].size()))
+            .collect();
+        let mut records: Vec<Vec<T>> = self
+            .probes
+            .iter()
+            .map(|p| Vec::with_capacity((self.steps / p.every) * self.net.nodes[p.node].size()))
+            .collect();
+        let held = inputs.iter().all(|x| matches!(x, InputSeq::Held(_)));
+        for k in 1..=self.steps {
+            if k == 1 || !held {
+                self.load_inputs(arena, inputs, k - 1);
+            }
+            (self.step)(arena.ptr());
+            for ((p, filter), rec) in self.probes.iter().zip(&mut probe_filters).zip(&mut records) {
+                let n = self.net.nodes[p.node].size();
+                let x = arena.slice::<T>(self.layout.nodes[p.node].out, n);
+                let due = k % p.every == 0;
+                match filter {
+                    None if due => rec.extend_from_slice(x),
+                    None => {}
+                    Some(f) => {
+                        if due {
+                            rec.extend_from_slice(f.output());
+                        }
+                        f.update(x);
+                    }
+                }
+            }
+        }
+        let spike_counts = self
+            .layout
+            .nodes
+            .iter()
+            .zip(&self.net.nodes)
+            .map(|(slots, node)| slots.counts.map_or_else(Vec::new, |off| arena.slice::<u32>(off, node.size()).to_vec()))
+            .collect();
+        SimOutput { probes: records, spike_counts }
+    }
+
+    /// Copies input rows into the input nodes and computes the weighted
+    /// value of every connection out of them (once per image when held).
+    fn load_inputs(&self, arena: &mut Arena, inputs: &[InputSeq<T>], row: usize) {
+        let input_ids: Vec<usize> = self.net.inputs().collect();
+        for (index, &id) in input_ids.iter().enumerate() {
+            let n = self.net.nodes[id].size();
+            let Some(seq) = inputs.get(index) else { continue };
+            let values = match seq {
+                InputSeq::Held(x) => &x[..n],
+                InputSeq::PerStep(x) => &x[row * n..(row + 1) * n],
+            };
+            arena.slice_mut::<T>(self.layout.nodes[id].out, n).copy_from_slice(values);
+        }
+        for (id, node) in self.net.nodes.iter().enumerate() {
+            for (i, &src) in node.inputs.iter().enumerate() {
+                if node.op == Op::Flatten || !is_input_edge(self.net, src) {
+                    continue;
+                }
+                let Some(pre) = self.layout.nodes[id].edges[i].precomputed else { continue };
+                let src_node = &self.net.nodes[self.net.storage_of(src)];
+                let x = arena.slice::<T>(self.layout.nodes[src].out, src_node.size()).to_vec();
+                let u = arena.slice_mut::<T>(pre, node.size());
+                transform(node, src_node, &self.params[id], &x, u);
+            }
+        }
+    }
+}
+
+/// One connection's weighted value, with the reference's own layer code.
+fn transform<T: Real>(node: &snnc_compiler::ir::Node, src: &snnc_compiler::ir::Node, p: &NodeParams<T>, x: &[T], u: &mut [T]) {
+    let shape3 = |s: &[usize]| match s {
+        [h, w, c] => [*h, *w, *c],
+        _ => [0, 0, 0],
+    };
+    match node.op {
+        Op::Dense { .. } => layers::dense(x, &p.kernel, u),
+        Op::Conv2d { filters, kernel, strides, padding, .. } => {
+            let input = shape3(&src.shape);
+            let (oh, ph) = conv_axis(input[0], kernel[0], strides[0], padding).unwrap_or((0, 0));
+            let (ow, pw) = conv_axis(input[1], kernel[1], strides[1], padding).unwrap_or((0, 0));
+            let g = Conv2dGeom { input, output: [oh, ow, filters], kernel, strides, pad: [ph, pw] };
+            layers::conv2d(&g, x, &p.kernel, u);
+        }
+        Op::AvgPool { pool, strides } | Op::MaxPool { pool, strides } => {
+            let g = PoolGeom { input: shape3(&src.shape), output: shape3(&node.shape), pool, strides };
+            if matches!(node.op, Op::MaxPool { .. }) {
+                layers::max_pool(&g, x, u);
+            } else {
+                layers::avg_pool(&g, x, u);
+            }
+        }
+        _ => layers::identity(x, u),
+    }
+}
+
+/// Owns the JIT's executable memory. After `finalize_definitions` the
+/// module is never touched again, only dropped, so sharing the compiled
+/// model between worker threads shares nothing mutable.
+struct CodeOwner(#[allow(dead_code)] JITModule);
+
+// SAFETY: see above: no method of the module is called after compilation;
+// threads only call the finalized function, which is immutable code.
+unsafe impl Sync for CodeOwner {}
+unsafe impl Send for CodeOwner {}
+
+/// A worker's state memory: 16-byte aligned, zeroed per example.
+struct Arena {
+    words: Vec<u128>,
+}
+
+impl Arena {
+    fn new(bytes: usize) -> Self {
+        Arena { words: vec![0; bytes.div_ceil(16)] }
+    }
+    fn clear(&mut self) {
+        self.words.fill(0);
+    }
+    fn ptr(&mut self) -> *mut u8 {
+        self.words.as_mut_ptr().cast()
+    }
+    fn slice<U>(&self, offset: usize, n: usize) -> &[U] {
+        assert!(offset + n * std::mem::size_of::<U>() <= self.words.len() * 16, "arena slot out of bounds");
+        // SAFETY: in bounds (checked), aligned (slots are 16-byte aligned),
+        // and every bit pattern is a valid f32/f64/u32.
+        unsafe { std::slice::from_raw_parts(self.words.as_ptr().cast::<u8>().add(offset).cast(), n) }
+    }
+    fn slice_mut<U>(&mut self, offset: usize, n: usize) -> &mut [U] {
+        assert!(offset + n * std::mem::size_of::<U>() <= self.words.len() * 16, "arena slot out of bounds");
+        // SAFETY: as in `slice`, and `&mut self` makes it exclusive.
+        unsafe { std::slice::from_raw_parts_mut(self.words.as_mut_ptr().cast::<u8>().add(offset).cast(), n) }
+    }
+}
+
+/// Like [`crate::reference::simulate_batch`], on the JIT: many held inputs
+/// of a single-input network, spread over every core, in input order.
+pub fn simulate_batch<T: Real, I: AsRef<[T]> + Sync>(
+    jit: &JitModel<T>,
+    inputs: &[I],
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<Vec<SimOutput<T>>, SimError> {
+    let n_in: Vec<usize> = jit.net.inputs().map(|i| jit.net.nodes[i].size()).collect();
+    if n_in.len() != 1 {
+        return Err(SimError { message: format!("a batch needs a network with exactly one input node, '{}' has {}", jit.net.name, n_in.len()) });
+    }
+    if let Some((e, x)) = inputs.iter().enumerate().find(|(_, x)| x.as_ref().len() != n_in[0]) {
+        return Err(SimError { message: format!("example {e} has {} values, the input takes {}", x.as_ref().len(), n_in[0]) });
+    }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(inputs.len()).max(1);
+    let next = AtomicUsize::new(0);
+    let finished = AtomicUsize::new(0);
+    let results = Mutex::new(Vec::with_capacity(inputs.len()));
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                let mut arena = Arena::new(jit.layout.bytes);
+                let mut mine = Vec::new();
+                loop {
+                    let e = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(x) = inputs.get(e) else { break };
+                    mine.push((e, jit.run_with(&mut arena, &[InputSeq::Held(x.as_ref())])));
+                    progress(finished.fetch_add(1, Ordering::Relaxed) + 1);
+                }
+                let mut all = results.lock().unwrap_or_else(|p| p.into_inner());
+                all.append(&mut mine);
+            });
+        }
+    });
+    let mut all = results.into_inner().unwrap_or_else(|p| p.into_inner());
+    all.sort_by_key(|(e, _)| *e);
+    Ok(all.into_iter().map(|(_, out)| out).collect())
+}

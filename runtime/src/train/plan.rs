@@ -1,0 +1,446 @@
+//! The network as the trainer runs it: every node resolved to its op, its
+//! params' place in one flat parameter vector, its rate neuron and whether
+//! gradients flow through it.
+//!
+//! Internal layouts: the dense kernel is stored transposed, `[out, in]`, so
+//! that both the forward pass and the input gradient read contiguous rows;
+//! the conv kernel keeps Keras' HWIO layout. Params are converted to and
+//! from Keras layout only at the boundary ([`Plan::export`],
+//! [`Plan::import`]).
+
+use snnc_compiler::ir::{Loss, Model, Network, NodeId, Op, Padding, ParamRole, Train};
+
+use super::neuron::{Act, LifMode};
+use super::rng::{Purpose, SplitMix64};
+use super::TrainError;
+use crate::io::{ArrayData, NdArray};
+use crate::reference::Real;
+
+/// Shapes of a conv: `[H, W, C]` in, `[OH, OW, F]` out, zero padding before.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ConvGeom {
+    pub input: [usize; 3],
+    pub output: [usize; 3],
+    pub kernel: [usize; 2],
+    pub strides: [usize; 2],
+    pub pad: [usize; 2],
+}
+
+/// Shapes of a 'valid' pooling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PoolGeom {
+    pub input: [usize; 3],
+    pub output: [usize; 3],
+    pub pool: [usize; 2],
+    pub strides: [usize; 2],
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum EdgeOp {
+    /// Kernel at `w`, stored `[n_out, n_in]`.
+    Dense { w: usize, n_in: usize, n_out: usize },
+    /// Kernel at `w` (HWIO); `kt` is where its `[kh, kw, f, c]` transpose
+    /// lives in the scratch vector when the input needs a gradient.
+    Conv { w: usize, kt: Option<usize>, g: ConvGeom },
+    AvgPool(PoolGeom),
+    MaxPool(PoolGeom),
+    Identity,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Edge {
+    /// The node whose buffer holds the values (flatten resolved).
+    pub src: NodeId,
+    pub op: EdgeOp,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Compute {
+    pub edges: Vec<Edge>,
+    /// `(offset, len)`: element `i` of the node gets `bias[i % len]`.
+    pub bias: Option<(usize, usize)>,
+    pub act: Option<Act>,
+    /// Multiplies the summed input when there is a neuron.
+    pub scale: f64,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum Kind {
+    Input,
+    View,
+    Compute(Compute),
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct PNode {
+    pub size: usize,
+    pub kind: Kind,
+}
+
+/// One parameter tensor.
+#[derive(Clone, Debug)]
+pub(crate) struct ParamSlot {
+    pub name: String,
+    pub role: ParamRole,
+    /// Keras shape.
+    pub shape: Vec<usize>,
+    pub offset: usize,
+    pub len: usize,
+    /// Stored as the transpose of the Keras `[rows, cols]` matrix.
+    pub transposed: Option<(usize, usize)>,
+    /// Glorot fans (kernels).
+    pub fans: (usize, usize),
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Plan {
+    pub nodes: Vec<PNode>,
+    /// Flatten resolved: the node whose buffer holds each node's values.
+    pub storage: Vec<NodeId>,
+    pub input: NodeId,
+    pub params: Vec<ParamSlot>,
+    pub n_params: usize,
+    /// Length of the transposed-kernel scratch.
+    pub n_kt: usize,
+    /// The node's output depends on params (so its gradient is needed).
+    pub requires_grad: Vec<bool>,
+    /// The node's output reaches a loss.
+    pub live: Vec<bool>,
+    pub losses: Vec<PLoss>,
+    /// The loss whose probe accuracy is read from (a class-score loss).
+    pub accuracy: Option<usize>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct PLoss {
+    pub kind: snnc_compiler::ir::LossKind,
+    /// Storage node of the probed layer.
+    pub node: NodeId,
+    pub size: usize,
+}
+
+fn err(msg: impl Into<String>) -> TrainError {
+    TrainError::Invalid(msg.into())
+}
+
+/// TensorFlow's output length and padding before along one axis.
+fn conv_axis(n: usize, k: usize, s: usize, padding: Padding) -> Option<(usize, usize)> {
+    if n == 0 || k == 0 || s == 0 {
+        return None;
+    }
+    match padding {
+        Padding::Valid => (n >= k).then(|| ((n - k) / s + 1, 0)),
+        Padding::Same => {
+            let out = n.div_ceil(s);
+            Some((out, ((out - 1) * s + k).saturating_sub(n) / 2))
+        }
+    }
+}
+
+fn image(shape: &[usize]) -> Option<[usize; 3]> {
+    match shape {
+        &[h, w, c] => Some([h, w, c]),
+        _ => None,
+    }
+}
+
+impl Plan {
+    pub(crate) fn new(net: &Network, model: &Model, losses: &[Loss], train: &Train, lif: LifMode) -> Result<Plan, TrainError> {
+        let n = net.nodes.len();
+        if model.nodes.len() != n {
+            return Err(err(format!("model '{}' has settings for {} nodes, network '{}' has {n}", model.name, model.nodes.len(), net.name)));
+        }
+        let inputs: Vec<NodeId> = net.inputs().collect();
+        let [input] = inputs[..] else {
+            return Err(err(format!("training needs a network with exactly one input, '{}' has {}", net.name, inputs.len())));
+        };
+        let mut params = Vec::new();
+        let mut offset = 0;
+        let mut n_kt = 0;
+        let mut nodes = Vec::with_capacity(n);
+        let mut storage: Vec<NodeId> = Vec::with_capacity(n);
+        let mut requires_grad = Vec::with_capacity(n);
+        for (i, (node, settings)) in net.nodes.iter().zip(&model.nodes).enumerate() {
+            let e = |m: String| err(format!("layer '{}': {m}", node.name));
+            if let Some(&bad) = node.inputs.iter().find(|&&s| s >= i) {
+                return Err(e(format!("reads node #{bad}, which does not come before it")));
+            }
+            let size = node.size();
+            let in_size = |k: usize| net.nodes[node.inputs[k]].size();
+            let want_inputs = |k: usize| {
+                if node.inputs.len() == k {
+                    Ok(())
+                } else {
+                    Err(e(format!("expects {k} input(s), has {}", node.inputs.len())))
+                }
+            };
+            // Params of this node, in node (= network param) order.
+            let mut kernel: Option<usize> = None;
+            let mut bias: Option<(usize, usize)> = None;
+            for spec in &node.params {
+                let len: usize = spec.shape.iter().product();
+                let (transposed, fans) = match (spec.role, node.op, &spec.shape[..]) {
+                    (ParamRole::Kernel, Op::Dense { .. }, &[n_in, units]) => (Some((n_in, units)), (n_in, units)),
+                    (ParamRole::Kernel, Op::Conv2d { .. }, &[kh, kw, ci, f]) => (None, (kh * kw * ci, kh * kw * f)),
+                    (ParamRole::Bias, Op::Dense { .. } | Op::Conv2d { .. }, _) if len > 0 && size % len == 0 => (None, (0, 0)),
+                    _ => return Err(e(format!("param '{}' with shape {:?} does not fit a {:?} layer", spec.name, spec.shape, node.op))),
+                };
+                let twice = match spec.role {
+                    ParamRole::Kernel => kernel.replace(offset).is_some(),
+                    ParamRole::Bias => bias.replace((offset, len)).is_some(),
+                };
+                if twice {
+                    return Err(e(format!("has two {:?} params", spec.role)));
+                }
+                params.push(ParamSlot { name: spec.name.clone(), role: spec.role, shape: spec.shape.clone(), offset, len, transposed, fans });
+                offset += len;
+            }
+            let kind = match node.op {
+                Op::Input => {
+                    want_inputs(0)?;
+                    Kind::Input
+                }
+                Op::Flatten => {
+                    want_inputs(1)?;
+                    if in_size(0) != size {
+                        return Err(e(format!("flattens {} values into {size}", in_size(0))));
+                    }
+                    Kind::View
+                }
+                _ => {
+                    let mut edges = Vec::new();
+                    match node.op {
+                        Op::Dense { units } => {
+                            want_inputs(1)?;
+                            let n_in = in_size(0);
+                            let w = kernel.ok_or_else(|| e("a dense layer needs a kernel".into()))?;
+                            if units != size || node.params.iter().any(|p| p.role == ParamRole::Kernel && p.shape != [n_in, units]) {
+                                return Err(e(format!("a dense kernel must be [{n_in}, {units}]")));
+                            }
+                            edges.push(EdgeOp::Dense { w, n_in, n_out: units });
+                        }
+                        Op::Conv2d { filters, kernel: k, strides, padding, pad } => {
+                            want_inputs(1)?;
+                            let input = image(&net.nodes[node.inputs[0]].shape).ok_or_else(|| e("the input of a conv must be an image".into()))?;
+                            let output = image(&node.shape).ok_or_else(|| e("a conv's shape must be [h, w, filters]".into()))?;
+                            let want = match (conv_axis(input[0], k[0], strides[0], padding), conv_axis(input[1], k[1], strides[1], padding)) {
+                                (Some((h, ph)), Some((w, pw))) => ([h, w, filters], [ph, pw]),
+                                _ => return Err(e(format!("a {k:?} kernel with strides {strides:?} does not fit a {input:?} input"))),
+                            };
+                            if (output, pad) != want {
+                                return Err(e(format!("conv shape {output:?} / padding {pad:?}, expected {:?} / {:?}", want.0, want.1)));
+                            }
+                            let w = kernel.ok_or_else(|| e("a conv layer needs a kernel".into()))?;
+                            if node.params.iter().any(|p| p.role == ParamRole::Kernel && p.shape != [k[0], k[1], input[2], filters]) {
+                                return Err(e(format!("a conv kernel must be {:?}", [k[0], k[1], input[2], filters])));
+                            }
+                            let g = ConvGeom { input, output, kernel: k, strides, pad };
+                            edges.push(EdgeOp::Conv { w, kt: None, g });
+                        }
+                        Op::AvgPool { pool, strides } | Op::MaxPool { pool, strides } => {
+                            want_inputs(1)?;
+                            let input = image(&net.nodes[node.inputs[0]].shape).ok_or_else(|| e("the input of a pooling must be an image".into()))?;
+                            let output = image(&node.shape).ok_or_else(|| e("a pooling's shape must be [h, w, c]".into()))?;
+                            let want = match (conv_axis(input[0], pool[0], strides[0], Padding::Valid), conv_axis(input[1], pool[1], strides[1], Padding::Valid)) {
+                                (Some((h, _)), Some((w, _))) => [h, w, input[2]],
+                                _ => return Err(e(format!("a {pool:?} window does not fit a {input:?} input"))),
+                            };
+                            if output != want {
+                                return Err(e(format!("pooling shape {output:?}, expected {want:?}")));
+                            }
+                            let g = PoolGeom { input, output, pool, strides };
+                            edges.push(if matches!(node.op, Op::AvgPool { .. }) { EdgeOp::AvgPool(g) } else { EdgeOp::MaxPool(g) });
+                        }
+                        Op::Activation | Op::Add => {
+                            if matches!(node.op, Op::Activation) {
+                                want_inputs(1)?;
+                            } else if node.inputs.is_empty() {
+                                return Err(e("an add needs at least one input".into()));
+                            }
+                            if let Some(k) = (0..node.inputs.len()).find(|&k| in_size(k) != size) {
+                                return Err(e(format!("input {k} has {} values, the layer {size}", in_size(k))));
+                            }
+                            edges.extend(node.inputs.iter().map(|_| EdgeOp::Identity));
+                        }
+                        Op::Input | Op::Flatten => unreachable!(),
+                    }
+                    if let Some((_, len)) = bias {
+                        let per = match node.op {
+                            Op::Conv2d { filters, .. } => filters,
+                            _ => size,
+                        };
+                        if len != per {
+                            return Err(e(format!("the bias must have {per} values, not {len}")));
+                        }
+                    }
+                    let edges = edges
+                        .into_iter()
+                        .zip(&node.inputs)
+                        .map(|(op, &s)| Edge { src: storage[s], op })
+                        .collect();
+                    Kind::Compute(Compute {
+                        edges,
+                        bias,
+                        act: settings.neuron.map(|nr| Act::new(nr, settings.scale, lif)),
+                        scale: if settings.neuron.is_some() { settings.scale } else { 1.0 },
+                    })
+                }
+            };
+            let (st, rg) = match &kind {
+                Kind::Input => (i, false),
+                Kind::View => {
+                    let s = storage[node.inputs[0]];
+                    (s, requires_grad[s])
+                }
+                Kind::Compute(c) => (i, kernel.is_some() || bias.is_some() || c.edges.iter().any(|e| requires_grad[e.src])),
+            };
+            storage.push(st);
+            requires_grad.push(rg);
+            nodes.push(PNode { size, kind });
+        }
+        // Scratch for transposed conv kernels whose input needs a gradient.
+        for node in &mut nodes {
+            if let Kind::Compute(c) = &mut node.kind {
+                for edge in &mut c.edges {
+                    if let EdgeOp::Conv { kt, g, .. } = &mut edge.op {
+                        if requires_grad[edge.src] {
+                            *kt = Some(n_kt);
+                            n_kt += g.kernel[0] * g.kernel[1] * g.input[2] * g.output[2];
+                        }
+                    }
+                }
+            }
+        }
+        // Losses and what reaches them.
+        let mut plosses = Vec::new();
+        for loss in losses {
+            let probe = train.probes.get(loss.probe).ok_or_else(|| err(format!("a loss reads probe #{}, which does not exist", loss.probe)))?;
+            let node = *storage.get(probe.node).ok_or_else(|| err(format!("probe '{}' targets node #{}, which does not exist", probe.name, probe.node)))?;
+            plosses.push(PLoss { kind: loss.kind, node, size: nodes[node].size });
+        }
+        let mut live = vec![false; n];
+        for l in &plosses {
+            live[l.node] = true;
+        }
+        for i in (0..n).rev() {
+            if !live[i] {
+                continue;
+            }
+            if let Kind::Compute(c) = &nodes[i].kind {
+                for e in &c.edges {
+                    live[e.src] = true;
+                }
+            }
+        }
+        let accuracy = plosses.iter().position(|l| {
+            !matches!(l.kind, snnc_compiler::ir::LossKind::RateInRange { .. }) && l.size >= 2
+        });
+        Ok(Plan { nodes, storage, input, params, n_params: offset, n_kt, requires_grad, live, losses: plosses, accuracy })
+    }
+
+    pub(crate) fn input_size(&self) -> usize {
+        self.nodes[self.input].size
+    }
+
+    /// Whether the backward pass visits node `i`.
+    pub(crate) fn backprop(&self, i: NodeId) -> bool {
+        self.requires_grad[i] && self.live[i]
+    }
+
+    /// Keras' default init from `seed`: Glorot-uniform kernels
+    /// (`limit = sqrt(6/(fan_in + fan_out))`), zero biases. Each tensor has
+    /// its own random stream, drawn in Keras layout order.
+    pub(crate) fn init<T: Real>(&self, seed: u64) -> Vec<T> {
+        let mut out = vec![T::zero(); self.n_params];
+        for (k, slot) in self.params.iter().enumerate() {
+            if slot.role != ParamRole::Kernel {
+                continue;
+            }
+            let (fan_in, fan_out) = slot.fans;
+            let limit = (6.0 / (fan_in + fan_out) as f64).sqrt();
+            let mut rng = SplitMix64::stream(seed, Purpose::Init, k as u64);
+            let keras: Vec<f64> = (0..slot.len).map(|_| (2.0 * rng.uniform() - 1.0) * limit).collect();
+            self.store(slot, &keras, &mut out);
+        }
+        out
+    }
+
+    /// Writes Keras-layout values of `slot` into the flat internal vector.
+    fn store<T: Real>(&self, slot: &ParamSlot, keras: &[f64], flat: &mut [T]) {
+        let dst = &mut flat[slot.offset..slot.offset + slot.len];
+        match slot.transposed {
+            None => {
+                for (d, &v) in dst.iter_mut().zip(keras) {
+                    *d = T::from_f64(v);
+                }
+            }
+            Some((rows, cols)) => {
+                for r in 0..rows {
+                    for c in 0..cols {
+                        dst[c * rows + r] = T::from_f64(keras[r * cols + c]);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The params as float32 arrays in Keras layout, in network param order.
+    pub(crate) fn export<T: Real>(&self, flat: &[T]) -> Vec<(String, NdArray)> {
+        self.params
+            .iter()
+            .map(|slot| {
+                let src = &flat[slot.offset..slot.offset + slot.len];
+                let data: Vec<f32> = match slot.transposed {
+                    None => src.iter().map(|&v| Real::to_f64(v) as f32).collect(),
+                    Some((rows, cols)) => (0..rows * cols)
+                        .map(|k| Real::to_f64(src[(k % cols) * rows + k / cols]) as f32)
+                        .collect(),
+                };
+                (slot.name.clone(), NdArray { shape: slot.shape.clone(), data: ArrayData::F32(data) })
+            })
+            .collect()
+    }
+
+    /// Params from named Keras-layout arrays (every tensor must be there
+    /// with its exact shape; extra arrays are an error too).
+    pub(crate) fn import<T: Real>(&self, arrays: &[(String, NdArray)]) -> Result<Vec<T>, TrainError> {
+        let mut flat = vec![T::zero(); self.n_params];
+        for slot in &self.params {
+            let Some((_, a)) = arrays.iter().find(|(n, _)| *n == slot.name) else {
+                return Err(err(format!("the initial params have no array '{}'", slot.name)));
+            };
+            if a.shape != slot.shape {
+                return Err(err(format!("initial param '{}' has shape {}, expected {:?}", slot.name, a.shape_string(), slot.shape)));
+            }
+            if !matches!(a.data, ArrayData::F32(_) | ArrayData::F64(_)) {
+                return Err(err(format!("initial param '{}' is {}, expected float32 or float64", slot.name, a.dtype_name())));
+            }
+            self.store(slot, &a.to_f64_vec(), &mut flat);
+        }
+        if let Some((extra, _)) = arrays.iter().find(|(n, _)| !self.params.iter().any(|s| s.name == *n)) {
+            return Err(err(format!("the initial params have an array '{extra}' that is not a param of the network")));
+        }
+        Ok(flat)
+    }
+
+    /// Fills the transposed conv kernels `[kh, kw, f, c]` from `params`.
+    pub(crate) fn transpose_kernels<T: Real>(&self, params: &[T], kt: &mut [T]) {
+        for node in &self.nodes {
+            let Kind::Compute(c) = &node.kind else { continue };
+            for edge in &c.edges {
+                if let EdgeOp::Conv { w, kt: Some(at), g } = &edge.op {
+                    let (taps, ci, f) = (g.kernel[0] * g.kernel[1], g.input[2], g.output[2]);
+                    let k = &params[*w..*w + taps * ci * f];
+                    let t = &mut kt[*at..*at + taps * ci * f];
+                    for tap in 0..taps {
+                        for cc in 0..ci {
+                            for ff in 0..f {
+                                t[(tap * f + ff) * ci + cc] = k[(tap * ci + cc) * f + ff];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! The JIT against the reference interpreter: equal outputs and spike
+//! counts, bit for bit, on the golden cases, on random networks that use
+//! every op, neuron type and synapse, and on edge cases.
+
+use std::path::Path;
+
+use snnc_compiler::check_source;
+use snnc_compiler::ir::{BoundProbe, Network, ParamRole, Program, Synapse};
+use snnc_runtime::io::read_npz;
+use snnc_runtime::jit::{self, JitModel};
+use snnc_runtime::reference::{self, simulate, InputSeq, NodeParams, Real, SimConfig, SimOutput};
+
+/// A small deterministic generator (SplitMix64).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+fn program(src: &str) -> Program {
+    let checked = check_source(src);
+    checked.program.unwrap_or_else(|| panic!("spec has errors: {:#?}", checked.diagnostics))
+}
+
+fn random_params<T: Real>(net: &Network, rng: &mut Rng, scale: f64) -> Vec<NodeParams<T>> {
+    net.nodes
+        .iter()
+        .map(|node| {
+            let mut p = NodeParams::default();
+            for spec in &node.params {
+                let n: usize = spec.shape.iter().product();
+                let values: Vec<T> = (0..n).map(|_| T::from_f64(((rng.next() - 0.3) * scale) as f32 as f64)).collect();
+                match spec.role {
+                    ParamRole::Kernel => p.kernel = values,
+                    ParamRole::Bias => p.bias = values,
+                }
+            }
+            p
+        })
+        .collect()
+}
+
+fn all_probes(net: &Network) -> Vec<BoundProbe> {
+    net.nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| BoundProbe { probe: i, name: n.name.clone(), node: i, synapse: Synapse::None, every: 1 })
+        .collect()
+}
+
+fn assert_same<T: Real>(what: &str, a: &SimOutput<T>, b: &SimOutput<T>) {
+    assert_eq!(a.spike_counts, b.spike_counts, "{what}: spike counts differ");
+    for (p, (x, y)) in a.probes.iter().zip(&b.probes).enumerate() {
+        assert_eq!(x.len(), y.len(), "{what}: probe {p} length");
+        for (i, (u, v)) in x.iter().zip(y).enumerate() {
+            assert!(u == v || (u.is_nan() && v.is_nan()), "{what}: probe {p} element {i}: jit {u:?} vs reference {v:?}");
+        }
+    }
+}
+
+/// Both engines on one model with per-step or held inputs.
+fn compare<T: Real>(what: &str, prog: &Program, model: &str, params: &[NodeParams<T>], inputs: &[InputSeq<T>], probes: &[BoundProbe], cfg: &SimConfig) {
+    let model = prog.model(model).expect("model");
+    let net = prog.network_of(model);
+    let reference = simulate(net, model, params, inputs, probes, cfg).unwrap();
+    let compiled = JitModel::compile(net, model, params, probes, cfg).unwrap();
+    let fast = compiled.run(inputs);
+    assert_same(what, &fast, &reference);
+    if model.has_spiking() {
+        let spikes: u64 = reference.spike_counts.iter().flatten().map(|&c| c as u64).sum();
+        assert!(spikes > 0, "{what}: the comparison is vacuous without spikes");
+    }
+}
+
+#[test]
+fn golden_cases_agree_bit_for_bit() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/golden");
+    if !dir.is_dir() {
+        eprintln!("note: ../shared/golden not found; golden JIT comparison skipped");
+        return;
+    }
+    for entry in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "snn") {
+            continue;
+        }
+        let name = path.file_stem().unwrap().to_string_lossy().to_string();
+        let prog = program(&std::fs::read_to_string(&path).unwrap());
+        let arrays = read_npz(&dir.join(format!("{name}.npz"))).unwrap();
+        let get = |k: &str| arrays.iter().find(|(n, _)| n == k).unwrap().1.to_f64_vec();
+        let model = prog.model("golden").unwrap();
+        let net = prog.network_of(model);
+        let cfg = SimConfig { dt: get("dt")[0], steps: get("n_steps")[0] as usize };
+        fn run<T: Real>(name: &str, prog: &Program, net: &Network, get: &dyn Fn(&str) -> Vec<f64>, cfg: &SimConfig) {
+            let params: Vec<NodeParams<T>> = net
+                .nodes
+                .iter()
+                .map(|node| {
+                    let mut p = NodeParams::default();
+                    for spec in &node.params {
+                        let v: Vec<T> = get(&spec.name.replace('.', "_")).into_iter().map(T::from_f64).collect();
+                        match spec.role {
+                            ParamRole::Kernel => p.kernel = v,
+                            ParamRole::Bias => p.bias = v,
+                        }
+                    }
+                    p
+                })
+                .collect();
+            let input: Vec<T> = get("input").into_iter().map(T::from_f64).collect();
+            compare(name, prog, "golden", &params, &[InputSeq::PerStep(&input)], &all_probes(net), cfg);
+        }
+        run::<f64>(&name, &prog, net, &get, &cfg);
+        run::<f32>(&name, &prog, net, &get, &cfg);
+    }
+}
+
+const EVERYTHING: &str = r#"
+network wide {
+    input image: 9x9x2
+    c1 = conv2d(image, filters=3, kernel=3x3, strides=2, padding=same, activation=relu)
+    c2 = conv2d(c1, filters=4, kernel=2x2, activation=tanh)
+    p1 = avg_pool(c1, pool=2x2)
+    p2 = max_pool(c2, pool=2x2, strides=1x1)
+    a1 = activation(p1, sigmoid)
+    f1 = flatten(a1)
+    f2 = flatten(p2)
+    d1 = dense(f1, units=6, activation=relu)
+    d2 = dense(f2, units=6, activation=relu, bias=false)
+    s = add(d1, d2)
+    h = dense(s, units=5, activation=relu)
+    one = dense(h, units=1, activation=relu)
+    out = dense(h, units=3)
+}
+
+convert spiking from wide {
+    swap relu -> spiking_relu
+    swap d2 -> lif(tau_rc=20ms, tau_ref=2ms)
+    swap h -> lif_rate
+    scale_firing_rates = 3
+    scale d1 = 7
+    synapse = lowpass(4ms)
+    synapse image -> c1 = alpha(3ms)
+    synapse bias -> d1 = lowpass(2ms)
+    synapse h -> out = alpha(5ms)
+    initial_voltage = uniform(seed=7)
+}
+
+convert plain from wide {
+    swap relu -> spiking_relu
+}
+"#;
+
+#[test]
+fn every_op_neuron_and_synapse_agrees() {
+    let prog = program(EVERYTHING);
+    for (seed, model) in [(1u64, "spiking"), (2, "plain"), (3, "wide")] {
+        let m = prog.model(model).unwrap();
+        let net = prog.network_of(m);
+        let probes = all_probes(net);
+        let cfg = SimConfig { dt: 0.001, steps: 40 };
+        let mut rng = Rng(seed);
+        let image: Vec<f64> = (0..net.nodes[0].size()).map(|_| rng.next() * 2.0).collect();
+        let params64 = random_params::<f64>(net, &mut Rng(seed + 100), 60.0);
+        compare(model, &prog, model, &params64, &[InputSeq::Held(&image)], &probes, &cfg);
+        let params32 = random_params::<f32>(net, &mut Rng(seed + 100), 60.0);
+        let image32: Vec<f32> = image.iter().map(|&x| x as f32).collect();
+        compare(model, &prog, model, &params32, &[InputSeq::Held(&image32)], &probes, &cfg);
+    }
+}
+
+#[test]
+fn edge_cases_batch_sizes_steps_and_tiny_layers() {
+    let src = r#"
+network tiny {
+    input x: 3
+    h = dense(x, units=1, activation=relu)
+    out = dense(h, units=2)
+}
+convert spiking from tiny {
+    swap relu -> spiking_relu
+    synapse = lowpass(5ms)
+}
+"#;
+    let prog = program(src);
+    for model_name in ["spiking", "tiny"] {
+        let model = prog.model(model_name).unwrap();
+        let net = prog.network_of(model);
+        let params = random_params::<f32>(net, &mut Rng(9), 400.0);
+        let probes = all_probes(net);
+        for steps in [1, 2, 17] {
+            let cfg = SimConfig { dt: 0.001, steps };
+            let compiled = JitModel::compile(net, model, &params, &probes, &cfg).unwrap();
+            for batch in [1, 3, 5] {
+                let inputs: Vec<Vec<f32>> = (0..batch).map(|b| vec![0.5 + b as f32, 1.0, 2.0 - b as f32 * 0.25]).collect();
+                let fast = jit::simulate_batch(&compiled, &inputs, &|_| {}).unwrap();
+                let slow = reference::simulate_batch(net, model, &params, &inputs, &probes, &cfg, &|_| {}).unwrap();
+                assert_eq!(fast.len(), batch);
+                for (i, (a, b)) in fast.iter().zip(&slow).enumerate() {
+                    assert_same(&format!("{model_name} steps {steps} batch {batch} example {i}"), a, b);
+                }
+            }
+        }
+    }
+}
