@@ -16,10 +16,13 @@ pub enum FilterSlots {
 
 #[derive(Clone, Debug)]
 pub struct EdgeSlots {
-    /// The weighted value computed by the driver (edges out of input
-    /// nodes: constant while an image is presented); `None` when the
-    /// generated code computes it.
-    pub precomputed: Option<usize>,
+    /// The connection's weighted value; `None` for identity connections,
+    /// which read their source in place.
+    pub u: Option<usize>,
+    /// Whether the driver fills `u` (connections out of input nodes, whose
+    /// weighted value is constant while an image is presented) rather than
+    /// the generated code.
+    pub precomputed: bool,
     pub filter: Option<FilterSlots>,
 }
 
@@ -38,9 +41,6 @@ pub struct NodeSlots {
 #[derive(Clone, Debug)]
 pub struct Layout {
     pub nodes: Vec<NodeSlots>,
-    /// Scratch for one connection's weighted value and for a node's current.
-    pub u: usize,
-    pub j: usize,
     pub bytes: usize,
 }
 
@@ -79,10 +79,8 @@ pub fn is_input_edge(net: &Network, src: usize) -> bool {
 pub fn plan(net: &Network, model: &Model, elem: usize) -> Layout {
     let mut a = Alloc { next: 0, elem };
     let mut nodes: Vec<NodeSlots> = Vec::with_capacity(net.nodes.len());
-    let mut widest = 1;
     for (id, node) in net.nodes.iter().enumerate() {
         let n = node.size();
-        widest = widest.max(n);
         let settings = &model.nodes[id];
         let mut slots = NodeSlots::default();
         if node.op == Op::Flatten {
@@ -93,9 +91,11 @@ pub fn plan(net: &Network, model: &Model, elem: usize) -> Layout {
         slots.out = a.vec(n);
         if node.op != Op::Input {
             for (i, &src) in node.inputs.iter().enumerate() {
-                let precomputed = is_input_edge(net, src).then(|| a.vec(n));
+                let precomputed = is_input_edge(net, src);
+                let identity = matches!(node.op, Op::Activation | Op::Add);
+                let u = (precomputed || !identity).then(|| a.vec(n));
                 let filter = a.filter(settings.input_synapses.get(i).copied().unwrap_or(Synapse::None), n);
-                slots.edges.push(EdgeSlots { precomputed, filter });
+                slots.edges.push(EdgeSlots { u, precomputed, filter });
             }
             if node.has_bias() {
                 slots.bias_filter = a.filter(settings.bias_synapse, n);
@@ -115,7 +115,5 @@ pub fn plan(net: &Network, model: &Model, elem: usize) -> Layout {
         }
         nodes.push(slots);
     }
-    let u = a.vec(widest);
-    let j = a.vec(widest);
-    Layout { nodes, u, j, bytes: a.next.max(16) }
+    Layout { nodes, bytes: a.next.max(16) }
 }

@@ -65,15 +65,22 @@ pub struct Emitter<'a, 'b> {
     pub b: &'b mut FunctionBuilder<'a>,
     /// F32 or F64.
     pub ty: Type,
+    /// `F32X4` when element-wise loops are vectorised (f32), else `None`.
+    pub vector: Option<Type>,
     /// Bytes per element.
     pub elem: i64,
     pub arena: Value,
     pub libm: Libm,
 }
 
+/// Loads and stores never trap (every address is in bounds by
+/// construction) but make no alignment promise: kernel rows start anywhere.
 fn flags() -> MemFlagsData {
-    MemFlagsData::trusted()
+    MemFlagsData::new().with_notrap()
 }
+
+/// Lanes of the vector type used for f32 element-wise loops.
+const LANES: usize = 4;
 
 impl Emitter<'_, '_> {
     fn int(&mut self, v: i64) -> Value {
@@ -85,6 +92,79 @@ impl Emitter<'_, '_> {
             self.b.ins().f32const(v as f32)
         } else {
             self.b.ins().f64const(v)
+        }
+    }
+
+    /// A constant, splatted across lanes when `wide`.
+    fn konst(&mut self, v: f64, wide: bool) -> Value {
+        let x = self.float(v);
+        match (wide, self.vector) {
+            (true, Some(vt)) => self.b.ins().splat(vt, x),
+            _ => x,
+        }
+    }
+
+    fn val_type(&self, wide: bool) -> Type {
+        match (wide, self.vector) {
+            (true, Some(vt)) => vt,
+            _ => self.ty,
+        }
+    }
+
+    /// `base[index..index + lanes]` (one element when not `wide`).
+    fn load_w(&mut self, base: Value, index: Value, wide: bool) -> Value {
+        let ty = self.val_type(wide);
+        let off = self.b.ins().imul_imm_u(index, self.elem);
+        let p = self.b.ins().iadd(base, off);
+        self.b.ins().load(ty, flags(), p, 0)
+    }
+
+    fn store_w(&mut self, base: Value, index: Value, x: Value) {
+        let off = self.b.ins().imul_imm_u(index, self.elem);
+        let p = self.b.ins().iadd(base, off);
+        self.b.ins().store(flags(), x, p, 0);
+    }
+
+    /// `for i in (0..n).step_by(step)`.
+    fn for_step(&mut self, n: usize, step: usize, mut body: impl FnMut(&mut Self, Value)) {
+        let header = self.b.create_block();
+        let i = self.b.append_block_param(header, types::I64);
+        let inner = self.b.create_block();
+        let exit = self.b.create_block();
+        let (zero, end) = (self.int(0), self.int(n as i64));
+        self.b.ins().jump(header, &[BlockArg::Value(zero)]);
+        self.b.switch_to_block(header);
+        let go = self.b.ins().icmp(IntCC::SignedLessThan, i, end);
+        self.b.ins().brif(go, inner, &[], exit, &[]);
+        self.b.switch_to_block(inner);
+        body(self, i);
+        let next = self.b.ins().iadd_imm_u(i, step as i64);
+        self.b.ins().jump(header, &[BlockArg::Value(next)]);
+        self.b.switch_to_block(exit);
+    }
+
+    /// `acc[j] += x * row[j]` for `j in 0..n`: vector lanes while four fit,
+    /// then single elements (each element sees the same operations either way).
+    fn axpy(&mut self, x: Value, row: Value, acc: Value, n: usize) {
+        let full = if self.vector.is_some() { n / LANES * LANES } else { 0 };
+        if full > 0 {
+            let vt = self.val_type(true);
+            let xs = self.b.ins().splat(vt, x);
+            self.for_step(full, LANES, |e, j| {
+                let w = e.load_w(row, j, true);
+                let a = e.load_w(acc, j, true);
+                let prod = e.b.ins().fmul(xs, w);
+                let sum = e.b.ins().fadd(a, prod);
+                e.store_w(acc, j, sum);
+            });
+        }
+        for j in full..n {
+            let j = self.int(j as i64);
+            let w = self.load(row, j);
+            let a = self.load(acc, j);
+            let prod = self.b.ins().fmul(x, w);
+            let sum = self.b.ins().fadd(a, prod);
+            self.store(acc, j, sum);
         }
     }
 
@@ -156,25 +236,43 @@ impl Emitter<'_, '_> {
     // ------------------------------------------------------- transforms --
 
     /// `u = x @ kernel` (kernel `[n_in, n_out]`), skipping zero inputs, in
-    /// the reference's order: input-major, so spikes only touch their rows.
+    /// the reference's order: input-major, so only the rows of neurons that
+    /// spiked are touched. Inputs are scanned four at a time; the vector
+    /// test only skips blocks of zeros, the lanes are then taken in order.
     fn dense(&mut self, x: Value, kernel: Value, u: Value, n_in: usize, n_out: usize) {
         self.fill(u, n_out, 0.0);
         let zero = self.float(0.0);
-        self.for_n(n_in, |e, i| {
-            let xi = e.load(x, i);
+        let row_bytes = (n_out as i64) * self.elem;
+        let one_input = |e: &mut Self, i: Value, xi: Value| {
             let nonzero = e.b.ins().fcmp(FloatCC::NotEqual, xi, zero);
             e.when(nonzero, |e| {
-                let row_off = e.b.ins().imul_imm_u(i, (n_out as i64) * e.elem);
+                let row_off = e.b.ins().imul_imm_u(i, row_bytes);
                 let row = e.b.ins().iadd(kernel, row_off);
-                e.for_n(n_out, |e, j| {
-                    let w = e.load(row, j);
-                    let acc = e.load(u, j);
-                    let prod = e.b.ins().fmul(xi, w);
-                    let sum = e.b.ins().fadd(acc, prod);
-                    e.store(u, j, sum);
-                });
+                e.axpy(xi, row, u, n_out);
             });
-        });
+        };
+        match self.vector {
+            Some(vt) => {
+                // Padding lanes past n_in are zero, so whole blocks can be read.
+                let vzero = self.b.ins().splat(vt, zero);
+                self.for_step(n_in.div_ceil(LANES) * LANES, LANES, |e, i| {
+                    let xs = e.load_w(x, i, true);
+                    let nz = e.b.ins().fcmp(FloatCC::NotEqual, xs, vzero);
+                    let any = e.b.ins().vany_true(nz);
+                    e.when(any, |e| {
+                        for lane in 0..LANES as u8 {
+                            let xi = e.b.ins().extractlane(xs, lane);
+                            let il = e.b.ins().iadd_imm_u(i, lane as i64);
+                            one_input(e, il, xi);
+                        }
+                    });
+                });
+            }
+            None => self.for_n(n_in, |e, i| {
+                let xi = e.load(x, i);
+                one_input(e, i, xi);
+            }),
+        }
     }
 
     /// Cross-correlation, output-major with zero inputs skipped (the
@@ -223,13 +321,7 @@ impl Emitter<'_, '_> {
                                     e.when(nonzero, |e| {
                                         let krow_off = e.b.ins().imul_imm_u(ci, (f as i64) * elem);
                                         let krow = e.b.ins().iadd(kbase, krow_off);
-                                        e.for_n(f, |e, fi| {
-                                            let kv = e.load(krow, fi);
-                                            let acc = e.load(obase, fi);
-                                            let prod = e.b.ins().fmul(xv, kv);
-                                            let sum = e.b.ins().fadd(acc, prod);
-                                            e.store(obase, fi, sum);
-                                        });
+                                        e.axpy(xv, krow, obase, f);
                                     });
                                 });
                             });
@@ -287,195 +379,330 @@ impl Emitter<'_, '_> {
         });
     }
 
-    // --------------------------------------------------------- delivery --
+    // ------------------------------------------------------ node update --
 
-    /// `j += gain * (synapse ? filter output : u)`, then the filter takes u.
-    fn deliver(&mut self, u: Value, j: Value, n: usize, gain: f64, filter: Option<(FilterSlots, Coefs)>) {
-        let gain = (gain != 1.0).then(|| self.float(gain));
-        let scaled = |e: &mut Self, x: Value| match gain {
-            Some(g) => e.b.ins().fmul(g, x),
-            None => x,
+    /// What one connection delivers to element(s) `i` this step: the
+    /// filter's output as of last step (then the filter takes this step's
+    /// value), or this step's value itself.
+    fn delivered(&mut self, u: Value, filter: Option<(Value, FilterSlotsV, Coefs)>, i: Value, wide: bool) -> Value {
+        let uv = self.load_w(u, i, wide);
+        let Some((y, slots, coefs)) = filter else { return uv };
+        let yv = self.load_w(y, i, wide);
+        match (slots, coefs) {
+            (FilterSlotsV::Lowpass, Coefs::Lowpass { a, b }) => {
+                let (a, b) = (self.konst(a, wide), self.konst(b, wide));
+                let ay = self.b.ins().fmul(a, yv);
+                let bu = self.b.ins().fmul(b, uv);
+                let next = self.b.ins().fadd(ay, bu);
+                self.store_w(y, i, next);
+            }
+            (FilterSlotsV::Alpha { x0, x1 }, Coefs::Alpha { a, b, c1 }) => {
+                let (s0, s1) = (self.load_w(x0, i, wide), self.load_w(x1, i, wide));
+                let row = |e: &mut Self, p: f64, q: f64, r: f64| {
+                    let (p, q, r) = (e.konst(p, wide), e.konst(q, wide), e.konst(r, wide));
+                    let t0 = e.b.ins().fmul(p, s0);
+                    let t1 = e.b.ins().fmul(q, s1);
+                    let t2 = e.b.ins().fmul(r, uv);
+                    let t = e.b.ins().fadd(t0, t1);
+                    e.b.ins().fadd(t, t2)
+                };
+                let n0 = row(self, a[0][0], a[0][1], b[0]);
+                let n1 = row(self, a[1][0], a[1][1], b[1]);
+                self.store_w(x0, i, n0);
+                self.store_w(x1, i, n1);
+                let c1 = self.konst(c1, wide);
+                let out = self.b.ins().fmul(c1, n1);
+                self.store_w(y, i, out);
+            }
+            // Layout and coefficients are made from the same synapse.
+            _ => unreachable!("filter slots and coefficients disagree"),
+        }
+        yv
+    }
+
+    /// One node's whole update, fused into a single pass over its elements:
+    /// every connection (and the bias) delivered and summed in the
+    /// reference's order, then the neuron step (or the plain sum for a
+    /// linear node). `J` never goes to memory.
+    #[allow(clippy::too_many_arguments)]
+    fn node_update(&mut self, n: usize, inputs: &[Input], gain: f64, neuron: Option<Neuron>, scale: f64, dt: f64, out: Value, state: NeuronSlots, scatters: &[Scatter]) {
+        // Calls to libm cannot take vectors: those neuron types run scalar.
+        let wide = self.vector.is_some() && matches!(neuron, None | Some(Neuron::RectifiedLinear { .. } | Neuron::SpikingRectifiedLinear { .. }));
+        let (step, trip) = if wide { (LANES, n.div_ceil(LANES) * LANES) } else { (1, n) };
+        for target in scatters {
+            let (u, len) = match *target {
+                Scatter::Dense { u, n_out, .. } => (u, n_out),
+                Scatter::Conv { u, output, .. } => (u, output[0] * output[1] * output[2]),
+            };
+            self.fill(u, len, 0.0);
+        }
+        self.for_step(trip, step, |e, i| {
+            let gain_v = (gain != 1.0).then(|| e.konst(gain, wide));
+            let mut j: Option<Value> = None;
+            for input in inputs {
+                let x = e.delivered(input.u, input.filter, i, wide);
+                let x = match gain_v {
+                    Some(g) => e.b.ins().fmul(g, x),
+                    None => x,
+                };
+                // The reference starts J at zero; 0 + x is x (up to the
+                // sign of a zero, which no later step can tell apart).
+                j = Some(match j {
+                    Some(acc) => e.b.ins().fadd(acc, x),
+                    None => x,
+                });
+            }
+            let j = match j {
+                Some(j) => j,
+                None => e.konst(0.0, wide),
+            };
+            match neuron {
+                None => e.store_w(out, i, j),
+                Some(neuron) => e.neuron_step(neuron, scale, dt, j, i, out, state, wide),
+            }
+            if !scatters.is_empty() {
+                e.scatter(out, i, wide, scatters);
+            }
+        });
+    }
+
+    /// Event-driven propagation: the outputs just computed at `i` (one
+    /// element, or four lanes) that are not zero are added into the
+    /// weighted values of the dense and conv connections they feed. Inputs
+    /// arrive in ascending index order, which for every receiving element
+    /// is the reference's summation order, so results are unchanged; the
+    /// receivers then skip their own pass over this node's output.
+    fn scatter(&mut self, out: Value, i: Value, wide: bool, targets: &[Scatter]) {
+        let zero = self.float(0.0);
+        let one_input = |e: &mut Self, idx: Value, x: Value| {
+            let nonzero = e.b.ins().fcmp(FloatCC::NotEqual, x, zero);
+            e.when(nonzero, |e| {
+                for t in targets {
+                    e.scatter_one(idx, x, t);
+                }
+            });
         };
-        match filter {
-            None => self.for_n(n, |e, i| {
-                let x = e.load(u, i);
-                let x = scaled(e, x);
-                let acc = e.load(j, i);
-                let sum = e.b.ins().fadd(acc, x);
-                e.store(j, i, sum);
-            }),
-            Some((FilterSlots::Lowpass { y }, Coefs::Lowpass { a, b })) => {
-                let (y, a, b) = (self.slot(y), self.float(a), self.float(b));
-                self.for_n(n, |e, i| {
-                    let yv = e.load(y, i);
-                    let x = scaled(e, yv);
-                    let acc = e.load(j, i);
-                    let sum = e.b.ins().fadd(acc, x);
-                    e.store(j, i, sum);
-                    let uv = e.load(u, i);
-                    let ay = e.b.ins().fmul(a, yv);
-                    let bu = e.b.ins().fmul(b, uv);
-                    let next = e.b.ins().fadd(ay, bu);
-                    e.store(y, i, next);
-                });
-            }
-            Some((FilterSlots::Alpha { y, x0, x1 }, Coefs::Alpha { a, b, c1 })) => {
-                let (y, x0, x1) = (self.slot(y), self.slot(x0), self.slot(x1));
-                let k = [self.float(a[0][0]), self.float(a[0][1]), self.float(a[1][0]), self.float(a[1][1])];
-                let (b0, b1, c1) = (self.float(b[0]), self.float(b[1]), self.float(c1));
-                self.for_n(n, |e, i| {
-                    let yv = e.load(y, i);
-                    let x = scaled(e, yv);
-                    let acc = e.load(j, i);
-                    let sum = e.b.ins().fadd(acc, x);
-                    e.store(j, i, sum);
-                    let (s0, s1, uv) = (e.load(x0, i), e.load(x1, i), e.load(u, i));
-                    let row = |e: &mut Self, p: Value, q: Value, r: Value| {
-                        let t0 = e.b.ins().fmul(p, s0);
-                        let t1 = e.b.ins().fmul(q, s1);
-                        let t2 = e.b.ins().fmul(r, uv);
-                        let t = e.b.ins().fadd(t0, t1);
-                        e.b.ins().fadd(t, t2)
-                    };
-                    let n0 = row(e, k[0], k[1], b0);
-                    let n1 = row(e, k[2], k[3], b1);
-                    e.store(x0, i, n0);
-                    e.store(x1, i, n1);
-                    let out = e.b.ins().fmul(c1, n1);
-                    e.store(y, i, out);
-                });
-            }
-            // The layout and the coefficients come from the same synapse.
-            Some(_) => unreachable!("filter slots and coefficients disagree"),
+        if wide {
+            let ys = self.load_w(out, i, true);
+            let vzero = self.konst(0.0, true);
+            let nz = self.b.ins().fcmp(FloatCC::NotEqual, ys, vzero);
+            let any = self.b.ins().vany_true(nz);
+            self.when(any, |e| {
+                for lane in 0..LANES as u8 {
+                    let x = e.b.ins().extractlane(ys, lane);
+                    let idx = e.b.ins().iadd_imm_u(i, lane as i64);
+                    one_input(e, idx, x);
+                }
+            });
+        } else {
+            let x = self.load(out, i);
+            one_input(self, i, x);
         }
     }
 
-    // ---------------------------------------------------------- neurons --
+    fn scatter_one(&mut self, idx: Value, x: Value, target: &Scatter) {
+        let elem = self.elem;
+        match *target {
+            Scatter::Dense { kernel, u, n_out } => {
+                let row_off = self.b.ins().imul_imm_u(idx, n_out as i64 * elem);
+                let row = self.b.ins().iadd(kernel, row_off);
+                self.axpy(x, row, u, n_out);
+            }
+            Scatter::Conv { kernel, u, input, output, k, s, pad } => {
+                let [_, w, c] = input;
+                let [oh_n, ow_n, f] = output;
+                let ci = self.b.ins().urem_imm_u(idx, c as i64);
+                let pos = self.b.ins().udiv_imm_u(idx, c as i64);
+                let iw = self.b.ins().urem_imm_u(pos, w as i64);
+                let ih = self.b.ins().udiv_imm_u(pos, w as i64);
+                // The output o on an axis that this input reaches through tap
+                // t satisfies o*s + t - pad = in, so o = (in + pad - t) / s.
+                let axis = |e: &mut Self, inp: Value, t: usize, s: usize, pad: usize, n_out: usize| {
+                    let num = e.b.ins().iadd_imm_s(inp, pad as i64 - t as i64);
+                    let lo = e.b.ins().icmp_imm_s(IntCC::SignedGreaterThanOrEqual, num, 0);
+                    let hi = e.b.ins().icmp_imm_s(IntCC::SignedLessThan, num, (n_out * s) as i64);
+                    let mut ok = e.b.ins().band(lo, hi);
+                    if s > 1 {
+                        let rem = e.b.ins().urem_imm_u(num, s as i64);
+                        let exact = e.b.ins().icmp_imm_s(IntCC::Equal, rem, 0);
+                        ok = e.b.ins().band(ok, exact);
+                    }
+                    (ok, num)
+                };
+                for kh in 0..k[0] {
+                    let (ok_h, num_h) = axis(self, ih, kh, s[0], pad[0], oh_n);
+                    self.when(ok_h, |e| {
+                        let oh = if s[0] > 1 { e.b.ins().udiv_imm_u(num_h, s[0] as i64) } else { num_h };
+                        for kw in 0..k[1] {
+                            let (ok_w, num_w) = axis(e, iw, kw, s[1], pad[1], ow_n);
+                            e.when(ok_w, |e| {
+                                let ow = if s[1] > 1 { e.b.ins().udiv_imm_u(num_w, s[1] as i64) } else { num_w };
+                                let opos = e.b.ins().imul_imm_u(oh, ow_n as i64);
+                                let opos = e.b.ins().iadd(opos, ow);
+                                let o_off = e.b.ins().imul_imm_u(opos, f as i64 * elem);
+                                let orow = e.b.ins().iadd(u, o_off);
+                                let tap = ((kh * k[1] + kw) * c) as i64;
+                                let krow_index = e.b.ins().iadd_imm_u(ci, tap);
+                                let k_off = e.b.ins().imul_imm_u(krow_index, f as i64 * elem);
+                                let krow = e.b.ins().iadd(kernel, k_off);
+                                e.axpy(x, krow, orow, f);
+                            });
+                        }
+                    });
+                }
+            }
+        }
+    }
 
     #[allow(clippy::too_many_arguments)]
-    fn neurons(&mut self, neuron: Neuron, scale: f64, dt: f64, j: Value, out: Value, v: Option<Value>, r: Option<Value>, counts: Option<Value>, n: usize) {
-        let zero = self.float(0.0);
-        let one = self.float(1.0);
+    fn neuron_step(&mut self, neuron: Neuron, scale: f64, dt: f64, j: Value, i: Value, out: Value, state: NeuronSlots, wide: bool) {
+        let zero = self.konst(0.0, wide);
+        let one = self.konst(1.0, wide);
         match neuron {
             Neuron::RectifiedLinear { amplitude } => {
-                let amp = self.float(amplitude / scale);
-                self.for_n(n, |e, i| {
-                    let x = e.load(j, i);
-                    let m = e.b.ins().fmax(x, zero);
-                    let y = e.b.ins().fmul(amp, m);
-                    e.store(out, i, y);
-                });
+                let amp = self.konst(amplitude / scale, wide);
+                let m = self.b.ins().fmax(j, zero);
+                let y = self.b.ins().fmul(amp, m);
+                self.store_w(out, i, y);
             }
             Neuron::SpikingRectifiedLinear { amplitude } => {
-                let (v, counts) = (v.expect("voltage slot"), counts.expect("count slot"));
-                let (dtv, spike) = (self.float(dt), self.float(amplitude / scale / dt));
-                self.for_n(n, |e, i| {
-                    let x = e.load(j, i);
-                    let m = e.b.ins().fmax(x, zero);
-                    let inc = e.b.ins().fmul(m, dtv);
-                    let vv = e.load(v, i);
-                    let vv = e.b.ins().fadd(vv, inc);
-                    let k = e.b.ins().floor(vv);
-                    let y = e.b.ins().fmul(spike, k);
-                    e.store(out, i, y);
-                    let rest = e.b.ins().fsub(vv, k);
-                    e.store(v, i, rest);
-                    let kn = e.b.ins().fcvt_to_uint_sat(types::I32, k);
-                    let off = e.b.ins().imul_imm_u(i, 4);
-                    let p = e.b.ins().iadd(counts, off);
-                    let c = e.b.ins().load(types::I32, flags(), p, 0);
-                    let c = e.b.ins().iadd(c, kn);
-                    e.b.ins().store(flags(), c, p, 0);
-                });
+                let (Some(v), Some(counts)) = (state.v, state.counts) else { unreachable!("spiking slots") };
+                let (dtv, spike) = (self.konst(dt, wide), self.konst(amplitude / scale / dt, wide));
+                let m = self.b.ins().fmax(j, zero);
+                let inc = self.b.ins().fmul(m, dtv);
+                let vv = self.load_w(v, i, wide);
+                let vv = self.b.ins().fadd(vv, inc);
+                let k = self.b.ins().floor(vv);
+                let y = self.b.ins().fmul(spike, k);
+                self.store_w(out, i, y);
+                let rest = self.b.ins().fsub(vv, k);
+                self.store_w(v, i, rest);
+                let int_ty = if wide { types::I32X4 } else { types::I32 };
+                let kn = if self.ty == types::F64 && !wide {
+                    let k64 = self.b.ins().fcvt_to_uint_sat(types::I64, k);
+                    self.b.ins().ireduce(types::I32, k64)
+                } else {
+                    self.b.ins().fcvt_to_uint_sat(int_ty, k)
+                };
+                let off = self.b.ins().imul_imm_u(i, 4);
+                let p = self.b.ins().iadd(counts, off);
+                let c = self.b.ins().load(int_ty, flags(), p, 0);
+                // Counts saturate at u32::MAX, as the reference's do.
+                let sum = self.b.ins().iadd(c, kn);
+                let wrapped = self.b.ins().icmp(IntCC::UnsignedLessThan, sum, c);
+                let sum = if wide {
+                    let max = self.b.ins().iconst(types::I32, -1);
+                    let max = self.b.ins().splat(types::I32X4, max);
+                    self.b.ins().bitselect(wrapped, max, sum)
+                } else {
+                    let max = self.b.ins().iconst(types::I32, -1);
+                    self.b.ins().select(wrapped, max, sum)
+                };
+                self.b.ins().store(flags(), sum, p, 0);
             }
             Neuron::Lif { tau_rc, tau_ref, min_voltage, amplitude } => {
-                let (v, r, counts) = (v.expect("voltage slot"), r.expect("refractory slot"), counts.expect("count slot"));
+                let (Some(v), Some(r), Some(counts)) = (state.v, state.r, state.counts) else { unreachable!("lif slots") };
                 let dtv = self.float(dt);
                 let tau_rc_v = self.float(tau_rc);
                 let tau_ref_v = self.float(tau_ref);
                 let vmin = self.float(min_voltage);
                 let spike = self.float(amplitude / scale / dt);
-                self.for_n(n, |e, i| {
-                    let x = e.load(j, i);
-                    let rv = e.load(r, i);
-                    let rv = e.b.ins().fsub(rv, dtv);
-                    e.store(r, i, rv);
-                    let d = e.b.ins().fsub(dtv, rv);
-                    let d = e.b.ins().fmax(d, zero);
-                    let d = e.b.ins().fmin(d, dtv);
-                    let nd = e.b.ins().fneg(d);
-                    let arg = e.b.ins().fdiv(nd, tau_rc_v);
-                    let em = e.call(e.libm.expm1, arg);
-                    let vv = e.load(v, i);
-                    let diff = e.b.ins().fsub(x, vv);
-                    let dv = e.b.ins().fmul(diff, em);
-                    let vv = e.b.ins().fsub(vv, dv);
-                    e.store(v, i, vv);
-                    let spiked = e.b.ins().fcmp(FloatCC::GreaterThan, vv, one);
-                    let y = e.b.ins().select(spiked, spike, zero);
-                    e.store(out, i, y);
-                    let below = e.b.ins().fcmp(FloatCC::LessThan, vv, vmin);
-                    e.when(below, |e| e.store(v, i, vmin));
-                    e.when(spiked, |e| {
-                        // t_spike = dt + tau_rc * log1p(-(v - 1) / (j - 1))
-                        let over = e.b.ins().fsub(vv, one);
-                        let over = e.b.ins().fneg(over);
-                        let jm1 = e.b.ins().fsub(x, one);
-                        let q = e.b.ins().fdiv(over, jm1);
-                        let l = e.call(e.libm.log1p, q);
-                        let t = e.b.ins().fmul(tau_rc_v, l);
-                        let t_spike = e.b.ins().fadd(dtv, t);
-                        e.store(v, i, zero);
-                        let rr = e.b.ins().fadd(tau_ref_v, t_spike);
-                        e.store(r, i, rr);
-                        let off = e.b.ins().imul_imm_u(i, 4);
-                        let p = e.b.ins().iadd(counts, off);
-                        let c = e.b.ins().load(types::I32, flags(), p, 0);
-                        let c = e.b.ins().iadd_imm_u(c, 1);
-                        e.b.ins().store(flags(), c, p, 0);
-                    });
+                let rv = self.load(r, i);
+                let rv = self.b.ins().fsub(rv, dtv);
+                self.store(r, i, rv);
+                let d = self.b.ins().fsub(dtv, rv);
+                let d = self.b.ins().fmax(d, zero);
+                let d = self.b.ins().fmin(d, dtv);
+                let nd = self.b.ins().fneg(d);
+                let arg = self.b.ins().fdiv(nd, tau_rc_v);
+                let em = self.call(self.libm.expm1, arg);
+                let vv = self.load(v, i);
+                let diff = self.b.ins().fsub(j, vv);
+                let dv = self.b.ins().fmul(diff, em);
+                let vv = self.b.ins().fsub(vv, dv);
+                self.store(v, i, vv);
+                let spiked = self.b.ins().fcmp(FloatCC::GreaterThan, vv, one);
+                let y = self.b.ins().select(spiked, spike, zero);
+                self.store(out, i, y);
+                let below = self.b.ins().fcmp(FloatCC::LessThan, vv, vmin);
+                self.when(below, |e| e.store(v, i, vmin));
+                self.when(spiked, |e| {
+                    // t_spike = dt + tau_rc * log1p(-(v - 1) / (j - 1))
+                    let over = e.b.ins().fsub(vv, one);
+                    let over = e.b.ins().fneg(over);
+                    let jm1 = e.b.ins().fsub(j, one);
+                    let q = e.b.ins().fdiv(over, jm1);
+                    let l = e.call(e.libm.log1p, q);
+                    let t = e.b.ins().fmul(tau_rc_v, l);
+                    let t_spike = e.b.ins().fadd(dtv, t);
+                    e.store(v, i, zero);
+                    let rr = e.b.ins().fadd(tau_ref_v, t_spike);
+                    e.store(r, i, rr);
+                    let off = e.b.ins().imul_imm_u(i, 4);
+                    let p = e.b.ins().iadd(counts, off);
+                    let c = e.b.ins().load(types::I32, flags(), p, 0);
+                    let c = e.b.ins().iadd_imm_u(c, 1);
+                    e.b.ins().store(flags(), c, p, 0);
                 });
             }
             Neuron::LifRate { tau_rc, tau_ref, amplitude } => {
                 let amp = self.float(amplitude / scale);
                 let (tau_rc, tau_ref) = (self.float(tau_rc), self.float(tau_ref));
-                self.for_n(n, |e, i| {
-                    let x = e.load(j, i);
-                    let x = e.b.ins().fsub(x, one);
-                    e.store(out, i, zero);
-                    let pos = e.b.ins().fcmp(FloatCC::GreaterThan, x, zero);
-                    e.when(pos, |e| {
-                        let inv = e.b.ins().fdiv(one, x);
-                        let l = e.call(e.libm.log1p, inv);
-                        let t = e.b.ins().fmul(tau_rc, l);
-                        let den = e.b.ins().fadd(tau_ref, t);
-                        let y = e.b.ins().fdiv(amp, den);
-                        e.store(out, i, y);
-                    });
+                let x = self.b.ins().fsub(j, one);
+                self.store(out, i, zero);
+                let pos = self.b.ins().fcmp(FloatCC::GreaterThan, x, zero);
+                self.when(pos, |e| {
+                    let inv = e.b.ins().fdiv(one, x);
+                    let l = e.call(e.libm.log1p, inv);
+                    let t = e.b.ins().fmul(tau_rc, l);
+                    let den = e.b.ins().fadd(tau_ref, t);
+                    let y = e.b.ins().fdiv(amp, den);
+                    e.store(out, i, y);
                 });
             }
             Neuron::Sigmoid { tau_ref } => {
                 let max_rate = self.float(1.0 / tau_ref);
-                self.for_n(n, |e, i| {
-                    let x = e.load(j, i);
-                    let nx = e.b.ins().fneg(x);
-                    let ex = e.call(e.libm.exp, nx);
-                    let den = e.b.ins().fadd(one, ex);
-                    let y = e.b.ins().fdiv(max_rate, den);
-                    e.store(out, i, y);
-                });
+                let nx = self.b.ins().fneg(j);
+                let ex = self.call(self.libm.exp, nx);
+                let den = self.b.ins().fadd(one, ex);
+                let y = self.b.ins().fdiv(max_rate, den);
+                self.store(out, i, y);
             }
             Neuron::Tanh { tau_ref } => {
                 let max_rate = self.float(1.0 / tau_ref);
-                self.for_n(n, |e, i| {
-                    let x = e.load(j, i);
-                    let t = e.call(e.libm.tanh, x);
-                    let y = e.b.ins().fmul(max_rate, t);
-                    e.store(out, i, y);
-                });
+                let t = self.call(self.libm.tanh, j);
+                let y = self.b.ins().fmul(max_rate, t);
+                self.store(out, i, y);
             }
         }
     }
+}
+
+/// A filter's extra state vectors (the output `y` is passed separately).
+#[derive(Clone, Copy)]
+pub enum FilterSlotsV {
+    Lowpass,
+    Alpha { x0: Value, x1: Value },
+}
+
+/// A connection fed event by event from its source's update loop.
+#[derive(Clone, Copy)]
+pub enum Scatter {
+    Dense { kernel: Value, u: Value, n_out: usize },
+    Conv { kernel: Value, u: Value, input: [usize; 3], output: [usize; 3], k: [usize; 2], s: [usize; 2], pad: [usize; 2] },
+}
+
+/// One term of a node's current: its values and, if filtered, the filter.
+pub struct Input {
+    pub u: Value,
+    pub filter: Option<(Value, FilterSlotsV, Coefs)>,
+}
+
+#[derive(Clone, Copy, Default)]
+pub struct NeuronSlots {
+    pub v: Option<Value>,
+    pub r: Option<Value>,
+    pub counts: Option<Value>,
 }
 
 /// Signature of an imported `f(x) -> x` math function.
@@ -488,67 +715,99 @@ pub fn unary_signature(module: &impl cranelift_module::Module, ty: Type) -> cran
 
 /// Emits the whole step: every node of `net` in order.
 pub fn emit_step(e: &mut Emitter, net: &Network, model: &snnc_compiler::ir::Model, layout: &Layout, consts: &[NodeConsts], dt: f64) {
-    let u_scratch = e.slot(layout.u);
-    let j_scratch = e.slot(layout.j);
+    // Connections out of spiking nodes into dense and conv layers are fed
+    // event by event from the source's update loop (see `scatter`).
+    let scattered = |id: usize, i: usize| -> Option<usize> {
+        let node = &net.nodes[id];
+        let src = net.storage_of(node.inputs[i]);
+        let spiking = model.nodes[src].neuron.is_some_and(|n| n.is_spiking());
+        let linear = matches!(node.op, Op::Dense { .. } | Op::Conv2d { .. });
+        let computed = layout.nodes[id].edges.get(i).is_some_and(|edge| !edge.precomputed && edge.u.is_some());
+        (spiking && linear && computed).then_some(src)
+    };
     for (id, node) in net.nodes.iter().enumerate() {
         if matches!(node.op, Op::Input | Op::Flatten) {
             continue;
         }
+        let mut scatters = Vec::new();
+        for (target, consumer) in net.nodes.iter().enumerate().skip(id + 1) {
+            for (i, &src) in consumer.inputs.iter().enumerate() {
+                if consumer.op == Op::Flatten || scattered(target, i) != Some(id) {
+                    continue;
+                }
+                let Some(u) = layout.nodes[target].edges[i].u else { continue };
+                let u = e.slot(u);
+                let kernel = e.addr(consts[target].kernel);
+                let src_node = &net.nodes[net.storage_of(src)];
+                scatters.push(match consumer.op {
+                    Op::Dense { units } => Scatter::Dense { kernel, u, n_out: units },
+                    Op::Conv2d { filters, kernel: k, strides, padding, .. } => {
+                        let input = shape3(&src_node.shape);
+                        let (oh, ph) = conv_axis(input[0], k[0], strides[0], padding).unwrap_or((0, 0));
+                        let (ow, pw) = conv_axis(input[1], k[1], strides[1], padding).unwrap_or((0, 0));
+                        Scatter::Conv { kernel, u, input, output: [oh, ow, filters], k, s: strides, pad: [ph, pw] }
+                    }
+                    _ => continue,
+                });
+            }
+        }
         let settings = &model.nodes[id];
         let slots = &layout.nodes[id];
         let n = node.size();
-        let gain = if settings.neuron.is_some() { settings.scale } else { 1.0 };
-        e.fill(j_scratch, n, 0.0);
+        let mut inputs = Vec::new();
         for (i, &src) in node.inputs.iter().enumerate() {
             let edge = &slots.edges[i];
             let src_node = &net.nodes[net.storage_of(src)];
             let x = e.slot(layout.nodes[src].out);
-            let u = match (edge.precomputed, node.op) {
-                (Some(pre), _) => e.slot(pre),
-                (None, Op::Dense { units }) => {
-                    let kernel = e.addr(consts[id].kernel);
-                    e.dense(x, kernel, u_scratch, src_node.size(), units);
-                    u_scratch
-                }
-                (None, Op::Conv2d { filters, kernel: k, strides, padding, .. }) => {
-                    let input = shape3(&src_node.shape);
-                    let (oh, ph) = conv_axis(input[0], k[0], strides[0], padding).unwrap_or((0, 0));
-                    let (ow, pw) = conv_axis(input[1], k[1], strides[1], padding).unwrap_or((0, 0));
-                    let kernel = e.addr(consts[id].kernel);
-                    e.conv2d(x, kernel, u_scratch, input, [oh, ow, filters], k, strides, [ph, pw]);
-                    u_scratch
-                }
-                (None, Op::AvgPool { pool, strides }) | (None, Op::MaxPool { pool, strides }) => {
-                    let input = shape3(&src_node.shape);
-                    let output = shape3(&node.shape);
-                    e.pool(x, u_scratch, input, output, pool, strides, matches!(node.op, Op::MaxPool { .. }));
-                    u_scratch
-                }
+            let u = match edge.u {
                 // Identity connections (activation, add) read the source in place.
-                (None, _) => x,
+                None => x,
+                Some(buffer) => {
+                    let u = e.slot(buffer);
+                    if !edge.precomputed && scattered(id, i).is_none() {
+                        match node.op {
+                            Op::Dense { units } => {
+                                let kernel = e.addr(consts[id].kernel);
+                                e.dense(x, kernel, u, src_node.size(), units);
+                            }
+                            Op::Conv2d { filters, kernel: k, strides, padding, .. } => {
+                                let input = shape3(&src_node.shape);
+                                let (oh, ph) = conv_axis(input[0], k[0], strides[0], padding).unwrap_or((0, 0));
+                                let (ow, pw) = conv_axis(input[1], k[1], strides[1], padding).unwrap_or((0, 0));
+                                let kernel = e.addr(consts[id].kernel);
+                                e.conv2d(x, kernel, u, input, [oh, ow, filters], k, strides, [ph, pw]);
+                            }
+                            Op::AvgPool { pool, strides } | Op::MaxPool { pool, strides } => {
+                                let (input, output) = (shape3(&src_node.shape), shape3(&node.shape));
+                                e.pool(x, u, input, output, pool, strides, matches!(node.op, Op::MaxPool { .. }));
+                            }
+                            _ => {}
+                        }
+                    }
+                    u
+                }
             };
-            let filter = edge.filter.zip(coefs(settings.input_synapses[i], dt));
-            e.deliver(u, j_scratch, n, gain, filter);
+            let filter = filter_of(e, edge.filter, settings.input_synapses[i], dt);
+            inputs.push(Input { u, filter });
         }
         if let Some(bias) = consts[id].bias {
-            let values = e.addr(bias);
-            let filter = slots.bias_filter.zip(coefs(settings.bias_synapse, dt));
-            e.deliver(values, j_scratch, n, gain, filter);
+            let u = e.addr(bias);
+            let filter = filter_of(e, slots.bias_filter, settings.bias_synapse, dt);
+            inputs.push(Input { u, filter });
         }
+        let gain = if settings.neuron.is_some() { settings.scale } else { 1.0 };
         let out = e.slot(slots.out);
-        match settings.neuron {
-            Some(neuron) => {
-                let v = slots.v.map(|o| e.slot(o));
-                let r = slots.r.map(|o| e.slot(o));
-                let counts = slots.counts.map(|o| e.slot(o));
-                e.neurons(neuron, settings.scale, dt, j_scratch, out, v, r, counts, n);
-            }
-            None => e.for_n(n, |e, i| {
-                let x = e.load(j_scratch, i);
-                e.store(out, i, x);
-            }),
-        }
+        let state = NeuronSlots { v: slots.v.map(|o| e.slot(o)), r: slots.r.map(|o| e.slot(o)), counts: slots.counts.map(|o| e.slot(o)) };
+        e.node_update(n, &inputs, gain, settings.neuron, settings.scale, dt, out, state, &scatters);
     }
+}
+
+fn filter_of(e: &mut Emitter, slots: Option<FilterSlots>, synapse: snnc_compiler::ir::Synapse, dt: f64) -> Option<(Value, FilterSlotsV, Coefs)> {
+    let (slots, coefs) = slots.zip(coefs(synapse, dt))?;
+    Some(match slots {
+        FilterSlots::Lowpass { y } => (e.slot(y), FilterSlotsV::Lowpass, coefs),
+        FilterSlots::Alpha { y, x0, x1 } => (e.slot(y), FilterSlotsV::Alpha { x0: e.slot(x0), x1: e.slot(x1) }, coefs),
+    })
 }
 
 fn shape3(shape: &[usize]) -> [usize; 3] {

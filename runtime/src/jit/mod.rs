@@ -70,9 +70,14 @@ impl<'a, T: Real> JitModel<'a, T> {
         let mut consts = Vec::new();
         for (id, node) in net.nodes.iter().enumerate() {
             let p = &params[id];
-            let bias = (!p.bias.is_empty()).then(|| match node.op {
-                Op::Conv2d { .. } => layers::conv_bias(&p.bias, node.shape[0] * node.shape[1]),
-                _ => p.bias.clone(),
+            let bias = (!p.bias.is_empty()).then(|| {
+                let mut b = match node.op {
+                    Op::Conv2d { .. } => layers::conv_bias(&p.bias, node.shape[0] * node.shape[1]),
+                    _ => p.bias.clone(),
+                };
+                // Vectorised loops read whole blocks of four past the end.
+                b.resize(b.len().div_ceil(4) * 4, T::zero());
+                b
             });
             let bias_addr = bias.as_ref().map(|b| b.as_ptr() as u64);
             if let Some(b) = bias {
@@ -118,7 +123,8 @@ impl<'a, T: Real> JitModel<'a, T> {
             b.append_block_params_for_function_params(entry);
             b.switch_to_block(entry);
             let arena = b.block_params(entry)[0];
-            let mut e = Emitter { b: &mut b, ty, elem, arena, libm };
+            let vector = (!f64_mode).then_some(types::F32X4);
+            let mut e = Emitter { b: &mut b, ty, vector, elem, arena, libm };
             emit_step(&mut e, net, model, &layout, &consts, cfg.dt);
             b.ins().return_(&[]);
             b.seal_all_blocks();
@@ -233,7 +239,8 @@ impl<'a, T: Real> JitModel<'a, T> {
                 if node.op == Op::Flatten || !is_input_edge(self.net, src) {
                     continue;
                 }
-                let Some(pre) = self.layout.nodes[id].edges[i].precomputed else { continue };
+                let slots = &self.layout.nodes[id].edges[i];
+                let (true, Some(pre)) = (slots.precomputed, slots.u) else { continue };
                 let src_node = &self.net.nodes[self.net.storage_of(src)];
                 let x = arena.slice::<T>(self.layout.nodes[src].out, src_node.size()).to_vec();
                 let u = arena.slice_mut::<T>(pre, node.size());
