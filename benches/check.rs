@@ -13,13 +13,17 @@ fn deep_spec(layers: usize) -> String {
     let mut prev = "image".to_string();
     let convs = layers / 4;
     for i in 0..convs {
-        s.push_str(&format!("    c{i} = conv2d({prev}, filters=4, kernel=3x3, padding=same, activation=relu)\n"));
+        s.push_str(&format!(
+            "    c{i} = conv2d({prev}, filters=4, kernel=3x3, padding=same, activation=relu)\n"
+        ));
         prev = format!("c{i}");
     }
     s.push_str(&format!("    flat = flatten({prev})\n"));
     prev = "flat".into();
     for i in 0..layers - convs - 2 {
-        s.push_str(&format!("    d{i} = dense({prev}, units=16, activation=relu)\n"));
+        s.push_str(&format!(
+            "    d{i} = dense({prev}, units=16, activation=relu)\n"
+        ));
         prev = format!("d{i}");
     }
     s.push_str(&format!("    out = dense({prev}, units=10)\n}}\n\n"));
@@ -35,9 +39,14 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 fn main() {
     let spec = deep_spec(1000);
-    let layers = spec.matches(" = conv2d(").count() + spec.matches(" = dense(").count() + spec.matches(" = flatten(").count();
+    let layers = spec.matches(" = conv2d(").count()
+        + spec.matches(" = dense(").count()
+        + spec.matches(" = flatten(").count();
     let checked = check_source(&spec);
-    assert!(checked.program.is_some(), "the generated spec must check clean");
+    assert!(
+        checked.program.is_some(),
+        "the generated spec must check clean"
+    );
 
     let runs: Vec<Duration> = (0..30)
         .map(|_| {
@@ -46,8 +55,15 @@ fn main() {
             t.elapsed()
         })
         .collect();
-    println!("spec: {layers} layers, {} lines, {} bytes", spec.lines().count(), spec.len());
-    println!("check_source (in process)  median {:>8.2} ms over 30 runs", median(runs).as_secs_f64() * 1e3);
+    println!(
+        "spec: {layers} layers, {} lines, {} bytes",
+        spec.lines().count(),
+        spec.len()
+    );
+    println!(
+        "check_source (in process)  median {:>8.2} ms over 30 runs",
+        median(runs).as_secs_f64() * 1e3
+    );
 
     let exe = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/snnc");
     if exe.is_file() {
@@ -56,12 +72,19 @@ fn main() {
         let runs: Vec<Duration> = (0..15)
             .map(|_| {
                 let t = Instant::now();
-                let status = std::process::Command::new(&exe).arg("check").arg(&path).status().expect("run snnc");
+                let status = std::process::Command::new(&exe)
+                    .arg("check")
+                    .arg(&path)
+                    .status()
+                    .expect("run snnc");
                 assert!(status.success());
                 t.elapsed()
             })
             .collect();
-        println!("`snnc check` (process)     median {:>8.2} ms over 15 runs", median(runs).as_secs_f64() * 1e3);
+        println!(
+            "`snnc check` (process)     median {:>8.2} ms over 15 runs",
+            median(runs).as_secs_f64() * 1e3
+        );
         std::fs::remove_file(path).ok();
     } else {
         println!("(build `cargo build --release` to also time the `snnc check` process)");

@@ -59,11 +59,21 @@ run {{
 /// the readout is a fixed mixing.
 fn write_params(dir: &Path, hidden_shape: [usize; 2]) {
     let n = hidden_shape[0] * hidden_shape[1];
-    let kernel: Vec<f32> = (0..n).map(|i| (((i * 7919) % 97) as f32 / 97.0 - 0.3) * 0.5).collect();
-    let out: Vec<f32> = (0..160).map(|i| ((i * 31) % 17) as f32 / 17.0 - 0.5).collect();
+    let kernel: Vec<f32> = (0..n)
+        .map(|i| (((i * 7919) % 97) as f32 / 97.0 - 0.3) * 0.5)
+        .collect();
+    let out: Vec<f32> = (0..160)
+        .map(|i| ((i * 31) % 17) as f32 / 17.0 - 0.5)
+        .collect();
     let arrays = [
-        ("hidden.kernel", NdArray::from_f32(hidden_shape.to_vec(), kernel)),
-        ("hidden.bias", NdArray::from_f32(vec![16], (0..16).map(|i| 5.0 + i as f32 * 2.0).collect())),
+        (
+            "hidden.kernel",
+            NdArray::from_f32(hidden_shape.to_vec(), kernel),
+        ),
+        (
+            "hidden.bias",
+            NdArray::from_f32(vec![16], (0..16).map(|i| 5.0 + i as f32 * 2.0).collect()),
+        ),
         ("out.kernel", NdArray::from_f32(vec![16, 10], out)),
         ("out.bias", NdArray::from_f32(vec![10], vec![0.0; 10])),
     ];
@@ -76,7 +86,11 @@ fn json_report_has_the_expected_keys_and_ranges() {
     let dir = temp_dir("json");
     let spec = write_spec(&dir, "");
     write_params(&dir, [49, 16]);
-    let out = snnc().args(["run", "--format", "json"]).arg(&spec).output().unwrap();
+    let out = snnc()
+        .args(["run", "--format", "json"])
+        .arg(&spec)
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "snnc run failed: {stderr}");
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -88,13 +102,31 @@ fn json_report_has_the_expected_keys_and_ranges() {
     let layers = report["layers"].as_array().unwrap();
     assert_eq!(layers.len(), 1, "one spiking layer");
     assert_eq!(layers[0]["name"], "hidden");
-    let (mean, max) = (layers[0]["mean_rate_hz"].as_f64().unwrap(), layers[0]["max_rate_hz"].as_f64().unwrap());
-    assert!(mean > 0.0 && mean <= max && max <= 1000.0 * 20.0, "rates {mean} {max}");
+    let (mean, max) = (
+        layers[0]["mean_rate_hz"].as_f64().unwrap(),
+        layers[0]["max_rate_hz"].as_f64().unwrap(),
+    );
+    assert!(
+        mean > 0.0 && mean <= max && max <= 1000.0 * 20.0,
+        "rates {mean} {max}"
+    );
     let silent = layers[0]["silent_fraction"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&silent));
 
     // The same run in f64 reads the same data and params.
-    let out = snnc().args(["run", "--format", "json", "--precision", "f64", "--limit", "5"]).arg(&spec).output().unwrap();
+    let out = snnc()
+        .args([
+            "run",
+            "--format",
+            "json",
+            "--precision",
+            "f64",
+            "--limit",
+            "5",
+        ])
+        .arg(&spec)
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["precision"], "f64");
@@ -108,10 +140,24 @@ fn out_writes_probes_shaped_like_nengo_dl_predict() {
     let spec = write_spec(&dir, "");
     write_params(&dir, [49, 16]);
     let probes = dir.join("probes.npz");
-    let out = snnc().args(["run", "--limit", "3", "--out"]).arg(&probes).arg(&spec).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = snnc()
+        .args(["run", "--limit", "3", "--out"])
+        .arg(&probes)
+        .arg(&spec)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let arrays = snnc_runtime::io::read_npz(&probes).unwrap();
-    let shape = |name: &str| arrays.iter().find(|(n, _)| n == name).map(|(_, a)| a.shape.clone());
+    let shape = |name: &str| {
+        arrays
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, a)| a.shape.clone())
+    };
     assert_eq!(shape("rates"), Some(vec![3, 20, 16]));
     assert_eq!(shape("pred"), Some(vec![3, 20, 10]));
     std::fs::remove_dir_all(dir).ok();
@@ -133,16 +179,29 @@ fn bad_params_and_data_give_clear_errors() {
     let out = snnc().arg("run").arg(&spec).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("`hidden.kernel` has shape (50, 16), but layer `hidden` needs (49, 16)"), "{err}");
+    assert!(
+        err.contains("`hidden.kernel` has shape (50, 16), but layer `hidden` needs (49, 16)"),
+        "{err}"
+    );
 
     // A truncated data file.
     write_params(&dir, [49, 16]);
     let data = dir.join("data");
     std::fs::create_dir_all(&data).unwrap();
     let images = std::fs::read(bundled_data().join("t10k-images-idx3-ubyte.gz")).unwrap();
-    std::fs::write(data.join("t10k-images-idx3-ubyte.gz"), &images[..images.len() / 2]).unwrap();
-    std::fs::copy(bundled_data().join("t10k-labels-idx1-ubyte.gz"), data.join("t10k-labels-idx1-ubyte.gz")).unwrap();
-    let text = std::fs::read_to_string(&spec).unwrap().replace(&bundled_data().display().to_string(), "data");
+    std::fs::write(
+        data.join("t10k-images-idx3-ubyte.gz"),
+        &images[..images.len() / 2],
+    )
+    .unwrap();
+    std::fs::copy(
+        bundled_data().join("t10k-labels-idx1-ubyte.gz"),
+        data.join("t10k-labels-idx1-ubyte.gz"),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(&spec)
+        .unwrap()
+        .replace(&bundled_data().display().to_string(), "data");
     std::fs::write(&spec, text).unwrap();
     let out = snnc().arg("run").arg(&spec).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -159,6 +218,9 @@ fn a_spec_with_errors_exits_1_and_shows_them() {
     let out = snnc().arg("run").arg(&spec).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("`dt` is a duration, but `Hz` is a frequency"), "{err}");
+    assert!(
+        err.contains("`dt` is a duration, but `Hz` is a frequency"),
+        "{err}"
+    );
     std::fs::remove_dir_all(dir).ok();
 }

@@ -253,3 +253,101 @@ fn line_diff_marks_changes() {
     assert!(diff.contains("+   2 | x"), "{diff}");
     assert!(diff.contains("        | a"), "{diff}");
 }
+
+/// Reads a case and checks it.
+fn check_case(name: &str) -> Vec<snnc_compiler::Diagnostic> {
+    let path = case_dir().join(format!("{name}.snn"));
+    let text =
+        fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    check_source(&text).diagnostics
+}
+
+/// Independent mistakes in different blocks are each reported once, and
+/// nothing else is.
+#[test]
+fn three_mistakes_give_three_diagnostics() {
+    let diags = check_case("three_mistakes");
+    let codes: Vec<&str> = diags.iter().map(|d| d.code.as_str()).collect();
+    assert_eq!(codes, ["E0102", "E0202", "E0203"], "{diags:#?}");
+}
+
+/// Every code the checker can produce has at least one case. (E0501 is
+/// reserved for the runtime: the checker never opens files.)
+#[test]
+fn every_checker_code_has_a_case() {
+    use snnc_compiler::diagnostic::Code;
+    let mut seen = std::collections::HashSet::new();
+    for path in cases(&case_dir()) {
+        let text = fs::read_to_string(&path).unwrap();
+        seen.extend(check_source(&text).diagnostics.iter().map(|d| d.code));
+    }
+    let missing: Vec<&str> = Code::ALL
+        .iter()
+        .filter(|c| **c != Code::Runtime && !seen.contains(*c))
+        .map(|c| c.as_str())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "no case in tests/diagnostics produces {missing:?}"
+    );
+}
+
+/// The cases with more than one mistake; every other case is one mistake and
+/// must give exactly one diagnostic (no follow-on errors from a broken line,
+/// a misspelt key, a broken layer or probe, ...).
+const SEVERAL_MISTAKES: [(&str, usize); 3] = [
+    ("three_mistakes", 3),
+    ("missing_train_settings", 2),
+    ("bad_dt_and_present", 2),
+];
+
+#[test]
+fn one_mistake_gives_one_diagnostic() {
+    let mut wrong = Vec::new();
+    for path in cases(&case_dir()) {
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let diags = check_case(&name);
+        let want = SEVERAL_MISTAKES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or(1, |(_, k)| *k);
+        if diags.len() != want {
+            let messages: Vec<String> = diags
+                .iter()
+                .map(|d| format!("{} {}", d.code.as_str(), d.message))
+                .collect();
+            wrong.push(format!(
+                "{name}: {} diagnostics, expected {want}: {messages:#?}",
+                diags.len()
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// The first position the text form shows is the problem's, even when a
+/// related place comes earlier in the file.
+#[test]
+fn text_header_shows_the_primary_place() {
+    use snnc_compiler::span::line_col;
+    for path in cases(&case_dir()) {
+        let text = fs::read_to_string(&path).unwrap();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        for d in check_source(&text).diagnostics {
+            let file = SourceFile {
+                name: name.clone(),
+                text: text.clone(),
+            };
+            let rendered = render_text(&file, std::slice::from_ref(&d), false);
+            let (line, col) = line_col(&text, d.primary.span.start);
+            let header = rendered
+                .lines()
+                .find(|l| l.contains("╭─["))
+                .unwrap_or_else(|| panic!("{name}: no snippet in\n{rendered}"));
+            assert!(
+                header.contains(&format!("[{name}:{line}:{col}]")),
+                "{name}: the first snippet is not at {line}:{col}:\n{rendered}"
+            );
+        }
+    }
+}

@@ -21,7 +21,12 @@ struct Case {
 
 impl Case {
     fn get(&self, key: &str) -> &NdArray {
-        &self.arrays.iter().find(|(k, _)| k == key).unwrap_or_else(|| panic!("golden file lacks `{key}`")).1
+        &self
+            .arrays
+            .iter()
+            .find(|(k, _)| k == key)
+            .unwrap_or_else(|| panic!("golden file lacks `{key}`"))
+            .1
     }
     fn f64s(&self, key: &str) -> Vec<f64> {
         self.get(key).to_f64_vec()
@@ -37,9 +42,14 @@ struct Outcome {
 }
 
 fn run_case<T: Real>(name: &str, case: &Case, tol: f64) -> Outcome {
-    let spec = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/golden/{name}.snn"))).unwrap();
+    let spec = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/golden/{name}.snn")),
+    )
+    .unwrap();
     let checked = check_source(&spec);
-    let program = checked.program.unwrap_or_else(|| panic!("{name}.snn has errors: {:#?}", checked.diagnostics));
+    let program = checked
+        .program
+        .unwrap_or_else(|| panic!("{name}.snn has errors: {:#?}", checked.diagnostics));
     let model = program.model("golden").expect("a `golden` variant");
     let net = program.network_of(model);
 
@@ -81,14 +91,30 @@ fn run_case<T: Real>(name: &str, case: &Case, tol: f64) -> Outcome {
             }
         })
         .collect();
-    let out = simulate(net, model, &params, &[InputSeq::PerStep(&input)], &probes, &cfg).unwrap();
+    let out = simulate(
+        net,
+        model,
+        &params,
+        &[InputSeq::PerStep(&input)],
+        &probes,
+        &cfg,
+    )
+    .unwrap();
 
     let mut outcome = Outcome::default();
-    let hidden_key = if name.contains("conv") { "expected_conv" } else { "expected_hidden" };
+    let hidden_key = if name.contains("conv") {
+        "expected_conv"
+    } else {
+        "expected_hidden"
+    };
     let hidden_node = probes[0].node;
     let expected_hidden = case.f64s(hidden_key);
     let got_hidden: Vec<f64> = out.probes[0].iter().map(|&x| Real::to_f64(x)).collect();
-    assert_eq!(got_hidden.len(), expected_hidden.len(), "{name}: hidden length");
+    assert_eq!(
+        got_hidden.len(),
+        expected_hidden.len(),
+        "{name}: hidden length"
+    );
     match model.nodes[hidden_node].neuron {
         Some(neuron) if neuron.is_spiking() => {
             let height = neuron.amplitude() / dt;
@@ -105,21 +131,36 @@ fn run_case<T: Real>(name: &str, case: &Case, tol: f64) -> Outcome {
             for (g, e) in got_hidden.iter().zip(&expected_hidden) {
                 let d = (g - e).abs();
                 outcome.max_abs_diff = outcome.max_abs_diff.max(d);
-                assert!(d <= tol * scale, "{name}: hidden differs by {d} (> {tol} * {scale})");
+                assert!(
+                    d <= tol * scale,
+                    "{name}: hidden differs by {d} (> {tol} * {scale})"
+                );
             }
         }
     }
     assert_eq!(outcome.spike_mismatches, 0, "{name}: spike counts differ");
-    if model.nodes[hidden_node].neuron.is_some_and(|n| n.is_spiking()) {
-        let counted: u64 = out.spike_counts[hidden_node].iter().map(|&c| c as u64).sum();
-        assert_eq!(counted, outcome.spikes, "{name}: spike_counts disagree with the probed spike train");
+    if model.nodes[hidden_node]
+        .neuron
+        .is_some_and(|n| n.is_spiking())
+    {
+        let counted: u64 = out.spike_counts[hidden_node]
+            .iter()
+            .map(|&c| c as u64)
+            .sum();
+        assert_eq!(
+            counted, outcome.spikes,
+            "{name}: spike_counts disagree with the probed spike train"
+        );
     }
     let expected_out = case.f64s("expected_output");
     let scale = expected_out.iter().fold(1.0f64, |m, x| m.max(x.abs()));
     for (g, e) in out.probes[1].iter().zip(&expected_out) {
         let d = (Real::to_f64(*g) - e).abs();
         outcome.max_abs_diff = outcome.max_abs_diff.max(d);
-        assert!(d <= tol * scale, "{name}: output differs by {d} (> {tol} * {scale})");
+        assert!(
+            d <= tol * scale,
+            "{name}: output differs by {d} (> {tol} * {scale})"
+        );
     }
     outcome
 }
@@ -130,9 +171,18 @@ fn golden_cases_match_nengo_in_f64_and_f32() {
         eprintln!("note: ../shared/golden not found beside the repo; golden cases skipped");
         return;
     };
-    let names = ["rate_relu_dense", "spiking_relu_dense", "spiking_relu_dense_lowpass", "spiking_relu_dense_alpha", "lif_dense", "spiking_relu_conv"];
+    let names = [
+        "rate_relu_dense",
+        "spiking_relu_dense",
+        "spiking_relu_dense_lowpass",
+        "spiking_relu_dense_alpha",
+        "lif_dense",
+        "spiking_relu_conv",
+    ];
     for name in names {
-        let case = Case { arrays: read_npz(&dir.join(format!("{name}.npz"))).unwrap() };
+        let case = Case {
+            arrays: read_npz(&dir.join(format!("{name}.npz"))).unwrap(),
+        };
         let o64 = run_case::<f64>(name, &case, 1e-9);
         let o32 = run_case::<f32>(name, &case, 1e-5);
         println!(

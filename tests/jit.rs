@@ -25,7 +25,9 @@ impl Rng {
 
 fn program(src: &str) -> Program {
     let checked = check_source(src);
-    checked.program.unwrap_or_else(|| panic!("spec has errors: {:#?}", checked.diagnostics))
+    checked
+        .program
+        .unwrap_or_else(|| panic!("spec has errors: {:#?}", checked.diagnostics))
 }
 
 fn random_params<T: Real>(net: &Network, rng: &mut Rng, scale: f64) -> Vec<NodeParams<T>> {
@@ -35,7 +37,9 @@ fn random_params<T: Real>(net: &Network, rng: &mut Rng, scale: f64) -> Vec<NodeP
             let mut p = NodeParams::default();
             for spec in &node.params {
                 let n: usize = spec.shape.iter().product();
-                let values: Vec<T> = (0..n).map(|_| T::from_f64(((rng.next() - 0.3) * scale) as f32 as f64)).collect();
+                let values: Vec<T> = (0..n)
+                    .map(|_| T::from_f64(((rng.next() - 0.3) * scale) as f32 as f64))
+                    .collect();
                 match spec.role {
                     ParamRole::Kernel => p.kernel = values,
                     ParamRole::Bias => p.bias = values,
@@ -50,7 +54,13 @@ fn all_probes(net: &Network) -> Vec<BoundProbe> {
     net.nodes
         .iter()
         .enumerate()
-        .map(|(i, n)| BoundProbe { probe: i, name: n.name.clone(), node: i, synapse: Synapse::None, every: 1 })
+        .map(|(i, n)| BoundProbe {
+            probe: i,
+            name: n.name.clone(),
+            node: i,
+            synapse: Synapse::None,
+            every: 1,
+        })
         .collect()
 }
 
@@ -58,7 +68,10 @@ fn assert_same<T: Real>(what: &str, a: &SimOutput<T>, b: &SimOutput<T>) {
     for (p, (x, y)) in a.probes.iter().zip(&b.probes).enumerate() {
         assert_eq!(x.len(), y.len(), "{what}: probe {p} length");
         for (i, (u, v)) in x.iter().zip(y).enumerate() {
-            assert!(u == v || (u.is_nan() && v.is_nan()), "{what}: probe {p} element {i}: jit {u:?} vs reference {v:?}");
+            assert!(
+                u == v || (u.is_nan() && v.is_nan()),
+                "{what}: probe {p} element {i}: jit {u:?} vs reference {v:?}"
+            );
         }
     }
     for (node, (x, y)) in a.spike_counts.iter().zip(&b.spike_counts).enumerate() {
@@ -67,7 +80,15 @@ fn assert_same<T: Real>(what: &str, a: &SimOutput<T>, b: &SimOutput<T>) {
 }
 
 /// Both engines on one model with per-step or held inputs.
-fn compare<T: Real>(what: &str, prog: &Program, model: &str, params: &[NodeParams<T>], inputs: &[InputSeq<T>], probes: &[BoundProbe], cfg: &SimConfig) {
+fn compare<T: Real>(
+    what: &str,
+    prog: &Program,
+    model: &str,
+    params: &[NodeParams<T>],
+    inputs: &[InputSeq<T>],
+    probes: &[BoundProbe],
+    cfg: &SimConfig,
+) {
     let model = prog.model(model).expect("model");
     let net = prog.network_of(model);
     let reference = simulate(net, model, params, inputs, probes, cfg).unwrap();
@@ -75,8 +96,16 @@ fn compare<T: Real>(what: &str, prog: &Program, model: &str, params: &[NodeParam
     let fast = compiled.run(inputs);
     assert_same(what, &fast, &reference);
     if model.has_spiking() {
-        let spikes: u64 = reference.spike_counts.iter().flatten().map(|&c| c as u64).sum();
-        assert!(spikes > 0, "{what}: the comparison is vacuous without spikes");
+        let spikes: u64 = reference
+            .spike_counts
+            .iter()
+            .flatten()
+            .map(|&c| c as u64)
+            .sum();
+        assert!(
+            spikes > 0,
+            "{what}: the comparison is vacuous without spikes"
+        );
     }
 }
 
@@ -87,7 +116,9 @@ fn golden_cases_agree_bit_for_bit() {
         eprintln!("note: ../shared/golden not found; golden JIT comparison skipped");
         return;
     }
-    for entry in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")).unwrap() {
+    for entry in
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")).unwrap()
+    {
         let path = entry.unwrap().path();
         if path.extension().is_none_or(|e| e != "snn") {
             continue;
@@ -98,15 +129,27 @@ fn golden_cases_agree_bit_for_bit() {
         let get = |k: &str| arrays.iter().find(|(n, _)| n == k).unwrap().1.to_f64_vec();
         let model = prog.model("golden").unwrap();
         let net = prog.network_of(model);
-        let cfg = SimConfig { dt: get("dt")[0], steps: get("n_steps")[0] as usize };
-        fn run<T: Real>(name: &str, prog: &Program, net: &Network, get: &dyn Fn(&str) -> Vec<f64>, cfg: &SimConfig) {
+        let cfg = SimConfig {
+            dt: get("dt")[0],
+            steps: get("n_steps")[0] as usize,
+        };
+        fn run<T: Real>(
+            name: &str,
+            prog: &Program,
+            net: &Network,
+            get: &dyn Fn(&str) -> Vec<f64>,
+            cfg: &SimConfig,
+        ) {
             let params: Vec<NodeParams<T>> = net
                 .nodes
                 .iter()
                 .map(|node| {
                     let mut p = NodeParams::default();
                     for spec in &node.params {
-                        let v: Vec<T> = get(&spec.name.replace('.', "_")).into_iter().map(T::from_f64).collect();
+                        let v: Vec<T> = get(&spec.name.replace('.', "_"))
+                            .into_iter()
+                            .map(T::from_f64)
+                            .collect();
                         match spec.role {
                             ParamRole::Kernel => p.kernel = v,
                             ParamRole::Bias => p.bias = v,
@@ -116,7 +159,15 @@ fn golden_cases_agree_bit_for_bit() {
                 })
                 .collect();
             let input: Vec<T> = get("input").into_iter().map(T::from_f64).collect();
-            compare(name, prog, "golden", &params, &[InputSeq::PerStep(&input)], &all_probes(net), cfg);
+            compare(
+                name,
+                prog,
+                "golden",
+                &params,
+                &[InputSeq::PerStep(&input)],
+                &all_probes(net),
+                cfg,
+            );
         }
         run::<f64>(&name, &prog, net, &get, &cfg);
         run::<f32>(&name, &prog, net, &get, &cfg);
@@ -169,14 +220,33 @@ fn every_op_neuron_and_synapse_agrees() {
         let m = prog.model(model).unwrap();
         let net = prog.network_of(m);
         let probes = all_probes(net);
-        let cfg = SimConfig { dt: 0.001, steps: 40 };
+        let cfg = SimConfig {
+            dt: 0.001,
+            steps: 40,
+        };
         let mut rng = Rng(seed);
         let image: Vec<f64> = (0..net.nodes[0].size()).map(|_| rng.next() * 2.0).collect();
         let params64 = random_params::<f64>(net, &mut Rng(seed + 100), 60.0);
-        compare(model, &prog, model, &params64, &[InputSeq::Held(&image)], &probes, &cfg);
+        compare(
+            model,
+            &prog,
+            model,
+            &params64,
+            &[InputSeq::Held(&image)],
+            &probes,
+            &cfg,
+        );
         let params32 = random_params::<f32>(net, &mut Rng(seed + 100), 60.0);
         let image32: Vec<f32> = image.iter().map(|&x| x as f32).collect();
-        compare(model, &prog, model, &params32, &[InputSeq::Held(&image32)], &probes, &cfg);
+        compare(
+            model,
+            &prog,
+            model,
+            &params32,
+            &[InputSeq::Held(&image32)],
+            &probes,
+            &cfg,
+        );
     }
 }
 
@@ -203,14 +273,72 @@ convert spiking from tiny {
             let cfg = SimConfig { dt: 0.001, steps };
             let compiled = JitModel::compile(net, model, &params, &probes, &cfg).unwrap();
             for batch in [1, 3, 5] {
-                let inputs: Vec<Vec<f32>> = (0..batch).map(|b| vec![0.5 + b as f32, 1.0, 2.0 - b as f32 * 0.25]).collect();
+                let inputs: Vec<Vec<f32>> = (0..batch)
+                    .map(|b| vec![0.5 + b as f32, 1.0, 2.0 - b as f32 * 0.25])
+                    .collect();
                 let fast = jit::simulate_batch(&compiled, &inputs, &|_| {}).unwrap();
-                let slow = reference::simulate_batch(net, model, &params, &inputs, &probes, &cfg, &|_| {}).unwrap();
+                let slow =
+                    reference::simulate_batch(net, model, &params, &inputs, &probes, &cfg, &|_| {})
+                        .unwrap();
                 assert_eq!(fast.len(), batch);
                 for (i, (a, b)) in fast.iter().zip(&slow).enumerate() {
-                    assert_same(&format!("{model_name} steps {steps} batch {batch} example {i}"), a, b);
+                    assert_same(
+                        &format!("{model_name} steps {steps} batch {batch} example {i}"),
+                        a,
+                        b,
+                    );
                 }
             }
         }
     }
+}
+
+/// The shipped seed network and params on 500 bundled MNIST test images:
+/// both engines predict the same class for every image (and here, since the
+/// JIT is exact, the same output values).
+#[test]
+fn mnist_500_images_same_predictions() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let prog = program(&std::fs::read_to_string(root.join("specs/mnist.snn")).unwrap());
+    let run = &prog.runs[0];
+    let model = &prog.models[run.model];
+    let net = prog.network_of(model);
+    let params = snnc_runtime::params::load(&root.join("examples/mnist_params.npz"), net).unwrap();
+    let params: Vec<NodeParams<f32>> = params
+        .nodes
+        .iter()
+        .map(|t| NodeParams {
+            kernel: t.kernel.iter().map(|&x| x as f32).collect(),
+            bias: t.bias.iter().map(|&x| x as f32).collect(),
+        })
+        .collect();
+    let mut data = run.data.clone();
+    data.limit = Some(500);
+    let dataset = snnc_runtime::data::load(&data, &root.join("specs")).unwrap();
+    let inputs: Vec<Vec<f32>> = (0..dataset.len())
+        .map(|i| dataset.example(i).to_vec())
+        .collect();
+    let probes = vec![run.probes[run.report.probe].clone()];
+    let cfg = SimConfig {
+        dt: run.dt,
+        steps: run.steps,
+    };
+    let compiled = JitModel::compile(net, model, &params, &probes, &cfg).unwrap();
+    let fast = jit::simulate_batch(&compiled, &inputs, &|_| {}).unwrap();
+    let slow =
+        reference::simulate_batch(net, model, &params, &inputs, &probes, &cfg, &|_| {}).unwrap();
+    let last = |out: &SimOutput<f32>| {
+        let row = &out.probes[0][(run.steps - 1) * 10..run.steps * 10];
+        (0..10).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap()
+    };
+    let mut correct = 0;
+    for (i, (a, b)) in fast.iter().zip(&slow).enumerate() {
+        assert_eq!(last(a), last(b), "image {i}: predictions differ");
+        assert_same(&format!("image {i}"), a, b);
+        correct += usize::from(last(a) == dataset.labels[i] as usize);
+    }
+    assert!(
+        correct >= 475,
+        "the shipped params should classify well: {correct}/500"
+    );
 }

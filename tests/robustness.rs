@@ -13,9 +13,10 @@
 //! For each mutated text the test asserts that `check_source` does not panic,
 //! that every diagnostic's primary and secondary spans lie inside the text on
 //! character boundaries, that `render_text` and `render_json` do not panic
-//! (and that the JSON lines parse), and that a result without errors carries
-//! a program. Failures are collected, shrunk to a small input that still
-//! fails, and reported together.
+//! (and that the JSON lines parse), that a result without errors carries
+//! a program, and that the editor index builds with every place in the
+//! text. Failures are collected, shrunk to a small input that still fails,
+//! and reported together.
 //!
 //! `SNNC_ROBUSTNESS_SEED=N` and `SNNC_ROBUSTNESS_ITERS=N` (mutations of each
 //! kind) override the defaults, for longer local runs.
@@ -28,6 +29,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use snnc_compiler::diagnostic::{render_json, render_text};
+use snnc_compiler::index::Index;
 use snnc_compiler::{check_source, SourceFile};
 
 type PanicHook = dyn Fn(&panic::PanicHookInfo<'_>) + Send + Sync + 'static;
@@ -502,6 +504,25 @@ fn check_one(text: &str) -> Result<bool, String> {
     let has_errors = checked.diagnostics.iter().any(|d| d.is_error());
     if !has_errors && checked.program.is_none() {
         return Err("no errors, but no program".into());
+    }
+    // The editor index is built from the same syntax tree, broken lines and
+    // recovered blocks included, and the checker's partial program.
+    let index = panic::catch_unwind(AssertUnwindSafe(|| Index::build(&checked)))
+        .map_err(|_| format!("Index::build panicked: {}", last_panic()))?;
+    for o in &index.occurrences {
+        let s = o.span;
+        if s.start > s.end
+            || s.end > len
+            || !text.is_char_boundary(s.start)
+            || !text.is_char_boundary(s.end)
+        {
+            return Err(format!(
+                "index: `{}` at {}..{} is not a place in the text (length {len})",
+                o.symbol.name(),
+                s.start,
+                s.end
+            ));
+        }
     }
     let file = SourceFile {
         name: "mutant.snn".into(),

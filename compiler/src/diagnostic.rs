@@ -171,20 +171,30 @@ pub struct SourceFile {
 
 // ------------------------------------------------------------- text ------
 
+/// One report for miette: a diagnostic with the secondary labels shown in
+/// its snippet, or (`note`) one secondary label shown on its own.
 struct MietteView<'a> {
     diag: &'a Diagnostic,
-    source: miette::NamedSource<String>,
+    source: &'a miette::NamedSource<String>,
+    /// The secondary labels shown with the primary.
+    secondary: Vec<&'a Label>,
+    /// Set for a note: the label it shows, as its only (primary) label.
+    note: Option<&'a Label>,
 }
 
 impl fmt::Debug for MietteView<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.diag.message)
+        fmt::Display::fmt(self, f)
     }
 }
 
 impl fmt::Display for MietteView<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.diag.message)
+        match self.note {
+            Some(l) if l.text.is_empty() => f.write_str("note: related place"),
+            Some(l) => write!(f, "note: {}", l.text),
+            None => f.write_str(&self.diag.message),
+        }
     }
 }
 
@@ -192,10 +202,16 @@ impl std::error::Error for MietteView<'_> {}
 
 impl miette::Diagnostic for MietteView<'_> {
     fn code<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
+        if self.note.is_some() {
+            return None;
+        }
         Some(Box::new(self.diag.code))
     }
 
     fn severity(&self) -> Option<miette::Severity> {
+        if self.note.is_some() {
+            return Some(miette::Severity::Advice);
+        }
         Some(match self.diag.severity {
             Severity::Error => miette::Severity::Error,
             Severity::Warning => miette::Severity::Warning,
@@ -203,6 +219,9 @@ impl miette::Diagnostic for MietteView<'_> {
     }
 
     fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
+        if self.note.is_some() {
+            return None;
+        }
         self.diag
             .help
             .as_ref()
@@ -210,30 +229,63 @@ impl miette::Diagnostic for MietteView<'_> {
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
-        Some(&self.source)
+        Some(self.source)
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
         let text_len = self.source.inner().len();
-        let to_miette = move |label: &Label, primary: bool| {
+        let to_miette = move |label: &Label, primary: bool, text: bool| {
             let start = label.span.start.min(text_len);
             let len = label.span.len().min(text_len - start);
-            let text = (!label.text.is_empty()).then(|| label.text.clone());
+            let text = (text && !label.text.is_empty()).then(|| label.text.clone());
             if primary {
                 miette::LabeledSpan::new_primary_with_span(text, (start, len))
             } else {
                 miette::LabeledSpan::new_with_span(text, (start, len))
             }
         };
-        let primary = std::iter::once(to_miette(&self.diag.primary, true));
-        let secondary = self.diag.secondary.iter().map(move |l| to_miette(l, false));
+        if let Some(note) = self.note {
+            return Some(Box::new(std::iter::once(to_miette(note, true, false))));
+        }
+        let primary = std::iter::once(to_miette(&self.diag.primary, true, true));
+        let secondary = self
+            .secondary
+            .iter()
+            .map(move |l| to_miette(l, false, true));
         Some(Box::new(primary.chain(secondary)))
     }
+}
+
+/// `text` with every `\r` that is not part of a `\r\n` replaced by `\n`.
+fn lone_cr_to_lf(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(if c == '\r' && chars.peek() != Some(&'\n') {
+            '\n'
+        } else {
+            c
+        });
+    }
+    out
+}
+
+/// The first snippet header of a rendered report: `╭─[file:line:col]`.
+fn first_header(rendered: &str) -> Option<&str> {
+    rendered.lines().find(|l| l.contains("╭─["))
 }
 
 /// Renders diagnostics for a terminal. `color` picks miette's coloured theme;
 /// without it the text is stable (fixed 80 columns, no escapes), which is what
 /// the snapshot tests compare.
+///
+/// miette shows snippets in file order and heads each with its position, so
+/// a related place earlier in the file than the problem would come first
+/// and give the report's first `╭─[file:line:col]`. As rustc and ruff do,
+/// the first position shown is the problem's: a related label that shares
+/// the problem's snippet stays in it, and one that would come first in a
+/// snippet of its own is shown after the report, as a note with its own
+/// snippet.
 pub fn render_text(file: &SourceFile, diags: &[Diagnostic], color: bool) -> String {
     let theme = if color {
         miette::GraphicalTheme::unicode()
@@ -241,16 +293,64 @@ pub fn render_text(file: &SourceFile, diags: &[Diagnostic], color: bool) -> Stri
         miette::GraphicalTheme::unicode_nocolor()
     };
     let handler = miette::GraphicalReportHandler::new_themed(theme).with_width(80);
+    // miette breaks lines at `\n` only; a lone `\r` (a line break to the
+    // grammar, the JSON positions and the LSP) becomes a `\n` of the same
+    // length, so offsets stay put and every form shows the same lines.
+    let text = lone_cr_to_lf(&file.text);
+    let source = miette::NamedSource::new(&file.name, text);
+    let render = |view: &MietteView| {
+        let mut out = String::new();
+        match handler.render_report(&mut out, view) {
+            Ok(()) => Some(out),
+            // Rendering into a String cannot fail short of a bug in the
+            // handler; the caller falls back to the bare message.
+            Err(_) => None,
+        }
+    };
     let mut out = String::new();
     for diag in diags {
-        let view = MietteView {
+        let view = |secondary, note| MietteView {
             diag,
-            source: miette::NamedSource::new(&file.name, file.text.clone()),
+            source: &source,
+            secondary,
+            note,
         };
-        if handler.render_report(&mut out, &view).is_err() {
-            // Rendering into a String cannot fail short of a bug in the
-            // handler; fall back to the bare message rather than lose it.
-            out.push_str(&format!("{}: {}\n", diag.code, diag.message));
+        let mut shown: Vec<&Label> = diag.secondary.iter().collect();
+        let mut notes: Vec<&Label> = Vec::new();
+        let mut text = render(&view(shown.clone(), None));
+        // Where the problem's own snippet starts, when a related label could
+        // come before it.
+        let earlier = shown.iter().any(|l| l.span.start < diag.primary.span.start);
+        let want = if earlier {
+            render(&view(Vec::new(), None))
+        } else {
+            None
+        };
+        let want = want.as_deref().and_then(first_header).map(str::to_string);
+        while let Some(t) = text.as_ref().filter(|_| earlier) {
+            if first_header(t).map(str::to_string) == want {
+                break;
+            }
+            // The earliest related label comes first: show it as a note.
+            let Some(i) = (0..shown.len())
+                .filter(|&i| shown[i].span.start < diag.primary.span.start)
+                .min_by_key(|&i| shown[i].span.start)
+            else {
+                break;
+            };
+            notes.push(shown.remove(i));
+            text = render(&view(shown.clone(), None));
+        }
+        match text {
+            Some(t) => out.push_str(&t),
+            None => out.push_str(&format!("{}: {}\n", diag.code, diag.message)),
+        }
+        notes.sort_by_key(|l| l.span.start);
+        for note in notes {
+            match render(&view(Vec::new(), Some(note))) {
+                Some(t) => out.push_str(&t),
+                None => out.push_str(&format!("  note: {}\n", note.text)),
+            }
         }
     }
     out

@@ -4,19 +4,16 @@
 //! neuron type each variant gives a layer).
 //!
 //! The index is built from the syntax tree, so names and references are
-//! known even in a file with errors. The inferred facts come from the
-//! checker's [`Program`]. When the file has errors the checker returns none,
-//! so [`Index`] checks again what is left of the file without the lines that
-//! have errors (and without `train`/`run` blocks, which add no facts about
-//! layers): a typo in one layer leaves the shapes of all the others known.
+//! known even in a file with errors (a line that did not parse still
+//! declares the layer or probe it names). The inferred facts come from the
+//! checker's [`Checked::partial`] program, which holds everything that
+//! checked even when the file has errors: a typo in one layer leaves the
+//! shapes of all the others known.
 
-use std::collections::HashSet;
-
-use crate::check::{check_source, ACTIVATIONS};
+use crate::check::{check_source, Checked, ACTIVATIONS};
 use crate::ir::{Activation, Neuron, Op, ParamSpec, Program};
 use crate::span::Span;
 use crate::syntax::ast::{ExprKind, File, Item, Stmt};
-use crate::syntax::parse;
 
 /// Something a name can refer to.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -148,8 +145,9 @@ pub struct Index {
     pub blocks: Vec<BlockDecl>,
     /// Sorted by position.
     pub occurrences: Vec<Occurrence>,
-    /// The checked program: the checker's own when the file has no errors,
-    /// else the one checked from the parts of the file without errors.
+    /// What the checker could build ([`Checked::partial`]): the whole
+    /// program when the file has no errors, else everything that checked.
+    /// `None` only for an index built without checking.
     pub program: Option<Program>,
     /// True when `program` is the checker's result for the whole file.
     pub complete: bool,
@@ -158,29 +156,27 @@ pub struct Index {
 impl Index {
     /// Parses and checks `source` and indexes it.
     pub fn new(source: &str) -> Index {
-        let checked = check_source(source);
-        Index::build(source, checked.program)
+        Index::build(&check_source(source))
     }
 
-    /// Indexes `source`, given what [`check_source`] returned for it (so a
-    /// caller that has already checked the text does not check it twice).
-    pub fn build(source: &str, program: Option<Program>) -> Index {
-        let (file, _) = parse(source);
+    /// Indexes what [`check_source`] returned for a text (so a caller that
+    /// has already checked the text does not check it, or parse it, twice).
+    pub fn build(checked: &Checked) -> Index {
+        let file = &checked.file;
         let mut index = Index {
             networks: Vec::new(),
             variants: Vec::new(),
             probes: Vec::new(),
             blocks: Vec::new(),
             occurrences: Vec::new(),
-            complete: program.is_some(),
-            program: None,
+            complete: checked.program.is_some(),
+            program: Some(checked.partial.clone()),
         };
-        index.collect_declarations(&file);
-        index.collect_references(&file);
+        index.collect_declarations(file);
+        index.collect_references(file);
         index
             .occurrences
             .sort_by_key(|o| (o.span.start, o.span.end));
-        index.program = program.or_else(|| partial_program(source, &file));
         index
     }
 
@@ -376,6 +372,26 @@ impl Index {
                                         },
                                         stmt: *span,
                                     }),
+                                    // A line that did not parse still
+                                    // declares the layer it names.
+                                    Stmt::Broken {
+                                        key: Some(key),
+                                        target,
+                                        span,
+                                    } => {
+                                        let name = match target {
+                                            Some(t) if key.node == "input" => t,
+                                            _ => key,
+                                        };
+                                        if !layers.iter().any(|l: &LayerDecl| l.name == name.node) {
+                                            layers.push(LayerDecl {
+                                                name: name.node.clone(),
+                                                span: name.span,
+                                                kind: String::new(),
+                                                stmt: *span,
+                                            });
+                                        }
+                                    }
                                     _ => {}
                                 }
                             }
@@ -423,6 +439,19 @@ impl Index {
                             ExprKind::Ident(t) => Some(t.clone()),
                             _ => None,
                         },
+                        stmt: *span,
+                    });
+                }
+                Item::Stmt(Stmt::Broken {
+                    key: Some(key),
+                    target: Some(name),
+                    span,
+                }) if key.node == "probe" => {
+                    self.def(Symbol::Probe(name.node.clone()), name.span);
+                    self.probes.push(ProbeDecl {
+                        name: name.node.clone(),
+                        span: name.span,
+                        target: None,
                         stmt: *span,
                     });
                 }
@@ -597,117 +626,6 @@ pub fn op_kind(op: &Op) -> &'static str {
     }
 }
 
-// --------------------------------------------------- partial program ----
-
-/// One piece of the reduced text: a block (with its kept statements) or a
-/// top-level probe.
-struct Piece {
-    item: usize,
-    stmt: Option<usize>,
-    span: Span,
-}
-
-/// Checks the networks, convert variants and probes of `file` again,
-/// leaving out every statement (or block header) that has an error, until
-/// what is left checks clean. Layers reading a left-out layer then fail and
-/// are left out in the next round, so this ends after at most as many
-/// rounds as there are statements (and is capped well below that).
-fn partial_program(source: &str, file: &File) -> Option<Program> {
-    // (item index, kept statement indices); `None` for a probe statement.
-    let mut kept: Vec<(usize, Option<Vec<usize>>)> = Vec::new();
-    for (i, item) in file.items.iter().enumerate() {
-        match item {
-            Item::Block(b)
-                if b.name.is_some()
-                    && (b.kind.node == "network"
-                        || (b.kind.node == "convert" && b.from.is_some())) =>
-            {
-                kept.push((i, Some((0..b.body.len()).collect())));
-            }
-            Item::Stmt(Stmt::Assign {
-                key,
-                target: Some(_),
-                ..
-            }) if key.node == "probe" => kept.push((i, None)),
-            _ => {}
-        }
-    }
-    let text_of = |span: Span| source.get(span.start..span.end).unwrap_or("");
-    for _round in 0..32 {
-        if kept.is_empty() {
-            return None;
-        }
-        let mut text = String::new();
-        let mut pieces: Vec<Piece> = Vec::new();
-        for (i, stmts) in &kept {
-            let start = text.len();
-            match (&file.items[*i], stmts) {
-                (Item::Block(b), Some(stmts)) => {
-                    text.push_str(&b.kind.node);
-                    if let Some(n) = &b.name {
-                        text.push(' ');
-                        text.push_str(&n.node);
-                    }
-                    if let Some(f) = &b.from {
-                        text.push_str(" from ");
-                        text.push_str(&f.node);
-                    }
-                    text.push_str(" {\n");
-                    for &j in stmts {
-                        text.push_str("    ");
-                        let s = text.len();
-                        text.push_str(text_of(b.body[j].span()));
-                        pieces.push(Piece {
-                            item: *i,
-                            stmt: Some(j),
-                            span: Span::new(s, text.len()),
-                        });
-                        text.push('\n');
-                    }
-                    text.push_str("}\n");
-                }
-                (Item::Stmt(s), _) => {
-                    text.push_str(text_of(s.span()));
-                    text.push('\n');
-                }
-                _ => {}
-            }
-            pieces.push(Piece {
-                item: *i,
-                stmt: None,
-                span: Span::new(start, text.len()),
-            });
-        }
-        let checked = check_source(&text);
-        if checked.program.is_some() {
-            return checked.program;
-        }
-        let mut drop_stmts: HashSet<(usize, usize)> = HashSet::new();
-        let mut drop_items: HashSet<usize> = HashSet::new();
-        for d in checked.diagnostics.iter().filter(|d| d.is_error()) {
-            let at = d.primary.span.start;
-            let inside = |p: &&Piece| p.span.start <= at && at < p.span.end.max(p.span.start + 1);
-            if let Some(p) = pieces.iter().filter(|p| p.stmt.is_some()).find(inside) {
-                drop_stmts.insert((p.item, p.stmt.unwrap_or(0)));
-            } else if let Some(p) = pieces.iter().filter(|p| p.stmt.is_none()).find(inside) {
-                drop_items.insert(p.item);
-            } else {
-                return None;
-            }
-        }
-        if drop_stmts.is_empty() && drop_items.is_empty() {
-            return None;
-        }
-        kept.retain(|(i, _)| !drop_items.contains(i));
-        for (i, stmts) in kept.iter_mut() {
-            if let Some(stmts) = stmts {
-                stmts.retain(|j| !drop_stmts.contains(&(*i, *j)));
-            }
-        }
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -833,6 +751,25 @@ run {
         );
         assert_eq!(idx.layer("mnist", "conv1").and_then(|l| l.shape), None);
         assert_eq!(idx.layer("mnist", "out").and_then(|l| l.shape), None);
+    }
+
+    #[test]
+    fn a_line_that_does_not_parse_still_declares_its_layer() {
+        let broken = SPEC.replace("flat  = flatten(conv1)", "flat  = flatten(conv1))");
+        let idx = Index::new(&broken);
+        assert!(!idx.complete);
+        let flat = idx.layer("mnist", "flat").expect("declared");
+        assert_eq!(flat.shape, None);
+        let symbol = Symbol::Layer {
+            network: "mnist".into(),
+            name: "flat".into(),
+        };
+        // `dense(flat, units=10)` reads it.
+        assert_eq!(idx.references(&symbol, false).len(), 1);
+        assert_eq!(
+            idx.layer("mnist", "conv1").and_then(|l| l.shape),
+            Some(vec![26, 26, 32])
+        );
     }
 
     #[test]

@@ -41,6 +41,8 @@ pub struct Network {
     pub name: String,
     /// In topological order: every node comes after the nodes it reads.
     pub nodes: Vec<Node>,
+    /// The network's name in `network NAME { ... }`: what a label pointing
+    /// at "this network" underlines (not the whole block).
     #[serde(skip)]
     pub span: Span,
 }
@@ -105,7 +107,9 @@ impl Node {
 pub enum Op {
     Input,
     /// `y = x @ kernel + bias`, kernel `[in, out]`.
-    Dense { units: usize },
+    Dense {
+        units: usize,
+    },
     /// Cross-correlation, kernel HWIO `[kh, kw, c_in, c_out]`, bias per
     /// filter. `pad` is the zero padding before (top, left); the padding
     /// after is whatever makes the output shape come out, as TensorFlow does.
@@ -117,9 +121,15 @@ pub enum Op {
         pad: [usize; 2],
     },
     /// Mean over each window ('valid' padding).
-    AvgPool { pool: [usize; 2], strides: [usize; 2] },
+    AvgPool {
+        pool: [usize; 2],
+        strides: [usize; 2],
+    },
     /// Max over each window ('valid' padding).
-    MaxPool { pool: [usize; 2], strides: [usize; 2] },
+    MaxPool {
+        pool: [usize; 2],
+        strides: [usize; 2],
+    },
     /// A view: the same values in a flat shape. Creates nothing.
     Flatten,
     /// An identity connection into an activation.
@@ -194,6 +204,8 @@ pub struct Model {
     /// One entry per network node, same order.
     pub nodes: Vec<NodeSettings>,
     pub initial_voltage: InitialVoltage,
+    /// The model's name: the network's name for a rate model, the variant's
+    /// in `convert NAME from ...` for a variant.
     #[serde(skip)]
     pub span: Span,
 }
@@ -317,7 +329,9 @@ pub enum Synapse {
 pub enum InitialVoltage {
     Zero,
     /// Uniform in [0, 1) per neuron, from this seed.
-    Uniform { seed: u64 },
+    Uniform {
+        seed: u64,
+    },
 }
 
 // -------------------------------------------------------------- probes ----
@@ -453,9 +467,21 @@ pub struct Train {
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub enum Optimizer {
-    Rmsprop { lr: f64, rho: f64, epsilon: f64 },
-    Adam { lr: f64, beta1: f64, beta2: f64, epsilon: f64 },
-    Sgd { lr: f64, momentum: f64 },
+    Rmsprop {
+        lr: f64,
+        rho: f64,
+        epsilon: f64,
+    },
+    Adam {
+        lr: f64,
+        beta1: f64,
+        beta2: f64,
+        epsilon: f64,
+    },
+    Sgd {
+        lr: f64,
+        momentum: f64,
+    },
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -478,6 +504,8 @@ pub enum LossKind {
 
 /// The readable dump behind `snnc check --emit ir`.
 pub fn to_ron(program: &Program) -> Result<String, ron::Error> {
-    let config = ron::ser::PrettyConfig::new().depth_limit(6).struct_names(true);
+    let config = ron::ser::PrettyConfig::new()
+        .depth_limit(6)
+        .struct_names(true);
     ron::ser::to_string_pretty(program, config)
 }

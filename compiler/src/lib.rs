@@ -6,12 +6,12 @@
 //! - [`check`]: AST to [`ir`], resolving names, units and shapes;
 //! - [`ir`]: what the simulator, the JIT and the trainer consume.
 
+pub mod check;
 pub mod diagnostic;
+pub mod index;
+pub mod ir;
 pub mod span;
 pub mod syntax;
-pub mod ir;
-pub mod check;
-pub mod index;
 
 pub use check::{check_source, Checked};
 pub use diagnostic::{Diagnostic, SourceFile};

@@ -51,13 +51,40 @@ impl<T> Spanned<T> {
     }
 }
 
+/// Whether the byte at `i` ends a line: `\n`, or a `\r` not followed by
+/// `\n` (so `\r\n`, `\n` and a lone `\r` are each one line break, as
+/// the grammar's `NEWLINE` and the LSP read them).
+fn ends_line(bytes: &[u8], i: usize) -> bool {
+    match bytes[i] {
+        b'\n' => true,
+        b'\r' => bytes.get(i + 1) != Some(&b'\n'),
+        _ => false,
+    }
+}
+
+/// The byte offset where each line starts; the first is 0.
+pub fn line_starts(source: &str) -> Vec<usize> {
+    let bytes = source.as_bytes();
+    let mut starts = vec![0];
+    starts.extend(
+        (0..bytes.len())
+            .filter(|&i| ends_line(bytes, i))
+            .map(|i| i + 1),
+    );
+    starts
+}
+
 /// 1-based line and column (in characters) of a byte offset, as editors and
-/// the JSON diagnostics show them.
+/// the JSON diagnostics show them. Lines end at `\r\n`, `\n` or a lone
+/// `\r`; an offset inside a `\r\n` is the end of its line.
 pub fn line_col(source: &str, offset: usize) -> (usize, usize) {
-    let offset = floor_char_boundary(source, offset.min(source.len()));
-    let before = &source[..offset];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let mut offset = floor_char_boundary(source, offset.min(source.len()));
+    let bytes = source.as_bytes();
+    if offset > 0 && bytes.get(offset) == Some(&b'\n') && bytes[offset - 1] == b'\r' {
+        offset -= 1;
+    }
+    let breaks = (0..offset).filter(|&i| ends_line(bytes, i));
+    let (line, line_start) = breaks.fold((1, 0), |(n, _), i| (n + 1, i + 1));
     let col = source[line_start..offset].chars().count() + 1;
     (line, col)
 }
@@ -82,5 +109,17 @@ mod tests {
         // 'x' sits after the two-byte 'µ'.
         assert_eq!(line_col(src, 5), (2, 2));
         assert_eq!(line_col(src, src.len()), (3, 1));
+    }
+
+    #[test]
+    fn every_line_break_counts_once() {
+        let src = "a\r\nb\rc\nd";
+        assert_eq!(line_starts(src), vec![0, 3, 5, 7]);
+        assert_eq!(line_col(src, 3), (2, 1)); // b
+        assert_eq!(line_col(src, 5), (3, 1)); // c, after a lone \r
+        assert_eq!(line_col(src, 7), (4, 1)); // d
+                                              // The end of the first line, at its `\r` or inside its `\r\n`.
+        assert_eq!(line_col(src, 1), (1, 2));
+        assert_eq!(line_col(src, 2), (1, 2));
     }
 }

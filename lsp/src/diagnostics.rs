@@ -44,7 +44,11 @@ pub fn to_lsp(lines: &LineIndex, uri: &Uri, d: &Diagnostic) -> lsp::Diagnostic {
         .iter()
         .map(|l| DiagnosticRelatedInformation {
             location: Location::new(uri.clone(), lines.range(l.span)),
-            message: if l.text.is_empty() { "related".to_string() } else { l.text.clone() },
+            message: if l.text.is_empty() {
+                "related".to_string()
+            } else {
+                l.text.clone()
+            },
         })
         .collect();
     let data = serde_json::json!({
@@ -68,7 +72,12 @@ pub fn to_lsp(lines: &LineIndex, uri: &Uri, d: &Diagnostic) -> lsp::Diagnostic {
 }
 
 /// All of a document's diagnostics, ready to publish.
-pub fn publish(uri: &Uri, version: Option<i32>, lines: &LineIndex, diags: &[Diagnostic]) -> lsp::PublishDiagnosticsParams {
+pub fn publish(
+    uri: &Uri,
+    version: Option<i32>,
+    lines: &LineIndex,
+    diags: &[Diagnostic],
+) -> lsp::PublishDiagnosticsParams {
     lsp::PublishDiagnosticsParams {
         uri: uri.clone(),
         version,
@@ -107,9 +116,15 @@ probe 😀p = out\r\n";
 
     /// Byte offset of a JSON 1-based (line, character column).
     fn json_offset(text: &str, line: usize, col: usize) -> usize {
-        let start: usize = text.split_inclusive('\n').take(line - 1).map(str::len).sum();
+        let start: usize = text
+            .split_inclusive('\n')
+            .take(line - 1)
+            .map(str::len)
+            .sum();
         let rest = &text[start..];
-        rest.char_indices().nth(col - 1).map_or(text.len(), |(i, _)| start + i)
+        rest.char_indices()
+            .nth(col - 1)
+            .map_or(text.len(), |(i, _)| start + i)
     }
 
     #[test]
@@ -118,20 +133,30 @@ probe 😀p = out\r\n";
         assert!(checked.diagnostics.len() >= 4, "{:#?}", checked.diagnostics);
         assert!(checked.diagnostics.iter().any(|d| !d.is_error()));
         assert!(checked.diagnostics.iter().any(|d| !d.secondary.is_empty()));
-        let file = SourceFile { name: "t.snn".into(), text: SPEC.into() };
+        let file = SourceFile {
+            name: "t.snn".into(),
+            text: SPEC.into(),
+        };
         let json: Vec<serde_json::Value> = render_json(&file, &checked.diagnostics)
             .lines()
             .map(|l| serde_json::from_str(l).expect("json line"))
             .collect();
         let lines = LineIndex::new(SPEC.to_string());
         let uri = Uri::from("file:///t.snn");
-        let lsp: Vec<lsp::Diagnostic> = checked.diagnostics.iter().map(|d| to_lsp(&lines, &uri, d)).collect();
+        let lsp: Vec<lsp::Diagnostic> = checked
+            .diagnostics
+            .iter()
+            .map(|d| to_lsp(&lines, &uri, d))
+            .collect();
         assert_eq!(json.len(), lsp.len());
         for (j, l) in json.iter().zip(&lsp) {
-            assert_eq!(j["code"].as_str(), match &l.code {
-                Some(lsp::Code::String(s)) => Some(s.as_str()),
-                _ => None,
-            });
+            assert_eq!(
+                j["code"].as_str(),
+                match &l.code {
+                    Some(lsp::Code::String(s)) => Some(s.as_str()),
+                    _ => None,
+                }
+            );
             let msg = match &l.message {
                 lsp::Message::String(s) => s.clone(),
                 lsp::Message::MarkupContent(m) => m.value.clone(),
@@ -140,7 +165,11 @@ probe 😀p = out\r\n";
             if let Some(help) = j["help"].as_str() {
                 assert!(msg.ends_with(&format!("help: {help}")));
             }
-            let severity = if j["severity"] == "error" { DiagnosticSeverity::Error } else { DiagnosticSeverity::Warning };
+            let severity = if j["severity"] == "error" {
+                DiagnosticSeverity::Error
+            } else {
+                DiagnosticSeverity::Warning
+            };
             assert_eq!(l.severity, Some(severity));
             let mut places = vec![(&j["span"], l.range)];
             let related = l.related_information.clone().unwrap_or_default();
@@ -156,7 +185,8 @@ probe 😀p = out\r\n";
                 assert_eq!(field(span, "end_line"), range.end.line as usize + 1);
                 // ... and the same bytes: both columns lead to the byte
                 // offset JSON gives.
-                let start = json_offset(SPEC, field(span, "start_line"), field(span, "start_column"));
+                let start =
+                    json_offset(SPEC, field(span, "start_line"), field(span, "start_column"));
                 let end = json_offset(SPEC, field(span, "end_line"), field(span, "end_column"));
                 assert_eq!(start, field(span, "start"));
                 assert_eq!(end, field(span, "end"));
@@ -170,12 +200,23 @@ probe 😀p = out\r\n";
     fn utf16_columns_after_non_bmp_text_on_the_same_line() {
         let text = "# 😀µ\nnetwork n {\n    input x: 4\n}\nrun {\n    network = n\n    data = npz(\"😀µ-Größe.npz\", x=\"x\", y=\"y\", limit=tset) # µ\n    steps = 1\n}\n";
         let checked = check_source(text);
-        let d = checked.diagnostics.iter().find(|d| d.primary.span.start == text.find("tset").unwrap()).expect("diagnostic at `tset`");
+        let d = checked
+            .diagnostics
+            .iter()
+            .find(|d| d.primary.span.start == text.find("tset").unwrap())
+            .expect("diagnostic at `tset`");
         let lines = LineIndex::new(text.to_string());
         let l = to_lsp(&lines, &Uri::from("file:///x.snn"), d);
         // 😀 is two UTF-16 units, µ, ö and ß one each.
-        let col = "    data = npz(\"😀µ-Größe.npz\", x=\"x\", y=\"y\", limit=".encode_utf16().count() as u32;
-        assert_eq!(col, "    data = npz(\"".len() as u32 + 2 + "µ-Größe.npz\", x=\"x\", y=\"y\", limit=".chars().count() as u32);
+        let col = "    data = npz(\"😀µ-Größe.npz\", x=\"x\", y=\"y\", limit="
+            .encode_utf16()
+            .count() as u32;
+        assert_eq!(
+            col,
+            "    data = npz(\"".len() as u32
+                + 2
+                + "µ-Größe.npz\", x=\"x\", y=\"y\", limit=".chars().count() as u32
+        );
         assert_eq!(l.range.start, lsp::Position::new(6, col));
         assert_eq!(l.range.end, lsp::Position::new(6, col + 4));
     }

@@ -20,7 +20,12 @@ pub struct Document {
 impl Document {
     pub fn new(text: String, version: i32) -> Document {
         let (diagnostics, index) = analyse(&text);
-        Document { version, lines: LineIndex::new(text), diagnostics, index }
+        Document {
+            version,
+            lines: LineIndex::new(text),
+            diagnostics,
+            index,
+        }
     }
 
     pub fn text(&self) -> &str {
@@ -34,7 +39,9 @@ impl Document {
         let mut lines = self.lines;
         for change in changes {
             lines = match change {
-                TextDocumentContentChangeEvent::TextDocumentContentChangeWholeDocument(c) => LineIndex::new(c.text),
+                TextDocumentContentChangeEvent::TextDocumentContentChangeWholeDocument(c) => {
+                    LineIndex::new(c.text)
+                }
                 TextDocumentContentChangeEvent::TextDocumentContentChangePartial(c) => {
                     let span = lines.span(c.range);
                     let mut text = lines.into_text();
@@ -61,7 +68,7 @@ impl Document {
 fn analyse(text: &str) -> (Vec<Diagnostic>, Index) {
     let checked = catch_unwind(AssertUnwindSafe(|| {
         let checked = snnc_compiler::check_source(text);
-        let index = Index::build(text, checked.program);
+        let index = Index::build(&checked);
         (checked.diagnostics, index)
     }));
     match checked {
@@ -83,5 +90,45 @@ fn empty_index() -> Index {
         occurrences: Vec::new(),
         program: None,
         complete: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{complete, hover::hover};
+
+    /// Every prefix of a real spec (what a file looks like while it is being
+    /// typed) and every line deleted in turn: analysis, hover, navigation
+    /// and completion must answer without panicking.
+    #[test]
+    fn every_partial_spec_is_handled() {
+        let spec = include_str!("../../specs/mnist.snn");
+        let mut texts: Vec<String> = Vec::new();
+        let bounds: Vec<usize> = spec
+            .char_indices()
+            .map(|(i, _)| i)
+            .filter(|i| i % 5 == 0)
+            .collect();
+        texts.extend(bounds.iter().map(|&i| spec[..i].to_string()));
+        let lines: Vec<&str> = spec.lines().collect();
+        for skip in 0..lines.len() {
+            let mut t: Vec<&str> = lines.clone();
+            t.remove(skip);
+            texts.push(t.join("\n"));
+        }
+        for text in texts {
+            let doc = Document::new(text, 1);
+            let len = doc.text().len();
+            for offset in [0, len / 3, len / 2, len.saturating_sub(1), len] {
+                let _ = hover(&doc.index, doc.text(), offset);
+                let _ = complete(&doc.index, doc.text(), offset);
+                for s in doc.index.symbols_at(offset) {
+                    let _ = doc.index.definitions(&s);
+                    let _ = doc.index.references(&s, true);
+                }
+                let _ = doc.range(Span::new(offset, len));
+            }
+        }
     }
 }

@@ -5,5 +5,12 @@
 //! `gen-lsp-types`; no async runtime. Documents are synced whole and checked
 //! again on every change; checking a spec takes well under a millisecond.
 
+mod completion;
 pub mod diagnostics;
+pub mod document;
+pub mod hover;
 pub mod position;
+mod server;
+
+pub use completion::complete;
+pub use server::{capabilities, run_stdio, serve, Server};

@@ -19,14 +19,9 @@ pub struct LineIndex {
 
 impl LineIndex {
     pub fn new(text: String) -> Self {
-        let bytes = text.as_bytes();
-        let mut line_starts = vec![0];
-        for (i, &b) in bytes.iter().enumerate() {
-            let ends_line = b == b'\n' || (b == b'\r' && bytes.get(i + 1) != Some(&b'\n'));
-            if ends_line {
-                line_starts.push(i + 1);
-            }
-        }
+        // The compiler's own line breaks, so LSP lines are the lines of the
+        // JSON diagnostics.
+        let line_starts = snnc_compiler::span::line_starts(&text);
         LineIndex { text, line_starts }
     }
 
@@ -91,7 +86,10 @@ impl LineIndex {
     }
 
     pub fn range(&self, span: Span) -> Range {
-        Range::new(self.position(span.start), self.position(span.end.max(span.start)))
+        Range::new(
+            self.position(span.start),
+            self.position(span.end.max(span.start)),
+        )
     }
 
     pub fn span(&self, range: Range) -> Span {
@@ -139,7 +137,10 @@ mod tests {
     fn every_char_boundary_round_trips() {
         let text = "network µ {\r\n  ä = 😀\r\n\r\n}\rend\nΩ";
         let idx = LineIndex::new(text.to_string());
-        for (i, _) in text.char_indices().chain(std::iter::once((text.len(), ' '))) {
+        for (i, _) in text
+            .char_indices()
+            .chain(std::iter::once((text.len(), ' ')))
+        {
             let p = idx.position(i);
             let back = idx.offset(p);
             let at_terminator = matches!(text.as_bytes().get(i), Some(b'\n') if i > 0 && text.as_bytes()[i - 1] == b'\r');

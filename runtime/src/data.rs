@@ -81,7 +81,17 @@ pub fn load(src: &DataSource, base: &Path) -> Result<Dataset, IoError> {
             };
             let xs = take(x)?;
             let ys = take(y)?;
-            (Labelled { path: path.clone(), array: xs }, Labelled { path: path.clone(), array: ys }, format!("{}", path.display()))
+            (
+                Labelled {
+                    path: path.clone(),
+                    array: xs,
+                },
+                Labelled {
+                    path: path.clone(),
+                    array: ys,
+                },
+                format!("{}", path.display()),
+            )
         }
     };
     assemble(images, labels, src, origin)
@@ -103,30 +113,56 @@ fn find_idx(dir: &Path, stem: &str) -> Result<PathBuf, IoError> {
     } else if !dir.is_dir() {
         Err(IoError::new(dir, "no such directory").with_help("`mnist_idx(\"DIR\", ...)` takes the directory holding the MNIST IDX files, relative to the spec"))
     } else {
-        Err(IoError::new(&gz, format!("neither `{stem}.gz` nor `{stem}` is in this directory"))
-            .with_help("the directory must hold the MNIST IDX files under their usual names"))
+        Err(IoError::new(
+            &gz,
+            format!("neither `{stem}.gz` nor `{stem}` is in this directory"),
+        )
+        .with_help("the directory must hold the MNIST IDX files under their usual names"))
     }
 }
 
 fn idx_array(path: &Path) -> Result<Labelled, IoError> {
     let idx = read_idx(path)?;
-    Ok(Labelled { path: path.to_path_buf(), array: idx.into_ndarray() })
+    Ok(Labelled {
+        path: path.to_path_buf(),
+        array: idx.into_ndarray(),
+    })
 }
 
-fn assemble(images: Labelled, labels: Labelled, src: &DataSource, origin: String) -> Result<Dataset, IoError> {
+fn assemble(
+    images: Labelled,
+    labels: Labelled,
+    src: &DataSource,
+    origin: String,
+) -> Result<Dataset, IoError> {
     let shape = &images.array.shape;
     let Some((&n, example_shape)) = shape.split_first() else {
-        return Err(IoError::new(&images.path, "the images array is a scalar").with_help("store examples along the first axis"));
+        return Err(IoError::new(&images.path, "the images array is a scalar")
+            .with_help("store examples along the first axis"));
     };
     let lshape = &labels.array.shape;
     if lshape.len() != 1 {
-        return Err(IoError::new(&labels.path, format!("labels must be one integer per example, found shape {}", labels.array.shape_string())));
+        return Err(IoError::new(
+            &labels.path,
+            format!(
+                "labels must be one integer per example, found shape {}",
+                labels.array.shape_string()
+            ),
+        ));
     }
     if lshape[0] != n {
-        return Err(IoError::new(&labels.path, format!("{} labels for {n} examples", lshape[0])).with_help("images and labels must come in pairs"));
+        return Err(IoError::new(
+            &labels.path,
+            format!("{} labels for {n} examples", lshape[0]),
+        )
+        .with_help("images and labels must come in pairs"));
     }
     if src.offset >= n {
-        return Err(IoError::new(&images.path, format!("offset {} skips all {n} examples", src.offset)).with_help("lower `offset`"));
+        return Err(IoError::new(
+            &images.path,
+            format!("offset {} skips all {n} examples", src.offset),
+        )
+        .with_help("lower `offset`"));
     }
     let end = src.limit.map_or(n, |l| (src.offset + l).min(n));
     let size: usize = example_shape.iter().product();
@@ -135,7 +171,10 @@ fn assemble(images: Labelled, labels: Labelled, src: &DataSource, origin: String
         ArrayData::U8(v) => {
             // Computed in f64 and rounded once, so pixel/255 is the nearest
             // f32 exactly as numpy's `x.astype(np.float32) / 255` gives.
-            v[range].iter().map(|&b| (b as f64 * src.pixel_max / 255.0) as f32).collect()
+            v[range]
+                .iter()
+                .map(|&b| (b as f64 * src.pixel_max / 255.0) as f32)
+                .collect()
         }
         ArrayData::F32(v) => v[range].to_vec(),
         ArrayData::F64(v) => v[range].iter().map(|&x| x as f32).collect(),
@@ -145,25 +184,46 @@ fn assemble(images: Labelled, labels: Labelled, src: &DataSource, origin: String
     };
     if let Some(i) = images_out.iter().position(|x| !x.is_finite()) {
         let example = src.offset + i / size.max(1);
-        return Err(IoError::new(&images.path, format!("example {example} contains a non-finite value (NaN or infinity)")).with_help("clean the data before running"));
+        return Err(IoError::new(
+            &images.path,
+            format!("example {example} contains a non-finite value (NaN or infinity)"),
+        )
+        .with_help("clean the data before running"));
     }
     let raw_labels: Vec<i64> = match &labels.array.data {
         ArrayData::U8(v) => v.iter().map(|&x| x as i64).collect(),
         ArrayData::I64(v) => v.clone(),
         ArrayData::I32(v) => v.iter().map(|&x| x as i64).collect(),
         ArrayData::F32(_) | ArrayData::F64(_) | ArrayData::Bool(_) => {
-            return Err(IoError::new(&labels.path, format!("labels must be integers, found {}", labels.array.dtype_name()))
-                .with_help("store class indices as integers, e.g. `y.astype(np.int64)`"));
+            return Err(IoError::new(
+                &labels.path,
+                format!(
+                    "labels must be integers, found {}",
+                    labels.array.dtype_name()
+                ),
+            )
+            .with_help("store class indices as integers, e.g. `y.astype(np.int64)`"));
         }
     };
     let mut out_labels = Vec::with_capacity(end - src.offset);
     for (i, &l) in raw_labels[src.offset..end].iter().enumerate() {
         if !(0..=u32::MAX as i64).contains(&l) {
-            return Err(IoError::new(&labels.path, format!("label {l} of example {} is not a class index", src.offset + i)));
+            return Err(IoError::new(
+                &labels.path,
+                format!(
+                    "label {l} of example {} is not a class index",
+                    src.offset + i
+                ),
+            ));
         }
         out_labels.push(l as u32);
     }
-    Ok(Dataset { images: images_out, labels: out_labels, example_shape: example_shape.to_vec(), origin })
+    Ok(Dataset {
+        images: images_out,
+        labels: out_labels,
+        example_shape: example_shape.to_vec(),
+        origin,
+    })
 }
 
 #[cfg(test)]
@@ -172,7 +232,13 @@ mod tests {
     use crate::io::write_npz;
 
     fn source(kind: DataKind, limit: Option<usize>, offset: usize) -> DataSource {
-        DataSource { kind, limit, offset, pixel_max: 1.0, span: Default::default() }
+        DataSource {
+            kind,
+            limit,
+            offset,
+            pixel_max: 1.0,
+            span: Default::default(),
+        }
     }
 
     fn temp_dir(name: &str) -> PathBuf {
@@ -187,7 +253,11 @@ mod tests {
         let x = NdArray::new(vec![3, 2], ArrayData::U8(vec![0, 255, 51, 102, 3, 4])).unwrap();
         let y = NdArray::new(vec![3], ArrayData::I64(vec![1, 2, 0])).unwrap();
         write_npz(&dir.join("d.npz"), &[("x", &x), ("y", &y)]).unwrap();
-        let kind = DataKind::Npz { path: "d.npz".into(), x: "x".into(), y: "y".into() };
+        let kind = DataKind::Npz {
+            path: "d.npz".into(),
+            x: "x".into(),
+            y: "y".into(),
+        };
         let ds = load(&source(kind, Some(1), 1), &dir).unwrap();
         assert_eq!(ds.len(), 1);
         assert_eq!(ds.labels, vec![2]);
@@ -198,15 +268,26 @@ mod tests {
     #[test]
     fn clear_errors_for_missing_and_mismatched_data() {
         let dir = temp_dir("bad");
-        let missing = DataKind::MnistIdx { dir: "nowhere".into(), split: Split::Test };
-        let e = load(&source(missing, None, 0), &dir).unwrap_err().to_string();
+        let missing = DataKind::MnistIdx {
+            dir: "nowhere".into(),
+            split: Split::Test,
+        };
+        let e = load(&source(missing, None, 0), &dir)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("no such directory"), "{e}");
 
         let x = NdArray::from_f32(vec![2, 2], vec![0.0, f32::NAN, 1.0, 1.0]);
         let y = NdArray::new(vec![3], ArrayData::I64(vec![1, 2, 0])).unwrap();
         write_npz(&dir.join("d.npz"), &[("x", &x), ("y", &y)]).unwrap();
-        let kind = DataKind::Npz { path: "d.npz".into(), x: "x".into(), y: "y".into() };
-        let e = load(&source(kind.clone(), None, 0), &dir).unwrap_err().to_string();
+        let kind = DataKind::Npz {
+            path: "d.npz".into(),
+            x: "x".into(),
+            y: "y".into(),
+        };
+        let e = load(&source(kind.clone(), None, 0), &dir)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("3 labels for 2 examples"), "{e}");
         let e = load(&source(kind, None, 7), &dir).unwrap_err().to_string();
         assert!(e.contains("3 labels") || e.contains("offset"), "{e}");
@@ -216,7 +297,10 @@ mod tests {
     #[test]
     fn bundled_mnist_subset_loads() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/data");
-        let kind = DataKind::MnistIdx { dir: ".".into(), split: Split::Test };
+        let kind = DataKind::MnistIdx {
+            dir: ".".into(),
+            split: Split::Test,
+        };
         let ds = load(&source(kind, Some(10), 0), &dir).unwrap();
         assert_eq!(ds.labels, vec![7, 2, 1, 0, 4, 1, 4, 9, 5, 9]);
         assert_eq!(ds.example_shape, vec![28, 28]);

@@ -7,6 +7,7 @@
 //! - [`report`]: what a run reports (accuracy, rates) and writes (probes);
 //! - [`train`]: rate-mode training (backprop, Keras losses and optimizers).
 
+pub mod analysis;
 pub mod data;
 pub mod io;
 pub mod jit;

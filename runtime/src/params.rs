@@ -23,7 +23,14 @@ pub struct NodeTensors {
 fn shape_str(shape: &[usize]) -> String {
     match shape {
         [one] => format!("({one},)"),
-        _ => format!("({})", shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
+        _ => format!(
+            "({})",
+            shape
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 
@@ -36,13 +43,24 @@ pub fn load(path: &Path, net: &Network) -> Result<NetParams, IoError> {
 }
 
 /// Checks and sorts already-read arrays (shared with importers).
-pub fn from_arrays(path: &Path, net: &Network, arrays: &mut Vec<(String, NdArray)>) -> Result<NetParams, IoError> {
+pub fn from_arrays(
+    path: &Path,
+    net: &Network,
+    arrays: &mut Vec<(String, NdArray)>,
+) -> Result<NetParams, IoError> {
     let mut problems = Vec::new();
-    let mut out = NetParams { nodes: vec![NodeTensors::default(); net.nodes.len()] };
+    let mut out = NetParams {
+        nodes: vec![NodeTensors::default(); net.nodes.len()],
+    };
     for (id, node) in net.nodes.iter().enumerate() {
         for spec in &node.params {
             let Some(pos) = arrays.iter().position(|(n, _)| *n == spec.name) else {
-                problems.push(format!("missing `{}` (layer `{}`, expected shape {})", spec.name, node.name, shape_str(&spec.shape)));
+                problems.push(format!(
+                    "missing `{}` (layer `{}`, expected shape {})",
+                    spec.name,
+                    node.name,
+                    shape_str(&spec.shape)
+                ));
                 continue;
             };
             let (_, array) = arrays.swap_remove(pos);
@@ -58,7 +76,10 @@ pub fn from_arrays(path: &Path, net: &Network, arrays: &mut Vec<(String, NdArray
             }
             let values = array.to_f64_vec();
             if let Some(i) = values.iter().position(|x| !x.is_finite()) {
-                problems.push(format!("`{}` holds {} at flat index {i}", spec.name, values[i]));
+                problems.push(format!(
+                    "`{}` holds {} at flat index {i}",
+                    spec.name, values[i]
+                ));
                 continue;
             }
             match spec.role {
@@ -68,12 +89,19 @@ pub fn from_arrays(path: &Path, net: &Network, arrays: &mut Vec<(String, NdArray
         }
     }
     for (name, array) in arrays.iter() {
-        problems.push(format!("`{name}` {} is not a parameter of network `{}`", array.shape_string(), net.name));
+        problems.push(format!(
+            "`{name}` {} is not a parameter of network `{}`",
+            array.shape_string(),
+            net.name
+        ));
     }
     if problems.is_empty() {
         return Ok(out);
     }
-    let expected: Vec<String> = net.params().map(|(_, p)| format!("{} {}", p.name, shape_str(&p.shape))).collect();
+    let expected: Vec<String> = net
+        .params()
+        .map(|(_, p)| format!("{} {}", p.name, shape_str(&p.shape)))
+        .collect();
     Err(IoError::new(path, format!("these params do not fit network `{}`:\n  - {}", net.name, problems.join("\n  - ")))
         .with_help(format!("the network needs exactly: {}; were these params saved for another network? (re)train with `snnc train`", expected.join(", "))))
 }
@@ -88,7 +116,13 @@ pub fn to_arrays(net: &Network, params: &NetParams) -> Vec<(String, NdArray)> {
                 ParamRole::Kernel => &tensors.kernel,
                 ParamRole::Bias => &tensors.bias,
             };
-            out.push((spec.name.clone(), NdArray::from_f32(spec.shape.clone(), values.iter().map(|&x| x as f32).collect())));
+            out.push((
+                spec.name.clone(),
+                NdArray::from_f32(
+                    spec.shape.clone(),
+                    values.iter().map(|&x| x as f32).collect(),
+                ),
+            ));
         }
     }
     out
@@ -121,8 +155,14 @@ mod tests {
         let params = NetParams {
             nodes: vec![
                 NodeTensors::default(),
-                NodeTensors { kernel: (0..12).map(|i| i as f64).collect(), bias: vec![1.0, 2.0, 3.0] },
-                NodeTensors { kernel: vec![0.5; 6], bias: vec![] },
+                NodeTensors {
+                    kernel: (0..12).map(|i| i as f64).collect(),
+                    bias: vec![1.0, 2.0, 3.0],
+                },
+                NodeTensors {
+                    kernel: vec![0.5; 6],
+                    bias: vec![],
+                },
             ],
         };
         let path = tmp("rt");
@@ -134,9 +174,20 @@ mod tests {
         let bad_h = NdArray::from_f32(vec![4, 4], vec![0.0; 16]);
         let nan_o = NdArray::from_f32(vec![3, 2], vec![0.0, f32::NAN, 0.0, 0.0, 0.0, 0.0]);
         let extra = NdArray::from_f32(vec![1], vec![0.0]);
-        write_npz(&path, &[("h.kernel", &bad_h), ("o.kernel", &nan_o), ("z.bias", &extra)]).unwrap();
+        write_npz(
+            &path,
+            &[
+                ("h.kernel", &bad_h),
+                ("o.kernel", &nan_o),
+                ("z.bias", &extra),
+            ],
+        )
+        .unwrap();
         let e = load(&path, &net).unwrap_err().to_string();
-        assert!(e.contains("`h.kernel` has shape (4, 4), but layer `h` needs (4, 3)"), "{e}");
+        assert!(
+            e.contains("`h.kernel` has shape (4, 4), but layer `h` needs (4, 3)"),
+            "{e}"
+        );
         assert!(e.contains("missing `h.bias`"), "{e}");
         assert!(e.contains("`o.kernel` holds NaN at flat index 1"), "{e}");
         assert!(e.contains("`z.bias` (1,) is not a parameter"), "{e}");

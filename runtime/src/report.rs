@@ -37,13 +37,24 @@ pub struct RunReport {
     pub report_probe: String,
     pub read_step: usize,
     pub layers: Vec<LayerStats>,
+    /// Wall time of the simulation (JIT compilation included).
     pub seconds: f64,
     pub images_steps_per_second: f64,
+    /// JIT code generation and compilation, when the JIT ran.
+    pub compile_seconds: Option<f64>,
 }
 
 /// Argmax of the reported probe at the chosen step against the labels.
 /// Returns (correct, step read).
-pub fn accuracy<T: Real>(outputs: &[SimOutput<T>], probe: &BoundProbe, index: usize, size: usize, at: ReadAt, steps: usize, labels: &[u32]) -> (usize, usize) {
+pub fn accuracy<T: Real>(
+    outputs: &[SimOutput<T>],
+    probe: &BoundProbe,
+    index: usize,
+    size: usize,
+    at: ReadAt,
+    steps: usize,
+    labels: &[u32],
+) -> (usize, usize) {
     let rows = steps / probe.every;
     let step = match at {
         ReadAt::Last => rows * probe.every,
@@ -76,11 +87,19 @@ fn argmax<T: Real>(values: &[T]) -> Option<usize> {
 }
 
 /// Firing statistics of every spiking node, from the spike counts.
-pub fn layer_stats<T>(net: &Network, model: &Model, outputs: &[SimOutput<T>], steps: usize, dt: f64) -> Vec<LayerStats> {
+pub fn layer_stats<T>(
+    net: &Network,
+    model: &Model,
+    outputs: &[SimOutput<T>],
+    steps: usize,
+    dt: f64,
+) -> Vec<LayerStats> {
     let seconds = steps as f64 * dt;
     let mut stats = Vec::new();
     for (id, node) in net.nodes.iter().enumerate() {
-        let Some(neuron) = model.nodes[id].neuron.filter(|n| n.is_spiking()) else { continue };
+        let Some(neuron) = model.nodes[id].neuron.filter(|n| n.is_spiking()) else {
+            continue;
+        };
         let n = node.size();
         let (mut sum, mut max, mut silent) = (0.0f64, 0.0f64, 0usize);
         for out in outputs {
@@ -106,16 +125,35 @@ pub fn layer_stats<T>(net: &Network, model: &Model, outputs: &[SimOutput<T>], st
 
 /// Writes every probe as an array of shape (images, rows, neurons), named by
 /// the probe, as NengoDL's `sim.predict` returns them.
-pub fn write_probes<T: Real>(path: &Path, net: &Network, probes: &[BoundProbe], outputs: &[SimOutput<T>], steps: usize, f64_out: bool) -> Result<(), IoError> {
+pub fn write_probes<T: Real>(
+    path: &Path,
+    net: &Network,
+    probes: &[BoundProbe],
+    outputs: &[SimOutput<T>],
+    steps: usize,
+    f64_out: bool,
+) -> Result<(), IoError> {
     let mut arrays = Vec::new();
     for (i, p) in probes.iter().enumerate() {
         let size = net.nodes[p.node].size();
         let rows = steps / p.every;
         let shape = vec![outputs.len(), rows, size];
         let array = if f64_out {
-            NdArray::from_f64(shape, outputs.iter().flat_map(|o| o.probes[i].iter().map(|&x| Real::to_f64(x))).collect())
+            NdArray::from_f64(
+                shape,
+                outputs
+                    .iter()
+                    .flat_map(|o| o.probes[i].iter().map(|&x| Real::to_f64(x)))
+                    .collect(),
+            )
         } else {
-            NdArray::from_f32(shape, outputs.iter().flat_map(|o| o.probes[i].iter().map(|&x| Real::to_f64(x) as f32)).collect())
+            NdArray::from_f32(
+                shape,
+                outputs
+                    .iter()
+                    .flat_map(|o| o.probes[i].iter().map(|&x| Real::to_f64(x) as f32))
+                    .collect(),
+            )
         };
         arrays.push((p.name.clone(), array));
     }

@@ -5,8 +5,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
-use snnc_compiler::diagnostic::{render_json, render_text};
 use snnc_compiler::check_source;
+use snnc_compiler::diagnostic::{render_json, render_text};
+use snnc_compiler::ir::{Model, Network, ParamRole, Precision, Program};
+use snnc_runtime::jit::JitModel;
+use snnc_runtime::reference::{NodeParams, Real, SimConfig};
 
 use super::spec::{read_source, stderr_color};
 
@@ -31,6 +34,9 @@ pub struct CheckArgs {
 pub enum Emit {
     /// The typed IR, as RON.
     Ir,
+    /// The Cranelift IR of each model's timestep, as the JIT generates it
+    /// (weights are placeholders: the code is the same for any values).
+    Clif,
 }
 
 pub fn run(args: CheckArgs) -> Result<ExitCode, String> {
@@ -53,13 +59,65 @@ pub fn run(args: CheckArgs) -> Result<ExitCode, String> {
         match checked.program {
             None => failed = true,
             Some(program) => {
-                if args.emit == Some(Emit::Ir) {
-                    let ir = snnc_compiler::ir::to_ron(&program).map_err(|e| format!("cannot write the IR: {e}"))?;
-                    let mut out = std::io::stdout().lock();
-                    let _ = writeln!(out, "{ir}");
-                }
+                let text = match args.emit {
+                    None => continue,
+                    Some(Emit::Ir) => snnc_compiler::ir::to_ron(&program)
+                        .map_err(|e| format!("cannot write the IR: {e}"))?,
+                    Some(Emit::Clif) => clif(&program)?,
+                };
+                let _ = writeln!(std::io::stdout().lock(), "{text}");
             }
         }
     }
-    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Every model's generated step function, in the precision and dt of the
+/// first run block that uses it (f32 and 1 ms otherwise).
+fn clif(program: &Program) -> Result<String, String> {
+    let mut out = String::new();
+    for (index, model) in program.models.iter().enumerate() {
+        let net = program.network_of(model);
+        let run = program.runs.iter().find(|r| r.model == index);
+        let dt = run.map_or(0.001, |r| r.dt);
+        let f64_mode = run.is_some_and(|r| r.precision == Precision::F64);
+        let text = if f64_mode {
+            model_clif::<f64>(net, model, dt)?
+        } else {
+            model_clif::<f32>(net, model, dt)?
+        };
+        let precision = if f64_mode { "f64" } else { "f32" };
+        out.push_str(&format!(
+            "; model `{}` ({precision}, dt {} ms)\n{text}\n",
+            model.name,
+            dt * 1e3
+        ));
+    }
+    Ok(out)
+}
+
+fn model_clif<T: Real>(net: &Network, model: &Model, dt: f64) -> Result<String, String> {
+    let params: Vec<NodeParams<T>> = net
+        .nodes
+        .iter()
+        .map(|node| {
+            let mut p = NodeParams::default();
+            for spec in &node.params {
+                let zeros = vec![T::zero(); spec.shape.iter().product()];
+                match spec.role {
+                    ParamRole::Kernel => p.kernel = zeros,
+                    ParamRole::Bias => p.bias = zeros,
+                }
+            }
+            p
+        })
+        .collect();
+    let cfg = SimConfig { dt, steps: 1 };
+    JitModel::compile(net, model, &params, &[], &cfg)
+        .map(|jit| jit.clif)
+        .map_err(|e| e.to_string())
 }

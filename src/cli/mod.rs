@@ -1,9 +1,15 @@
 //! Command-line interface.
 
 mod check;
+mod diagnose;
+mod import;
+mod lsp;
+mod plot;
 mod progress;
 mod run;
 mod spec;
+mod sweep;
+mod train;
 
 use std::process::ExitCode;
 
@@ -34,6 +40,22 @@ pub enum Command {
     /// Paths in the spec (data, params) are relative to the spec's
     /// directory. A progress bar shows on a terminal.
     Run(run::RunArgs),
+    /// Train a spec's network in rate mode (its first train block), saving
+    /// the params atomically after every epoch.
+    Train(train::TrainArgs),
+    /// Turn a Keras model (`.keras` or `.h5`) into a `.snn` spec and params.
+    Import(import::ImportArgs),
+    /// Run a spec's run block and draw a probe: spike raster, activity,
+    /// output per class, or predictions against labels (PNG or SVG).
+    Plot(plot::PlotArgs),
+    /// Run a convert variant next to its rate model and point at the spec
+    /// lines to change: presentation time, firing-rate scale, synapses.
+    Diagnose(diagnose::DiagnoseArgs),
+    /// Run every combination of scale, synapse and presentation time:
+    /// accuracy, latency and spikes, with the Pareto front.
+    Sweep(sweep::SweepArgs),
+    /// Serve the language server protocol over stdio, for editors.
+    Lsp(lsp::LspArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -48,5 +70,11 @@ pub fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
         Command::Check(args) => check::run(args),
         Command::Run(args) => run::run(args),
+        Command::Train(args) => train::run(args),
+        Command::Import(args) => import::run(args),
+        Command::Plot(args) => plot::run(args),
+        Command::Diagnose(args) => diagnose::run(args),
+        Command::Sweep(args) => sweep::run(args),
+        Command::Lsp(args) => lsp::run(args),
     }
 }

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use clap::{Args, ValueEnum};
 use snnc_compiler::ir::{BoundProbe, Precision, Program, Run};
+use snnc_runtime::jit::{self, JitModel};
 use snnc_runtime::reference::{simulate_batch, NodeParams, Real, SimConfig};
 use snnc_runtime::report::{accuracy, layer_stats, write_probes, RunReport};
 use snnc_runtime::{data, params};
@@ -42,6 +43,17 @@ pub struct RunArgs {
     /// How to print the report.
     #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
     pub format: ReportFormat,
+
+    /// Which engine simulates: the Cranelift JIT, or the reference
+    /// interpreter (the executable definition of the semantics; slower).
+    #[arg(long, value_enum, default_value_t = Engine::Jit)]
+    pub engine: Engine,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Engine {
+    Jit,
+    Reference,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -68,7 +80,10 @@ pub fn run(args: RunArgs) -> Result<ExitCode, String> {
     if let Some(variant) = &args.variant {
         let Some(index) = program.models.iter().position(|m| &m.name == variant) else {
             let names: Vec<&str> = program.models.iter().map(|m| m.name.as_str()).collect();
-            return Err(format!("no network or convert variant is called `{variant}`; the spec defines {}", names.join(", ")));
+            return Err(format!(
+                "no network or convert variant is called `{variant}`; the spec defines {}",
+                names.join(", ")
+            ));
         };
         if program.models[index].network != program.models[run.model].network {
             return Err(format!(
@@ -84,7 +99,11 @@ pub fn run(args: RunArgs) -> Result<ExitCode, String> {
         run.data.limit = Some(limit);
     }
     if let Some(p) = args.precision {
-        run.precision = if p == PrecisionArg::F64 { Precision::F64 } else { Precision::F32 };
+        run.precision = if p == PrecisionArg::F64 {
+            Precision::F64
+        } else {
+            Precision::F32
+        };
     }
     match run.precision {
         Precision::F32 => execute::<f32>(&spec.path, &spec.dir, program, &run, &args),
@@ -94,19 +113,45 @@ pub fn run(args: RunArgs) -> Result<ExitCode, String> {
 
 fn pick_run(program: &Program, name: Option<&str>) -> Result<Run, String> {
     match name {
-        None => program.runs.first().cloned().ok_or_else(|| "the spec has no run block; add `run { network = ... }`".to_string()),
-        Some(n) => program.runs.iter().find(|r| r.name.as_deref() == Some(n)).cloned().ok_or_else(|| {
-            let names: Vec<String> = program.runs.iter().map(|r| r.name.clone().unwrap_or_else(|| "(unnamed)".into())).collect();
-            format!("no run block is called `{n}`; the spec has {}", names.join(", "))
-        }),
+        None => program
+            .runs
+            .first()
+            .cloned()
+            .ok_or_else(|| "the spec has no run block; add `run { network = ... }`".to_string()),
+        Some(n) => program
+            .runs
+            .iter()
+            .find(|r| r.name.as_deref() == Some(n))
+            .cloned()
+            .ok_or_else(|| {
+                let names: Vec<String> = program
+                    .runs
+                    .iter()
+                    .map(|r| r.name.clone().unwrap_or_else(|| "(unnamed)".into()))
+                    .collect();
+                format!(
+                    "no run block is called `{n}`; the spec has {}",
+                    names.join(", ")
+                )
+            }),
     }
 }
 
-fn execute<T: Real>(spec_path: &Path, dir: &Path, program: &Program, run: &Run, args: &RunArgs) -> Result<ExitCode, String> {
+fn execute<T: Real>(
+    spec_path: &Path,
+    dir: &Path,
+    program: &Program,
+    run: &Run,
+    args: &RunArgs,
+) -> Result<ExitCode, String> {
     let model = &program.models[run.model];
     let net = program.network_of(model);
     let dataset = data::load(&run.data, dir).map_err(|e| e.to_string())?;
-    let input = net.inputs().next().map(|i| &net.nodes[i]).ok_or("the network has no input")?;
+    let input = net
+        .inputs()
+        .next()
+        .map(|i| &net.nodes[i])
+        .ok_or("the network has no input")?;
     if dataset.example_size() != input.size() {
         return Err(format!(
             "{}: examples have shape {:?} ({} values), but input `{}` of `{}` takes {:?} ({} values)",
@@ -136,10 +181,20 @@ fn execute<T: Real>(spec_path: &Path, dir: &Path, program: &Program, run: &Run, 
 
     // Record the reported probe, and every probe only when they are written.
     let report_probe = &run.probes[run.report.probe];
-    let probes: Vec<BoundProbe> = if args.out.is_some() { run.probes.clone() } else { vec![report_probe.clone()] };
-    let report_index = probes.iter().position(|p| p.name == report_probe.name).unwrap_or(0);
+    let probes: Vec<BoundProbe> = if args.out.is_some() {
+        run.probes.clone()
+    } else {
+        vec![report_probe.clone()]
+    };
+    let report_index = probes
+        .iter()
+        .position(|p| p.name == report_probe.name)
+        .unwrap_or(0);
     if args.out.is_some() {
-        let bytes: usize = probes.iter().map(|p| dataset.len() * (run.steps / p.every) * net.nodes[p.node].size() * 4).sum();
+        let bytes: usize = probes
+            .iter()
+            .map(|p| dataset.len() * (run.steps / p.every) * net.nodes[p.node].size() * 4)
+            .sum();
         if bytes > MAX_OUT_BYTES {
             return Err(format!(
                 "--out would hold {:.1} GiB of probe data; lower --limit or give large probes `sample_every`",
@@ -148,23 +203,62 @@ fn execute<T: Real>(spec_path: &Path, dir: &Path, program: &Program, run: &Run, 
         }
     }
 
-    let inputs: Vec<Vec<T>> = (0..dataset.len()).map(|i| dataset.example(i).iter().map(|&x| T::from_f64(x as f64)).collect()).collect();
-    let cfg = SimConfig { dt: run.dt, steps: run.steps };
+    let inputs: Vec<Vec<T>> = (0..dataset.len())
+        .map(|i| {
+            dataset
+                .example(i)
+                .iter()
+                .map(|&x| T::from_f64(x as f64))
+                .collect()
+        })
+        .collect();
+    let cfg = SimConfig {
+        dt: run.dt,
+        steps: run.steps,
+    };
     let bar = super::progress::bar(dataset.len() as u64, "simulating");
+    let tick = |done: usize| bar.set_position(done as u64);
     let start = Instant::now();
-    let outputs = simulate_batch(net, model, &node_params, &inputs, &probes, &cfg, &|done| bar.set_position(done as u64))
-        .map_err(|e| format!("cannot simulate: {e}"))?;
+    let mut compile_seconds = None;
+    let outputs = match args.engine {
+        Engine::Reference => {
+            simulate_batch(net, model, &node_params, &inputs, &probes, &cfg, &tick)
+        }
+        Engine::Jit => JitModel::compile(net, model, &node_params, &probes, &cfg).and_then(|jit| {
+            compile_seconds = Some(jit.compile_seconds);
+            jit::simulate_batch(&jit, &inputs, &tick)
+        }),
+    }
+    .map_err(|e| format!("cannot simulate: {e}"))?;
     let seconds = start.elapsed().as_secs_f64();
     bar.finish_and_clear();
 
     let size = net.nodes[report_probe.node].size();
-    let (correct, read_step) = accuracy(&outputs, &probes[report_index], report_index, size, run.report.at, run.steps, &dataset.labels);
+    let (correct, read_step) = accuracy(
+        &outputs,
+        &probes[report_index],
+        report_index,
+        size,
+        run.report.at,
+        run.steps,
+        &dataset.labels,
+    );
     let images = dataset.len();
     let report = RunReport {
         spec: spec_path.display().to_string(),
         model: model.name.clone(),
-        engine: "reference".into(),
-        precision: if std::mem::size_of::<T>() == 8 { "f64" } else { "f32" }.into(),
+        engine: match args.engine {
+            Engine::Jit => "jit",
+            Engine::Reference => "reference",
+        }
+        .into(),
+        compile_seconds,
+        precision: if std::mem::size_of::<T>() == 8 {
+            "f64"
+        } else {
+            "f32"
+        }
+        .into(),
         accuracy: correct as f64 / images.max(1) as f64,
         correct,
         images,
@@ -177,20 +271,50 @@ fn execute<T: Real>(spec_path: &Path, dir: &Path, program: &Program, run: &Run, 
         images_steps_per_second: (images * run.steps) as f64 / seconds.max(1e-9),
     };
     if let Some(out) = &args.out {
-        write_probes(out, net, &probes, &outputs, run.steps, std::mem::size_of::<T>() == 8).map_err(|e| e.to_string())?;
+        write_probes(
+            out,
+            net,
+            &probes,
+            &outputs,
+            run.steps,
+            std::mem::size_of::<T>() == 8,
+        )
+        .map_err(|e| e.to_string())?;
     }
     match args.format {
-        ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?),
+        ReportFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+        ),
         ReportFormat::Human => print_report(&report, args.out.as_deref()),
     }
     Ok(ExitCode::SUCCESS)
 }
 
 fn print_report(r: &RunReport, out: Option<&Path>) {
-    println!("{}: `{}` on {} images x {} steps (dt {} ms, {}, {} engine)", r.spec, r.model, r.images, r.steps, r.dt * 1e3, r.precision, r.engine);
-    println!("accuracy  {:.2}%  ({} / {}, `{}` at step {})", r.accuracy * 100.0, r.correct, r.images, r.report_probe, r.read_step);
+    println!(
+        "{}: `{}` on {} images x {} steps (dt {} ms, {}, {} engine)",
+        r.spec,
+        r.model,
+        r.images,
+        r.steps,
+        r.dt * 1e3,
+        r.precision,
+        r.engine
+    );
+    println!(
+        "accuracy  {:.2}%  ({} / {}, `{}` at step {})",
+        r.accuracy * 100.0,
+        r.correct,
+        r.images,
+        r.report_probe,
+        r.read_step
+    );
     if !r.layers.is_empty() {
-        println!("{:<12} {:<13} {:>9} {:>14} {:>13} {:>8}", "layer", "neuron", "neurons", "mean rate Hz", "max rate Hz", "silent");
+        println!(
+            "{:<12} {:<13} {:>9} {:>14} {:>13} {:>8}",
+            "layer", "neuron", "neurons", "mean rate Hz", "max rate Hz", "silent"
+        );
         for l in &r.layers {
             println!(
                 "{:<12} {:<13} {:>9} {:>14.1} {:>13.1} {:>7.1}%",
@@ -203,7 +327,13 @@ fn print_report(r: &RunReport, out: Option<&Path>) {
             );
         }
     }
-    println!("time      {:.2} s  ({:.0} images x steps / s)", r.seconds, r.images_steps_per_second);
+    let compile = r.compile_seconds.map_or(String::new(), |c| {
+        format!(", JIT compile {:.1} ms", c * 1e3)
+    });
+    println!(
+        "time      {:.2} s  ({:.0} images x steps / s{compile})",
+        r.seconds, r.images_steps_per_second
+    );
     if let Some(out) = out {
         println!("probes    written to {}", out.display());
     }

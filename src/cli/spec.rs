@@ -24,7 +24,10 @@ pub fn read_source(path: &Path) -> Result<SourceFile, String> {
             e.utf8_error().valid_up_to()
         )
     })?;
-    Ok(SourceFile { name: path.display().to_string(), text })
+    Ok(SourceFile {
+        name: path.display().to_string(),
+        text,
+    })
 }
 
 pub fn stderr_color() -> bool {
@@ -36,7 +39,23 @@ pub fn stderr_color() -> bool {
 pub fn load_spec(path: &Path) -> Result<Option<Spec>, String> {
     let file = read_source(path)?;
     let checked = check_source(&file.text);
-    eprint!("{}", render_text(&file, &checked.diagnostics, stderr_color()));
-    let dir = path.parent().map_or_else(|| PathBuf::from("."), |p| if p.as_os_str().is_empty() { PathBuf::from(".") } else { p.to_path_buf() });
-    Ok(checked.program.map(|program| Spec { path: path.to_path_buf(), dir, program }))
+    eprint!(
+        "{}",
+        render_text(&file, &checked.diagnostics, stderr_color())
+    );
+    let dir = path.parent().map_or_else(
+        || PathBuf::from("."),
+        |p| {
+            if p.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                p.to_path_buf()
+            }
+        },
+    );
+    Ok(checked.program.map(|program| Spec {
+        path: path.to_path_buf(),
+        dir,
+        program,
+    }))
 }

@@ -15,7 +15,9 @@ use clap::{Args, ValueEnum};
 use snnc_compiler::ir::{DataKind, LossKind, Optimizer, Split, Train};
 use snnc_runtime::data::{self, Dataset};
 use snnc_runtime::io::{write_npz, NdArray};
-use snnc_runtime::train::{self, EpochReport, EvalData, Metrics, Progress, TrainData, TrainOptions};
+use snnc_runtime::train::{
+    self, EpochReport, EvalData, Metrics, Progress, TrainData, TrainOptions,
+};
 
 use super::spec::load_spec;
 
@@ -70,11 +72,18 @@ pub fn run(args: TrainArgs) -> Result<ExitCode, String> {
     check_save_dir(&save)?;
 
     let dataset = data::load(&train.data, &spec.dir).map_err(|e| e.to_string())?;
-    let input = net.inputs().next().map(|i| &net.nodes[i]).ok_or("the network has no input")?;
+    let input = net
+        .inputs()
+        .next()
+        .map(|i| &net.nodes[i])
+        .ok_or("the network has no input")?;
     fits(&dataset, &input.name, input.size(), &net.name)?;
     let test = test_set(&train, &spec.dir, input.size(), args.format);
 
-    let opts = TrainOptions { epochs: args.epochs, ..TrainOptions::default() };
+    let opts = TrainOptions {
+        epochs: args.epochs,
+        ..TrainOptions::default()
+    };
     let epochs = args.epochs.unwrap_or(train.epochs);
     let n_val = if train.validation_split > 0.0 {
         dataset.len() - (dataset.len() as f64 * (1.0 - train.validation_split)).floor() as usize
@@ -87,7 +96,11 @@ pub fn run(args: TrainArgs) -> Result<ExitCode, String> {
             spec.path.display(),
             model.name,
             dataset.len() - n_val,
-            if n_val > 0 { format!(" + {n_val} validation") } else { String::new() },
+            if n_val > 0 {
+                format!(" + {n_val} validation")
+            } else {
+                String::new()
+            },
             dataset.origin,
             epochs,
             train.batch,
@@ -101,9 +114,17 @@ pub fn run(args: TrainArgs) -> Result<ExitCode, String> {
     let format = args.format;
     let mut on_progress = |p: Progress<'_>| -> Result<(), String> {
         match p {
-            Progress::Batch { epoch, epochs, batch, batches, loss, accuracy } => {
+            Progress::Batch {
+                epoch,
+                epochs,
+                batch,
+                batches,
+                loss,
+                accuracy,
+            } => {
                 line.show(|| {
-                    let acc = accuracy.map_or(String::new(), |a| format!("  acc {:.2}%", a * 100.0));
+                    let acc =
+                        accuracy.map_or(String::new(), |a| format!("  acc {:.2}%", a * 100.0));
                     format!("epoch {epoch}/{epochs}  batch {batch}/{batches}  loss {loss:.4}{acc}")
                 });
                 Ok(())
@@ -126,7 +147,10 @@ pub fn run(args: TrainArgs) -> Result<ExitCode, String> {
     let data = TrainData {
         images: &dataset.images,
         labels: &dataset.labels,
-        test: test.as_ref().map(|t| EvalData { images: &t.images, labels: &t.labels }),
+        test: test.as_ref().map(|t| EvalData {
+            images: &t.images,
+            labels: &t.labels,
+        }),
     };
     let result = train::train(program, &train, data, &opts, &mut on_progress);
     line.clear();
@@ -166,11 +190,18 @@ fn fits(ds: &Dataset, input: &str, size: usize, net: &str) -> Result<(), String>
 
 /// The MNIST test split next to `mnist_idx` training data, if it loads.
 fn test_set(train: &Train, dir: &Path, size: usize, format: TrainFormat) -> Option<Dataset> {
-    let DataKind::MnistIdx { dir: d, split: Split::Train } = &train.data.kind else {
+    let DataKind::MnistIdx {
+        dir: d,
+        split: Split::Train,
+    } = &train.data.kind
+    else {
         return None;
     };
     let mut src = train.data.clone();
-    src.kind = DataKind::MnistIdx { dir: d.clone(), split: Split::Test };
+    src.kind = DataKind::MnistIdx {
+        dir: d.clone(),
+        split: Split::Test,
+    };
     src.offset = 0;
     src.limit = None;
     match data::load(&src, dir) {
@@ -192,8 +223,15 @@ fn save_params(path: &Path, params: &[(String, NdArray)]) -> Result<(), String> 
 
 fn optimizer_name(o: &Optimizer) -> String {
     match *o {
-        Optimizer::Rmsprop { lr, rho, epsilon } => format!("rmsprop(lr={lr}, rho={rho}, epsilon={epsilon})"),
-        Optimizer::Adam { lr, beta1, beta2, epsilon } => format!("adam(lr={lr}, beta1={beta1}, beta2={beta2}, epsilon={epsilon})"),
+        Optimizer::Rmsprop { lr, rho, epsilon } => {
+            format!("rmsprop(lr={lr}, rho={rho}, epsilon={epsilon})")
+        }
+        Optimizer::Adam {
+            lr,
+            beta1,
+            beta2,
+            epsilon,
+        } => format!("adam(lr={lr}, beta1={beta1}, beta2={beta2}, epsilon={epsilon})"),
         Optimizer::Sgd { lr, momentum } => format!("sgd(lr={lr}, momentum={momentum})"),
     }
 }
@@ -206,17 +244,30 @@ fn metrics_text(m: &Metrics) -> String {
 }
 
 fn print_epoch(r: &EpochReport, train: &Train) {
-    let mut s = format!("epoch {:>2}/{}  train {}", r.epoch, r.epochs, metrics_text(&r.train));
+    let mut s = format!(
+        "epoch {:>2}/{}  train {}",
+        r.epoch,
+        r.epochs,
+        metrics_text(&r.train)
+    );
     if let Some(v) = &r.val {
         s += &format!("  | val {}", metrics_text(v));
     }
     if let Some(t) = &r.test {
         s += &format!("  | test {}", metrics_text(t));
     }
-    s += &format!("  | {:.1} s (+{:.1} s eval)", r.train_seconds, r.eval_seconds);
+    s += &format!(
+        "  | {:.1} s (+{:.1} s eval)",
+        r.train_seconds, r.eval_seconds
+    );
     println!("{s}");
     if train.losses.len() > 1 {
-        let terms: Vec<String> = train.losses.iter().zip(&r.train.terms).map(|(l, v)| format!("{} {v:.4}", loss_name(l.kind))).collect();
+        let terms: Vec<String> = train
+            .losses
+            .iter()
+            .zip(&r.train.terms)
+            .map(|(l, v)| format!("{} {v:.4}", loss_name(l.kind)))
+            .collect();
         println!("          train loss terms: {}", terms.join(", "));
     }
 }
@@ -238,7 +289,13 @@ fn metrics_json(m: &Metrics) -> serde_json::Value {
     })
 }
 
-fn epoch_json(r: &EpochReport, train: &Train, spec: &str, model: &str, save: &Path) -> serde_json::Value {
+fn epoch_json(
+    r: &EpochReport,
+    train: &Train,
+    spec: &str,
+    model: &str,
+    save: &Path,
+) -> serde_json::Value {
     serde_json::json!({
         "spec": spec,
         "model": model,
@@ -264,11 +321,19 @@ struct ProgressLine {
 
 impl ProgressLine {
     fn new() -> Self {
-        ProgressLine { tty: std::io::stderr().is_terminal(), last: None, shown: false }
+        ProgressLine {
+            tty: std::io::stderr().is_terminal(),
+            last: None,
+            shown: false,
+        }
     }
 
     fn show(&mut self, text: impl FnOnce() -> String) {
-        if !self.tty || self.last.is_some_and(|t| t.elapsed() < Duration::from_millis(100)) {
+        if !self.tty
+            || self
+                .last
+                .is_some_and(|t| t.elapsed() < Duration::from_millis(100))
+        {
             return;
         }
         self.last = Some(Instant::now());

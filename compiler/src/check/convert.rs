@@ -2,16 +2,15 @@
 //! synapses and initial state, following NengoDL's Converter (see
 //! docs/semantics.md for where snnc goes further).
 
-use super::network::{Checked, ACTIVATIONS};
+use super::network::Checked;
 use super::settings::{self, Settings};
 use super::suggest::{did_you_mean, hint};
-use super::values::{self as v, Call, Diags};
+use super::values::{self as v, fmt_num, Call, Diags};
+use super::vocabulary::{self as vocab, call_args, ACTIVATIONS, NEURONS};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::ir::{Activation, InitialVoltage, Model, Network, Neuron, NodeSettings, Op, Synapse};
 use crate::span::Span;
 use crate::syntax::ast::{Block, Expr, ExprKind, Ident, Stmt};
-
-pub const NEURONS: [&str; 6] = ["relu", "spiking_relu", "lif", "lif_rate", "sigmoid", "tanh"];
 
 /// The model a network runs as in rate mode: each activation becomes the
 /// rate neuron NengoDL's converter gives it; no synapses, scale 1.
@@ -35,23 +34,23 @@ pub fn rate_model(index: usize, net: &Network) -> Model {
     }
 }
 
-pub fn check_convert(block: &Block, name: &Ident, base: &Checked, index: usize, d: &mut Diags) -> Option<Model> {
+/// Checks a convert block. The model is returned even when it has errors
+/// (with what could be read), together with whether it had none.
+pub fn check_convert(
+    block: &Block,
+    name: &Ident,
+    base: &Checked,
+    index: usize,
+    d: &mut Diags,
+) -> (Model, bool) {
     let net = &base.network;
-    let s = settings::collect(
-        "convert",
-        block.header,
-        &block.body,
-        &["scale_firing_rates", "synapse", "initial_voltage"],
-        &["scale"],
-        &["swap", "synapse"],
-        d,
-    );
+    let s = settings::collect("convert", block.header, &block.body, &vocab::CONVERT, d);
     s.no_extras(d);
     let errors_before = d.iter().filter(|x| x.is_error()).count();
     let mut model = rate_model(index, net);
     model.name = name.node.clone();
     model.converted = true;
-    model.span = block.span;
+    model.span = name.span;
 
     swaps(&s, base, &mut model, d);
     scales(&s, base, &mut model, d);
@@ -62,7 +61,7 @@ pub fn check_convert(block: &Block, name: &Ident, base: &Checked, index: usize, 
         }
     }
     let errors_after = d.iter().filter(|x| x.is_error()).count();
-    (errors_after == errors_before).then_some(model)
+    (model, errors_after == errors_before)
 }
 
 // ---------------------------------------------------------------- swaps ----
@@ -71,8 +70,21 @@ fn swaps(s: &Settings, base: &Checked, model: &mut Model, d: &mut Diags) {
     let net = &base.network;
     let mut by_activation: Vec<(Activation, Neuron, Span)> = Vec::new();
     let mut by_layer: Vec<(usize, Neuron, Span)> = Vec::new();
-    for stmt in s.arrows.iter().filter(|st| matches!(st, Stmt::Arrow { key, .. } if key.node == "swap")) {
-        let Stmt::Arrow { from, to, value, span, .. } = stmt else { continue };
+    for stmt in s
+        .arrows
+        .iter()
+        .filter(|st| matches!(st, Stmt::Arrow { key, .. } if key.node == "swap"))
+    {
+        let Stmt::Arrow {
+            from,
+            to,
+            value,
+            span,
+            ..
+        } = stmt
+        else {
+            continue;
+        };
         if let Some(extra) = value {
             d.push(
                 Diagnostic::error(Code::Syntax, extra.span, "a swap has no `= value`")
@@ -81,23 +93,33 @@ fn swaps(s: &Settings, base: &Checked, model: &mut Model, d: &mut Diags) {
             );
         }
         let neuron = neuron(to, d);
-        let Some(word) = v::name(from, "the swap source", d) else { continue };
+        let Some(word) = v::name(from, "the swap source", d) else {
+            continue;
+        };
         let source = if let Some(act) = activation_named(word) {
             if act == Activation::Linear {
                 d.push(
-                    Diagnostic::error(Code::UnusedSwap, from.span, "linear layers have no neurons to swap")
-                        .label("`linear` is not a neuron type")
-                        .help("give the layer an activation in the network, then swap that"),
+                    Diagnostic::error(
+                        Code::UnusedSwap,
+                        from.span,
+                        "linear layers have no neurons to swap",
+                    )
+                    .label("`linear` is not a neuron type")
+                    .help("give the layer an activation in the network, then swap that"),
                 );
                 continue;
             }
             if !net.nodes.iter().any(|n| n.activation == act) {
                 if base.broken.is_empty() {
                     d.push(
-                        Diagnostic::error(Code::UnusedSwap, from.span, format!("no layer of `{}` uses `{word}`", net.name))
-                            .label(format!("`{word}` appears nowhere"))
-                            .with_secondary(net.span.to(Span::new(net.span.start, net.span.start)), "network defined here")
-                            .help(used_activations(net)),
+                        Diagnostic::error(
+                            Code::UnusedSwap,
+                            from.span,
+                            format!("no layer of `{}` uses `{word}`", net.name),
+                        )
+                        .label(format!("`{word}` appears nowhere"))
+                        .with_secondary(net.span, "network defined here")
+                        .help(used_activations(net)),
                     );
                 }
                 continue;
@@ -106,18 +128,32 @@ fn swaps(s: &Settings, base: &Checked, model: &mut Model, d: &mut Diags) {
         } else if let Some(id) = net.node(word) {
             if net.nodes[id].activation == Activation::Linear {
                 d.push(
-                    Diagnostic::error(Code::UnusedSwap, from.span, format!("layer `{word}` has no activation to swap"))
-                        .label("a linear layer has no neurons")
-                        .help("give it an activation in the network (for example `activation=relu`)"),
+                    Diagnostic::error(
+                        Code::UnusedSwap,
+                        from.span,
+                        format!("layer `{word}` has no activation to swap"),
+                    )
+                    .label("a linear layer has no neurons")
+                    .help("give it an activation in the network (for example `activation=relu`)"),
                 );
                 continue;
             }
             Ok(id)
         } else {
             if !base.broken.contains_key(word) {
-                let names = ACTIVATIONS.iter().copied().chain(net.nodes.iter().map(|n| n.name.as_str()));
-                let mut diag = Diagnostic::error(Code::UnknownName, from.span, format!("`{word}` is neither an activation nor a layer of `{}`", net.name))
-                    .label("unknown swap source");
+                let names = ACTIVATIONS
+                    .iter()
+                    .copied()
+                    .chain(net.nodes.iter().map(|n| n.name.as_str()));
+                let mut diag = Diagnostic::error(
+                    Code::UnknownName,
+                    from.span,
+                    format!(
+                        "`{word}` is neither an activation nor a layer of `{}`",
+                        net.name
+                    ),
+                )
+                .label("unknown swap source");
                 diag = match did_you_mean(word, names) {
                     Some(s) => diag.help(format!("did you mean `{s}`?")),
                     None => diag.help(used_activations(net)),
@@ -130,14 +166,22 @@ fn swaps(s: &Settings, base: &Checked, model: &mut Model, d: &mut Diags) {
         match source {
             Err(act) => {
                 if let Some((_, _, prev)) = by_activation.iter().find(|(a, _, _)| *a == act) {
-                    d.push(duplicate(*span, *prev, "this activation is swapped twice"));
+                    d.push(duplicate(
+                        *span,
+                        *prev,
+                        &format!("`{word}` is swapped twice"),
+                    ));
                 } else {
                     by_activation.push((act, neuron, *span));
                 }
             }
             Ok(id) => {
                 if let Some((_, _, prev)) = by_layer.iter().find(|(i, _, _)| *i == id) {
-                    d.push(duplicate(*span, *prev, "this layer is swapped twice"));
+                    d.push(duplicate(
+                        *span,
+                        *prev,
+                        &format!("layer `{word}` is swapped twice"),
+                    ));
                 } else {
                     by_layer.push((id, neuron, *span));
                 }
@@ -163,13 +207,22 @@ fn duplicate(span: Span, prev: Span, what: &str) -> Diagnostic {
 }
 
 fn used_activations(net: &Network) -> String {
-    let mut used: Vec<&str> = net.nodes.iter().filter(|n| n.activation != Activation::Linear).map(|n| n.activation.name()).collect();
+    let mut used: Vec<&str> = net
+        .nodes
+        .iter()
+        .filter(|n| n.activation != Activation::Linear)
+        .map(|n| n.activation.name())
+        .collect();
     used.sort_unstable();
     used.dedup();
     if used.is_empty() {
         format!("`{}` has no layer with an activation", net.name)
     } else {
-        format!("activations used in `{}`: {}", net.name, super::suggest::one_of(&used))
+        format!(
+            "activations used in `{}`: {}",
+            net.name,
+            super::suggest::one_of(&used)
+        )
     }
 }
 
@@ -191,27 +244,38 @@ pub fn neuron(e: &Expr, d: &mut Diags) -> Option<Neuron> {
             return Some(default_neuron(word));
         }
         ExprKind::Call { name, .. } => {
-            let allowed: &[&str] = match name.node.as_str() {
-                "relu" | "spiking_relu" => &["amplitude"],
-                "lif" => &["tau_rc", "tau_ref", "min_voltage", "amplitude"],
-                "lif_rate" => &["tau_rc", "tau_ref", "amplitude"],
-                "sigmoid" | "tanh" => &["tau_ref"],
+            let allowed = match name.node.as_str() {
+                k if NEURONS.contains(&k) => call_args(k).unwrap_or_default(),
                 other => {
                     d.push(
-                        Diagnostic::error(Code::UnknownKeyword, name.span, format!("unknown neuron type `{other}`"))
-                            .label("not a neuron type")
-                            .help(hint(other, &NEURONS)),
+                        Diagnostic::error(
+                            Code::UnknownKeyword,
+                            name.span,
+                            format!("unknown neuron type `{other}`"),
+                        )
+                        .label("not a neuron type")
+                        .help(hint(other, &NEURONS)),
                     );
                     return None;
                 }
             };
-            (name, Call::new(e, allowed, d))
+            (name, Call::new(e, &allowed, d))
         }
         _ => {
             d.push(
-                Diagnostic::error(Code::WrongType, e.span, format!("a neuron type must be a name or a call, found {}", e.kind.describe()))
-                    .label("expected a neuron type")
-                    .help(format!("neuron types: {}", super::suggest::one_of(&NEURONS))),
+                Diagnostic::error(
+                    Code::WrongType,
+                    e.span,
+                    format!(
+                        "a neuron type must be a name or a call, found {}",
+                        e.kind.describe()
+                    ),
+                )
+                .label("expected a neuron type")
+                .help(format!(
+                    "neuron types: {}",
+                    super::suggest::one_of(&NEURONS)
+                )),
             );
             return None;
         }
@@ -219,27 +283,53 @@ pub fn neuron(e: &Expr, d: &mut Diags) -> Option<Neuron> {
     let call = args?;
     call.at_most_positional(0, d);
     let mut ok = true;
-    let mut time_arg = |name: &str, default: f64, allow_zero: bool, d: &mut Diags| match call.get(name) {
-        None => default,
-        Some(e) => match v::time(e, &format!("`{name}`"), d) {
-            Some(t) if t > 0.0 || (allow_zero && t == 0.0) => t,
-            Some(t) => {
-                d.push(
-                    Diagnostic::error(Code::OutOfRange, e.span, format!("`{name}` must be positive, found {t}s"))
-                        .label("must be > 0"),
-                );
-                ok = false;
-                default
-            }
-            None => {
-                ok = false;
-                default
-            }
-        },
-    };
+    let mut time_arg =
+        |name: &str, default: f64, allow_zero: bool, d: &mut Diags| match call.get(name) {
+            None => default,
+            Some(e) => match v::time(e, &format!("`{name}`"), d) {
+                Some(t) if t > 0.0 || (allow_zero && t == 0.0) => t,
+                Some(t) => {
+                    let example = if name == "tau_rc" { "20ms" } else { "2ms" };
+                    let help = match &e.kind {
+                        ExprKind::Quantity { value, unit } if *value < 0.0 => {
+                            format!(
+                                "remove the minus sign: `{name}={}{}`",
+                                fmt_num(-value),
+                                unit.node
+                            )
+                        }
+                        _ => format!("use a positive duration, for example `{name}={example}`"),
+                    };
+                    d.push(
+                        Diagnostic::error(
+                            Code::OutOfRange,
+                            e.span,
+                            format!("`{name}` must be positive, found {}s", fmt_num(t)),
+                        )
+                        .label("must be > 0")
+                        .help(help),
+                    );
+                    ok = false;
+                    default
+                }
+                None => {
+                    ok = false;
+                    default
+                }
+            },
+        };
     let tau_rc = time_arg("tau_rc", 0.02, false, d);
-    let tau_ref_default = if matches!(kind.node.as_str(), "sigmoid" | "tanh") { 1.0 } else { 0.002 };
-    let tau_ref = time_arg("tau_ref", tau_ref_default, !matches!(kind.node.as_str(), "sigmoid" | "tanh"), d);
+    let tau_ref_default = if matches!(kind.node.as_str(), "sigmoid" | "tanh") {
+        1.0
+    } else {
+        0.002
+    };
+    let tau_ref = time_arg(
+        "tau_ref",
+        tau_ref_default,
+        !matches!(kind.node.as_str(), "sigmoid" | "tanh"),
+        d,
+    );
     let plain = |name: &str, default: f64, d: &mut Diags| match call.get(name) {
         None => Some(default),
         Some(e) => v::number(e, &format!("`{name}`"), d),
@@ -249,15 +339,26 @@ pub fn neuron(e: &Expr, d: &mut Diags) -> Option<Neuron> {
         None => Some(a),
     });
     let min_voltage = plain("min_voltage", 0.0, d);
-    let (Some(amplitude), Some(min_voltage)) = (amplitude, min_voltage) else { return None };
+    let (Some(amplitude), Some(min_voltage)) = (amplitude, min_voltage) else {
+        return None;
+    };
     if !ok {
         return None;
     }
     Some(match kind.node.as_str() {
         "relu" => Neuron::RectifiedLinear { amplitude },
         "spiking_relu" => Neuron::SpikingRectifiedLinear { amplitude },
-        "lif" => Neuron::Lif { tau_rc, tau_ref, min_voltage, amplitude },
-        "lif_rate" => Neuron::LifRate { tau_rc, tau_ref, amplitude },
+        "lif" => Neuron::Lif {
+            tau_rc,
+            tau_ref,
+            min_voltage,
+            amplitude,
+        },
+        "lif_rate" => Neuron::LifRate {
+            tau_rc,
+            tau_ref,
+            amplitude,
+        },
         "sigmoid" => Neuron::Sigmoid { tau_ref },
         _ => Neuron::Tanh { tau_ref },
     })
@@ -267,8 +368,17 @@ fn default_neuron(word: &str) -> Neuron {
     match word {
         "relu" => Neuron::RectifiedLinear { amplitude: 1.0 },
         "spiking_relu" => Neuron::SpikingRectifiedLinear { amplitude: 1.0 },
-        "lif" => Neuron::Lif { tau_rc: 0.02, tau_ref: 0.002, min_voltage: 0.0, amplitude: 1.0 },
-        "lif_rate" => Neuron::LifRate { tau_rc: 0.02, tau_ref: 0.002, amplitude: 1.0 },
+        "lif" => Neuron::Lif {
+            tau_rc: 0.02,
+            tau_ref: 0.002,
+            min_voltage: 0.0,
+            amplitude: 1.0,
+        },
+        "lif_rate" => Neuron::LifRate {
+            tau_rc: 0.02,
+            tau_ref: 0.002,
+            amplitude: 1.0,
+        },
         "sigmoid" => Neuron::Sigmoid { tau_ref: 1.0 },
         _ => Neuron::Tanh { tau_ref: 1.0 },
     }
@@ -293,7 +403,8 @@ fn scales(s: &Settings, base: &Checked, model: &mut Model, d: &mut Diags) {
     let mut seen: Vec<(usize, Span)> = Vec::new();
     for st in s.targeted.iter().filter(|st| st.key.node == "scale") {
         let Some(target) = st.target else { continue };
-        let value = v::number(st.value, "a layer's scale", d).and_then(|x| v::positive(x, st.value.span, "a layer's scale", d));
+        let value = v::number(st.value, "a layer's scale", d)
+            .and_then(|x| v::positive(x, st.value.span, "a layer's scale", d));
         let Some(id) = net.node(&target.node) else {
             if !base.broken.contains_key(&target.node) {
                 d.push(unknown_layer(target, net));
@@ -310,9 +421,13 @@ fn scales(s: &Settings, base: &Checked, model: &mut Model, d: &mut Diags) {
         }
         if let Some((_, prev)) = seen.iter().find(|(i, _)| *i == id) {
             d.push(
-                Diagnostic::error(Code::Duplicate, st.key.span, format!("the scale of `{}` is set twice", target.node))
-                    .label("set again here")
-                    .with_secondary(*prev, "first set here"),
+                Diagnostic::error(
+                    Code::Duplicate,
+                    st.key.span,
+                    format!("the scale of `{}` is set twice", target.node),
+                )
+                .label("set again here")
+                .with_secondary(*prev, "first set here"),
             );
             continue;
         }
@@ -325,19 +440,34 @@ fn scales(s: &Settings, base: &Checked, model: &mut Model, d: &mut Diags) {
 }
 
 fn warn_nonlinear(neuron: Option<Neuron>, scale: f64, span: Span, layer: &str, d: &mut Diags) {
-    let nonlinear = matches!(neuron, Some(Neuron::Lif { .. } | Neuron::LifRate { .. } | Neuron::Sigmoid { .. } | Neuron::Tanh { .. }));
+    let nonlinear = matches!(
+        neuron,
+        Some(
+            Neuron::Lif { .. }
+                | Neuron::LifRate { .. }
+                | Neuron::Sigmoid { .. }
+                | Neuron::Tanh { .. }
+        )
+    );
     if nonlinear && scale != 1.0 && !d.iter().any(|x| x.primary.span == span && !x.is_error()) {
         d.push(
-            Diagnostic::warning(span, format!("scaling firing rates changes what nonlinear neurons compute (`{layer}`)"))
-                .label("not exact for lif, sigmoid or tanh")
-                .help("only relu-type neurons keep their rate output under scale_firing_rates"),
+            Diagnostic::warning(
+                span,
+                format!("scaling firing rates changes what nonlinear neurons compute (`{layer}`)"),
+            )
+            .label("not exact for lif, sigmoid or tanh")
+            .help("only relu-type neurons keep their rate output under scale_firing_rates"),
         );
     }
 }
 
 fn unknown_layer(target: &Ident, net: &Network) -> Diagnostic {
-    let mut diag = Diagnostic::error(Code::UnknownName, target.span, format!("`{}` is not a layer of `{}`", target.node, net.name))
-        .label("unknown layer");
+    let mut diag = Diagnostic::error(
+        Code::UnknownName,
+        target.span,
+        format!("`{}` is not a layer of `{}`", target.node, net.name),
+    )
+    .label("unknown layer");
     if let Some(s) = did_you_mean(&target.node, net.nodes.iter().map(|n| n.name.as_str())) {
         diag = diag.help(format!("did you mean `{s}`?"));
     }
@@ -352,55 +482,91 @@ pub fn synapse(e: &Expr, d: &mut Diags) -> Option<Synapse> {
         ExprKind::Ident(w) if w == "none" => Some(Synapse::None),
         ExprKind::Quantity { .. } => {
             let tau = v::time(e, "a synapse time constant", d)?;
-            non_negative_tau(tau, e.span, d).map(|tau| Synapse::Lowpass { tau })
+            non_negative_tau(tau, e, d).map(|tau| Synapse::Lowpass { tau })
         }
         ExprKind::Call { name, .. } if name.node == "lowpass" || name.node == "alpha" => {
             let call = Call::new(e, &["tau"], d)?;
             call.at_most_positional(1, d);
             let tau_expr = call.positional.first().copied().or_else(|| call.get("tau"));
+            if tau_expr.is_none() && (call.misplaced || call.misspelt("tau")) {
+                return None;
+            }
             let Some(tau_expr) = tau_expr else {
                 d.push(
-                    Diagnostic::error(Code::Missing, e.span, format!("`{}` needs a time constant", name.node))
-                        .label("no time constant")
-                        .help(format!("write `{}(5ms)`", name.node)),
+                    Diagnostic::error(
+                        Code::Missing,
+                        e.span,
+                        format!("`{}` needs a time constant", name.node),
+                    )
+                    .label("no time constant")
+                    .help(format!("write `{}(5ms)`", name.node)),
                 );
                 return None;
             };
             let tau = v::time(tau_expr, "a synapse time constant", d)?;
             if name.node == "alpha" {
-                v::positive(tau, tau_expr.span, "an alpha time constant", d).map(|tau| Synapse::Alpha { tau })
+                v::positive(tau, tau_expr.span, "an alpha time constant", d)
+                    .map(|tau| Synapse::Alpha { tau })
             } else {
-                non_negative_tau(tau, tau_expr.span, d).map(|tau| Synapse::Lowpass { tau })
+                non_negative_tau(tau, tau_expr, d).map(|tau| Synapse::Lowpass { tau })
             }
         }
-        ExprKind::Ident(w) | ExprKind::Call { name: Ident { node: w, .. }, .. } => {
+        ExprKind::Ident(w)
+        | ExprKind::Call {
+            name: Ident { node: w, .. },
+            ..
+        } => {
             d.push(
-                Diagnostic::error(Code::UnknownKeyword, e.span, format!("unknown synapse `{w}`"))
-                    .label("not a synapse")
-                    .help(hint(w, &["none", "lowpass", "alpha"])),
+                Diagnostic::error(
+                    Code::UnknownKeyword,
+                    e.span,
+                    format!("unknown synapse `{w}`"),
+                )
+                .label("not a synapse")
+                .help(hint(w, &vocab::SYNAPSES)),
             );
             None
         }
         _ => {
             d.push(
-                Diagnostic::error(Code::WrongType, e.span, format!("a synapse must be `none`, `lowpass(tau)` or `alpha(tau)`, found {}", e.kind.describe()))
-                    .label("expected a synapse"),
+                Diagnostic::error(
+                    Code::WrongType,
+                    e.span,
+                    format!(
+                        "a synapse must be `none`, `lowpass(tau)` or `alpha(tau)`, found {}",
+                        e.kind.describe()
+                    ),
+                )
+                .label("expected a synapse"),
             );
             None
         }
     }
 }
 
-fn non_negative_tau(tau: f64, span: Span, d: &mut Diags) -> Option<f64> {
+fn non_negative_tau(tau: f64, e: &Expr, d: &mut Diags) -> Option<f64> {
     if tau >= 0.0 {
-        Some(tau)
-    } else {
-        d.push(
-            Diagnostic::error(Code::OutOfRange, span, format!("a synapse time constant cannot be negative, found {tau}s"))
-                .label("must be >= 0"),
-        );
-        None
+        return Some(tau);
     }
+    let written = match &e.kind {
+        ExprKind::Quantity { value, unit } => format!("{}{}", fmt_num(-value), unit.node),
+        _ => format!("{}s", fmt_num(-tau)),
+    };
+    d.push(
+        Diagnostic::error(
+            Code::OutOfRange,
+            e.span,
+            format!(
+                "a synapse time constant cannot be negative, found {}s",
+                fmt_num(tau)
+            ),
+        )
+        .label("must be >= 0")
+        .help(format!(
+            "remove the minus sign: `{written}` (`none` means no synapse)"
+        )),
+    );
+    None
 }
 
 fn synapses(s: &Settings, base: &Checked, model: &mut Model, d: &mut Diags) {
@@ -422,7 +588,16 @@ fn synapses(s: &Settings, base: &Checked, model: &mut Model, d: &mut Diags) {
     }
     let mut seen: Vec<((usize, Option<usize>), Span)> = Vec::new();
     for stmt in s.arrows.iter() {
-        let Stmt::Arrow { key, from, to, value, span } = stmt else { continue };
+        let Stmt::Arrow {
+            key,
+            from,
+            to,
+            value,
+            span,
+        } = stmt
+        else {
+            continue;
+        };
         if key.node != "synapse" {
             continue;
         }
@@ -437,7 +612,12 @@ fn synapses(s: &Settings, base: &Checked, model: &mut Model, d: &mut Diags) {
                 None
             }
         };
-        let (Some(from_name), Some(to_name)) = (v::name(from, "a connection source", d), v::name(to, "a connection target", d)) else { continue };
+        let (Some(from_name), Some(to_name)) = (
+            v::name(from, "a connection source", d),
+            v::name(to, "a connection target", d),
+        ) else {
+            continue;
+        };
         let to_ident = Ident::new(to_name.to_string(), to.span);
         let Some(to_id) = net.node(to_name) else {
             if !base.broken.contains_key(to_name) {
@@ -448,18 +628,26 @@ fn synapses(s: &Settings, base: &Checked, model: &mut Model, d: &mut Diags) {
         let to_node = &net.nodes[to_id];
         if to_node.op == Op::Flatten {
             d.push(
-                Diagnostic::error(Code::NoSuchConnection, to.span, format!("`{to_name}` is a flatten view and has no connections of its own"))
-                    .label("a view, not a layer")
-                    .help("name the layer that reads the flattened values instead"),
+                Diagnostic::error(
+                    Code::NoSuchConnection,
+                    to.span,
+                    format!("`{to_name}` is a flatten view and has no connections of its own"),
+                )
+                .label("a view, not a layer")
+                .help("name the layer that reads the flattened values instead"),
             );
             continue;
         }
         let edge = if from_name == "bias" {
             if !to_node.has_bias() {
                 d.push(
-                    Diagnostic::error(Code::NoSuchConnection, from.span, format!("`{to_name}` has no bias"))
-                        .label("no bias connection")
-                        .help("only dense and conv2d layers with `bias=true` have one"),
+                    Diagnostic::error(
+                        Code::NoSuchConnection,
+                        from.span,
+                        format!("`{to_name}` has no bias"),
+                    )
+                    .label("no bias connection")
+                    .help("only dense and conv2d layers with `bias=true` have one"),
                 );
                 continue;
             }
@@ -467,23 +655,38 @@ fn synapses(s: &Settings, base: &Checked, model: &mut Model, d: &mut Diags) {
         } else {
             let Some(from_id) = net.node(from_name) else {
                 if !base.broken.contains_key(from_name) {
-                    d.push(unknown_layer(&Ident::new(from_name.to_string(), from.span), net));
+                    d.push(unknown_layer(
+                        &Ident::new(from_name.to_string(), from.span),
+                        net,
+                    ));
                 }
                 continue;
             };
             let want = net.storage_of(from_id);
-            match to_node.inputs.iter().position(|&i| net.storage_of(i) == want) {
+            match to_node
+                .inputs
+                .iter()
+                .position(|&i| net.storage_of(i) == want)
+            {
                 Some(i) => Some(i),
                 None => {
-                    let into: Vec<String> = to_node.inputs.iter().map(|&i| format!("`{} -> {to_name}`", net.nodes[net.storage_of(i)].name)).collect();
+                    let into: Vec<String> = to_node
+                        .inputs
+                        .iter()
+                        .map(|&i| format!("`{} -> {to_name}`", net.nodes[net.storage_of(i)].name))
+                        .collect();
                     let mut help = format!("connections into `{to_name}`: {}", into.join(", "));
                     if to_node.has_bias() {
                         help.push_str(&format!(", `bias -> {to_name}`"));
                     }
                     d.push(
-                        Diagnostic::error(Code::NoSuchConnection, from.span.to(to.span), format!("there is no connection `{from_name} -> {to_name}`"))
-                            .label(format!("`{to_name}` does not read `{from_name}`"))
-                            .help(help),
+                        Diagnostic::error(
+                            Code::NoSuchConnection,
+                            from.span.to(to.span),
+                            format!("there is no connection `{from_name} -> {to_name}`"),
+                        )
+                        .label(format!("`{to_name}` does not read `{from_name}`"))
+                        .help(help),
                     );
                     continue;
                 }
@@ -492,9 +695,13 @@ fn synapses(s: &Settings, base: &Checked, model: &mut Model, d: &mut Diags) {
         let key_id = (to_id, edge);
         if let Some((_, prev)) = seen.iter().find(|(k, _)| *k == key_id) {
             d.push(
-                Diagnostic::error(Code::Duplicate, *span, "this connection's synapse is set twice")
-                    .label("set again here")
-                    .with_secondary(*prev, "first set here"),
+                Diagnostic::error(
+                    Code::Duplicate,
+                    *span,
+                    "this connection's synapse is set twice",
+                )
+                .label("set again here")
+                .with_secondary(*prev, "first set here"),
             );
             continue;
         }
@@ -515,7 +722,9 @@ fn initial_voltage(e: &Expr, d: &mut Diags) -> Option<InitialVoltage> {
         ExprKind::Call { name, .. } if name.node == "uniform" => {
             let call = Call::new(e, &["seed"], d)?;
             call.at_most_positional(0, d);
-            let seed = call.get("seed").map_or(Some(0), |s| v::count(s, "`seed`", 0, d))?;
+            let seed = call
+                .get("seed")
+                .map_or(Some(0), |s| v::count(s, "`seed`", 0, d))?;
             Some(InitialVoltage::Uniform { seed: seed as u64 })
         }
         _ => {

@@ -2,12 +2,10 @@
 
 use super::suggest::hint;
 use super::values::{self as v, Call, Diags};
+use super::vocabulary::{call_args, DATA_SOURCES as SOURCES};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::ir::{DataKind, DataSource, Network, Split};
 use crate::syntax::ast::{Expr, ExprKind};
-
-const SOURCES: [&str; 3] = ["mnist_idx", "idx", "npz"];
-const COMMON: [&str; 3] = ["limit", "offset", "pixel_max"];
 
 pub fn data_source(e: &Expr, d: &mut Diags) -> Option<DataSource> {
     let ExprKind::Call { name, .. } = &e.kind else {
@@ -18,31 +16,37 @@ pub fn data_source(e: &Expr, d: &mut Diags) -> Option<DataSource> {
         );
         return None;
     };
-    let own: &[&str] = match name.node.as_str() {
-        "mnist_idx" => &["split"],
-        "idx" => &["images", "labels"],
-        "npz" => &["x", "y"],
+    let allowed = match name.node.as_str() {
+        k if SOURCES.contains(&k) => call_args(k).unwrap_or_default(),
         other => {
             d.push(
-                Diagnostic::error(Code::UnknownKeyword, name.span, format!("unknown data source `{other}`"))
-                    .label("not a data source")
-                    .help(hint(other, &SOURCES)),
+                Diagnostic::error(
+                    Code::UnknownKeyword,
+                    name.span,
+                    format!("unknown data source `{other}`"),
+                )
+                .label("not a data source")
+                .help(hint(other, &SOURCES)),
             );
             return None;
         }
     };
-    let allowed: Vec<&str> = own.iter().chain(COMMON.iter()).copied().collect();
     let call = Call::new(e, &allowed, d)?;
     let kind = match name.node.as_str() {
         "mnist_idx" => {
             call.at_most_positional(1, d);
             let dir = match call.positional.first() {
                 Some(p) => v::string(p, "the MNIST directory", d),
+                None if call.misplaced => None,
                 None => {
                     d.push(
-                        Diagnostic::error(Code::Missing, e.span, "`mnist_idx` needs the directory holding the IDX files")
-                            .label("no directory")
-                            .help("write `mnist_idx(\"data/mnist\", split=test)`"),
+                        Diagnostic::error(
+                            Code::Missing,
+                            e.span,
+                            "`mnist_idx` needs the directory holding the IDX files",
+                        )
+                        .label("no directory")
+                        .help("write `mnist_idx(\"data/mnist\", split=test)`"),
                     );
                     None
                 }
@@ -50,67 +54,131 @@ pub fn data_source(e: &Expr, d: &mut Diags) -> Option<DataSource> {
             let split = call
                 .require("split", "split=test", d)
                 .and_then(|s| v::keyword(s, "split", &["train", "test"], d))
-                .map(|s| if s == "train" { Split::Train } else { Split::Test });
-            DataKind::MnistIdx { dir: dir?, split: split? }
+                .map(|s| {
+                    if s == "train" {
+                        Split::Train
+                    } else {
+                        Split::Test
+                    }
+                });
+            DataKind::MnistIdx {
+                dir: dir?,
+                split: split?,
+            }
         }
         "idx" => {
             call.at_most_positional(0, d);
-            let images = call.require("images", "images=\"images-idx3-ubyte.gz\"", d).and_then(|x| v::string(x, "`images`", d));
-            let labels = call.require("labels", "labels=\"labels-idx1-ubyte.gz\"", d).and_then(|x| v::string(x, "`labels`", d));
-            DataKind::Idx { images: images?, labels: labels? }
+            let images = call
+                .require("images", "images=\"images-idx3-ubyte.gz\"", d)
+                .and_then(|x| v::string(x, "`images`", d));
+            let labels = call
+                .require("labels", "labels=\"labels-idx1-ubyte.gz\"", d)
+                .and_then(|x| v::string(x, "`labels`", d));
+            DataKind::Idx {
+                images: images?,
+                labels: labels?,
+            }
         }
         _ => {
             call.at_most_positional(1, d);
             let path = match call.positional.first() {
                 Some(p) => v::string(p, "the .npz path", d),
+                None if call.misplaced => None,
                 None => {
                     d.push(
-                        Diagnostic::error(Code::Missing, e.span, "`npz` needs the path of the file")
-                            .label("no path")
-                            .help("write `npz(\"data.npz\", x=\"x\", y=\"y\")`"),
+                        Diagnostic::error(
+                            Code::Missing,
+                            e.span,
+                            "`npz` needs the path of the file",
+                        )
+                        .label("no path")
+                        .help("write `npz(\"data.npz\", x=\"x\", y=\"y\")`"),
                     );
                     None
                 }
             };
-            let x = call.get("x").map_or(Some("x".to_string()), |x| v::string(x, "`x`", d));
-            let y = call.get("y").map_or(Some("y".to_string()), |y| v::string(y, "`y`", d));
-            DataKind::Npz { path: path?, x: x?, y: y? }
+            let x = call
+                .get("x")
+                .map_or(Some("x".to_string()), |x| v::string(x, "`x`", d));
+            let y = call
+                .get("y")
+                .map_or(Some("y".to_string()), |y| v::string(y, "`y`", d));
+            DataKind::Npz {
+                path: path?,
+                x: x?,
+                y: y?,
+            }
         }
     };
     let limit = match call.get("limit") {
         Some(x) => Some(v::count(x, "`limit`", 1, d)?),
         None => None,
     };
-    let offset = call.get("offset").map_or(Some(0), |x| v::count(x, "`offset`", 0, d))?;
+    let offset = call
+        .get("offset")
+        .map_or(Some(0), |x| v::count(x, "`offset`", 0, d))?;
     let pixel_max = match call.get("pixel_max") {
-        Some(x) => v::number(x, "`pixel_max`", d).and_then(|p| v::positive(p, x.span, "`pixel_max`", d))?,
+        Some(x) => {
+            v::number(x, "`pixel_max`", d).and_then(|p| v::positive(p, x.span, "`pixel_max`", d))?
+        }
         None => 1.0,
     };
-    Some(DataSource { kind, limit, offset, pixel_max, span: e.span })
+    Some(DataSource {
+        kind,
+        limit,
+        offset,
+        pixel_max,
+        span: e.span,
+    })
 }
 
 /// MNIST images are 28x28x1: a network reading them must take 784 values.
-pub fn check_fits(src: &DataSource, net: &Network, d: &mut Diags) {
+/// `incomplete` says the network has lines with errors, which may be where
+/// its missing input is.
+pub fn check_fits(src: &DataSource, net: &Network, incomplete: bool, d: &mut Diags) {
     if !matches!(src.kind, DataKind::MnistIdx { .. }) {
         return; // other sources are checked when loaded
     }
     let inputs: Vec<usize> = net.inputs().collect();
     if inputs.len() != 1 {
+        if incomplete {
+            return;
+        }
         d.push(
-            Diagnostic::error(Code::ShapeMismatch, src.span, format!("MNIST data feeds one input, but `{}` has {}", net.name, inputs.len()))
-                .label("one image per example")
-                .with_secondary(net.span, "network defined here"),
+            Diagnostic::error(
+                Code::ShapeMismatch,
+                src.span,
+                format!(
+                    "MNIST data feeds one input, but `{}` has {}",
+                    net.name,
+                    inputs.len()
+                ),
+            )
+            .label("one image per example")
+            .with_secondary(net.span, "network defined here"),
         );
         return;
     }
     let node = &net.nodes[inputs[0]];
     if node.size() != 28 * 28 {
-        let shape = node.shape.iter().map(|x| x.to_string()).collect::<Vec<_>>().join("x");
+        let shape = node
+            .shape
+            .iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join("x");
         d.push(
-            Diagnostic::error(Code::ShapeMismatch, src.span, format!("MNIST images are 28x28x1, but input `{}` is {shape}", node.name))
-                .label("28x28x1 images (784 values)")
-                .with_secondary(node.span, format!("declared {shape} here"))
-                .help("declare the input as `28x28x1` (or `784`)"),
+            Diagnostic::error(
+                Code::ShapeMismatch,
+                src.span,
+                format!(
+                    "MNIST images are 28x28x1, but input `{}` is {shape}",
+                    node.name
+                ),
+            )
+            .label("28x28x1 images (784 values)")
+            .with_secondary(node.span, format!("declared {shape} here"))
+            .help("declare the input as `28x28x1` (or `784`)"),
         );
     }
 }

@@ -4,24 +4,38 @@ use super::data::{check_fits, data_source};
 use super::probes::bind;
 use super::settings::{self, Settings};
 use super::suggest::did_you_mean;
-use super::values::{self as v, Call, Diags};
+use super::values::{self as v, fmt_num, Call, Diags};
+use super::vocabulary::{self as vocab, call_args};
+use super::Broken;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::ir::*;
+use crate::span::Span;
 use crate::syntax::ast::{Block, Expr, ExprKind};
 
+/// The most steps an input may be presented for: beyond this a run is a
+/// mistake in the units (`present = 100s` for `100ms`, `dt = 1e-9s`), not
+/// a simulation anyone waits for.
+pub const MAX_STEPS: usize = 1_000_000_000;
+
 /// Resolves `network = NAME` to a model index.
-fn model_of(s: &Settings, models: &[Model], broken_models: &[String], d: &mut Diags) -> Option<usize> {
+fn model_of(s: &Settings, models: &[Model], broken: &Broken, d: &mut Diags) -> Option<usize> {
     let e = s.require("network", "network = mnist", d)?;
     let name = v::name(e, "`network`", d)?;
     if let Some(i) = models.iter().position(|m| m.name == name) {
         return Some(i);
     }
-    if !broken_models.iter().any(|b| b == name) {
-        let mut diag = Diagnostic::error(Code::UnknownName, e.span, format!("no network or convert variant is called `{name}`"))
-            .label("unknown model");
+    if !broken.models.iter().any(|b| b == name) {
+        let mut diag = Diagnostic::error(
+            Code::UnknownName,
+            e.span,
+            format!("no network or convert variant is called `{name}`"),
+        )
+        .label("unknown model");
         diag = match did_you_mean(name, models.iter().map(|m| m.name.as_str())) {
             Some(x) => diag.help(format!("did you mean `{x}`?")),
-            None if models.is_empty() => diag.help("define it with `network NAME { ... }` or `convert NAME from NETWORK { ... }`"),
+            None if models.is_empty() => diag.help(
+                "define it with `network NAME { ... }` or `convert NAME from NETWORK { ... }`",
+            ),
             None => diag.help(format!(
                 "defined: {}",
                 super::suggest::one_of(&models.iter().map(|m| m.name.as_str()).collect::<Vec<_>>())
@@ -32,66 +46,154 @@ fn model_of(s: &Settings, models: &[Model], broken_models: &[String], d: &mut Di
     None
 }
 
-pub fn check_run(block: &Block, p: &Program, broken_models: &[String], d: &mut Diags) -> Option<Run> {
-    let s = settings::collect(
-        "run",
-        block.header,
-        &block.body,
-        &["network", "params", "data", "dt", "present", "steps", "precision", "batch", "report"],
-        &[],
-        &[],
-        d,
-    );
+/// A loss or a report that reads a probe not bound to the network: one
+/// defined on another network's layer, one that had errors (already
+/// reported, so `None`), or an unknown one.
+fn unknown_probe(
+    name: &str,
+    span: Span,
+    net: &Network,
+    all: &[Probe],
+    broken: &Broken,
+) -> Option<Diagnostic> {
+    if broken.probes.iter().any(|b| b == name) {
+        return None;
+    }
+    if all.iter().any(|p| p.name == name) {
+        return Some(
+            Diagnostic::error(
+                Code::UnknownName,
+                span,
+                format!("probe `{name}` is not on a layer of `{}`", net.name),
+            )
+            .label("probe on another network")
+            .help(format!("probe a layer of `{}`", net.name)),
+        );
+    }
+    let x = Diagnostic::error(Code::UnknownName, span, format!("unknown probe `{name}`"))
+        .label("not a probe");
+    Some(
+        match did_you_mean(
+            name,
+            all.iter()
+                .map(|p| p.name.as_str())
+                .chain(broken.probes.iter().map(String::as_str)),
+        ) {
+            Some(s) => x.help(format!("did you mean `{s}`?")),
+            None => x.help(format!(
+                "define it at the top level: `probe {name} = LAYER`"
+            )),
+        },
+    )
+}
+
+pub fn check_run(block: &Block, p: &Program, broken: &Broken, d: &mut Diags) -> Option<Run> {
+    let s = settings::collect("run", block.header, &block.body, &vocab::RUN, d);
     s.no_extras(d);
-    let model = model_of(&s, &p.models, broken_models, d);
+    let model = model_of(&s, &p.models, broken, d);
     let params = s.value("params").and_then(|e| v::string(e, "`params`", d));
-    let data = s.require("data", "data = mnist_idx(\"data/mnist\", split=test)", d).and_then(|e| data_source(e, d));
+    let data = s
+        .require("data", "data = mnist_idx(\"data/mnist\", split=test)", d)
+        .and_then(|e| data_source(e, d));
     let dt = match s.value("dt") {
         Some(e) => v::time(e, "`dt`", d).and_then(|t| v::positive(t, e.span, "`dt`", d)),
+        None if s.is_broken("dt") => None,
         None => Some(0.001),
     };
-    let steps = match (s.get("present"), s.get("steps"), dt) {
-        (Some(a), Some(b), _) => {
+    let steps = match (s.get("present"), s.get("steps")) {
+        (Some(a), Some(b)) => {
             d.push(
-                Diagnostic::error(Code::Duplicate, b.key.span, "give either `present` or `steps`, not both")
-                    .label("`steps` here")
-                    .with_secondary(a.key.span, "`present` here"),
+                Diagnostic::error(
+                    Code::Duplicate,
+                    b.key.span,
+                    "give either `present` or `steps`, not both",
+                )
+                .label("`steps` here")
+                .with_secondary(a.key.span, "`present` here")
+                .help("`steps = N` is `present = N * dt`; keep one of them"),
             );
             None
         }
-        (Some(pr), None, Some(dt)) => v::time(pr.value, "`present`", d).and_then(|t| steps_of(t, dt, pr.value, d)),
-        (None, Some(st), _) => v::count(st.value, "`steps`", 1, d),
-        (None, None, _) => {
+        // A `dt` with an error still leaves `present`'s own unit to check.
+        (Some(pr), None) => v::time(pr.value, "`present`", d)
+            .and_then(|t| v::positive(t, pr.value.span, "`present`", d))
+            .and_then(|t| steps_of(t, dt?, pr.value, d)),
+        (None, Some(st)) => v::count(st.value, "`steps`", 1, d).and_then(|n| {
+            if n > MAX_STEPS {
+                d.push(too_many_steps(
+                    st.value.span,
+                    format!("`steps` must be at most {MAX_STEPS}, found {n}"),
+                    n as f64,
+                ));
+                return None;
+            }
+            Some(n)
+        }),
+        (None, None) if s.is_broken("present") || s.is_broken("steps") => None,
+        (None, None) => {
             d.push(
-                Diagnostic::error(Code::Missing, block.header, "this run block does not say how long each input is presented")
-                    .label("no `present`")
-                    .help("add `present = 100ms` (or `steps = 100`)"),
+                Diagnostic::error(
+                    Code::Missing,
+                    block.header,
+                    "this run block does not say how long each input is presented",
+                )
+                .label("no `present`")
+                .help("add `present = 100ms` (or `steps = 100`)"),
             );
             None
         }
-        _ => None,
     };
     let precision = match s.value("precision") {
-        Some(e) => v::keyword(e, "precision", &["f32", "f64"], d).map(|x| if x == "f64" { Precision::F64 } else { Precision::F32 }),
+        Some(e) => v::keyword(e, "precision", &["f32", "f64"], d).map(|x| {
+            if x == "f64" {
+                Precision::F64
+            } else {
+                Precision::F32
+            }
+        }),
         None => Some(Precision::F32),
     };
-    let batch = s.value("batch").map_or(Some(100), |e| v::count(e, "`batch`", 1, d));
+    let batch = s
+        .value("batch")
+        .map_or(Some(100), |e| v::count(e, "`batch`", 1, d));
 
     let model = model?;
     let net = p.network_of(&p.models[model]);
-    if params.is_none() && net.params().next().is_some() && s.get("params").is_none() {
+    let net_incomplete = broken.networks.contains(&net.name);
+    if params.is_none()
+        && net.params().next().is_some()
+        && s.get("params").is_none()
+        && !s.is_broken("params")
+    {
         d.push(
-            Diagnostic::error(Code::Missing, block.header, format!("`{}` has weights but this run block names no params file", net.name))
-                .label("no `params`")
-                .help("add `params = \"params.npz\"` (written by `snnc train`)"),
+            Diagnostic::error(
+                Code::Missing,
+                block.header,
+                format!(
+                    "`{}` has weights but this run block names no params file",
+                    net.name
+                ),
+            )
+            .label("no `params`")
+            .help("add `params = \"params.npz\"` (written by `snnc train`)"),
         );
     }
     if let Some(data) = &data {
-        check_fits(data, net, d);
+        check_fits(data, net, net_incomplete, d);
     }
     let dt_v = dt?;
     let probes = bind(&p.probes, net, dt_v, d);
-    let report = report(s.value("report"), &probes, net, &p.probes, block, d);
+    let report = match s.value("report") {
+        Some(e) => report(e, &probes, net, &p.probes, broken, d),
+        None if s.is_broken("report") => None,
+        None => default_report(
+            &probes,
+            net,
+            block,
+            net_incomplete || !broken.probes.is_empty(),
+            d,
+        ),
+    };
     Some(Run {
         name: block.name.as_ref().map(|n| n.node.clone()),
         model,
@@ -107,58 +209,126 @@ pub fn check_run(block: &Block, p: &Program, broken_models: &[String], d: &mut D
     })
 }
 
+fn too_many_steps(span: Span, message: String, n: f64) -> Diagnostic {
+    Diagnostic::error(Code::OutOfRange, span, message)
+        .label(format!("{} steps", fmt_num(n)))
+        .help(format!("snnc presents each input for at most {MAX_STEPS} steps; check the units of `present` and `dt`"))
+}
+
 fn steps_of(t: f64, dt: f64, e: &Expr, d: &mut Diags) -> Option<usize> {
-    let n = (t / dt).round();
-    if n < 1.0 || (t / dt - n).abs() > 1e-6 {
+    let ratio = t / dt;
+    if ratio.is_nan() || ratio > MAX_STEPS as f64 + 0.5 {
+        d.push(too_many_steps(
+            e.span,
+            format!(
+                "`present` is {} steps of dt = {}s, more than snnc simulates",
+                fmt_num(ratio),
+                fmt_num(dt)
+            ),
+            ratio,
+        ));
+        return None;
+    }
+    let n = ratio.round();
+    if n < 1.0 || (ratio - n).abs() > 1e-6 {
         d.push(
-            Diagnostic::error(Code::OutOfRange, e.span, format!("`present` must be a whole number (at least 1) of steps of dt = {dt}s"))
-                .label(format!("{t}s / {dt}s = {}", t / dt))
-                .help("make `present` a multiple of `dt`"),
+            Diagnostic::error(
+                Code::OutOfRange,
+                e.span,
+                format!(
+                    "`present` must be a whole number (at least 1) of steps of dt = {}s",
+                    fmt_num(dt)
+                ),
+            )
+            .label(format!(
+                "{}s / {}s = {}",
+                fmt_num(t),
+                fmt_num(dt),
+                fmt_num(ratio)
+            ))
+            .help("make `present` a multiple of `dt`"),
         );
         return None;
     }
     Some(n as usize)
 }
 
-fn report(e: Option<&Expr>, probes: &[BoundProbe], net: &Network, all: &[Probe], block: &Block, d: &mut Diags) -> Option<Report> {
-    let Some(e) = e else {
-        // Default: the probe on the network's last layer.
-        let last = net.nodes.len().checked_sub(1);
-        return match probes.iter().position(|b| Some(b.node) == last) {
-            Some(probe) => Some(Report { probe, at: ReadAt::Last }),
-            None => {
+/// No `report`: the probe on the network's last layer. `quiet` when that
+/// probe or layer may be on a line with an error.
+fn default_report(
+    probes: &[BoundProbe],
+    net: &Network,
+    block: &Block,
+    quiet: bool,
+    d: &mut Diags,
+) -> Option<Report> {
+    let last = net.nodes.len().checked_sub(1);
+    match probes.iter().position(|b| Some(b.node) == last) {
+        Some(probe) => Some(Report {
+            probe,
+            at: ReadAt::Last,
+        }),
+        None => {
+            if !quiet {
                 d.push(
-                    Diagnostic::error(Code::Missing, block.header, "this run block has no `report` and no probe on the output layer")
-                        .label("what should be read?")
-                        .help("add `report = accuracy(PROBE, at=last)` with a probe on the output layer"),
+                    Diagnostic::error(
+                        Code::Missing,
+                        block.header,
+                        "this run block has no `report` and no probe on the output layer",
+                    )
+                    .label("what should be read?")
+                    .help(
+                        "add `report = accuracy(PROBE, at=last)` with a probe on the output layer",
+                    ),
                 );
-                None
             }
-        };
-    };
+            None
+        }
+    }
+}
+
+fn report(
+    e: &Expr,
+    probes: &[BoundProbe],
+    net: &Network,
+    all: &[Probe],
+    broken: &Broken,
+    d: &mut Diags,
+) -> Option<Report> {
     let ExprKind::Call { name, .. } = &e.kind else {
         d.push(
-            Diagnostic::error(Code::WrongType, e.span, "`report` must be `accuracy(PROBE, at=last)`")
-                .label(format!("found {}", e.kind.describe())),
+            Diagnostic::error(
+                Code::WrongType,
+                e.span,
+                "`report` must be `accuracy(PROBE, at=last)`",
+            )
+            .label(format!("found {}", e.kind.describe()))
+            .help("for example `report = accuracy(pred, at=last)`"),
         );
         return None;
     };
     if name.node != "accuracy" {
         d.push(
-            Diagnostic::error(Code::UnknownKeyword, name.span, format!("unknown report `{}`", name.node))
-                .label("not a report")
-                .help("the report is `accuracy(PROBE, at=last)`"),
+            Diagnostic::error(
+                Code::UnknownKeyword,
+                name.span,
+                format!("unknown report `{}`", name.node),
+            )
+            .label("not a report")
+            .help("the report is `accuracy(PROBE, at=last)`"),
         );
         return None;
     }
-    let call = Call::new(e, &["at"], d)?;
+    let call = Call::new(e, &call_args("accuracy").unwrap_or_default(), d)?;
     call.at_most_positional(1, d);
     let Some(pe) = call.positional.first() else {
-        d.push(
-            Diagnostic::error(Code::Missing, e.span, "`accuracy` needs the probe to read")
-                .label("no probe")
-                .help("write `accuracy(pred, at=last)`"),
-        );
+        if !call.misplaced {
+            d.push(
+                Diagnostic::error(Code::Missing, e.span, "`accuracy` needs the probe to read")
+                    .label("no probe")
+                    .help("write `accuracy(pred, at=last)`"),
+            );
+        }
         return None;
     };
     let pname = v::name(pe, "the reported probe", d)?;
@@ -167,23 +337,9 @@ fn report(e: Option<&Expr>, probes: &[BoundProbe], net: &Network, all: &[Probe],
         Some(a) if matches!(&a.kind, ExprKind::Ident(w) if w == "last") => Some(ReadAt::Last),
         Some(a) => v::count(a, "`at` (a step, or `last`)", 1, d).map(ReadAt::Step),
     };
-    let probe = match probes.iter().position(|b| b.name == pname) {
-        Some(i) => i,
-        None => {
-            let diag = if all.iter().any(|p| p.name == pname) {
-                Diagnostic::error(Code::UnknownName, pe.span, format!("probe `{pname}` is not on a layer of `{}`", net.name))
-                    .label("probe on another network")
-            } else {
-                let mut x = Diagnostic::error(Code::UnknownName, pe.span, format!("unknown probe `{pname}`")).label("not a probe");
-                x = match did_you_mean(pname, all.iter().map(|p| p.name.as_str())) {
-                    Some(s) => x.help(format!("did you mean `{s}`?")),
-                    None => x.help(format!("define it at the top level: `probe {pname} = LAYER`")),
-                };
-                x
-            };
-            d.push(diag);
-            return None;
-        }
+    let Some(probe) = probes.iter().position(|b| b.name == pname) else {
+        d.extend(unknown_probe(pname, pe.span, net, all, broken));
+        return None;
     };
     let node = &net.nodes[probes[probe].node];
     if node.shape.len() != 1 || node.size() < 2 {
@@ -198,63 +354,77 @@ fn report(e: Option<&Expr>, probes: &[BoundProbe], net: &Network, all: &[Probe],
 }
 
 fn shape_str(shape: &[usize]) -> String {
-    shape.iter().map(|x| x.to_string()).collect::<Vec<_>>().join("x")
+    shape
+        .iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join("x")
 }
 
 // --------------------------------------------------------------- train ----
 
-pub fn check_train(block: &Block, p: &Program, broken_models: &[String], d: &mut Diags) -> Option<Train> {
-    let s = settings::collect(
-        "train",
-        block.header,
-        &block.body,
-        &["network", "data", "optimizer", "epochs", "batch", "validation_split", "seed", "save"],
-        &["loss"],
-        &[],
-        d,
-    );
+pub fn check_train(block: &Block, p: &Program, broken: &Broken, d: &mut Diags) -> Option<Train> {
+    let s = settings::collect("train", block.header, &block.body, &vocab::TRAIN, d);
     s.no_extras(d);
-    let model = model_of(&s, &p.models, broken_models, d);
-    let data = s.require("data", "data = mnist_idx(\"data/mnist\", split=train)", d).and_then(|e| data_source(e, d));
-    let optimizer = s.require("optimizer", "optimizer = rmsprop(lr=0.001)", d).and_then(|e| optimizer(e, d));
-    let epochs = s.require("epochs", "epochs = 10", d).and_then(|e| v::count(e, "`epochs`", 1, d));
-    let batch = s.value("batch").map_or(Some(32), |e| v::count(e, "`batch`", 1, d));
+    let model = model_of(&s, &p.models, broken, d);
+    let data = s
+        .require("data", "data = mnist_idx(\"data/mnist\", split=train)", d)
+        .and_then(|e| data_source(e, d));
+    let optimizer = s
+        .require("optimizer", "optimizer = rmsprop(lr=0.001)", d)
+        .and_then(|e| optimizer(e, d));
+    let epochs = s
+        .require("epochs", "epochs = 10", d)
+        .and_then(|e| v::count(e, "`epochs`", 1, d));
+    let batch = s
+        .value("batch")
+        .map_or(Some(32), |e| v::count(e, "`batch`", 1, d));
     let validation_split = match s.value("validation_split") {
-        Some(e) => v::number(e, "`validation_split`", d).and_then(|x| v::in_range(x, 0.0, 0.9, e.span, "`validation_split`", d)),
+        Some(e) => v::number(e, "`validation_split`", d)
+            .and_then(|x| v::in_range(x, 0.0, 0.9, e.span, "`validation_split`", d)),
         None => Some(0.0),
     };
-    let seed = s.value("seed").map_or(Some(0), |e| v::count(e, "`seed`", 0, d));
-    let save = s.require("save", "save = \"params.npz\"", d).and_then(|e| v::string(e, "`save`", d));
+    let seed = s
+        .value("seed")
+        .map_or(Some(0), |e| v::count(e, "`seed`", 0, d));
+    let save = s
+        .require("save", "save = \"params.npz\"", d)
+        .and_then(|e| v::string(e, "`save`", d));
 
     let model = model?;
     let net = p.network_of(&p.models[model]);
     if let Some(data) = &data {
-        check_fits(data, net, d);
+        check_fits(data, net, broken.networks.contains(&net.name), d);
     }
-    let probes = bind(&p.probes, net, 0.001, d);
+    // Training has no time steps: the probes are bound only to find their
+    // layers, and `sample_every` is a run's business (checked there).
+    let probes = bind(&p.probes, net, 0.001, &mut Vec::new());
     let mut losses = Vec::new();
     for st in &s.targeted {
         let Some(target) = st.target else { continue };
-        let probe = match probes.iter().position(|b| b.name == target.node) {
-            Some(i) => i,
-            None => {
-                let mut x = Diagnostic::error(Code::BadLoss, target.span, format!("the loss reads probe `{}`, which is not on a layer of `{}`", target.node, net.name))
-                    .label("unknown probe");
-                x = match did_you_mean(&target.node, p.probes.iter().map(|p| p.name.as_str())) {
-                    Some(s) => x.help(format!("did you mean `{s}`?")),
-                    None => x.help(format!("define it at the top level: `probe {} = LAYER`", target.node)),
-                };
-                d.push(x);
-                continue;
-            }
+        let Some(probe) = probes.iter().position(|b| b.name == target.node) else {
+            d.extend(unknown_probe(
+                &target.node,
+                target.span,
+                net,
+                &p.probes,
+                broken,
+            ));
+            continue;
         };
         let node = &net.nodes[probes[probe].node];
         let model_ref = &p.models[model];
-        if let Some(kind) = loss(st.value, node, model_ref.nodes[probes[probe].node].neuron.is_some(), data.as_ref(), d) {
+        if let Some(kind) = loss(
+            st.value,
+            node,
+            model_ref.nodes[probes[probe].node].neuron.is_some(),
+            data.as_ref(),
+            d,
+        ) {
             losses.push(Loss { probe, kind });
         }
     }
-    if s.targeted.is_empty() {
+    if s.targeted.is_empty() && !s.is_broken("loss") {
         d.push(
             Diagnostic::error(Code::Missing, block.header, "this train block has no loss")
                 .label("nothing to minimise")
@@ -278,86 +448,144 @@ pub fn check_train(block: &Block, p: &Program, broken_models: &[String], d: &mut
 }
 
 fn optimizer(e: &Expr, d: &mut Diags) -> Option<Optimizer> {
-    const KINDS: [&str; 3] = ["rmsprop", "adam", "sgd"];
+    use vocab::OPTIMIZERS as KINDS;
     let ExprKind::Call { name, .. } = &e.kind else {
         if let ExprKind::Ident(w) = &e.kind {
             if KINDS.contains(&w.as_str()) {
+                // `rmsprop` is `rmsprop()`, which lacks its learning rate.
                 d.push(
-                    Diagnostic::error(Code::WrongType, e.span, "an optimizer needs its learning rate")
-                        .label("no learning rate")
-                        .help(format!("write `{w}(lr=0.001)`")),
+                    Diagnostic::error(
+                        Code::Missing,
+                        e.span,
+                        format!("`{w}` needs the argument `lr`"),
+                    )
+                    .label("`lr` is missing")
+                    .help(format!("write `{w}(lr=0.001)`")),
                 );
                 return None;
             }
         }
-        d.push(Diagnostic::error(Code::WrongType, e.span, "`optimizer` must be `rmsprop(...)`, `adam(...)` or `sgd(...)`").label("expected an optimizer"));
+        d.push(
+            Diagnostic::error(
+                Code::WrongType,
+                e.span,
+                "`optimizer` must be `rmsprop(...)`, `adam(...)` or `sgd(...)`",
+            )
+            .label("expected an optimizer")
+            .help("for example `optimizer = rmsprop(lr=0.001)`"),
+        );
         return None;
     };
-    let allowed: &[&str] = match name.node.as_str() {
-        "rmsprop" => &["lr", "rho", "epsilon"],
-        "adam" => &["lr", "beta1", "beta2", "epsilon"],
-        "sgd" => &["lr", "momentum"],
+    let allowed = match name.node.as_str() {
+        k if KINDS.contains(&k) => call_args(k).unwrap_or_default(),
         other => {
             d.push(
-                Diagnostic::error(Code::UnknownKeyword, name.span, format!("unknown optimizer `{other}`"))
-                    .label("not an optimizer")
-                    .help(super::suggest::hint(other, &KINDS)),
+                Diagnostic::error(
+                    Code::UnknownKeyword,
+                    name.span,
+                    format!("unknown optimizer `{other}`"),
+                )
+                .label("not an optimizer")
+                .help(super::suggest::hint(other, &KINDS)),
             );
             return None;
         }
     };
-    let call = Call::new(e, allowed, d)?;
+    let call = Call::new(e, &allowed, d)?;
     call.at_most_positional(0, d);
-    let lr = call.require("lr", "lr=0.001", d).and_then(|x| v::number(x, "`lr`", d).and_then(|l| v::positive(l, x.span, "`lr`", d)));
+    let lr = call
+        .require("lr", "lr=0.001", d)
+        .and_then(|x| v::number(x, "`lr`", d).and_then(|l| v::positive(l, x.span, "`lr`", d)));
     let frac = |n: &str, default: f64, d: &mut Diags| match call.get(n) {
-        Some(x) => v::number(x, &format!("`{n}`"), d).and_then(|y| v::in_range(y, 0.0, 0.999_999, x.span, &format!("`{n}`"), d)),
+        Some(x) => v::number(x, &format!("`{n}`"), d)
+            .and_then(|y| v::in_range(y, 0.0, 0.999_999, x.span, &format!("`{n}`"), d)),
         None => Some(default),
     };
     Some(match name.node.as_str() {
-        "rmsprop" => Optimizer::Rmsprop { lr: lr?, rho: frac("rho", 0.9, d)?, epsilon: frac("epsilon", 1e-7, d)? },
-        "adam" => Optimizer::Adam { lr: lr?, beta1: frac("beta1", 0.9, d)?, beta2: frac("beta2", 0.999, d)?, epsilon: frac("epsilon", 1e-7, d)? },
-        _ => Optimizer::Sgd { lr: lr?, momentum: frac("momentum", 0.0, d)? },
+        "rmsprop" => Optimizer::Rmsprop {
+            lr: lr?,
+            rho: frac("rho", 0.9, d)?,
+            epsilon: frac("epsilon", 1e-7, d)?,
+        },
+        "adam" => Optimizer::Adam {
+            lr: lr?,
+            beta1: frac("beta1", 0.9, d)?,
+            beta2: frac("beta2", 0.999, d)?,
+            epsilon: frac("epsilon", 1e-7, d)?,
+        },
+        _ => Optimizer::Sgd {
+            lr: lr?,
+            momentum: frac("momentum", 0.0, d)?,
+        },
     })
 }
 
-fn loss(e: &Expr, node: &Node, has_neurons: bool, data: Option<&DataSource>, d: &mut Diags) -> Option<LossKind> {
-    const KINDS: [&str; 3] = ["sparse_categorical_crossentropy", "mse", "rate_in_range"];
+fn loss(
+    e: &Expr,
+    node: &Node,
+    has_neurons: bool,
+    data: Option<&DataSource>,
+    d: &mut Diags,
+) -> Option<LossKind> {
+    use vocab::LOSSES as KINDS;
     let (name, call) = match &e.kind {
         ExprKind::Call { name, .. } => {
-            let allowed: &[&str] = match name.node.as_str() {
-                "sparse_categorical_crossentropy" => &["from_logits"],
-                "mse" => &[],
-                "rate_in_range" => &["min", "max", "weight"],
+            let allowed = match name.node.as_str() {
+                k if KINDS.contains(&k) => call_args(k).unwrap_or_default(),
                 other => {
                     d.push(
-                        Diagnostic::error(Code::UnknownKeyword, name.span, format!("unknown loss `{other}`"))
-                            .label("not a loss")
-                            .help(super::suggest::hint(other, &KINDS)),
+                        Diagnostic::error(
+                            Code::UnknownKeyword,
+                            name.span,
+                            format!("unknown loss `{other}`"),
+                        )
+                        .label("not a loss")
+                        .help(super::suggest::hint(other, &KINDS)),
                     );
                     return None;
                 }
             };
-            (name.node.as_str(), Call::new(e, allowed, d)?)
+            (name.node.as_str(), Call::new(e, &allowed, d)?)
         }
         _ => {
             d.push(
-                Diagnostic::error(Code::WrongType, e.span, format!("a loss must be a call such as `mse()`, found {}", e.kind.describe()))
-                    .label("expected a loss")
-                    .help(format!("losses: {}", super::suggest::one_of(&KINDS))),
+                Diagnostic::error(
+                    Code::WrongType,
+                    e.span,
+                    format!(
+                        "a loss must be a call such as `mse()`, found {}",
+                        e.kind.describe()
+                    ),
+                )
+                .label("expected a loss")
+                .help(format!("losses: {}", super::suggest::one_of(&KINDS))),
             );
             return None;
         }
     };
     call.at_most_positional(0, d);
     let classes_ok = |d: &mut Diags| {
-        let mnist = data.is_some_and(|s| matches!(s.kind, DataKind::MnistIdx { .. } | DataKind::Idx { .. }));
+        let mnist = data
+            .is_some_and(|s| matches!(s.kind, DataKind::MnistIdx { .. } | DataKind::Idx { .. }));
         if node.shape.len() != 1 || (mnist && node.size() != 10) || node.size() < 2 {
-            let want = if mnist { "10 class scores (MNIST has 10 labels)" } else { "a vector of class scores" };
+            let want = if mnist {
+                "10 class scores (MNIST has 10 labels)"
+            } else {
+                "a vector of class scores"
+            };
             d.push(
-                Diagnostic::error(Code::BadLoss, e.span, format!("this loss needs {want}, but `{}` has shape {}", node.name, shape_str(&node.shape)))
-                    .label("does not fit the labels")
-                    .with_secondary(node.span, format!("`{}` defined here", node.name))
-                    .help("put the loss on a probe of the output layer, with one unit per class"),
+                Diagnostic::error(
+                    Code::BadLoss,
+                    e.span,
+                    format!(
+                        "this loss needs {want}, but `{}` has shape {}",
+                        node.name,
+                        shape_str(&node.shape)
+                    ),
+                )
+                .label("does not fit the labels")
+                .with_secondary(node.span, format!("`{}` defined here", node.name))
+                .help("put the loss on a probe of the output layer, with one unit per class"),
             );
             return false;
         }
@@ -365,7 +593,9 @@ fn loss(e: &Expr, node: &Node, has_neurons: bool, data: Option<&DataSource>, d: 
     };
     match name {
         "sparse_categorical_crossentropy" => {
-            let logits = call.get("from_logits").map_or(Some(false), |x| v::boolean(x, "`from_logits`", d))?;
+            let logits = call
+                .get("from_logits")
+                .map_or(Some(false), |x| v::boolean(x, "`from_logits`", d))?;
             if !logits {
                 d.push(
                     Diagnostic::error(Code::BadLoss, e.span, "snnc networks output logits; the loss must say `from_logits=true`")
@@ -380,23 +610,40 @@ fn loss(e: &Expr, node: &Node, has_neurons: bool, data: Option<&DataSource>, d: 
         _ => {
             if !has_neurons {
                 d.push(
-                    Diagnostic::error(Code::BadLoss, e.span, format!("`rate_in_range` needs a layer with neurons, but `{}` is linear", node.name))
-                        .label("no firing rates here")
-                        .help("probe a layer with an activation, such as a relu conv layer"),
+                    Diagnostic::error(
+                        Code::BadLoss,
+                        e.span,
+                        format!(
+                            "`rate_in_range` needs a layer with neurons, but `{}` is linear",
+                            node.name
+                        ),
+                    )
+                    .label("no firing rates here")
+                    .help("probe a layer with an activation, such as a relu conv layer"),
                 );
                 return None;
             }
-            let min = call.require("min", "min=200Hz", d).and_then(|x| v::frequency(x, "`min`", d));
-            let max = call.require("max", "max=300Hz", d).and_then(|x| v::frequency(x, "`max`", d));
+            let min = call
+                .require("min", "min=200Hz", d)
+                .and_then(|x| v::frequency(x, "`min`", d));
+            let max = call
+                .require("max", "max=300Hz", d)
+                .and_then(|x| v::frequency(x, "`max`", d));
             let weight = match call.get("weight") {
-                Some(x) => v::number(x, "`weight`", d).and_then(|w| v::positive(w, x.span, "`weight`", d)),
+                Some(x) => {
+                    v::number(x, "`weight`", d).and_then(|w| v::positive(w, x.span, "`weight`", d))
+                }
                 None => Some(1.0),
             };
             let (min, max, weight) = (min?, max?, weight?);
             if min < 0.0 || max < min {
                 d.push(
-                    Diagnostic::error(Code::OutOfRange, call.span, format!("need 0 <= min <= max, found min {min}Hz and max {max}Hz"))
-                        .label("empty or negative range"),
+                    Diagnostic::error(
+                        Code::OutOfRange,
+                        call.span,
+                        format!("need 0 <= min <= max, found min {min}Hz and max {max}Hz"),
+                    )
+                    .label("empty or negative range"),
                 );
                 return None;
             }

@@ -1,8 +1,9 @@
 //! Blocks made of `key = value` settings (`run`, `train`, `convert`): each key
 //! once, every key known, "did you mean" for the rest.
 
-use super::suggest::hint;
+use super::suggest::{did_you_mean, hint};
 use super::values::Diags;
+use super::vocabulary::BlockKeys;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::span::Span;
 use crate::syntax::ast::{Arg, Expr, Ident, Stmt};
@@ -24,6 +25,11 @@ pub struct Settings<'a> {
     pub targeted: Vec<Setting<'a>>,
     /// Arrow statements, such as `swap relu -> lif`, in file order.
     pub arrows: Vec<&'a Stmt>,
+    /// Keys written on a line with an error that was already reported (a
+    /// line that did not parse, a misspelt key whose "did you mean" is this
+    /// key, `loss = ...` without its name): they count as present, so they
+    /// are not reported missing too.
+    broken: Vec<&'static str>,
 }
 
 /// Sorts a block's statements. `plain` keys may appear once each, `targeted`
@@ -33,65 +39,119 @@ pub fn collect<'a>(
     block: &'a str,
     header: Span,
     body: &'a [Stmt],
-    plain: &[&str],
-    targeted: &[&str],
-    arrows: &[&str],
+    keys: &BlockKeys,
     d: &mut Diags,
 ) -> Settings<'a> {
-    let mut out = Settings { block, header, plain: Vec::new(), targeted: Vec::new(), arrows: Vec::new() };
-    let all: Vec<&str> = plain.iter().chain(targeted).chain(arrows).copied().collect();
+    let mut out = Settings {
+        block,
+        header,
+        plain: Vec::new(),
+        targeted: Vec::new(),
+        arrows: Vec::new(),
+        broken: Vec::new(),
+    };
+    let all = keys.all();
+    let (plain, targeted, arrows) = (keys.plain, keys.targeted, keys.arrows);
+    // The key a misspelt or broken key stands for.
+    let meant = |k: &str| {
+        all.iter()
+            .copied()
+            .find(|a| *a == k)
+            .or_else(|| did_you_mean(k, all.iter().copied()))
+    };
     for stmt in body {
         match stmt {
             Stmt::Input { span, .. } => d.push(
-                Diagnostic::error(Code::UnknownKeyword, Span::new(span.start, span.start + 5), format!("`input` does not belong in a {block} block"))
-                    .label("inputs are declared in a network block")
-                    .help("move it into `network NAME { ... }`"),
+                Diagnostic::error(
+                    Code::UnknownKeyword,
+                    Span::new(span.start, span.start + 5),
+                    format!("`input` does not belong in a {block} block"),
+                )
+                .label("inputs are declared in a network block")
+                .help("move it into `network NAME { ... }`"),
             ),
+            Stmt::Broken { key, .. } => {
+                out.broken.extend(key.as_ref().and_then(|k| meant(&k.node)));
+            }
             Stmt::Arrow { key, .. } if arrows.contains(&key.node.as_str()) => out.arrows.push(stmt),
-            Stmt::Assign { key, target, value, extra, span } => {
+            Stmt::Assign {
+                key,
+                target,
+                value,
+                extra,
+                span,
+            } => {
                 let k = key.node.as_str();
-                let setting = Setting { key, target: target.as_ref(), value, extra, span: *span };
-                if targeted.contains(&k) {
+                let setting = Setting {
+                    key,
+                    target: target.as_ref(),
+                    value,
+                    extra,
+                    span: *span,
+                };
+                if let Some(&k) = targeted.iter().find(|t| **t == k) {
                     if target.is_none() {
                         d.push(
-                            Diagnostic::error(Code::Missing, key.span, format!("`{k}` needs a name after it"))
-                                .label(format!("`{k} WHAT = ...`"))
-                                .help(format!("for example `{k} pred = ...`")),
+                            Diagnostic::error(
+                                Code::Missing,
+                                key.span,
+                                format!("`{k}` needs a name after it"),
+                            )
+                            .label(format!("`{k} WHAT = ...`"))
+                            .help(format!("for example `{k} pred = ...`")),
                         );
+                        out.broken.push(k);
                     } else {
                         out.targeted.push(setting);
                     }
-                } else if plain.contains(&k) {
+                } else if let Some(&k) = plain.iter().find(|p| **p == k) {
                     if let Some(t) = target {
                         d.push(
-                            Diagnostic::error(Code::Syntax, t.span, format!("unexpected `{}` after `{k}`", t.node))
-                                .label("remove this name")
-                                .help(format!("write `{k} = ...`")),
+                            Diagnostic::error(
+                                Code::Syntax,
+                                t.span,
+                                format!("unexpected `{}` after `{k}`", t.node),
+                            )
+                            .label("remove this name")
+                            .help(format!("write `{k} = ...`")),
                         );
+                        out.broken.push(k);
                     } else if let Some(prev) = out.plain.iter().find(|s| s.key.node == k) {
                         d.push(
-                            Diagnostic::error(Code::Duplicate, key.span, format!("`{k}` is set twice in this {block} block"))
-                                .label("set again here")
-                                .with_secondary(prev.key.span, "first set here")
-                                .help("keep one of them"),
+                            Diagnostic::error(
+                                Code::Duplicate,
+                                key.span,
+                                format!("`{k}` is set twice in this {block} block"),
+                            )
+                            .label("set again here")
+                            .with_secondary(prev.key.span, "first set here")
+                            .help("keep one of them"),
                         );
                     } else {
                         out.plain.push(setting);
                     }
                 } else {
                     d.push(unknown_key(key, block, &all));
+                    out.broken.extend(meant(k));
                 }
             }
-            Stmt::Arrow { key, .. } => d.push(unknown_key(key, block, &all)),
+            Stmt::Arrow { key, .. } => {
+                d.push(unknown_key(key, block, &all));
+                out.broken.extend(meant(&key.node));
+            }
         }
     }
     out
 }
 
 fn unknown_key(key: &Ident, block: &str, all: &[&str]) -> Diagnostic {
-    Diagnostic::error(Code::UnknownKeyword, key.span, format!("unknown setting `{}` in a {block} block", key.node))
-        .label("not a setting here")
-        .help(hint(&key.node, all))
+    Diagnostic::error(
+        Code::UnknownKeyword,
+        key.span,
+        format!("unknown setting `{}` in a {block} block", key.node),
+    )
+    .label("not a setting here")
+    .help(hint(&key.node, all))
 }
 
 impl<'a> Settings<'a> {
@@ -103,14 +163,23 @@ impl<'a> Settings<'a> {
         self.get(key).map(|s| s.value)
     }
 
+    /// Whether `key` was written on a line whose error is already reported.
+    pub fn is_broken(&self, key: &str) -> bool {
+        self.broken.contains(&key)
+    }
+
     /// A setting that must be present.
     pub fn require(&self, key: &str, example: &str, d: &mut Diags) -> Option<&'a Expr> {
         let found = self.value(key);
-        if found.is_none() {
+        if found.is_none() && !self.is_broken(key) {
             d.push(
-                Diagnostic::error(Code::Missing, self.header, format!("this {} block has no `{key}`", self.block))
-                    .label(format!("`{key}` is missing"))
-                    .help(format!("add `{example}`")),
+                Diagnostic::error(
+                    Code::Missing,
+                    self.header,
+                    format!("this {} block has no `{key}`", self.block),
+                )
+                .label(format!("`{key}` is missing"))
+                .help(format!("add `{example}`")),
             );
         }
         found
@@ -121,9 +190,13 @@ impl<'a> Settings<'a> {
         for s in self.plain.iter().chain(&self.targeted) {
             if let Some(first) = s.extra.first() {
                 d.push(
-                    Diagnostic::error(Code::Syntax, first.span(), format!("`{}` takes a single value", s.key.node))
-                        .label("unexpected extra value")
-                        .help("arguments go inside a call's parentheses"),
+                    Diagnostic::error(
+                        Code::Syntax,
+                        first.span(),
+                        format!("`{}` takes a single value", s.key.node),
+                    )
+                    .label("unexpected extra value")
+                    .help("arguments go inside a call's parentheses"),
                 );
             }
         }

@@ -2,7 +2,10 @@
 
 /// The candidate closest to `word`, if it is close enough to be a likely
 /// typo (rather than a different word).
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let lower = word.to_ascii_lowercase();
     candidates
         .into_iter()
@@ -22,10 +25,11 @@ pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str
 
 /// "did you mean `x`?" or, when nothing is close, the list of what is
 /// allowed (short lists only).
-pub fn hint<'a>(word: &str, candidates: &[&'a str]) -> String {
-    match did_you_mean(word, candidates.iter().copied()) {
-        Some(c) => format!("did you mean `{c}`?"),
-        None => format!("expected one of {}", one_of(candidates)),
+pub fn hint(word: &str, candidates: &[&str]) -> String {
+    match (did_you_mean(word, candidates.iter().copied()), candidates) {
+        (Some(c), _) => format!("did you mean `{c}`?"),
+        (None, [one]) => format!("expected `{one}`"),
+        (None, _) => format!("expected one of {}", one_of(candidates)),
     }
 }
 

@@ -34,7 +34,11 @@ pub struct Block {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Stmt {
     /// `input image: 28x28x1`
-    Input { name: Ident, shape: Expr, span: Span },
+    Input {
+        name: Ident,
+        shape: Expr,
+        span: Span,
+    },
     /// `swap relu -> spiking_relu`, `synapse a -> b = lowpass(5ms)`
     Arrow {
         key: Ident,
@@ -51,14 +55,26 @@ pub enum Stmt {
         extra: Vec<Arg>,
         span: Span,
     },
+    /// A line that did not parse (already reported). What could be read
+    /// from its start is kept, so that the checker knows what the line
+    /// meant to define and does not report it again as unknown or missing:
+    /// for `conv1 = conv2d(x, filters=32 kernel=3x3)` the key `conv1`, for
+    /// `loss pred = mse(` the key `loss` and the target `pred`, for
+    /// `input image 28x28x1` the key `input` and the target `image`.
+    Broken {
+        key: Option<Ident>,
+        target: Option<Ident>,
+        span: Span,
+    },
 }
 
 impl Stmt {
     pub fn span(&self) -> Span {
         match self {
-            Stmt::Input { span, .. } | Stmt::Arrow { span, .. } | Stmt::Assign { span, .. } => {
-                *span
-            }
+            Stmt::Input { span, .. }
+            | Stmt::Arrow { span, .. }
+            | Stmt::Assign { span, .. }
+            | Stmt::Broken { span, .. } => *span,
         }
     }
 }
@@ -74,12 +90,18 @@ pub enum ExprKind {
     Number(f64),
     /// A number with a unit glued to it; the unit is checked later so that a
     /// misspelt unit gets a "did you mean".
-    Quantity { value: f64, unit: Ident },
+    Quantity {
+        value: f64,
+        unit: Ident,
+    },
     /// `28x28x1`
     Shape(Vec<u64>),
     Str(String),
     Ident(String),
-    Call { name: Ident, args: Vec<Arg> },
+    Call {
+        name: Ident,
+        args: Vec<Arg>,
+    },
 }
 
 /// A positional (`image`) or named (`filters=32`) argument.

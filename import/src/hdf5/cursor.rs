@@ -36,7 +36,12 @@ pub struct Cursor<'a> {
 
 impl<'a> Cursor<'a> {
     pub fn new(bytes: &'a [u8], start: u64, what: &'a str) -> Self {
-        Cursor { bytes, pos: 0, start, what }
+        Cursor {
+            bytes,
+            pos: 0,
+            start,
+            what,
+        }
     }
 
     /// File offset of the next byte.
@@ -96,7 +101,9 @@ impl<'a> Cursor<'a> {
     /// A little-endian unsigned integer of `n` bytes (1 to 8).
     pub fn uint(&mut self, n: usize) -> Result<u64> {
         let b = self.take(n)?;
-        Ok(b.iter().rev().fold(0u64, |acc, &x| (acc << 8) | u64::from(x)))
+        Ok(b.iter()
+            .rev()
+            .fold(0u64, |acc, &x| (acc << 8) | u64::from(x)))
     }
 
     /// An address of the file's offset size; `None` when undefined.

@@ -70,7 +70,10 @@ impl Raw {
                 } else {
                     format!("it starts with {}", show_bytes(head))
                 };
-                return Err(bad(0, format!("not an HDF5 file: no HDF5 signature found ({what})")));
+                return Err(bad(
+                    0,
+                    format!("not an HDF5 file: no HDF5 signature found ({what})"),
+                ));
             }
         }
         let (so, sl, base, root, version) = {
@@ -89,8 +92,7 @@ impl Raw {
                     }
                     let base = c.uint(so)?;
                     c.skip(3 * so)?; // free space, end of file, driver block
-                    // Root group symbol table entry.
-                    c.skip(so)?; // link name offset
+                    c.skip(so)?; // root symbol table entry: link name offset
                     let root = c.uint(so)?;
                     (so, sl, base, root, version)
                 }
@@ -107,12 +109,21 @@ impl Raw {
                 v => {
                     return Err(bad(
                         at as u64 + 8,
-                        format!("unsupported HDF5 superblock version {v} (this reader knows 0 to 3)"),
+                        format!(
+                            "unsupported HDF5 superblock version {v} (this reader knows 0 to 3)"
+                        ),
                     ))
                 }
             }
         };
-        Ok(Raw { data, so, sl, base, root, version })
+        Ok(Raw {
+            data,
+            so,
+            sl,
+            base,
+            root,
+            version,
+        })
     }
 
     /// A cursor over `len` bytes at file address `addr`.
@@ -149,7 +160,13 @@ impl Raw {
             return self.object_header_v2(addr);
         }
         if head[0] != 1 {
-            return Err(bad(addr, format!("expected an object header (version 1, or `OHDR`), found {}", show_bytes(head))));
+            return Err(bad(
+                addr,
+                format!(
+                    "expected an object header (version 1, or `OHDR`), found {}",
+                    show_bytes(head)
+                ),
+            ));
         }
         c.skip(2)?; // version, reserved
         c.skip(2)?; // number of messages: the blocks say it all
@@ -172,7 +189,12 @@ impl Raw {
                 c.take(size).map_err(|_| {
                     bad(at, format!("message of type {kind:#x} claims {size} bytes but the header block has {} left", c.remaining()))
                 })?;
-                let m = Msg { kind, flags, at: at - self.base, len: size };
+                let m = Msg {
+                    kind,
+                    flags,
+                    at: at - self.base,
+                    len: size,
+                };
                 if kind == msg::CONTINUATION {
                     blocks.push(self.continuation(&m)?);
                 } else if kind != msg::NIL {
@@ -188,7 +210,10 @@ impl Raw {
         c.skip(4)?;
         let version = c.u8()?;
         if version != 2 {
-            return Err(bad(addr + 4, format!("unsupported object header version {version}")));
+            return Err(bad(
+                addr + 4,
+                format!("unsupported object header version {version}"),
+            ));
         }
         let flags = c.u8()?;
         if flags & 0x20 != 0 {
@@ -220,7 +245,12 @@ impl Raw {
                 c.take(size).map_err(|_| {
                     bad(at, format!("message of type {kind:#x} claims {size} bytes but the header block has {} left", c.remaining()))
                 })?;
-                let m = Msg { kind, flags: mflags, at: at - self.base, len: size };
+                let m = Msg {
+                    kind,
+                    flags: mflags,
+                    at: at - self.base,
+                    len: size,
+                };
                 if kind == msg::CONTINUATION {
                     let (a, l) = self.continuation(&m)?;
                     // `OCHK` signature first, checksum last.
@@ -237,7 +267,9 @@ impl Raw {
 
     fn continuation(&self, m: &Msg) -> Result<(u64, u64)> {
         let mut c = self.msg(m, "continuation message")?;
-        let a = c.addr(self.so)?.ok_or_else(|| bad(m.at, "continuation message points nowhere"))?;
+        let a = c
+            .addr(self.so)?
+            .ok_or_else(|| bad(m.at, "continuation message points nowhere"))?;
         let l = c.uint(self.sl)?;
         Ok((a, l))
     }
@@ -255,7 +287,9 @@ impl Raw {
         if let Some(m) = msgs.iter().find(|m| m.kind == msg::SYMBOL_TABLE) {
             let mut c = self.msg(m, "symbol table message")?;
             let btree = c.addr(self.so)?;
-            let heap = c.addr(self.so)?.ok_or_else(|| bad(m.at, "the group's local heap address is undefined"))?;
+            let heap = c
+                .addr(self.so)?
+                .ok_or_else(|| bad(m.at, "the group's local heap address is undefined"))?;
             let heap = self.local_heap(heap)?;
             let mut out = Vec::new();
             if let Some(btree) = btree {
@@ -301,7 +335,10 @@ impl Raw {
         let mut c = self.msg(m, "link message")?;
         let version = c.u8()?;
         if version != 1 {
-            return Err(bad(m.at, format!("unsupported link message version {version}")));
+            return Err(bad(
+                m.at,
+                format!("unsupported link message version {version}"),
+            ));
         }
         let flags = c.u8()?;
         let kind = if flags & 0x08 != 0 { c.u8()? } else { 0 };
@@ -317,7 +354,9 @@ impl Raw {
         if kind != 0 {
             return Ok(None);
         }
-        let addr = c.addr(self.so)?.ok_or_else(|| bad(c.at(), format!("link `{name}` points nowhere")))?;
+        let addr = c
+            .addr(self.so)?
+            .ok_or_else(|| bad(c.at(), format!("link `{name}` points nowhere")))?;
         Ok(Some((name, addr)))
     }
 
@@ -328,7 +367,9 @@ impl Raw {
         c.skip(4)?;
         let size = c.uint(self.sl)?;
         c.skip(self.sl)?;
-        let data = c.addr(self.so)?.ok_or_else(|| bad(addr, "the local heap's data address is undefined"))?;
+        let data = c
+            .addr(self.so)?
+            .ok_or_else(|| bad(addr, "the local heap's data address is undefined"))?;
         self.at(data, size, "local heap data")?;
         Ok((data, size))
     }
@@ -336,12 +377,23 @@ impl Raw {
     fn heap_name(&self, heap: (u64, u64), offset: u64) -> Result<String> {
         let mut c = self.at(heap.0, heap.1, "local heap data")?;
         if offset >= heap.1 {
-            return Err(bad(heap.0, format!("a member name at heap offset {offset} lies outside the {}-byte local heap", heap.1)));
+            return Err(bad(
+                heap.0,
+                format!(
+                    "a member name at heap offset {offset} lies outside the {}-byte local heap",
+                    heap.1
+                ),
+            ));
         }
         c.skip(offset as usize)?;
         let start = c.at();
         let rest = c.take(c.remaining())?;
-        let end = rest.iter().position(|&b| b == 0).ok_or_else(|| bad(start, "a member name in the local heap has no terminating NUL"))?;
+        let end = rest.iter().position(|&b| b == 0).ok_or_else(|| {
+            bad(
+                start,
+                "a member name in the local heap has no terminating NUL",
+            )
+        })?;
         utf8(&rest[..end], start, "member name")
     }
 
@@ -354,20 +406,28 @@ impl Raw {
         out: &mut Vec<(String, u64)>,
     ) -> Result<()> {
         if depth > MAX_BTREE_DEPTH || !seen.insert(addr) {
-            return Err(bad(addr, "the group's B-tree is deeper than possible or loops back on itself"));
+            return Err(bad(
+                addr,
+                "the group's B-tree is deeper than possible or loops back on itself",
+            ));
         }
         let mut c = self.from(addr, "group B-tree node")?;
         c.signature(b"TREE")?;
         let kind = c.u8()?;
         if kind != 0 {
-            return Err(bad(addr + 4, format!("expected a group B-tree node (type 0), found type {kind}")));
+            return Err(bad(
+                addr + 4,
+                format!("expected a group B-tree node (type 0), found type {kind}"),
+            ));
         }
         let level = c.u8()?;
         let entries = c.u16()? as usize;
         c.skip(2 * self.so)?; // siblings
         for _ in 0..entries {
             c.skip(self.sl)?; // key
-            let child = c.addr(self.so)?.ok_or_else(|| bad(c.at(), "a group B-tree child address is undefined"))?;
+            let child = c
+                .addr(self.so)?
+                .ok_or_else(|| bad(c.at(), "a group B-tree child address is undefined"))?;
             if level > 0 {
                 self.btree_group(child, heap, depth + 1, seen, out)?;
             } else {
@@ -377,9 +437,18 @@ impl Raw {
         Ok(())
     }
 
-    fn symbol_node(&self, addr: u64, heap: (u64, u64), seen: &mut HashSet<u64>, out: &mut Vec<(String, u64)>) -> Result<()> {
+    fn symbol_node(
+        &self,
+        addr: u64,
+        heap: (u64, u64),
+        seen: &mut HashSet<u64>,
+        out: &mut Vec<(String, u64)>,
+    ) -> Result<()> {
         if !seen.insert(addr) {
-            return Err(bad(addr, "a symbol table node is listed twice in the group's B-tree"));
+            return Err(bad(
+                addr,
+                "a symbol table node is listed twice in the group's B-tree",
+            ));
         }
         let mut c = self.from(addr, "symbol table node")?;
         c.signature(b"SNOD")?;
@@ -387,7 +456,12 @@ impl Raw {
         let n = c.u16()? as usize;
         for _ in 0..n {
             let name_off = c.uint(self.so)?;
-            let obj = c.addr(self.so)?.ok_or_else(|| bad(c.at(), "a group member's object header address is undefined"))?;
+            let obj = c.addr(self.so)?.ok_or_else(|| {
+                bad(
+                    c.at(),
+                    "a group member's object header address is undefined",
+                )
+            })?;
             c.skip(8 + 16)?; // cache type, reserved, scratch pad
             out.push((self.heap_name(heap, name_off)?, obj));
         }
@@ -412,31 +486,53 @@ impl Raw {
             }
             c.skip(6)?;
             let n = c.uint(self.sl)?;
-            let n = usize::try_from(n).map_err(|_| bad(at, "a global heap object size does not fit in memory"))?;
+            let n = usize::try_from(n)
+                .map_err(|_| bad(at, "a global heap object size does not fit in memory"))?;
             if n > c.remaining() {
-                return Err(bad(at, format!("global heap object {i} claims {n} bytes but its collection has {} left", c.remaining())));
+                return Err(bad(
+                    at,
+                    format!(
+                        "global heap object {i} claims {n} bytes but its collection has {} left",
+                        c.remaining()
+                    ),
+                ));
             }
             let data = c.take(n)?;
             if u32::from(i) == index {
                 return Ok(data);
             }
-            c.skip((8 - n % 8) % 8).or_else(|_| c.seek(c.pos() + c.remaining()))?;
+            c.skip((8 - n % 8) % 8)
+                .or_else(|_| c.seek(c.pos() + c.remaining()))?;
         }
-        Err(bad(addr, format!("the global heap collection has no object {index}")))
+        Err(bad(
+            addr,
+            format!("the global heap collection has no object {index}"),
+        ))
     }
 }
 
 fn check_sizes(so: usize, sl: usize, at: u64) -> Result<()> {
     for (what, s) in [("offset", so), ("length", sl)] {
         if ![2, 4, 8].contains(&s) {
-            return Err(bad(at, format!("invalid size of {what}s in the superblock: {s} (must be 2, 4 or 8)")));
+            return Err(bad(
+                at,
+                format!("invalid size of {what}s in the superblock: {s} (must be 2, 4 or 8)"),
+            ));
         }
     }
     Ok(())
 }
 
 pub fn utf8(b: &[u8], at: u64, what: &str) -> Result<String> {
-    String::from_utf8(b.to_vec()).map_err(|_| bad(at, format!("the {what} is not valid UTF-8: {}", show_bytes(&b[..b.len().min(16)]))))
+    String::from_utf8(b.to_vec()).map_err(|_| {
+        bad(
+            at,
+            format!(
+                "the {what} is not valid UTF-8: {}",
+                show_bytes(&b[..b.len().min(16)])
+            ),
+        )
+    })
 }
 
 /// One object header message: its type, flags and where its data is.
@@ -462,7 +558,7 @@ pub fn dataspace(c: &mut Cursor, sl: usize) -> Result<Option<Vec<u64>>> {
     let at = c.at();
     let version = c.u8()?;
     let rank = c.u8()? as usize;
-    let flags = c.u8()?;
+    let _flags = c.u8()?; // max dims present: not needed
     let null = match version {
         1 => {
             c.skip(5)?;
@@ -475,10 +571,18 @@ pub fn dataspace(c: &mut Cursor, sl: usize) -> Result<Option<Vec<u64>>> {
             }
             kind == 2
         }
-        v => return Err(bad(at, format!("unsupported dataspace message version {v}"))),
+        v => {
+            return Err(bad(
+                at,
+                format!("unsupported dataspace message version {v}"),
+            ))
+        }
     };
     if rank > 32 {
-        return Err(bad(at + 1, format!("a dataspace of rank {rank} (HDF5 allows at most 32)")));
+        return Err(bad(
+            at + 1,
+            format!("a dataspace of rank {rank} (HDF5 allows at most 32)"),
+        ));
     }
     let mut dims = Vec::with_capacity(rank);
     for _ in 0..rank {
@@ -492,24 +596,17 @@ pub fn dataspace(c: &mut Cursor, sl: usize) -> Result<Option<Vec<u64>>> {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Dtype {
     /// Fixed-point integer.
-    Int { size: usize, signed: bool, big_endian: bool },
+    Int {
+        size: usize,
+        signed: bool,
+        big_endian: bool,
+    },
     /// IEEE float of 2, 4 or 8 bytes.
     Float { size: usize, big_endian: bool },
     /// Fixed-length string of `size` bytes; `space_padded` strips spaces.
     FixedString { size: usize, space_padded: bool },
     /// Variable-length string: each element points into the global heap.
     VlenString,
-}
-
-impl Dtype {
-    pub fn describe(&self) -> String {
-        match self {
-            Dtype::Int { size, signed, .. } => format!("{}int{}", if *signed { "" } else { "u" }, size * 8),
-            Dtype::Float { size, .. } => format!("float{}", size * 8),
-            Dtype::FixedString { size, .. } => format!("fixed-length string ({size} bytes)"),
-            Dtype::VlenString => "variable-length string".into(),
-        }
-    }
 }
 
 /// Parses a datatype message. `so` is the file's offset size (vlen
@@ -530,7 +627,11 @@ pub fn datatype(c: &mut Cursor, so: usize) -> Result<(Dtype, usize)> {
             if ![1, 2, 4, 8].contains(&size) {
                 return Err(bad(at, format!("unsupported integer size of {size} bytes")));
             }
-            Dtype::Int { size, signed: bits & 0x08 != 0, big_endian: bits & 0x01 != 0 }
+            Dtype::Int {
+                size,
+                signed: bits & 0x08 != 0,
+                big_endian: bits & 0x01 != 0,
+            }
         }
         1 => {
             let offset = c.u16()?;
@@ -560,17 +661,31 @@ pub fn datatype(c: &mut Cursor, so: usize) -> Result<(Dtype, usize)> {
                     ),
                 ));
             }
-            Dtype::Float { size, big_endian: byte_order == 0x01 }
+            Dtype::Float {
+                size,
+                big_endian: byte_order == 0x01,
+            }
         }
-        3 => Dtype::FixedString { size, space_padded: bits & 0x0f == 2 },
+        3 => Dtype::FixedString {
+            size,
+            space_padded: bits & 0x0f == 2,
+        },
         9 => {
             let kind = bits & 0x0f;
             if kind != 1 {
-                return Err(bad(at, "a variable-length sequence (not a string), which this reader does not support"));
+                return Err(bad(
+                    at,
+                    "a variable-length sequence (not a string), which this reader does not support",
+                ));
             }
             let expected = 4 + so + 4;
             if size != expected {
-                return Err(bad(at, format!("a variable-length string element of {size} bytes (expected {expected})")));
+                return Err(bad(
+                    at,
+                    format!(
+                        "a variable-length string element of {size} bytes (expected {expected})"
+                    ),
+                ));
             }
             // The base type (one byte characters) follows; not needed.
             Dtype::VlenString
@@ -608,8 +723,13 @@ pub fn layout(c: &mut Cursor, so: usize, sl: usize) -> Result<Layout> {
     let at = c.at();
     let version = c.u8()?;
     let refuse_chunked = || {
-        bad(at, "this dataset is chunked (possibly compressed), which this reader does not support")
-            .with_help("Keras writes contiguous datasets; re-save the model with Keras' model.save(...)")
+        bad(
+            at,
+            "this dataset is chunked (possibly compressed), which this reader does not support",
+        )
+        .with_help(
+            "Keras writes contiguous datasets; re-save the model with Keras' model.save(...)",
+        )
     };
     match version {
         1 | 2 => {
@@ -645,10 +765,16 @@ pub fn layout(c: &mut Cursor, so: usize, sl: usize) -> Result<Layout> {
                 Ok(Layout::Contiguous { addr, size })
             }
             2 => Err(refuse_chunked()),
-            3 => Err(bad(at, "a virtual dataset, which this reader does not support")),
+            3 => Err(bad(
+                at,
+                "a virtual dataset, which this reader does not support",
+            )),
             k => Err(bad(at, format!("unknown data layout class {k}"))),
         },
-        v => Err(bad(at, format!("unsupported data layout message version {v}"))),
+        v => Err(bad(
+            at,
+            format!("unsupported data layout message version {v}"),
+        )),
     }
 }
 
@@ -667,7 +793,10 @@ pub fn attribute(raw: &Raw, m: &Msg) -> Result<AttrMsg> {
     let mut c = raw.msg(m, "attribute message")?;
     let version = c.u8()?;
     if !(1..=3).contains(&version) {
-        return Err(bad(m.at, format!("unsupported attribute message version {version}")));
+        return Err(bad(
+            m.at,
+            format!("unsupported attribute message version {version}"),
+        ));
     }
     let flags = c.u8()?;
     let name_size = c.u16()? as usize;
@@ -677,13 +806,19 @@ pub fn attribute(raw: &Raw, m: &Msg) -> Result<AttrMsg> {
         c.skip(1)?; // name encoding
     }
     if version >= 2 && flags & 0x03 != 0 {
-        return Err(bad(m.at, "an attribute with a shared datatype or dataspace, which this reader does not support"));
+        return Err(bad(
+            m.at,
+            "an attribute with a shared datatype or dataspace, which this reader does not support",
+        ));
     }
     let pad = |n: usize| if version == 1 { n.div_ceil(8) * 8 } else { n };
     let name_at = c.at();
     let name_bytes = c.take(pad(name_size))?;
     let name_bytes = &name_bytes[..name_size.min(name_bytes.len())];
-    let end = name_bytes.iter().position(|&b| b == 0).unwrap_or(name_bytes.len());
+    let end = name_bytes
+        .iter()
+        .position(|&b| b == 0)
+        .unwrap_or(name_bytes.len());
     let name = utf8(&name_bytes[..end], name_at, "attribute name")?;
     let ctx = format!("attribute `{name}`");
     let parse = |c: &mut Cursor| -> Result<_> {
@@ -700,7 +835,14 @@ pub fn attribute(raw: &Raw, m: &Msg) -> Result<AttrMsg> {
         Ok((dtype, elem_size, dims, c.at() - raw.base, len as usize))
     };
     let (dtype, elem_size, dims, data_at, data_len) = parse(&mut c).map_err(|e| within(e, &ctx))?;
-    Ok(AttrMsg { name, dtype, elem_size, dims, data_at, data_len })
+    Ok(AttrMsg {
+        name,
+        dtype,
+        elem_size,
+        dims,
+        data_at,
+        data_len,
+    })
 }
 
 /// Product of the dimensions (1 for a scalar, 0 for a null dataspace),
@@ -711,6 +853,11 @@ pub fn element_count(dims: Option<&[u64]>, at: u64) -> Result<u64> {
         Some(d) => d
             .iter()
             .try_fold(1u64, |acc, &x| acc.checked_mul(x))
-            .ok_or_else(|| bad(at, format!("the dataspace {d:?} has more elements than can be addressed"))),
+            .ok_or_else(|| {
+                bad(
+                    at,
+                    format!("the dataspace {d:?} has more elements than can be addressed"),
+                )
+            }),
     }
 }

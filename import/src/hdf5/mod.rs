@@ -49,7 +49,10 @@ pub struct Value {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Data {
     /// Any IEEE float, widened exactly to f64; `bits` is the stored width.
-    Float { values: Vec<f64>, bits: usize },
+    Float {
+        values: Vec<f64>,
+        bits: usize,
+    },
     /// Any integer, widened to i64.
     Int(Vec<i64>),
     Str(Vec<String>),
@@ -109,7 +112,14 @@ impl Value {
 pub fn shape_string(shape: &[usize]) -> String {
     match shape {
         [one] => format!("({one},)"),
-        _ => format!("({})", shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
+        _ => format!(
+            "({})",
+            shape
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 
@@ -159,18 +169,30 @@ impl H5File {
             .raw
             .object_header(addr)
             .map_err(|e| file_error(&self.path, within(e, &format!("object `{path}`"))))?;
-        Ok(Object { file: self, path, addr, msgs })
+        Ok(Object {
+            file: self,
+            path,
+            addr,
+            msgs,
+        })
     }
 }
 
 fn file_error(path: &Path, e: ParseError) -> IoError {
-    let e = if e.help.is_none() { e.with_help(DEFAULT_HELP) } else { e };
+    let e = if e.help.is_none() {
+        e.with_help(DEFAULT_HELP)
+    } else {
+        e
+    };
     IoError::parse(path, e)
 }
 
 impl<'f> Object<'f> {
     fn err(&self, e: ParseError) -> IoError {
-        file_error(&self.file.path, within(e, &format!("object `{}`", self.path)))
+        file_error(
+            &self.file.path,
+            within(e, &format!("object `{}`", self.path)),
+        )
     }
 
     fn child_path(&self, name: &str) -> String {
@@ -181,17 +203,29 @@ impl<'f> Object<'f> {
         }
     }
 
+    /// The file this object is in (as named in errors).
+    pub fn file_path(&self) -> &Path {
+        &self.file.path
+    }
+
     pub fn is_dataset(&self) -> bool {
         self.msgs.iter().any(|m| m.kind == msg::LAYOUT)
     }
 
     pub fn is_group(&self) -> bool {
-        self.msgs.iter().any(|m| matches!(m.kind, msg::SYMBOL_TABLE | msg::LINK | msg::LINK_INFO))
+        self.msgs
+            .iter()
+            .any(|m| matches!(m.kind, msg::SYMBOL_TABLE | msg::LINK | msg::LINK_INFO))
     }
 
     /// Member names and object header addresses (empty for a dataset).
     fn links(&self) -> Result<Vec<(String, u64)>, IoError> {
-        Ok(self.file.raw.links(&self.msgs).map_err(|e| self.err(e))?.unwrap_or_default())
+        Ok(self
+            .file
+            .raw
+            .links(&self.msgs)
+            .map_err(|e| self.err(e))?
+            .unwrap_or_default())
     }
 
     /// Member names, in storage order (name order for Keras' files).
@@ -209,7 +243,12 @@ impl<'f> Object<'f> {
     /// The object at a path relative to this one (`a/b/c`; a leading `/`
     /// is ignored), or `None` if a component is missing.
     pub fn get(&self, path: &str) -> Result<Option<Object<'f>>, IoError> {
-        let mut cur = Object { file: self.file, path: self.path.clone(), addr: self.addr, msgs: self.msgs.clone() };
+        let mut cur = Object {
+            file: self.file,
+            path: self.path.clone(),
+            addr: self.addr,
+            msgs: self.msgs.clone(),
+        };
         for part in path.split('/').filter(|p| !p.is_empty()) {
             match cur.child(part)? {
                 Some(next) => cur = next,
@@ -230,7 +269,9 @@ impl<'f> Object<'f> {
     fn has_dense_attributes(&self) -> Result<bool, IoError> {
         for m in self.msgs.iter().filter(|m| m.kind == msg::ATTRIBUTE_INFO) {
             let raw = &self.file.raw;
-            let mut c = raw.msg(m, "attribute info message").map_err(|e| self.err(e))?;
+            let mut c = raw
+                .msg(m, "attribute info message")
+                .map_err(|e| self.err(e))?;
             let dense = (|| -> cursor::Result<bool> {
                 c.skip(1)?;
                 let flags = c.u8()?;
@@ -264,16 +305,27 @@ impl<'f> Object<'f> {
         };
         let ctx = format!("attribute `{name}`");
         let raw = &self.file.raw;
-        let bytes = raw.at(a.data_at, a.data_len as u64, "attribute data").map_err(|e| self.err(within(e, &ctx)))?;
-        let shape = self.shape(a.dims.as_deref(), a.data_at).map_err(|e| self.err(within(e, &ctx)))?;
-        let data = decode(raw, a.dtype, a.elem_size, bytes).map_err(|e| self.err(within(e, &ctx)))?;
+        let bytes = raw
+            .at(a.data_at, a.data_len as u64, "attribute data")
+            .and_then(|mut c| c.take(a.data_len))
+            .map_err(|e| self.err(within(e, &ctx)))?;
+        let shape = self
+            .shape(a.dims.as_deref(), a.data_at)
+            .map_err(|e| self.err(within(e, &ctx)))?;
+        let data =
+            decode(raw, a.dtype, a.elem_size, bytes).map_err(|e| self.err(within(e, &ctx)))?;
         Ok(Some(Value { shape, data }))
     }
 
     fn shape(&self, dims: Option<&[u64]>, at: u64) -> cursor::Result<Vec<usize>> {
         match dims {
             None => Ok(vec![0]),
-            Some(d) => d.iter().map(|&x| usize::try_from(x).map_err(|_| bad(at, format!("dimension {x} is too large")))).collect(),
+            Some(d) => d
+                .iter()
+                .map(|&x| {
+                    usize::try_from(x).map_err(|_| bad(at, format!("dimension {x} is too large")))
+                })
+                .collect(),
         }
     }
 
@@ -285,9 +337,16 @@ impl<'f> Object<'f> {
     fn read_inner(&self) -> cursor::Result<Value> {
         let raw = &self.file.raw;
         let find = |kind: u16, what: &str| -> cursor::Result<&Msg> {
-            let m = self.msgs.iter().find(|m| m.kind == kind).ok_or_else(|| bad(0, format!("not a dataset: it has no {what} message")))?;
+            let m = self
+                .msgs
+                .iter()
+                .find(|m| m.kind == kind)
+                .ok_or_else(|| bad(0, format!("not a dataset: it has no {what} message")))?;
             if m.shared() {
-                return Err(bad(m.at, format!("a shared (committed) {what}, which this reader does not support")));
+                return Err(bad(
+                    m.at,
+                    format!("a shared (committed) {what}, which this reader does not support"),
+                ));
             }
             Ok(m)
         };
@@ -308,20 +367,33 @@ impl<'f> Object<'f> {
         let lm = find(msg::LAYOUT, "data layout")?;
         let layout = format::layout(&mut raw.msg(lm, "data layout message")?, raw.so, raw.sl)?;
         let n = format::element_count(dims.as_deref(), ds.at)?;
-        let need = n.checked_mul(elem as u64).ok_or_else(|| bad(ds.at, "the dataset is larger than can be addressed"))?;
+        let need = n
+            .checked_mul(elem as u64)
+            .ok_or_else(|| bad(ds.at, "the dataset is larger than can be addressed"))?;
         let shape = self.shape(dims.as_deref(), ds.at)?;
         let zeros;
         let bytes: &[u8] = match layout {
             Layout::Contiguous { addr: None, .. } => {
                 // Never written: every element is the fill value (zero).
                 if need > raw.data.len() as u64 {
-                    return Err(bad(lm.at, format!("an unwritten dataset of {need} bytes, larger than the whole file")));
+                    return Err(bad(
+                        lm.at,
+                        format!("an unwritten dataset of {need} bytes, larger than the whole file"),
+                    ));
                 }
                 zeros = vec![0u8; need as usize];
                 &zeros
             }
-            Layout::Contiguous { addr: Some(a), size } | Layout::Compact { at: a, size } => {
-                let a = if matches!(layout, Layout::Compact { .. }) { a - raw.base } else { a };
+            Layout::Contiguous {
+                addr: Some(a),
+                size,
+            }
+            | Layout::Compact { at: a, size } => {
+                let a = if matches!(layout, Layout::Compact { .. }) {
+                    a - raw.base
+                } else {
+                    a
+                };
                 if size < need {
                     return Err(bad(lm.at, format!("the data layout holds {size} bytes but {n} elements of {elem} bytes need {need}")));
                 }
@@ -346,7 +418,11 @@ fn decode(raw: &Raw, dtype: Dtype, elem: usize, bytes: &[u8]) -> cursor::Result<
         }
     };
     Ok(match dtype {
-        Dtype::Int { size, signed, big_endian } => {
+        Dtype::Int {
+            size,
+            signed,
+            big_endian,
+        } => {
             let mut out = Vec::with_capacity(chunks.len());
             for b in chunks {
                 let u = uint(b, big_endian);
@@ -354,7 +430,14 @@ fn decode(raw: &Raw, dtype: Dtype, elem: usize, bytes: &[u8]) -> cursor::Result<
                     let shift = 64 - 8 * size as u32;
                     ((u << shift) as i64) >> shift
                 } else {
-                    i64::try_from(u).map_err(|_| bad(0, format!("the unsigned value {u} does not fit in a signed 64-bit integer")))?
+                    i64::try_from(u).map_err(|_| {
+                        bad(
+                            0,
+                            format!(
+                                "the unsigned value {u} does not fit in a signed 64-bit integer"
+                            ),
+                        )
+                    })?
                 };
                 out.push(v);
             }
@@ -371,7 +454,10 @@ fn decode(raw: &Raw, dtype: Dtype, elem: usize, bytes: &[u8]) -> cursor::Result<
                     }
                 })
                 .collect();
-            Data::Float { values, bits: size * 8 }
+            Data::Float {
+                values,
+                bits: size * 8,
+            }
         }
         Dtype::FixedString { space_padded, .. } => {
             let mut out = Vec::with_capacity(chunks.len());
@@ -402,12 +488,28 @@ fn decode(raw: &Raw, dtype: Dtype, elem: usize, bytes: &[u8]) -> cursor::Result<
                     out.push(String::new());
                     continue;
                 }
-                let addr = addr.ok_or_else(|| bad(0, "a variable-length string points to an undefined global heap address"))?;
+                let addr = addr.ok_or_else(|| {
+                    bad(
+                        0,
+                        "a variable-length string points to an undefined global heap address",
+                    )
+                })?;
                 let obj = raw.global_object(addr, index)?;
                 if len > obj.len() {
-                    return Err(bad(addr, format!("a string of {len} bytes is longer than its {}-byte global heap object", obj.len())));
+                    return Err(bad(
+                        addr,
+                        format!(
+                            "a string of {len} bytes is longer than its {}-byte global heap object",
+                            obj.len()
+                        ),
+                    ));
                 }
-                budget = budget.checked_sub(len).ok_or_else(|| bad(addr, "the strings of this attribute add up to more bytes than the whole file"))?;
+                budget = budget.checked_sub(len).ok_or_else(|| {
+                    bad(
+                        addr,
+                        "the strings of this attribute add up to more bytes than the whole file",
+                    )
+                })?;
                 out.push(format::utf8(&obj[..len], addr, "string")?);
             }
             Data::Str(out)
@@ -428,4 +530,4 @@ fn f16_to_f64(h: u16) -> f64 {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

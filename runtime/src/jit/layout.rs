@@ -32,6 +32,10 @@ pub struct NodeSlots {
     pub out: usize,
     pub edges: Vec<EdgeSlots>,
     pub bias_filter: Option<FilterSlots>,
+    /// The node's whole input current, when it is constant while an image
+    /// is presented (every connection comes unfiltered from an input node,
+    /// and the bias is unfiltered): the driver computes it once per image.
+    pub j_const: Option<usize>,
     /// Spiking voltage; LIF refractory time; spike counts (u32).
     pub v: Option<usize>,
     pub r: Option<usize>,
@@ -65,7 +69,11 @@ impl Alloc {
             Synapse::Lowpass { .. } => Some(FilterSlots::Lowpass { y: self.vec(n) }),
             // Alpha(0) runs as Lowpass(0) (a pure delay), as in the reference.
             Synapse::Alpha { tau } if tau <= 0.0 => Some(FilterSlots::Lowpass { y: self.vec(n) }),
-            Synapse::Alpha { .. } => Some(FilterSlots::Alpha { y: self.vec(n), x0: self.vec(n), x1: self.vec(n) }),
+            Synapse::Alpha { .. } => Some(FilterSlots::Alpha {
+                y: self.vec(n),
+                x0: self.vec(n),
+                x1: self.vec(n),
+            }),
         }
     }
 }
@@ -94,12 +102,30 @@ pub fn plan(net: &Network, model: &Model, elem: usize) -> Layout {
                 let precomputed = is_input_edge(net, src);
                 let identity = matches!(node.op, Op::Activation | Op::Add);
                 let u = (precomputed || !identity).then(|| a.vec(n));
-                let filter = a.filter(settings.input_synapses.get(i).copied().unwrap_or(Synapse::None), n);
-                slots.edges.push(EdgeSlots { u, precomputed, filter });
+                let filter = a.filter(
+                    settings
+                        .input_synapses
+                        .get(i)
+                        .copied()
+                        .unwrap_or(Synapse::None),
+                    n,
+                );
+                slots.edges.push(EdgeSlots {
+                    u,
+                    precomputed,
+                    filter,
+                });
             }
             if node.has_bias() {
                 slots.bias_filter = a.filter(settings.bias_synapse, n);
             }
+            let constant = !slots.edges.is_empty()
+                && slots
+                    .edges
+                    .iter()
+                    .all(|e| e.precomputed && e.filter.is_none())
+                && slots.bias_filter.is_none();
+            slots.j_const = constant.then(|| a.vec(n));
             match settings.neuron {
                 Some(Neuron::SpikingRectifiedLinear { .. }) => {
                     slots.v = Some(a.vec(n));
@@ -115,5 +141,8 @@ pub fn plan(net: &Network, model: &Model, elem: usize) -> Layout {
         }
         nodes.push(slots);
     }
-    Layout { nodes, bytes: a.next.max(16) }
+    Layout {
+        nodes,
+        bytes: a.next.max(16),
+    }
 }

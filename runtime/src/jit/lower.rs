@@ -10,7 +10,9 @@
 //! by the driver instead of once per step.
 
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
-use cranelift_codegen::ir::{types, AbiParam, BlockArg, FuncRef, InstBuilder, MemFlagsData, Type, Value};
+use cranelift_codegen::ir::{
+    types, AbiParam, BlockArg, Endianness, FuncRef, InstBuilder, MemFlagsData, Type, Value,
+};
 use cranelift_frontend::FunctionBuilder;
 
 use snnc_compiler::ir::{Network, Neuron, Op};
@@ -28,8 +30,15 @@ pub struct NodeConsts {
 /// Synapse coefficients as f64 (cast to the element type when emitted).
 #[derive(Clone, Copy)]
 pub enum Coefs {
-    Lowpass { a: f64, b: f64 },
-    Alpha { a: [[f64; 2]; 2], b: [f64; 2], c1: f64 },
+    Lowpass {
+        a: f64,
+        b: f64,
+    },
+    Alpha {
+        a: [[f64; 2]; 2],
+        b: [f64; 2],
+        c1: f64,
+    },
 }
 
 pub fn coefs(synapse: snnc_compiler::ir::Synapse, dt: f64) -> Option<Coefs> {
@@ -38,13 +47,19 @@ pub fn coefs(synapse: snnc_compiler::ir::Synapse, dt: f64) -> Option<Coefs> {
         Synapse::None => None,
         Synapse::Lowpass { tau } => {
             let x = -dt / tau;
-            Some(Coefs::Lowpass { a: x.exp(), b: -x.exp_m1() })
+            Some(Coefs::Lowpass {
+                a: x.exp(),
+                b: -x.exp_m1(),
+            })
         }
         Synapse::Alpha { tau } if tau > 0.0 => {
             let a = (-dt / tau).exp();
             let r = dt / tau;
             Some(Coefs::Alpha {
-                a: [[a * (1.0 - r), -a * dt / (tau * tau)], [a * dt, a * (1.0 + r)]],
+                a: [
+                    [a * (1.0 - r), -a * dt / (tau * tau)],
+                    [a * dt, a * (1.0 + r)],
+                ],
                 b: [dt * a, tau * tau * (1.0 - a * (1.0 + r))],
                 c1: 1.0 / (tau * tau),
             })
@@ -111,6 +126,24 @@ impl Emitter<'_, '_> {
         }
     }
 
+    /// `max(x, 0)` as a compare and select: two instructions, where
+    /// Cranelift's `fmax` spends a dozen on NaN and signed-zero rules that
+    /// cannot matter here (a NaN never reaches a neuron, and `max(-0, 0)`
+    /// is a zero either way).
+    fn max0(&mut self, x: Value, wide: bool) -> Value {
+        let zero = self.konst(0.0, wide);
+        let pos = self.b.ins().fcmp(FloatCC::GreaterThan, x, zero);
+        if wide {
+            // The lane mask is integer-typed; reinterpret it as the float vector.
+            let lanes = MemFlagsData::new().with_endianness(Endianness::Little);
+            let ty = self.val_type(true);
+            let mask = self.b.ins().bitcast(ty, lanes, pos);
+            self.b.ins().bitselect(mask, x, zero)
+        } else {
+            self.b.ins().select(pos, x, zero)
+        }
+    }
+
     /// `base[index..index + lanes]` (one element when not `wide`).
     fn load_w(&mut self, base: Value, index: Value, wide: bool) -> Value {
         let ty = self.val_type(wide);
@@ -146,7 +179,11 @@ impl Emitter<'_, '_> {
     /// `acc[j] += x * row[j]` for `j in 0..n`: vector lanes while four fit,
     /// then single elements (each element sees the same operations either way).
     fn axpy(&mut self, x: Value, row: Value, acc: Value, n: usize) {
-        let full = if self.vector.is_some() { n / LANES * LANES } else { 0 };
+        let full = if self.vector.is_some() {
+            n / LANES * LANES
+        } else {
+            0
+        };
         if full > 0 {
             let vt = self.val_type(true);
             let xs = self.b.ins().splat(vt, x);
@@ -278,7 +315,17 @@ impl Emitter<'_, '_> {
     /// Cross-correlation, output-major with zero inputs skipped (the
     /// reference's loop nest).
     #[allow(clippy::too_many_arguments)]
-    fn conv2d(&mut self, x: Value, kernel: Value, u: Value, input: [usize; 3], output: [usize; 3], k: [usize; 2], s: [usize; 2], pad: [usize; 2]) {
+    fn conv2d(
+        &mut self,
+        x: Value,
+        kernel: Value,
+        u: Value,
+        input: [usize; 3],
+        output: [usize; 3],
+        k: [usize; 2],
+        s: [usize; 2],
+        pad: [usize; 2],
+    ) {
         let [h, w, c] = input;
         let [oh_n, ow_n, f] = output;
         self.fill(u, oh_n * ow_n * f, 0.0);
@@ -333,10 +380,24 @@ impl Emitter<'_, '_> {
     }
 
     /// Average (`max == false`) or max pooling, 'valid', reference order.
-    fn pool(&mut self, x: Value, u: Value, input: [usize; 3], output: [usize; 3], p: [usize; 2], s: [usize; 2], max: bool) {
+    #[allow(clippy::too_many_arguments)]
+    fn pool(
+        &mut self,
+        x: Value,
+        u: Value,
+        input: [usize; 3],
+        output: [usize; 3],
+        p: [usize; 2],
+        s: [usize; 2],
+        max: bool,
+    ) {
         let [h, w, c] = input;
         let [oh_n, ow_n, _] = output;
-        self.fill(u, oh_n * ow_n * c, if max { f64::NEG_INFINITY } else { 0.0 });
+        self.fill(
+            u,
+            oh_n * ow_n * c,
+            if max { f64::NEG_INFINITY } else { 0.0 },
+        );
         let inv_n = self.float(1.0 / (p[0] * p[1]) as f64);
         let elem = self.elem;
         self.for_n(oh_n, |e, oh| {
@@ -384,9 +445,17 @@ impl Emitter<'_, '_> {
     /// What one connection delivers to element(s) `i` this step: the
     /// filter's output as of last step (then the filter takes this step's
     /// value), or this step's value itself.
-    fn delivered(&mut self, u: Value, filter: Option<(Value, FilterSlotsV, Coefs)>, i: Value, wide: bool) -> Value {
+    fn delivered(
+        &mut self,
+        u: Value,
+        filter: Option<(Value, FilterSlotsV, Coefs)>,
+        i: Value,
+        wide: bool,
+    ) -> Value {
         let uv = self.load_w(u, i, wide);
-        let Some((y, slots, coefs)) = filter else { return uv };
+        let Some((y, slots, coefs)) = filter else {
+            return uv;
+        };
         let yv = self.load_w(y, i, wide);
         match (slots, coefs) {
             (FilterSlotsV::Lowpass, Coefs::Lowpass { a, b }) => {
@@ -425,10 +494,29 @@ impl Emitter<'_, '_> {
     /// reference's order, then the neuron step (or the plain sum for a
     /// linear node). `J` never goes to memory.
     #[allow(clippy::too_many_arguments)]
-    fn node_update(&mut self, n: usize, inputs: &[Input], gain: f64, neuron: Option<Neuron>, scale: f64, dt: f64, out: Value, state: NeuronSlots, scatters: &[Scatter]) {
+    fn node_update(
+        &mut self,
+        n: usize,
+        inputs: &[Input],
+        gain: f64,
+        neuron: Option<Neuron>,
+        scale: f64,
+        dt: f64,
+        out: Value,
+        state: NeuronSlots,
+        scatters: &[Scatter],
+    ) {
         // Calls to libm cannot take vectors: those neuron types run scalar.
-        let wide = self.vector.is_some() && matches!(neuron, None | Some(Neuron::RectifiedLinear { .. } | Neuron::SpikingRectifiedLinear { .. }));
-        let (step, trip) = if wide { (LANES, n.div_ceil(LANES) * LANES) } else { (1, n) };
+        let wide = self.vector.is_some()
+            && matches!(
+                neuron,
+                None | Some(Neuron::RectifiedLinear { .. } | Neuron::SpikingRectifiedLinear { .. })
+            );
+        let (step, trip) = if wide {
+            (LANES, n.div_ceil(LANES) * LANES)
+        } else {
+            (1, n)
+        };
         for target in scatters {
             let (u, len) = match *target {
                 Scatter::Dense { u, n_out, .. } => (u, n_out),
@@ -456,12 +544,32 @@ impl Emitter<'_, '_> {
                 Some(j) => j,
                 None => e.konst(0.0, wide),
             };
-            match neuron {
-                None => e.store_w(out, i, j),
+            let spikes = match neuron {
+                None => {
+                    e.store_w(out, i, j);
+                    None
+                }
                 Some(neuron) => e.neuron_step(neuron, scale, dt, j, i, out, state, wide),
-            }
-            if !scatters.is_empty() {
-                e.scatter(out, i, wide, scatters);
+            };
+            match (spikes, state.counts) {
+                (Some((y, k)), Some(counts)) => {
+                    // Most steps most neurons do not spike: count and
+                    // propagate only when some lane did.
+                    let zero = e.konst(0.0, wide);
+                    let nz = e.b.ins().fcmp(FloatCC::NotEqual, y, zero);
+                    let any = if wide { e.b.ins().vany_true(nz) } else { nz };
+                    e.when(any, |e| {
+                        e.count_spikes(counts, i, k, wide);
+                        if !scatters.is_empty() {
+                            e.scatter_lanes(y, i, wide, scatters);
+                        }
+                    });
+                }
+                _ if !scatters.is_empty() => {
+                    let y = e.load_w(out, i, wide);
+                    e.scatter_lanes(y, i, wide, scatters);
+                }
+                _ => {}
             }
         });
     }
@@ -472,7 +580,7 @@ impl Emitter<'_, '_> {
     /// arrive in ascending index order, which for every receiving element
     /// is the reference's summation order, so results are unchanged; the
     /// receivers then skip their own pass over this node's output.
-    fn scatter(&mut self, out: Value, i: Value, wide: bool, targets: &[Scatter]) {
+    fn scatter_lanes(&mut self, ys: Value, i: Value, wide: bool, targets: &[Scatter]) {
         let zero = self.float(0.0);
         let one_input = |e: &mut Self, idx: Value, x: Value| {
             let nonzero = e.b.ins().fcmp(FloatCC::NotEqual, x, zero);
@@ -483,20 +591,13 @@ impl Emitter<'_, '_> {
             });
         };
         if wide {
-            let ys = self.load_w(out, i, true);
-            let vzero = self.konst(0.0, true);
-            let nz = self.b.ins().fcmp(FloatCC::NotEqual, ys, vzero);
-            let any = self.b.ins().vany_true(nz);
-            self.when(any, |e| {
-                for lane in 0..LANES as u8 {
-                    let x = e.b.ins().extractlane(ys, lane);
-                    let idx = e.b.ins().iadd_imm_u(i, lane as i64);
-                    one_input(e, idx, x);
-                }
-            });
+            for lane in 0..LANES as u8 {
+                let x = self.b.ins().extractlane(ys, lane);
+                let idx = self.b.ins().iadd_imm_u(i, lane as i64);
+                one_input(self, idx, x);
+            }
         } else {
-            let x = self.load(out, i);
-            one_input(self, i, x);
+            one_input(self, i, ys);
         }
     }
 
@@ -508,7 +609,15 @@ impl Emitter<'_, '_> {
                 let row = self.b.ins().iadd(kernel, row_off);
                 self.axpy(x, row, u, n_out);
             }
-            Scatter::Conv { kernel, u, input, output, k, s, pad } => {
+            Scatter::Conv {
+                kernel,
+                u,
+                input,
+                output,
+                k,
+                s,
+                pad,
+            } => {
                 let [_, w, c] = input;
                 let [oh_n, ow_n, f] = output;
                 let ci = self.b.ins().urem_imm_u(idx, c as i64);
@@ -517,26 +626,39 @@ impl Emitter<'_, '_> {
                 let ih = self.b.ins().udiv_imm_u(pos, w as i64);
                 // The output o on an axis that this input reaches through tap
                 // t satisfies o*s + t - pad = in, so o = (in + pad - t) / s.
-                let axis = |e: &mut Self, inp: Value, t: usize, s: usize, pad: usize, n_out: usize| {
-                    let num = e.b.ins().iadd_imm_s(inp, pad as i64 - t as i64);
-                    let lo = e.b.ins().icmp_imm_s(IntCC::SignedGreaterThanOrEqual, num, 0);
-                    let hi = e.b.ins().icmp_imm_s(IntCC::SignedLessThan, num, (n_out * s) as i64);
-                    let mut ok = e.b.ins().band(lo, hi);
-                    if s > 1 {
-                        let rem = e.b.ins().urem_imm_u(num, s as i64);
-                        let exact = e.b.ins().icmp_imm_s(IntCC::Equal, rem, 0);
-                        ok = e.b.ins().band(ok, exact);
-                    }
-                    (ok, num)
-                };
+                let axis =
+                    |e: &mut Self, inp: Value, t: usize, s: usize, pad: usize, n_out: usize| {
+                        let num = e.b.ins().iadd_imm_s(inp, pad as i64 - t as i64);
+                        let lo =
+                            e.b.ins()
+                                .icmp_imm_s(IntCC::SignedGreaterThanOrEqual, num, 0);
+                        let hi =
+                            e.b.ins()
+                                .icmp_imm_s(IntCC::SignedLessThan, num, (n_out * s) as i64);
+                        let mut ok = e.b.ins().band(lo, hi);
+                        if s > 1 {
+                            let rem = e.b.ins().urem_imm_u(num, s as i64);
+                            let exact = e.b.ins().icmp_imm_s(IntCC::Equal, rem, 0);
+                            ok = e.b.ins().band(ok, exact);
+                        }
+                        (ok, num)
+                    };
                 for kh in 0..k[0] {
                     let (ok_h, num_h) = axis(self, ih, kh, s[0], pad[0], oh_n);
                     self.when(ok_h, |e| {
-                        let oh = if s[0] > 1 { e.b.ins().udiv_imm_u(num_h, s[0] as i64) } else { num_h };
+                        let oh = if s[0] > 1 {
+                            e.b.ins().udiv_imm_u(num_h, s[0] as i64)
+                        } else {
+                            num_h
+                        };
                         for kw in 0..k[1] {
                             let (ok_w, num_w) = axis(e, iw, kw, s[1], pad[1], ow_n);
                             e.when(ok_w, |e| {
-                                let ow = if s[1] > 1 { e.b.ins().udiv_imm_u(num_w, s[1] as i64) } else { num_w };
+                                let ow = if s[1] > 1 {
+                                    e.b.ins().udiv_imm_u(num_w, s[1] as i64)
+                                } else {
+                                    num_w
+                                };
                                 let opos = e.b.ins().imul_imm_u(oh, ow_n as i64);
                                 let opos = e.b.ins().iadd(opos, ow);
                                 let o_off = e.b.ins().imul_imm_u(opos, f as i64 * elem);
@@ -554,21 +676,39 @@ impl Emitter<'_, '_> {
         }
     }
 
+    /// Steps the neurons at `i`. Spiking ReLU returns its output and spike
+    /// counts `(y, k)` so the caller can do the rare work (counting,
+    /// propagating) only when some lane spiked.
     #[allow(clippy::too_many_arguments)]
-    fn neuron_step(&mut self, neuron: Neuron, scale: f64, dt: f64, j: Value, i: Value, out: Value, state: NeuronSlots, wide: bool) {
+    fn neuron_step(
+        &mut self,
+        neuron: Neuron,
+        scale: f64,
+        dt: f64,
+        j: Value,
+        i: Value,
+        out: Value,
+        state: NeuronSlots,
+        wide: bool,
+    ) -> Option<(Value, Value)> {
         let zero = self.konst(0.0, wide);
         let one = self.konst(1.0, wide);
         match neuron {
             Neuron::RectifiedLinear { amplitude } => {
                 let amp = self.konst(amplitude / scale, wide);
-                let m = self.b.ins().fmax(j, zero);
+                let m = self.max0(j, wide);
                 let y = self.b.ins().fmul(amp, m);
                 self.store_w(out, i, y);
             }
             Neuron::SpikingRectifiedLinear { amplitude } => {
-                let (Some(v), Some(counts)) = (state.v, state.counts) else { unreachable!("spiking slots") };
-                let (dtv, spike) = (self.konst(dt, wide), self.konst(amplitude / scale / dt, wide));
-                let m = self.b.ins().fmax(j, zero);
+                let Some(v) = state.v else {
+                    unreachable!("spiking slots")
+                };
+                let (dtv, spike) = (
+                    self.konst(dt, wide),
+                    self.konst(amplitude / scale / dt, wide),
+                );
+                let m = self.max0(j, wide);
                 let inc = self.b.ins().fmul(m, dtv);
                 let vv = self.load_w(v, i, wide);
                 let vv = self.b.ins().fadd(vv, inc);
@@ -577,31 +717,17 @@ impl Emitter<'_, '_> {
                 self.store_w(out, i, y);
                 let rest = self.b.ins().fsub(vv, k);
                 self.store_w(v, i, rest);
-                let int_ty = if wide { types::I32X4 } else { types::I32 };
-                let kn = if self.ty == types::F64 && !wide {
-                    let k64 = self.b.ins().fcvt_to_uint_sat(types::I64, k);
-                    self.b.ins().ireduce(types::I32, k64)
-                } else {
-                    self.b.ins().fcvt_to_uint_sat(int_ty, k)
-                };
-                let off = self.b.ins().imul_imm_u(i, 4);
-                let p = self.b.ins().iadd(counts, off);
-                let c = self.b.ins().load(int_ty, flags(), p, 0);
-                // Counts saturate at u32::MAX, as the reference's do.
-                let sum = self.b.ins().iadd(c, kn);
-                let wrapped = self.b.ins().icmp(IntCC::UnsignedLessThan, sum, c);
-                let sum = if wide {
-                    let max = self.b.ins().iconst(types::I32, -1);
-                    let max = self.b.ins().splat(types::I32X4, max);
-                    self.b.ins().bitselect(wrapped, max, sum)
-                } else {
-                    let max = self.b.ins().iconst(types::I32, -1);
-                    self.b.ins().select(wrapped, max, sum)
-                };
-                self.b.ins().store(flags(), sum, p, 0);
+                return Some((y, k));
             }
-            Neuron::Lif { tau_rc, tau_ref, min_voltage, amplitude } => {
-                let (Some(v), Some(r), Some(counts)) = (state.v, state.r, state.counts) else { unreachable!("lif slots") };
+            Neuron::Lif {
+                tau_rc,
+                tau_ref,
+                min_voltage,
+                amplitude,
+            } => {
+                let (Some(v), Some(r), Some(counts)) = (state.v, state.r, state.counts) else {
+                    unreachable!("lif slots")
+                };
                 let dtv = self.float(dt);
                 let tau_rc_v = self.float(tau_rc);
                 let tau_ref_v = self.float(tau_ref);
@@ -645,7 +771,11 @@ impl Emitter<'_, '_> {
                     e.b.ins().store(flags(), c, p, 0);
                 });
             }
-            Neuron::LifRate { tau_rc, tau_ref, amplitude } => {
+            Neuron::LifRate {
+                tau_rc,
+                tau_ref,
+                amplitude,
+            } => {
                 let amp = self.float(amplitude / scale);
                 let (tau_rc, tau_ref) = (self.float(tau_rc), self.float(tau_ref));
                 let x = self.b.ins().fsub(j, one);
@@ -675,6 +805,32 @@ impl Emitter<'_, '_> {
                 self.store(out, i, y);
             }
         }
+        None
+    }
+
+    /// Adds `k` spikes to the counts at `i`, saturating at u32::MAX as the
+    /// reference does.
+    fn count_spikes(&mut self, counts: Value, i: Value, k: Value, wide: bool) {
+        let int_ty = if wide { types::I32X4 } else { types::I32 };
+        let kn = if self.ty == types::F64 {
+            let k64 = self.b.ins().fcvt_to_uint_sat(types::I64, k);
+            self.b.ins().ireduce(types::I32, k64)
+        } else {
+            self.b.ins().fcvt_to_uint_sat(int_ty, k)
+        };
+        let off = self.b.ins().imul_imm_u(i, 4);
+        let p = self.b.ins().iadd(counts, off);
+        let c = self.b.ins().load(int_ty, flags(), p, 0);
+        let sum = self.b.ins().iadd(c, kn);
+        let wrapped = self.b.ins().icmp(IntCC::UnsignedLessThan, sum, c);
+        let max = self.b.ins().iconst(types::I32, -1);
+        let sum = if wide {
+            let max = self.b.ins().splat(types::I32X4, max);
+            self.b.ins().bitselect(wrapped, max, sum)
+        } else {
+            self.b.ins().select(wrapped, max, sum)
+        };
+        self.b.ins().store(flags(), sum, p, 0);
     }
 }
 
@@ -688,8 +844,20 @@ pub enum FilterSlotsV {
 /// A connection fed event by event from its source's update loop.
 #[derive(Clone, Copy)]
 pub enum Scatter {
-    Dense { kernel: Value, u: Value, n_out: usize },
-    Conv { kernel: Value, u: Value, input: [usize; 3], output: [usize; 3], k: [usize; 2], s: [usize; 2], pad: [usize; 2] },
+    Dense {
+        kernel: Value,
+        u: Value,
+        n_out: usize,
+    },
+    Conv {
+        kernel: Value,
+        u: Value,
+        input: [usize; 3],
+        output: [usize; 3],
+        k: [usize; 2],
+        s: [usize; 2],
+        pad: [usize; 2],
+    },
 }
 
 /// One term of a node's current: its values and, if filtered, the filter.
@@ -706,7 +874,10 @@ pub struct NeuronSlots {
 }
 
 /// Signature of an imported `f(x) -> x` math function.
-pub fn unary_signature(module: &impl cranelift_module::Module, ty: Type) -> cranelift_codegen::ir::Signature {
+pub fn unary_signature(
+    module: &impl cranelift_module::Module,
+    ty: Type,
+) -> cranelift_codegen::ir::Signature {
     let mut sig = module.make_signature();
     sig.params.push(AbiParam::new(ty));
     sig.returns.push(AbiParam::new(ty));
@@ -714,7 +885,14 @@ pub fn unary_signature(module: &impl cranelift_module::Module, ty: Type) -> cran
 }
 
 /// Emits the whole step: every node of `net` in order.
-pub fn emit_step(e: &mut Emitter, net: &Network, model: &snnc_compiler::ir::Model, layout: &Layout, consts: &[NodeConsts], dt: f64) {
+pub fn emit_step(
+    e: &mut Emitter,
+    net: &Network,
+    model: &snnc_compiler::ir::Model,
+    layout: &Layout,
+    consts: &[NodeConsts],
+    dt: f64,
+) {
     // Connections out of spiking nodes into dense and conv layers are fed
     // event by event from the source's update loop (see `scatter`).
     let scattered = |id: usize, i: usize| -> Option<usize> {
@@ -722,7 +900,10 @@ pub fn emit_step(e: &mut Emitter, net: &Network, model: &snnc_compiler::ir::Mode
         let src = net.storage_of(node.inputs[i]);
         let spiking = model.nodes[src].neuron.is_some_and(|n| n.is_spiking());
         let linear = matches!(node.op, Op::Dense { .. } | Op::Conv2d { .. });
-        let computed = layout.nodes[id].edges.get(i).is_some_and(|edge| !edge.precomputed && edge.u.is_some());
+        let computed = layout.nodes[id]
+            .edges
+            .get(i)
+            .is_some_and(|edge| !edge.precomputed && edge.u.is_some());
         (spiking && linear && computed).then_some(src)
     };
     for (id, node) in net.nodes.iter().enumerate() {
@@ -735,17 +916,39 @@ pub fn emit_step(e: &mut Emitter, net: &Network, model: &snnc_compiler::ir::Mode
                 if consumer.op == Op::Flatten || scattered(target, i) != Some(id) {
                     continue;
                 }
-                let Some(u) = layout.nodes[target].edges[i].u else { continue };
+                let Some(u) = layout.nodes[target].edges[i].u else {
+                    continue;
+                };
                 let u = e.slot(u);
                 let kernel = e.addr(consts[target].kernel);
                 let src_node = &net.nodes[net.storage_of(src)];
                 scatters.push(match consumer.op {
-                    Op::Dense { units } => Scatter::Dense { kernel, u, n_out: units },
-                    Op::Conv2d { filters, kernel: k, strides, padding, .. } => {
+                    Op::Dense { units } => Scatter::Dense {
+                        kernel,
+                        u,
+                        n_out: units,
+                    },
+                    Op::Conv2d {
+                        filters,
+                        kernel: k,
+                        strides,
+                        padding,
+                        ..
+                    } => {
                         let input = shape3(&src_node.shape);
-                        let (oh, ph) = conv_axis(input[0], k[0], strides[0], padding).unwrap_or((0, 0));
-                        let (ow, pw) = conv_axis(input[1], k[1], strides[1], padding).unwrap_or((0, 0));
-                        Scatter::Conv { kernel, u, input, output: [oh, ow, filters], k, s: strides, pad: [ph, pw] }
+                        let (oh, ph) =
+                            conv_axis(input[0], k[0], strides[0], padding).unwrap_or((0, 0));
+                        let (ow, pw) =
+                            conv_axis(input[1], k[1], strides[1], padding).unwrap_or((0, 0));
+                        Scatter::Conv {
+                            kernel,
+                            u,
+                            input,
+                            output: [oh, ow, filters],
+                            k,
+                            s: strides,
+                            pad: [ph, pw],
+                        }
                     }
                     _ => continue,
                 });
@@ -755,7 +958,25 @@ pub fn emit_step(e: &mut Emitter, net: &Network, model: &snnc_compiler::ir::Mode
         let slots = &layout.nodes[id];
         let n = node.size();
         let mut inputs = Vec::new();
-        for (i, &src) in node.inputs.iter().enumerate() {
+        let mut gain = if settings.neuron.is_some() {
+            settings.scale
+        } else {
+            1.0
+        };
+        if let Some(j) = slots.j_const {
+            // The current is constant over the presentation: read it.
+            inputs.push(Input {
+                u: e.slot(j),
+                filter: None,
+            });
+            gain = 1.0;
+        }
+        for (i, &src) in node
+            .inputs
+            .iter()
+            .enumerate()
+            .filter(|_| slots.j_const.is_none())
+        {
             let edge = &slots.edges[i];
             let src_node = &net.nodes[net.storage_of(src)];
             let x = e.slot(layout.nodes[src].out);
@@ -770,16 +991,42 @@ pub fn emit_step(e: &mut Emitter, net: &Network, model: &snnc_compiler::ir::Mode
                                 let kernel = e.addr(consts[id].kernel);
                                 e.dense(x, kernel, u, src_node.size(), units);
                             }
-                            Op::Conv2d { filters, kernel: k, strides, padding, .. } => {
+                            Op::Conv2d {
+                                filters,
+                                kernel: k,
+                                strides,
+                                padding,
+                                ..
+                            } => {
                                 let input = shape3(&src_node.shape);
-                                let (oh, ph) = conv_axis(input[0], k[0], strides[0], padding).unwrap_or((0, 0));
-                                let (ow, pw) = conv_axis(input[1], k[1], strides[1], padding).unwrap_or((0, 0));
+                                let (oh, ph) = conv_axis(input[0], k[0], strides[0], padding)
+                                    .unwrap_or((0, 0));
+                                let (ow, pw) = conv_axis(input[1], k[1], strides[1], padding)
+                                    .unwrap_or((0, 0));
                                 let kernel = e.addr(consts[id].kernel);
-                                e.conv2d(x, kernel, u, input, [oh, ow, filters], k, strides, [ph, pw]);
+                                e.conv2d(
+                                    x,
+                                    kernel,
+                                    u,
+                                    input,
+                                    [oh, ow, filters],
+                                    k,
+                                    strides,
+                                    [ph, pw],
+                                );
                             }
                             Op::AvgPool { pool, strides } | Op::MaxPool { pool, strides } => {
-                                let (input, output) = (shape3(&src_node.shape), shape3(&node.shape));
-                                e.pool(x, u, input, output, pool, strides, matches!(node.op, Op::MaxPool { .. }));
+                                let (input, output) =
+                                    (shape3(&src_node.shape), shape3(&node.shape));
+                                e.pool(
+                                    x,
+                                    u,
+                                    input,
+                                    output,
+                                    pool,
+                                    strides,
+                                    matches!(node.op, Op::MaxPool { .. }),
+                                );
                             }
                             _ => {}
                         }
@@ -790,23 +1037,48 @@ pub fn emit_step(e: &mut Emitter, net: &Network, model: &snnc_compiler::ir::Mode
             let filter = filter_of(e, edge.filter, settings.input_synapses[i], dt);
             inputs.push(Input { u, filter });
         }
-        if let Some(bias) = consts[id].bias {
+        if let (Some(bias), None) = (consts[id].bias, slots.j_const) {
             let u = e.addr(bias);
             let filter = filter_of(e, slots.bias_filter, settings.bias_synapse, dt);
             inputs.push(Input { u, filter });
         }
-        let gain = if settings.neuron.is_some() { settings.scale } else { 1.0 };
         let out = e.slot(slots.out);
-        let state = NeuronSlots { v: slots.v.map(|o| e.slot(o)), r: slots.r.map(|o| e.slot(o)), counts: slots.counts.map(|o| e.slot(o)) };
-        e.node_update(n, &inputs, gain, settings.neuron, settings.scale, dt, out, state, &scatters);
+        let state = NeuronSlots {
+            v: slots.v.map(|o| e.slot(o)),
+            r: slots.r.map(|o| e.slot(o)),
+            counts: slots.counts.map(|o| e.slot(o)),
+        };
+        e.node_update(
+            n,
+            &inputs,
+            gain,
+            settings.neuron,
+            settings.scale,
+            dt,
+            out,
+            state,
+            &scatters,
+        );
     }
 }
 
-fn filter_of(e: &mut Emitter, slots: Option<FilterSlots>, synapse: snnc_compiler::ir::Synapse, dt: f64) -> Option<(Value, FilterSlotsV, Coefs)> {
+fn filter_of(
+    e: &mut Emitter,
+    slots: Option<FilterSlots>,
+    synapse: snnc_compiler::ir::Synapse,
+    dt: f64,
+) -> Option<(Value, FilterSlotsV, Coefs)> {
     let (slots, coefs) = slots.zip(coefs(synapse, dt))?;
     Some(match slots {
         FilterSlots::Lowpass { y } => (e.slot(y), FilterSlotsV::Lowpass, coefs),
-        FilterSlots::Alpha { y, x0, x1 } => (e.slot(y), FilterSlotsV::Alpha { x0: e.slot(x0), x1: e.slot(x1) }, coefs),
+        FilterSlots::Alpha { y, x0, x1 } => (
+            e.slot(y),
+            FilterSlotsV::Alpha {
+                x0: e.slot(x0),
+                x1: e.slot(x1),
+            },
+            coefs,
+        ),
     })
 }
 

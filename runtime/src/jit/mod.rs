@@ -37,8 +37,9 @@ pub struct JitModel<'a, T> {
     net: &'a Network,
     params: &'a [NodeParams<T>],
     layout: Layout,
-    /// Expanded bias vectors whose addresses the code embeds.
-    _biases: Vec<Vec<T>>,
+    /// Per node: the expanded bias vector whose address the code embeds.
+    biases: Vec<Option<Vec<T>>>,
+    model_nodes: Vec<snnc_compiler::ir::NodeSettings>,
     step: extern "C" fn(*mut u8),
     /// Keeps the code alive.
     _module: CodeOwner,
@@ -52,18 +53,30 @@ pub struct JitModel<'a, T> {
     probes: Vec<BoundProbe>,
 }
 
-fn err(e: impl std::fmt::Display) -> SimError {
-    SimError { message: format!("JIT compilation failed: {e}") }
+fn err(e: impl std::fmt::Debug) -> SimError {
+    SimError {
+        message: format!("JIT compilation failed: {e:?}"),
+    }
 }
 
 impl<'a, T: Real> JitModel<'a, T> {
-    pub fn compile(net: &'a Network, model: &'a Model, params: &'a [NodeParams<T>], probes: &[BoundProbe], cfg: &SimConfig) -> Result<Self, SimError> {
+    pub fn compile(
+        net: &'a Network,
+        model: &'a Model,
+        params: &'a [NodeParams<T>],
+        probes: &[BoundProbe],
+        cfg: &SimConfig,
+    ) -> Result<Self, SimError> {
         // The reference's plan checks every shape, parameter length and probe;
         // a model it accepts is one the generated code can index safely.
         crate::reference::Simulation::new(net, model, params, probes, cfg)?;
         let start = std::time::Instant::now();
         let f64_mode = std::mem::size_of::<T>() == 8;
-        let (ty, elem) = if f64_mode { (types::F64, 8) } else { (types::F32, 4) };
+        let (ty, elem) = if f64_mode {
+            (types::F64, 8)
+        } else {
+            (types::F32, 4)
+        };
         let layout = layout::plan(net, model, elem as usize);
 
         let mut biases = Vec::new();
@@ -80,15 +93,18 @@ impl<'a, T: Real> JitModel<'a, T> {
                 b
             });
             let bias_addr = bias.as_ref().map(|b| b.as_ptr() as u64);
-            if let Some(b) = bias {
-                biases.push(b);
-            }
-            consts.push(NodeConsts { kernel: p.kernel.as_ptr() as u64, bias: bias_addr });
+            biases.push(bias);
+            consts.push(NodeConsts {
+                kernel: p.kernel.as_ptr() as u64,
+                bias: bias_addr,
+            });
         }
 
         let mut flag_builder = settings::builder();
         flag_builder.set("opt_level", "speed").map_err(err)?;
-        flag_builder.set("use_colocated_libcalls", "false").map_err(err)?;
+        flag_builder
+            .set("use_colocated_libcalls", "false")
+            .map_err(err)?;
         flag_builder.set("is_pic", "false").map_err(err)?;
         let isa = cranelift_native::builder()
             .map_err(err)?
@@ -96,25 +112,31 @@ impl<'a, T: Real> JitModel<'a, T> {
             .map_err(err)?;
         let mut jb = JITBuilder::with_isa(isa, default_libcall_names());
         for (name, f32_fn, f64_fn) in libm::FUNCTIONS {
-            jb.symbol(format!("snnc_{name}"), if f64_mode { f64_fn } else { f32_fn });
+            jb.symbol(
+                format!("snnc_{name}"),
+                if f64_mode { f64_fn } else { f32_fn },
+            );
         }
         let mut module = JITModule::new(jb);
         let mut ctx: Context = module.make_context();
         let ptr = module.target_config().pointer_type();
         ctx.func.signature.params.push(AbiParam::new(ptr));
-        let step_id = module.declare_function("step", Linkage::Local, &ctx.func.signature).map_err(err)?;
+        let step_id = module
+            .declare_function("step", Linkage::Local, &ctx.func.signature)
+            .map_err(err)?;
         ctx.func.name = UserFuncName::user(0, step_id.as_u32());
         let sig = lower::unary_signature(&module, ty);
         let mut import = |name: &str, func: &mut cranelift_codegen::ir::Function| {
             module
                 .declare_function(&format!("snnc_{name}"), Linkage::Import, &sig)
                 .map(|id| module.declare_func_in_func(id, func))
+                .map_err(err)
         };
         let libm = Libm {
-            expm1: import("expm1", &mut ctx.func).map_err(err)?,
-            log1p: import("log1p", &mut ctx.func).map_err(err)?,
-            exp: import("exp", &mut ctx.func).map_err(err)?,
-            tanh: import("tanh", &mut ctx.func).map_err(err)?,
+            expm1: import("expm1", &mut ctx.func)?,
+            log1p: import("log1p", &mut ctx.func)?,
+            exp: import("exp", &mut ctx.func)?,
+            tanh: import("tanh", &mut ctx.func)?,
         };
         let mut fbc = FunctionBuilderContext::new();
         {
@@ -124,14 +146,31 @@ impl<'a, T: Real> JitModel<'a, T> {
             b.switch_to_block(entry);
             let arena = b.block_params(entry)[0];
             let vector = (!f64_mode).then_some(types::F32X4);
-            let mut e = Emitter { b: &mut b, ty, vector, elem, arena, libm };
+            let mut e = Emitter {
+                b: &mut b,
+                ty,
+                vector,
+                elem,
+                arena,
+                libm,
+            };
             emit_step(&mut e, net, model, &layout, &consts, cfg.dt);
             b.ins().return_(&[]);
             b.seal_all_blocks();
             b.finalize(module.target_config());
         }
         let clif = ctx.func.display().to_string();
+        // SNNC_JIT_DISASM=1 prints the machine code (for tuning the lowering).
+        let disasm = std::env::var_os("SNNC_JIT_DISASM").is_some();
+        ctx.set_disasm(disasm);
         module.define_function(step_id, &mut ctx).map_err(err)?;
+        if let Some(code) = ctx
+            .compiled_code()
+            .and_then(|c| c.vcode.as_ref())
+            .filter(|_| disasm)
+        {
+            eprintln!("{code}");
+        }
         module.clear_context(&mut ctx);
         module.finalize_definitions().map_err(err)?;
         let code = module.get_finalized_function(step_id);
@@ -143,16 +182,24 @@ impl<'a, T: Real> JitModel<'a, T> {
             .nodes
             .iter()
             .enumerate()
-            .map(|(id, node)| match (model.initial_voltage, layout.nodes[id].v) {
-                (InitialVoltage::Uniform { seed }, Some(_)) => uniform_voltages(seed, id, node.size()).into_iter().map(T::from_f64).collect(),
-                _ => Vec::new(),
-            })
+            .map(
+                |(id, node)| match (model.initial_voltage, layout.nodes[id].v) {
+                    (InitialVoltage::Uniform { seed }, Some(_)) => {
+                        uniform_voltages(seed, id, node.size())
+                            .into_iter()
+                            .map(T::from_f64)
+                            .collect()
+                    }
+                    _ => Vec::new(),
+                },
+            )
             .collect();
         Ok(JitModel {
             net,
             params,
             layout,
-            _biases: biases,
+            biases,
+            model_nodes: model.nodes.clone(),
             step,
             _module: CodeOwner(module),
             clif,
@@ -216,9 +263,16 @@ impl<'a, T: Real> JitModel<'a, T> {
             .nodes
             .iter()
             .zip(&self.net.nodes)
-            .map(|(slots, node)| slots.counts.map_or_else(Vec::new, |off| arena.slice::<u32>(off, node.size()).to_vec()))
+            .map(|(slots, node)| {
+                slots.counts.map_or_else(Vec::new, |off| {
+                    arena.slice::<u32>(off, node.size()).to_vec()
+                })
+            })
             .collect();
-        SimOutput { probes: records, spike_counts }
+        SimOutput {
+            probes: records,
+            spike_counts,
+        }
     }
 
     /// Copies input rows into the input nodes and computes the weighted
@@ -227,12 +281,16 @@ impl<'a, T: Real> JitModel<'a, T> {
         let input_ids: Vec<usize> = self.net.inputs().collect();
         for (index, &id) in input_ids.iter().enumerate() {
             let n = self.net.nodes[id].size();
-            let Some(seq) = inputs.get(index) else { continue };
+            let Some(seq) = inputs.get(index) else {
+                continue;
+            };
             let values = match seq {
                 InputSeq::Held(x) => &x[..n],
                 InputSeq::PerStep(x) => &x[row * n..(row + 1) * n],
             };
-            arena.slice_mut::<T>(self.layout.nodes[id].out, n).copy_from_slice(values);
+            arena
+                .slice_mut::<T>(self.layout.nodes[id].out, n)
+                .copy_from_slice(values);
         }
         for (id, node) in self.net.nodes.iter().enumerate() {
             for (i, &src) in node.inputs.iter().enumerate() {
@@ -240,33 +298,90 @@ impl<'a, T: Real> JitModel<'a, T> {
                     continue;
                 }
                 let slots = &self.layout.nodes[id].edges[i];
-                let (true, Some(pre)) = (slots.precomputed, slots.u) else { continue };
+                let (true, Some(pre)) = (slots.precomputed, slots.u) else {
+                    continue;
+                };
                 let src_node = &self.net.nodes[self.net.storage_of(src)];
-                let x = arena.slice::<T>(self.layout.nodes[src].out, src_node.size()).to_vec();
+                let x = arena
+                    .slice::<T>(self.layout.nodes[src].out, src_node.size())
+                    .to_vec();
                 let u = arena.slice_mut::<T>(pre, node.size());
                 transform(node, src_node, &self.params[id], &x, u);
             }
+            if let Some(jc) = self.layout.nodes[id].j_const {
+                self.constant_current(arena, id, jc);
+            }
         }
+    }
+
+    /// `J = sum of gain * u` over the connections, then `+ gain * bias`:
+    /// the reference's operations in its order, done once per image
+    /// because every term is constant while the image is presented.
+    fn constant_current(&self, arena: &mut Arena, id: usize, jc: usize) {
+        let node = &self.net.nodes[id];
+        let n = node.size();
+        let settings = &self.model_nodes[id];
+        let gain = T::from_f64(if settings.neuron.is_some() {
+            settings.scale
+        } else {
+            1.0
+        });
+        let mut j = vec![T::zero(); n];
+        for edge in &self.layout.nodes[id].edges {
+            let Some(u) = edge.u else { continue };
+            for (acc, &x) in j.iter_mut().zip(arena.slice::<T>(u, n)) {
+                *acc = *acc + gain * x;
+            }
+        }
+        if let Some(bias) = self.biases[id].as_ref() {
+            for (acc, &b) in j.iter_mut().zip(bias) {
+                *acc = *acc + gain * b;
+            }
+        }
+        arena.slice_mut::<T>(jc, n).copy_from_slice(&j);
     }
 }
 
 /// One connection's weighted value, with the reference's own layer code.
-fn transform<T: Real>(node: &snnc_compiler::ir::Node, src: &snnc_compiler::ir::Node, p: &NodeParams<T>, x: &[T], u: &mut [T]) {
+fn transform<T: Real>(
+    node: &snnc_compiler::ir::Node,
+    src: &snnc_compiler::ir::Node,
+    p: &NodeParams<T>,
+    x: &[T],
+    u: &mut [T],
+) {
     let shape3 = |s: &[usize]| match s {
         [h, w, c] => [*h, *w, *c],
         _ => [0, 0, 0],
     };
     match node.op {
         Op::Dense { .. } => layers::dense(x, &p.kernel, u),
-        Op::Conv2d { filters, kernel, strides, padding, .. } => {
+        Op::Conv2d {
+            filters,
+            kernel,
+            strides,
+            padding,
+            ..
+        } => {
             let input = shape3(&src.shape);
             let (oh, ph) = conv_axis(input[0], kernel[0], strides[0], padding).unwrap_or((0, 0));
             let (ow, pw) = conv_axis(input[1], kernel[1], strides[1], padding).unwrap_or((0, 0));
-            let g = Conv2dGeom { input, output: [oh, ow, filters], kernel, strides, pad: [ph, pw] };
+            let g = Conv2dGeom {
+                input,
+                output: [oh, ow, filters],
+                kernel,
+                strides,
+                pad: [ph, pw],
+            };
             layers::conv2d(&g, x, &p.kernel, u);
         }
         Op::AvgPool { pool, strides } | Op::MaxPool { pool, strides } => {
-            let g = PoolGeom { input: shape3(&src.shape), output: shape3(&node.shape), pool, strides };
+            let g = PoolGeom {
+                input: shape3(&src.shape),
+                output: shape3(&node.shape),
+                pool,
+                strides,
+            };
             if matches!(node.op, Op::MaxPool { .. }) {
                 layers::max_pool(&g, x, u);
             } else {
@@ -294,7 +409,9 @@ struct Arena {
 
 impl Arena {
     fn new(bytes: usize) -> Self {
-        Arena { words: vec![0; bytes.div_ceil(16)] }
+        Arena {
+            words: vec![0; bytes.div_ceil(16)],
+        }
     }
     fn clear(&mut self) {
         self.words.fill(0);
@@ -303,15 +420,28 @@ impl Arena {
         self.words.as_mut_ptr().cast()
     }
     fn slice<U>(&self, offset: usize, n: usize) -> &[U] {
-        assert!(offset + n * std::mem::size_of::<U>() <= self.words.len() * 16, "arena slot out of bounds");
+        assert!(
+            offset + n * std::mem::size_of::<U>() <= self.words.len() * 16,
+            "arena slot out of bounds"
+        );
         // SAFETY: in bounds (checked), aligned (slots are 16-byte aligned),
         // and every bit pattern is a valid f32/f64/u32.
-        unsafe { std::slice::from_raw_parts(self.words.as_ptr().cast::<u8>().add(offset).cast(), n) }
+        unsafe {
+            std::slice::from_raw_parts(self.words.as_ptr().cast::<u8>().add(offset).cast(), n)
+        }
     }
     fn slice_mut<U>(&mut self, offset: usize, n: usize) -> &mut [U] {
-        assert!(offset + n * std::mem::size_of::<U>() <= self.words.len() * 16, "arena slot out of bounds");
+        assert!(
+            offset + n * std::mem::size_of::<U>() <= self.words.len() * 16,
+            "arena slot out of bounds"
+        );
         // SAFETY: as in `slice`, and `&mut self` makes it exclusive.
-        unsafe { std::slice::from_raw_parts_mut(self.words.as_mut_ptr().cast::<u8>().add(offset).cast(), n) }
+        unsafe {
+            std::slice::from_raw_parts_mut(
+                self.words.as_mut_ptr().cast::<u8>().add(offset).cast(),
+                n,
+            )
+        }
     }
 }
 
@@ -324,12 +454,31 @@ pub fn simulate_batch<T: Real, I: AsRef<[T]> + Sync>(
 ) -> Result<Vec<SimOutput<T>>, SimError> {
     let n_in: Vec<usize> = jit.net.inputs().map(|i| jit.net.nodes[i].size()).collect();
     if n_in.len() != 1 {
-        return Err(SimError { message: format!("a batch needs a network with exactly one input node, '{}' has {}", jit.net.name, n_in.len()) });
+        return Err(SimError {
+            message: format!(
+                "a batch needs a network with exactly one input node, '{}' has {}",
+                jit.net.name,
+                n_in.len()
+            ),
+        });
     }
-    if let Some((e, x)) = inputs.iter().enumerate().find(|(_, x)| x.as_ref().len() != n_in[0]) {
-        return Err(SimError { message: format!("example {e} has {} values, the input takes {}", x.as_ref().len(), n_in[0]) });
+    if let Some((e, x)) = inputs
+        .iter()
+        .enumerate()
+        .find(|(_, x)| x.as_ref().len() != n_in[0])
+    {
+        return Err(SimError {
+            message: format!(
+                "example {e} has {} values, the input takes {}",
+                x.as_ref().len(),
+                n_in[0]
+            ),
+        });
     }
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(inputs.len()).max(1);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(inputs.len())
+        .max(1);
     let next = AtomicUsize::new(0);
     let finished = AtomicUsize::new(0);
     let results = Mutex::new(Vec::with_capacity(inputs.len()));

@@ -234,8 +234,7 @@ mod tests {
     #[test]
     fn alpha_coefficients_match_semantics_doc() {
         // Nengo's values for tau = 5 ms (semantics.md §3), to an ulp or two.
-        let Some(Coefs::Alpha { a, b, c1 }) =
-            Coefs::<f64>::new(Synapse::Alpha { tau: 0.005 }, DT)
+        let Some(Coefs::Alpha { a, b, c1 }) = Coefs::<f64>::new(Synapse::Alpha { tau: 0.005 }, DT)
         else {
             panic!("expected alpha coefficients");
         };

@@ -4,6 +4,7 @@
 
 use super::kernels as k;
 use super::loss;
+use super::ops::{self, Isa};
 use super::plan::{EdgeOp, Kind, Plan};
 use crate::reference::Real;
 
@@ -20,7 +21,10 @@ pub(crate) struct Stats {
 
 impl Stats {
     pub(crate) fn new(n_terms: usize) -> Self {
-        Stats { terms: vec![0.0; n_terms], ..Stats::default() }
+        Stats {
+            terms: vec![0.0; n_terms],
+            ..Stats::default()
+        }
     }
 
     pub(crate) fn merge(&mut self, other: &Stats) {
@@ -38,7 +42,8 @@ pub(crate) struct Work<T> {
     cap: usize,
     /// Node outputs (empty for flatten views).
     out: Vec<Vec<T>>,
-    /// Input currents `J` of nodes with neurons.
+    /// Input currents `J` of nodes whose neurons need them for the
+    /// backward pass (LIF); the others compute in place in `out`.
     j: Vec<Vec<T>>,
     /// Gradients of the loss with respect to node outputs (nodes the
     /// backward pass visits), then, in place, with respect to their summed
@@ -50,7 +55,13 @@ pub(crate) struct Work<T> {
 
 impl<T: Real> Work<T> {
     pub(crate) fn new(plan: &Plan, cap: usize, training: bool) -> Self {
-        let mut w = Work { cap, out: Vec::new(), j: Vec::new(), grad: Vec::new(), argmax: Vec::new() };
+        let mut w = Work {
+            cap,
+            out: Vec::new(),
+            j: Vec::new(),
+            grad: Vec::new(),
+            argmax: Vec::new(),
+        };
         for (i, node) in plan.nodes.iter().enumerate() {
             let n = cap * node.size;
             let (out, j, argmax) = match &node.kind {
@@ -58,14 +69,26 @@ impl<T: Real> Work<T> {
                 Kind::View => (0, 0, 0),
                 Kind::Compute(c) => (
                     n,
-                    if c.act.is_some() { n } else { 0 },
-                    if c.edges.iter().any(|e| matches!(e.op, EdgeOp::MaxPool(_))) { n } else { 0 },
+                    if c.act.is_some_and(|a| a.needs_current()) {
+                        n
+                    } else {
+                        0
+                    },
+                    if c.edges.iter().any(|e| matches!(e.op, EdgeOp::MaxPool(_))) {
+                        n
+                    } else {
+                        0
+                    },
                 ),
             };
             w.out.push(vec![T::zero(); out]);
             w.j.push(vec![T::zero(); j]);
             w.argmax.push(vec![0; argmax]);
-            let grad = if training && plan.backprop(i) && !matches!(node.kind, Kind::View) { n } else { 0 };
+            let grad = if training && plan.backprop(i) && !matches!(node.kind, Kind::View) {
+                n
+            } else {
+                0
+            };
             w.grad.push(vec![T::zero(); grad]);
         }
         w
@@ -81,60 +104,80 @@ impl<T: Real> Work<T> {
         let n = plan.input_size();
         let buf = &mut self.out[plan.input];
         for (b, &e) in idx.iter().enumerate() {
-            for (d, &s) in buf[b * n..(b + 1) * n].iter_mut().zip(&images[e * n..(e + 1) * n]) {
+            for (d, &s) in buf[b * n..(b + 1) * n]
+                .iter_mut()
+                .zip(&images[e * n..(e + 1) * n])
+            {
                 *d = T::from_f64(f64::from(s));
             }
         }
     }
 
-    /// The values of node `node` (any node, views resolved) for the group.
-    pub(crate) fn output(&self, plan: &Plan, node: usize, g: usize) -> &[T] {
-        let s = plan.storage[node];
-        &self.out[s][..g * plan.nodes[s].size]
-    }
-
     /// Forward pass of the first `g` examples loaded.
-    pub(crate) fn forward(&mut self, plan: &Plan, params: &[T], g: usize) {
+    pub(crate) fn forward(&mut self, plan: &Plan, params: &[T], g: usize, isa: Isa) {
         for (i, node) in plan.nodes.iter().enumerate() {
-            let Kind::Compute(c) = &node.kind else { continue };
+            let Kind::Compute(c) = &node.kind else {
+                continue;
+            };
             let n = node.size;
             let (before, rest) = self.out.split_at_mut(i);
             let out = &mut rest[0][..g * n];
             {
-                let pre: &mut [T] = if c.act.is_some() { &mut self.j[i][..g * n] } else { &mut *out };
-                match c.bias {
-                    Some((at, len)) => {
-                        let bias = &params[at..at + len];
-                        for chunk in pre.chunks_exact_mut(len) {
-                            chunk.copy_from_slice(bias);
-                        }
-                    }
-                    None => pre.fill(T::zero()),
+                let keep_j = c.act.is_some_and(|a| a.needs_current());
+                let pre: &mut [T] = if keep_j {
+                    &mut self.j[i][..g * n]
+                } else {
+                    &mut *out
+                };
+                let bias = c.bias.map(|(at, len)| &params[at..at + len]);
+                // Dense, conv and max pool are their node's only connection
+                // and overwrite it; the others add up.
+                if !matches!(
+                    c.edges.first().map(|e| &e.op),
+                    Some(EdgeOp::Dense { .. } | EdgeOp::Conv { .. } | EdgeOp::MaxPool(_))
+                ) {
+                    pre.fill(T::zero());
                 }
                 for edge in &c.edges {
                     let src_n = plan.nodes[edge.src].size;
                     let x = &before[edge.src][..g * src_n];
                     match &edge.op {
-                        EdgeOp::Dense { w, n_in, n_out } => k::dense_fwd(x, &params[*w..*w + n_in * n_out], *n_in, *n_out, g, pre),
+                        EdgeOp::Dense { w, n_in, n_out } => ops::dense_fwd(
+                            isa,
+                            x,
+                            &params[*w..*w + n_in * n_out],
+                            bias,
+                            *n_in,
+                            *n_out,
+                            g,
+                            pre,
+                        ),
                         EdgeOp::Conv { w, g: geom, .. } => {
-                            let len = geom.kernel[0] * geom.kernel[1] * geom.input[2] * geom.output[2];
-                            k::conv_fwd(geom, x, &params[*w..*w + len], g, pre)
+                            let len =
+                                geom.kernel[0] * geom.kernel[1] * geom.input[2] * geom.output[2];
+                            ops::conv_fwd(isa, geom, x, &params[*w..*w + len], bias, g, pre)
                         }
                         EdgeOp::AvgPool(geom) => k::avg_pool_fwd(geom, x, g, pre),
-                        EdgeOp::MaxPool(geom) => k::max_pool_fwd(geom, x, g, pre, &mut self.argmax[i]),
+                        EdgeOp::MaxPool(geom) => {
+                            k::max_pool_fwd(geom, x, g, pre, &mut self.argmax[i])
+                        }
                         EdgeOp::Identity => k::add(pre, x),
                     }
                 }
             }
-            if let Some(act) = c.act {
-                let j = &mut self.j[i][..g * n];
-                if c.scale != 1.0 {
-                    let s = T::from_f64(c.scale);
-                    for v in j.iter_mut() {
-                        *v = s * *v;
+            match c.act {
+                Some(act) if act.needs_current() => {
+                    let j = &mut self.j[i][..g * n];
+                    if c.scale != 1.0 {
+                        let s = T::from_f64(c.scale);
+                        for v in j.iter_mut() {
+                            *v = s * *v;
+                        }
                     }
+                    act.forward(j, out);
                 }
-                act.forward(j, out);
+                Some(act) => act.forward_in_place(c.scale, out),
+                None => {}
             }
         }
     }
@@ -142,7 +185,14 @@ impl<T: Real> Work<T> {
     /// Losses of the group (labels `labels[idx[b]]`), added to `stats`.
     /// With `gscale` (= 1/batch size) also clears the gradient buffers and
     /// seeds them with the losses' gradients.
-    pub(crate) fn losses(&mut self, plan: &Plan, labels: &[u32], idx: &[usize], gscale: Option<T>, stats: &mut Stats) {
+    pub(crate) fn losses(
+        &mut self,
+        plan: &Plan,
+        labels: &[u32],
+        idx: &[usize],
+        gscale: Option<T>,
+        stats: &mut Stats,
+    ) {
         let g = idx.len();
         if gscale.is_some() {
             for (i, grad) in self.grad.iter_mut().enumerate() {
@@ -157,7 +207,9 @@ impl<T: Real> Work<T> {
             for (t, l) in plan.losses.iter().enumerate() {
                 let y = &self.out[l.node][b * l.size..(b + 1) * l.size];
                 let grad = match gscale {
-                    Some(_) if !self.grad[l.node].is_empty() => Some(&mut self.grad[l.node][b * l.size..(b + 1) * l.size]),
+                    Some(_) if !self.grad[l.node].is_empty() => {
+                        Some(&mut self.grad[l.node][b * l.size..(b + 1) * l.size])
+                    }
                     _ => None,
                 };
                 let v = loss::example(l.kind, y, label, gscale.unwrap_or(T::one()), grad);
@@ -176,9 +228,19 @@ impl<T: Real> Work<T> {
 
     /// Backward pass of the group: adds the parameter gradients to
     /// `dparams`. `kt` holds the transposed conv kernels.
-    pub(crate) fn backward(&mut self, plan: &Plan, params: &[T], kt: &[T], g: usize, dparams: &mut [T]) {
+    pub(crate) fn backward(
+        &mut self,
+        plan: &Plan,
+        params: &[T],
+        kt: &[T],
+        g: usize,
+        dparams: &mut [T],
+        isa: Isa,
+    ) {
         for (i, node) in plan.nodes.iter().enumerate().rev() {
-            let Kind::Compute(c) = &node.kind else { continue };
+            let Kind::Compute(c) = &node.kind else {
+                continue;
+            };
             if !plan.backprop(i) {
                 continue;
             }
@@ -186,7 +248,12 @@ impl<T: Real> Work<T> {
             let (gbefore, grest) = self.grad.split_at_mut(i);
             let gi = &mut grest[0][..g * n];
             if let Some(act) = c.act {
-                act.backward(&self.j[i][..g * n], &self.out[i][..g * n], gi);
+                let j = if act.needs_current() {
+                    &self.j[i][..g * n]
+                } else {
+                    &[][..]
+                };
+                act.backward(j, &self.out[i][..g * n], gi);
                 if c.scale != 1.0 {
                     let s = T::from_f64(c.scale);
                     for v in gi.iter_mut() {
@@ -208,22 +275,47 @@ impl<T: Real> Work<T> {
                 match &edge.op {
                     EdgeOp::Dense { w, n_in, n_out } => {
                         let len = n_in * n_out;
-                        k::dense_bwd_w(x, gi, *n_in, *n_out, g, &mut dparams[*w..*w + len]);
+                        ops::dense_bwd_w(isa, x, gi, *n_in, *n_out, g, &mut dparams[*w..*w + len]);
                         if need_dx {
-                            k::dense_bwd_x(gi, &params[*w..*w + len], *n_in, *n_out, g, &mut gbefore[edge.src][..g * src_n]);
+                            ops::dense_bwd_x(
+                                isa,
+                                gi,
+                                &params[*w..*w + len],
+                                *n_in,
+                                *n_out,
+                                g,
+                                &mut gbefore[edge.src][..g * src_n],
+                            );
                         }
                     }
-                    EdgeOp::Conv { w, kt: kt_at, g: geom } => {
+                    EdgeOp::Conv {
+                        w,
+                        kt: kt_at,
+                        g: geom,
+                    } => {
                         let len = geom.kernel[0] * geom.kernel[1] * geom.input[2] * geom.output[2];
-                        k::conv_bwd_k(geom, x, gi, g, &mut dparams[*w..*w + len]);
+                        ops::conv_bwd_k(isa, geom, x, gi, g, &mut dparams[*w..*w + len]);
                         if let (true, Some(at)) = (need_dx, kt_at) {
-                            k::conv_bwd_x(geom, gi, &kt[*at..*at + len], g, &mut gbefore[edge.src][..g * src_n]);
+                            ops::conv_bwd_x(
+                                isa,
+                                geom,
+                                gi,
+                                &kt[*at..*at + len],
+                                g,
+                                &mut gbefore[edge.src][..g * src_n],
+                            );
                         }
                     }
-                    EdgeOp::AvgPool(geom) if need_dx => k::avg_pool_bwd(geom, gi, g, &mut gbefore[edge.src][..g * src_n]),
-                    EdgeOp::MaxPool(geom) if need_dx => {
-                        k::max_pool_bwd(geom, gi, &self.argmax[i][..g * n], g, &mut gbefore[edge.src][..g * src_n])
+                    EdgeOp::AvgPool(geom) if need_dx => {
+                        k::avg_pool_bwd(geom, gi, g, &mut gbefore[edge.src][..g * src_n])
                     }
+                    EdgeOp::MaxPool(geom) if need_dx => k::max_pool_bwd(
+                        geom,
+                        gi,
+                        &self.argmax[i][..g * n],
+                        g,
+                        &mut gbefore[edge.src][..g * src_n],
+                    ),
                     EdgeOp::Identity if need_dx => k::add(&mut gbefore[edge.src][..g * src_n], gi),
                     _ => {}
                 }

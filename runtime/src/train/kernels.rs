@@ -1,5 +1,6 @@
-//! The layer kernels: forward and backward of dense, conv2d, pooling and
-//! identity connections, on a group of `g` examples stored one after the
+//! The portable layer kernels (the definition; `simd` has faster f32
+//! versions of the hot ones): forward and backward of dense, conv2d,
+//! pooling and identity connections, on a group of `g` examples stored one after the
 //! other (example `b` of a node with `n` values is `[b*n .. (b+1)*n]`),
 //! channels last.
 //!
@@ -107,16 +108,20 @@ fn dot4<T: Real>(x: &[T], w: [&[T]; 4]) -> [T; 4] {
 #[inline]
 fn valid(n_out: usize, n: usize, s: usize, p: usize, k: usize) -> (usize, usize) {
     let lo = if p > k { (p - k).div_ceil(s) } else { 0 };
-    let hi = if n + p > k { (n + p - k).div_ceil(s) } else { 0 };
+    let hi = if n + p > k {
+        (n + p - k).div_ceil(s)
+    } else {
+        0
+    };
     (lo.min(n_out), hi.min(n_out).max(lo.min(n_out)))
 }
 
-/// Calls `f(f0, width)` over `0..n` in blocks of 32, 16, 8, 4 and 1 so that
+/// Calls `body::<T, WIDTH>(args, f0)` over `start..n` in blocks of 32, 16, 8, 4 and 1 so that
 /// each block can use a fixed-size accumulator.
 macro_rules! blocks {
-    ($n:expr, $f0:ident, $body:ident, $($arg:expr),*) => {{
+    ($n:expr, $start:expr, $f0:ident, $body:ident, $($arg:expr),*) => {{
         let n = $n;
-        let mut $f0 = 0;
+        let mut $f0 = $start;
         while $f0 < n {
             let rem = n - $f0;
             if rem >= 32 {
@@ -141,85 +146,158 @@ macro_rules! blocks {
 
 // -------------------------------------------------------------- dense ----
 
-/// `y_b += x_b @ W` for `g` examples; `wt` is `W` transposed, `[n_out, n_in]`.
-pub(crate) fn dense_fwd<T: Real>(x: &[T], wt: &[T], n_in: usize, n_out: usize, g: usize, y: &mut [T]) {
+/// `y_b = bias + x_b @ W` (or without bias) for `g` examples; `wt` is `W`
+/// transposed, `[n_out, n_in]`. Overwrites `y`.
+#[inline(always)]
+pub(crate) fn dense_fwd<T: Real>(
+    x: &[T],
+    wt: &[T],
+    bias: Option<&[T]>,
+    n_in: usize,
+    n_out: usize,
+    g: usize,
+    y: &mut [T],
+) {
     let xs = |b: usize| &x[b * n_in..(b + 1) * n_in];
     let row = |o: usize| &wt[o * n_in..(o + 1) * n_in];
-    for b in 0..g {
-        let yb = &mut y[b * n_out..(b + 1) * n_out];
-        let mut o = 0;
-        while o + 4 <= n_out {
+    let b0 = |o: usize| bias.map_or(T::zero(), |b| b[o]);
+    // Output rows outermost, examples inside (each block of kernel rows is
+    // read once per group).
+    let mut o = 0;
+    while o + 4 <= n_out {
+        for b in 0..g {
             let r = dot4(xs(b), [row(o), row(o + 1), row(o + 2), row(o + 3)]);
             for k in 0..4 {
-                yb[o + k] = yb[o + k] + r[k];
+                y[b * n_out + o + k] = b0(o + k) + r[k];
             }
-            o += 4;
         }
-        while o < n_out {
-            yb[o] = yb[o] + dot(xs(b), row(o));
-            o += 1;
+        o += 4;
+    }
+    while o < n_out {
+        for b in 0..g {
+            y[b * n_out + o] = b0(o) + dot(xs(b), row(o));
         }
+        o += 1;
     }
 }
 
-/// `dWt[o, :] += sum_b dy[b, o] * x_b`, examples in order, four at a time.
-pub(crate) fn dense_bwd_w<T: Real>(x: &[T], dy: &[T], n_in: usize, n_out: usize, g: usize, dwt: &mut [T]) {
-    let xs = |b: usize| &x[b * n_in..(b + 1) * n_in];
+/// Width of the column blocks the dense backward kernels keep in registers.
+const DB: usize = 32;
+
+/// `dWt[o, :] += sum_b dy[b, o] * x_b`, summed over the examples in order
+/// for each block of `DB` inputs.
+#[inline(always)]
+pub(crate) fn dense_bwd_w<T: Real>(
+    x: &[T],
+    dy: &[T],
+    n_in: usize,
+    n_out: usize,
+    g: usize,
+    dwt: &mut [T],
+) {
+    let full = n_in - n_in % DB;
     for o in 0..n_out {
         let d = &mut dwt[o * n_in..(o + 1) * n_in];
-        let mut b = 0;
-        while b + 4 <= g {
-            let a = [dy[b * n_out + o], dy[(b + 1) * n_out + o], dy[(b + 2) * n_out + o], dy[(b + 3) * n_out + o]];
-            let (x0, x1, x2, x3) = (xs(b), xs(b + 1), xs(b + 2), xs(b + 3));
-            for i in 0..n_in {
-                d[i] = d[i] + (((a[0] * x0[i] + a[1] * x1[i]) + a[2] * x2[i]) + a[3] * x3[i]);
+        let mut i0 = 0;
+        while i0 < full {
+            let dr = &mut d[i0..i0 + DB];
+            let mut acc = [T::zero(); DB];
+            acc.copy_from_slice(dr);
+            for b in 0..g {
+                let a = dy[b * n_out + o];
+                let xr = &x[b * n_in + i0..b * n_in + i0 + DB];
+                for t in 0..DB {
+                    acc[t] = acc[t] + a * xr[t];
+                }
             }
-            b += 4;
+            dr.copy_from_slice(&acc);
+            i0 += DB;
         }
-        while b < g {
-            axpy(d, dy[b * n_out + o], xs(b));
-            b += 1;
+        for i in full..n_in {
+            let mut acc = d[i];
+            for b in 0..g {
+                acc = acc + dy[b * n_out + o] * x[b * n_in + i];
+            }
+            d[i] = acc;
         }
     }
 }
 
-/// `dx_b += dy_b @ W^T`, i.e. `dx_b[i] += sum_o dy[b, o] * wt[o, i]`.
-pub(crate) fn dense_bwd_x<T: Real>(dy: &[T], wt: &[T], n_in: usize, n_out: usize, g: usize, dx: &mut [T]) {
-    const CHUNK: usize = 512;
+/// `dx_b += dy_b @ W^T`, i.e. `dx_b[i] += sum_o dy[b, o] * wt[o, i]`, summed
+/// over the outputs in order for each block of `DB` inputs.
+#[inline(always)]
+pub(crate) fn dense_bwd_x<T: Real>(
+    dy: &[T],
+    wt: &[T],
+    n_in: usize,
+    n_out: usize,
+    g: usize,
+    dx: &mut [T],
+) {
+    let full = n_in - n_in % DB;
     for b in 0..g {
         let dyb = &dy[b * n_out..(b + 1) * n_out];
         let dxb = &mut dx[b * n_in..(b + 1) * n_in];
         let mut i0 = 0;
-        while i0 < n_in {
-            let i1 = (i0 + CHUNK).min(n_in);
-            let dxc = &mut dxb[i0..i1];
+        while i0 < full {
+            let dr = &mut dxb[i0..i0 + DB];
+            let mut acc = [T::zero(); DB];
+            acc.copy_from_slice(dr);
             for (o, &a) in dyb.iter().enumerate() {
-                if a != T::zero() {
-                    axpy(dxc, a, &wt[o * n_in + i0..o * n_in + i1]);
+                let wr = &wt[o * n_in + i0..o * n_in + i0 + DB];
+                for t in 0..DB {
+                    acc[t] = acc[t] + a * wr[t];
                 }
             }
-            i0 = i1;
+            dr.copy_from_slice(&acc);
+            i0 += DB;
+        }
+        for i in full..n_in {
+            let mut acc = dxb[i];
+            for (o, &a) in dyb.iter().enumerate() {
+                acc = acc + a * wt[o * n_in + i];
+            }
+            dxb[i] = acc;
         }
     }
 }
 
 // --------------------------------------------------------------- conv ----
 
-/// Keras Conv2D (cross-correlation), `g` examples:
-/// `y[oh, ow, f] += sum_{kh, kw, c} x[oh*sh + kh - ph, ow*sw + kw - pw, c] * K[kh, kw, c, f]`
-/// with taps in the zero padding skipped.
-pub(crate) fn conv_fwd<T: Real>(geom: &ConvGeom, x: &[T], k: &[T], g: usize, y: &mut [T]) {
-    let n_in = geom.input.iter().product::<usize>();
-    let n_out = geom.output.iter().product::<usize>();
-    for b in 0..g {
-        let xb = &x[b * n_in..(b + 1) * n_in];
-        let yb = &mut y[b * n_out..(b + 1) * n_out];
-        blocks!(geom.output[2], f0, conv_fwd_block, geom, xb, k, &mut *yb);
-    }
+/// Keras Conv2D (cross-correlation) of one example, filters `start..`:
+/// `y[oh, ow, f] = bias[f] + sum_{kh, kw, c} x[oh*sh + kh - ph, ow*sw + kw - pw, c] * K[kh, kw, c, f]`
+/// with taps in the zero padding skipped. Overwrites those filters of `y`.
+#[inline(always)]
+pub(crate) fn conv_fwd_example<T: Real>(
+    geom: &ConvGeom,
+    x: &[T],
+    k: &[T],
+    bias: Option<&[T]>,
+    y: &mut [T],
+    start: usize,
+) {
+    blocks!(
+        geom.output[2],
+        start,
+        f0,
+        conv_fwd_block,
+        geom,
+        x,
+        k,
+        bias,
+        &mut *y
+    );
 }
 
 #[inline(always)]
-fn conv_fwd_block<T: Real, const FB: usize>(geom: &ConvGeom, x: &[T], k: &[T], y: &mut [T], f0: usize) {
+fn conv_fwd_block<T: Real, const FB: usize>(
+    geom: &ConvGeom,
+    x: &[T],
+    k: &[T],
+    bias: Option<&[T]>,
+    y: &mut [T],
+    f0: usize,
+) {
     let [h, w, c] = geom.input;
     let [oh_n, ow_n, f] = geom.output;
     let [kh_n, kw_n] = geom.kernel;
@@ -229,7 +307,9 @@ fn conv_fwd_block<T: Real, const FB: usize>(geom: &ConvGeom, x: &[T], k: &[T], y
         for ow in 0..ow_n {
             let yo = &mut y[(oh * ow_n + ow) * f + f0..][..FB];
             let mut acc = [T::zero(); FB];
-            acc.copy_from_slice(yo);
+            if let Some(bias) = bias {
+                acc.copy_from_slice(&bias[f0..f0 + FB]);
+            }
             for kh in 0..kh_n {
                 let ih = (oh * sh + kh).wrapping_sub(ph);
                 if ih >= h {
@@ -259,12 +339,37 @@ fn conv_fwd_block<T: Real, const FB: usize>(geom: &ConvGeom, x: &[T], k: &[T], y
 }
 
 /// `dK[kh, kw, c, f] += sum_{b, oh, ow} x_b[ih, iw, c] * dy_b[oh, ow, f]`.
-pub(crate) fn conv_bwd_k<T: Real>(geom: &ConvGeom, x: &[T], dy: &[T], g: usize, dk: &mut [T]) {
-    blocks!(geom.output[2], f0, conv_bwd_k_block, geom, x, dy, g, &mut *dk);
+#[inline(always)]
+pub(crate) fn conv_bwd_k<T: Real>(
+    geom: &ConvGeom,
+    x: &[T],
+    dy: &[T],
+    g: usize,
+    dk: &mut [T],
+    start: usize,
+) {
+    blocks!(
+        geom.output[2],
+        start,
+        f0,
+        conv_bwd_k_block,
+        geom,
+        x,
+        dy,
+        g,
+        &mut *dk
+    );
 }
 
 #[inline(always)]
-fn conv_bwd_k_block<T: Real, const FB: usize>(geom: &ConvGeom, x: &[T], dy: &[T], g: usize, dk: &mut [T], f0: usize) {
+fn conv_bwd_k_block<T: Real, const FB: usize>(
+    geom: &ConvGeom,
+    x: &[T],
+    dy: &[T],
+    g: usize,
+    dk: &mut [T],
+    f0: usize,
+) {
     let [h, w, c] = geom.input;
     let [oh_n, ow_n, f] = geom.output;
     let [kh_n, kw_n] = geom.kernel;
@@ -304,8 +409,17 @@ fn conv_bwd_k_block<T: Real, const FB: usize>(geom: &ConvGeom, x: &[T], dy: &[T]
 }
 
 /// `dx_b[ih, iw, c] += sum_{kh, kw, f} dy_b[oh, ow, f] * K[kh, kw, c, f]`, with
-/// `kt` the kernel transposed to `[kh, kw, f, c]`.
-pub(crate) fn conv_bwd_x<T: Real>(geom: &ConvGeom, dy: &[T], kt: &[T], g: usize, dx: &mut [T]) {
+/// `kt` the kernel transposed to `[kh, kw, f, c]`, for input channels
+/// `start..`.
+#[inline(always)]
+pub(crate) fn conv_bwd_x<T: Real>(
+    geom: &ConvGeom,
+    dy: &[T],
+    kt: &[T],
+    g: usize,
+    dx: &mut [T],
+    start: usize,
+) {
     let [h, w, c] = geom.input;
     let [oh_n, ow_n, f] = geom.output;
     let [kh_n, kw_n] = geom.kernel;
@@ -328,11 +442,11 @@ pub(crate) fn conv_bwd_x<T: Real>(geom: &ConvGeom, dy: &[T], kt: &[T], g: usize,
                         if iw >= w {
                             continue;
                         }
-                        let dxr = &mut dxb[(ih * w + iw) * c..][..c];
+                        let dxr = &mut dxb[(ih * w + iw) * c + start..][..c - start];
                         let kb = &kt[(kh * kw_n + kw) * f * c..][..f * c];
                         for (ff, &d) in dyr.iter().enumerate() {
                             if d != T::zero() {
-                                axpy(dxr, d, &kb[ff * c..][..c]);
+                                axpy(dxr, d, &kb[ff * c + start..][..c - start]);
                             }
                         }
                     }
@@ -346,6 +460,7 @@ pub(crate) fn conv_bwd_x<T: Real>(geom: &ConvGeom, dy: &[T], kt: &[T], g: usize,
 
 /// Average pooling: `y += sum over the window of x * (1/n)` (NengoDL's
 /// average-pool kernel `identity/n`).
+#[inline(always)]
 pub(crate) fn avg_pool_fwd<T: Real>(geom: &PoolGeom, x: &[T], g: usize, y: &mut [T]) {
     let inv_n = T::from_f64(1.0 / (geom.pool[0] * geom.pool[1]) as f64);
     pool_windows(geom, g, |b, out_at, in_at, c| {
@@ -354,6 +469,7 @@ pub(crate) fn avg_pool_fwd<T: Real>(geom: &PoolGeom, x: &[T], g: usize, y: &mut 
     });
 }
 
+#[inline(always)]
 pub(crate) fn avg_pool_bwd<T: Real>(geom: &PoolGeom, dy: &[T], g: usize, dx: &mut [T]) {
     let inv_n = T::from_f64(1.0 / (geom.pool[0] * geom.pool[1]) as f64);
     pool_windows(geom, g, |b, out_at, in_at, c| {
@@ -362,22 +478,29 @@ pub(crate) fn avg_pool_bwd<T: Real>(geom: &PoolGeom, dy: &[T], g: usize, dx: &mu
     });
 }
 
-/// Max pooling: `y += max over the window` (the first maximum on ties);
+/// Max pooling: `y = max over the window` (the first maximum on ties);
 /// `argmax` records, per output value, the input index (within its
-/// example) the maximum came from.
-pub(crate) fn max_pool_fwd<T: Real>(geom: &PoolGeom, x: &[T], g: usize, y: &mut [T], argmax: &mut [u32]) {
+/// example) the maximum came from. Overwrites `y`.
+#[inline(always)]
+pub(crate) fn max_pool_fwd<T: Real>(
+    geom: &PoolGeom,
+    x: &[T],
+    g: usize,
+    y: &mut [T],
+    argmax: &mut [u32],
+) {
     let [h, w, c] = geom.input;
     let [oh_n, ow_n, _] = geom.output;
     let [ph, pw] = geom.pool;
     let [sh, sw] = geom.strides;
     let (n_in, n_out) = (h * w * c, oh_n * ow_n * c);
-    let mut best = vec![T::zero(); c];
     for b in 0..g {
         let xb = &x[b * n_in..(b + 1) * n_in];
         for oh in 0..oh_n {
             for ow in 0..ow_n {
                 let o = b * n_out + (oh * ow_n + ow) * c;
                 let first = ((oh * sh) * w + ow * sw) * c;
+                let best = &mut y[o..o + c];
                 best.copy_from_slice(&xb[first..first + c]);
                 let idx = &mut argmax[o..o + c];
                 for (ch, i) in idx.iter_mut().enumerate() {
@@ -395,18 +518,27 @@ pub(crate) fn max_pool_fwd<T: Real>(geom: &PoolGeom, x: &[T], g: usize, y: &mut 
                         }
                     }
                 }
-                add(&mut y[o..o + c], &best);
             }
         }
     }
 }
 
-pub(crate) fn max_pool_bwd<T: Real>(geom: &PoolGeom, dy: &[T], argmax: &[u32], g: usize, dx: &mut [T]) {
+#[inline(always)]
+pub(crate) fn max_pool_bwd<T: Real>(
+    geom: &PoolGeom,
+    dy: &[T],
+    argmax: &[u32],
+    g: usize,
+    dx: &mut [T],
+) {
     let n_in = geom.input.iter().product::<usize>();
     let n_out = geom.output.iter().product::<usize>();
     for b in 0..g {
         let dxb = &mut dx[b * n_in..(b + 1) * n_in];
-        for (&d, &i) in dy[b * n_out..(b + 1) * n_out].iter().zip(&argmax[b * n_out..(b + 1) * n_out]) {
+        for (&d, &i) in dy[b * n_out..(b + 1) * n_out]
+            .iter()
+            .zip(&argmax[b * n_out..(b + 1) * n_out])
+        {
             dxb[i as usize] = dxb[i as usize] + d;
         }
     }
@@ -426,7 +558,12 @@ fn pool_windows(geom: &PoolGeom, g: usize, mut f: impl FnMut((usize, usize), usi
             for ow in 0..ow_n {
                 for ih in oh * sh..oh * sh + ph {
                     for iw in ow * sw..ow * sw + pw {
-                        f((b * n_in, b * n_out), (oh * ow_n + ow) * c, (ih * w + iw) * c, c);
+                        f(
+                            (b * n_in, b * n_out),
+                            (oh * ow_n + ow) * c,
+                            (ih * w + iw) * c,
+                            c,
+                        );
                     }
                 }
             }

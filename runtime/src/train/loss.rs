@@ -11,18 +11,28 @@ use crate::reference::Real;
 
 /// The loss of one example whose probed output is `y` (label `label`), and
 /// `grad += gscale * dloss/dy`.
-pub(crate) fn example<T: Real>(kind: LossKind, y: &[T], label: usize, gscale: T, grad: Option<&mut [T]>) -> f64 {
+pub(crate) fn example<T: Real>(
+    kind: LossKind,
+    y: &[T],
+    label: usize,
+    gscale: T,
+    grad: Option<&mut [T]>,
+) -> f64 {
     match kind {
         LossKind::SparseCategoricalCrossentropy => scce(y, label, gscale, grad),
         LossKind::MeanSquaredError => mse(y, label, gscale, grad),
-        LossKind::RateInRange { min, max, weight } => rate_in_range(y, min, max, weight, gscale, grad),
+        LossKind::RateInRange { min, max, weight } => {
+            rate_in_range(y, min, max, weight, gscale, grad)
+        }
     }
 }
 
 /// Sparse categorical cross-entropy from logits:
 /// `logsumexp(z) - z[label]`; gradient `softmax(z) - onehot(label)`.
 fn scce<T: Real>(z: &[T], label: usize, gscale: T, grad: Option<&mut [T]>) -> f64 {
-    let m = z.iter().fold(T::neg_infinity(), |a, &b| if b > a { b } else { a });
+    let m = z
+        .iter()
+        .fold(T::neg_infinity(), |a, &b| if b > a { b } else { a });
     let mut sum = T::zero();
     for &v in z {
         sum = sum + (v - m).exp();
@@ -60,7 +70,14 @@ fn mse<T: Real>(y: &[T], label: usize, gscale: T, grad: Option<&mut [T]>) -> f64
 /// `weight * mean over neurons of the distance (Hz) outside [min, max]`;
 /// the mean over images comes from the batch averaging. The gradient is
 /// `-weight/n` below `min`, `+weight/n` above `max`, 0 inside.
-fn rate_in_range<T: Real>(r: &[T], min: f64, max: f64, weight: f64, gscale: T, grad: Option<&mut [T]>) -> f64 {
+fn rate_in_range<T: Real>(
+    r: &[T],
+    min: f64,
+    max: f64,
+    weight: f64,
+    gscale: T,
+    grad: Option<&mut [T]>,
+) -> f64 {
     let n = r.len();
     let (lo, hi) = (T::from_f64(min), T::from_f64(max));
     let mut sum = 0.0;
@@ -108,8 +125,14 @@ mod tests {
             yp[k] += h;
             let mut ym = y.to_vec();
             ym[k] -= h;
-            let fd = 0.5 * (example(kind, &yp, label, 1.0, None) - example(kind, &ym, label, 1.0, None)) / (2.0 * h);
-            assert!((g[k] - fd).abs() <= 1e-8 * (1.0 + fd.abs()), "{kind:?} unit {k}: {} vs {fd}", g[k]);
+            let fd = 0.5
+                * (example(kind, &yp, label, 1.0, None) - example(kind, &ym, label, 1.0, None))
+                / (2.0 * h);
+            assert!(
+                (g[k] - fd).abs() <= 1e-8 * (1.0 + fd.abs()),
+                "{kind:?} unit {k}: {} vs {fd}",
+                g[k]
+            );
         }
     }
 
@@ -120,23 +143,59 @@ mod tests {
         check_grad(LossKind::SparseCategoricalCrossentropy, &y, 1);
         check_grad(LossKind::MeanSquaredError, &y, 0);
         // Rates in Hz: some below, some inside, some above [0.5, 2].
-        check_grad(LossKind::RateInRange { min: 0.5, max: 2.0, weight: 3.0 }, &y, 0);
+        check_grad(
+            LossKind::RateInRange {
+                min: 0.5,
+                max: 2.0,
+                weight: 3.0,
+            },
+            &y,
+            0,
+        );
     }
 
     #[test]
     fn loss_values_by_hand() {
         // log(e^1 + e^2 + e^3) - 2
-        let v = example(LossKind::SparseCategoricalCrossentropy, &[1.0f64, 2.0, 3.0], 1, 1.0, None);
+        let v = example(
+            LossKind::SparseCategoricalCrossentropy,
+            &[1.0f64, 2.0, 3.0],
+            1,
+            1.0,
+            None,
+        );
         assert!((v - ((1f64.exp() + 2f64.exp() + 3f64.exp()).ln() - 2.0)).abs() < 1e-12);
         // Huge logits do not overflow.
-        let v = example(LossKind::SparseCategoricalCrossentropy, &[1000.0f32, 0.0], 1, 1.0, None);
+        let v = example(
+            LossKind::SparseCategoricalCrossentropy,
+            &[1000.0f32, 0.0],
+            1,
+            1.0,
+            None,
+        );
         assert_eq!(v, 1000.0);
         // ((0.5-1)^2 + 0.5^2 + 0) / 3
-        let v = example(LossKind::MeanSquaredError, &[0.5f64, 0.5, 0.0], 0, 1.0, None);
+        let v = example(
+            LossKind::MeanSquaredError,
+            &[0.5f64, 0.5, 0.0],
+            0,
+            1.0,
+            None,
+        );
         assert!((v - 0.5 / 3.0).abs() < 1e-15);
         // Rates 10 Hz (40 below), 100 (inside), 400 (100 above) in [50, 300]:
         // weight 2 * mean(40, 0, 100) = 2 * 140/3.
-        let v = example(LossKind::RateInRange { min: 50.0, max: 300.0, weight: 2.0 }, &[10.0f64, 100.0, 400.0], 0, 1.0, None);
+        let v = example(
+            LossKind::RateInRange {
+                min: 50.0,
+                max: 300.0,
+                weight: 2.0,
+            },
+            &[10.0f64, 100.0, 400.0],
+            0,
+            1.0,
+            None,
+        );
         assert!((v - 280.0 / 3.0).abs() < 1e-12);
         assert_eq!(argmax(&[1.0, 3.0, 3.0, -1.0]), 1);
     }

@@ -58,22 +58,103 @@ impl Act {
     /// `scale_firing_rates = scale`.
     pub(crate) fn new(neuron: Neuron, scale: f64, lif: LifMode) -> Act {
         match neuron.rate_equivalent() {
-            Neuron::RectifiedLinear { amplitude } | Neuron::SpikingRectifiedLinear { amplitude } => {
-                Act::Relu { amp: amplitude / scale }
+            Neuron::RectifiedLinear { amplitude }
+            | Neuron::SpikingRectifiedLinear { amplitude } => Act::Relu {
+                amp: amplitude / scale,
+            },
+            Neuron::Sigmoid { tau_ref } => Act::Sigmoid {
+                max_rate: 1.0 / tau_ref,
+            },
+            Neuron::Tanh { tau_ref } => Act::Tanh {
+                max_rate: 1.0 / tau_ref,
+            },
+            Neuron::LifRate {
+                tau_rc,
+                tau_ref,
+                amplitude,
             }
-            Neuron::Sigmoid { tau_ref } => Act::Sigmoid { max_rate: 1.0 / tau_ref },
-            Neuron::Tanh { tau_ref } => Act::Tanh { max_rate: 1.0 / tau_ref },
-            Neuron::LifRate { tau_rc, tau_ref, amplitude } | Neuron::Lif { tau_rc, tau_ref, amplitude, .. } => {
+            | Neuron::Lif {
+                tau_rc,
+                tau_ref,
+                amplitude,
+                ..
+            } => {
                 let (sigma, soft_forward) = match lif {
                     LifMode::SmoothedGradient { sigma } => (sigma, false),
                     LifMode::Smoothed { sigma } => (sigma, true),
                 };
-                Act::Lif { tau_rc, tau_ref, amp: amplitude / scale, sigma, soft_forward }
+                Act::Lif {
+                    tau_rc,
+                    tau_ref,
+                    amp: amplitude / scale,
+                    sigma,
+                    soft_forward,
+                }
+            }
+        }
+    }
+
+    /// Whether the backward pass needs the current `J` (LIF), or can work
+    /// from the output alone (so `J` need not be kept).
+    pub(crate) fn needs_current(&self) -> bool {
+        match *self {
+            Act::Relu { amp } => amp <= 0.0,
+            Act::Sigmoid { .. } | Act::Tanh { .. } => false,
+            Act::Lif { .. } => true,
+        }
+    }
+
+    /// `buf = f(scale * buf)`: the forward pass in place, for a neuron that
+    /// does not need `J` later.
+    #[inline(always)]
+    pub(crate) fn forward_in_place<T: Real>(&self, scale: f64, buf: &mut [T]) {
+        let (c, s) = (T::from_f64, T::from_f64(scale));
+        match *self {
+            Act::Relu { amp } if scale == 1.0 && amp == 1.0 => {
+                for v in buf.iter_mut() {
+                    *v = v.max(T::zero());
+                }
+            }
+            Act::Relu { amp } => {
+                let a = c(amp);
+                for v in buf.iter_mut() {
+                    *v = a * (s * *v).max(T::zero());
+                }
+            }
+            Act::Sigmoid { max_rate } => {
+                let m = c(max_rate);
+                for v in buf.iter_mut() {
+                    *v = m / (T::one() + (-(s * *v)).exp());
+                }
+            }
+            Act::Tanh { max_rate } => {
+                let m = c(max_rate);
+                for v in buf.iter_mut() {
+                    *v = m * (s * *v).tanh();
+                }
+            }
+            Act::Lif {
+                tau_rc,
+                tau_ref,
+                amp,
+                sigma,
+                soft_forward,
+            } => {
+                let p = LifT::new(tau_rc, tau_ref, amp, sigma);
+                for v in buf.iter_mut() {
+                    let j = s * *v;
+                    *v = if soft_forward {
+                        p.soft(j).0
+                    } else {
+                        p.exact(j)
+                    };
+                }
             }
         }
     }
 
     /// `out = f(j)`.
+    #[inline(always)]
     pub(crate) fn forward<T: Real>(&self, j: &[T], out: &mut [T]) {
         let c = T::from_f64;
         match *self {
@@ -95,20 +176,38 @@ impl Act {
                     *o = m * x.tanh();
                 }
             }
-            Act::Lif { tau_rc, tau_ref, amp, sigma, soft_forward } => {
+            Act::Lif {
+                tau_rc,
+                tau_ref,
+                amp,
+                sigma,
+                soft_forward,
+            } => {
                 let p = LifT::new(tau_rc, tau_ref, amp, sigma);
                 for (o, &x) in out.iter_mut().zip(j) {
-                    *o = if soft_forward { p.soft(x).0 } else { p.exact(x) };
+                    *o = if soft_forward {
+                        p.soft(x).0
+                    } else {
+                        p.exact(x)
+                    };
                 }
             }
         }
     }
 
     /// `g *= f'(j)` (the smoothed derivative for LIF), where `out = f(j)`
-    /// is the forward output.
+    /// is the forward output; `j` is only read when [`Act::needs_current`].
+    #[inline(always)]
     pub(crate) fn backward<T: Real>(&self, j: &[T], out: &[T], g: &mut [T]) {
         let c = T::from_f64;
         match *self {
+            Act::Relu { amp } if amp > 0.0 => {
+                // out > 0 exactly when J > 0.
+                let amp = c(amp);
+                for (g, &y) in g.iter_mut().zip(out) {
+                    *g = if y > T::zero() { *g * amp } else { T::zero() };
+                }
+            }
             Act::Relu { amp } => {
                 let amp = c(amp);
                 for (g, &x) in g.iter_mut().zip(j) {
@@ -123,14 +222,19 @@ impl Act {
                 }
             }
             Act::Tanh { max_rate } => {
-                // out = m*t, f' = m*(1-t^2).
-                let m = c(max_rate);
-                for (g, &x) in g.iter_mut().zip(j) {
-                    let t = x.tanh();
-                    *g = *g * (m * (T::one() - t * t));
+                // out = m*t, f' = m*(1-t^2) = m - out^2/m.
+                let (m, inv_m) = (c(max_rate), c(1.0 / max_rate));
+                for (g, &y) in g.iter_mut().zip(out) {
+                    *g = *g * (m - y * y * inv_m);
                 }
             }
-            Act::Lif { tau_rc, tau_ref, amp, sigma, .. } => {
+            Act::Lif {
+                tau_rc,
+                tau_ref,
+                amp,
+                sigma,
+                ..
+            } => {
                 let p = LifT::new(tau_rc, tau_ref, amp, sigma);
                 for (g, &x) in g.iter_mut().zip(j) {
                     *g = *g * p.soft(x).1;
@@ -227,8 +331,16 @@ mod tests {
     #[test]
     fn activation_derivatives_match_finite_differences() {
         let acts = [
-            Act::new(Neuron::RectifiedLinear { amplitude: 1.0 }, 1.0, LifMode::default()),
-            Act::new(Neuron::SpikingRectifiedLinear { amplitude: 0.5 }, 4.0, LifMode::default()),
+            Act::new(
+                Neuron::RectifiedLinear { amplitude: 1.0 },
+                1.0,
+                LifMode::default(),
+            ),
+            Act::new(
+                Neuron::SpikingRectifiedLinear { amplitude: 0.5 },
+                4.0,
+                LifMode::default(),
+            ),
             Act::new(Neuron::Sigmoid { tau_ref: 1.0 }, 1.0, LifMode::default()),
             Act::new(Neuron::Sigmoid { tau_ref: 0.002 }, 3.0, LifMode::default()),
             Act::new(Neuron::Tanh { tau_ref: 1.0 }, 1.0, LifMode::default()),
@@ -237,14 +349,22 @@ mod tests {
         for act in acts {
             for &j in &[-3.0, -0.7, -0.01, 0.013, 0.4, 1.0, 2.5, 7.0] {
                 let (_, d) = eval(act, j);
-                assert!(close(d, fd(act, j), 1e-5), "{act:?} at {j}: {d} vs {}", fd(act, j));
+                assert!(
+                    close(d, fd(act, j), 1e-5),
+                    "{act:?} at {j}: {d} vs {}",
+                    fd(act, j)
+                );
             }
         }
     }
 
     #[test]
     fn relu_rate_is_identity_for_any_scale() {
-        let act = Act::new(Neuron::SpikingRectifiedLinear { amplitude: 1.0 }, 50.0, LifMode::default());
+        let act = Act::new(
+            Neuron::SpikingRectifiedLinear { amplitude: 1.0 },
+            50.0,
+            LifMode::default(),
+        );
         // J = 50*pre, out = (1/50)*max(J, 0) = max(pre, 0).
         let pre = [-1.0, 0.5, 2.0];
         let j: Vec<f64> = pre.iter().map(|p| 50.0 * p).collect();
@@ -255,21 +375,31 @@ mod tests {
 
     #[test]
     fn lif_exact_forward_matches_nengo_and_gradient_is_soft() {
-        let lif = Neuron::Lif { tau_rc: 0.02, tau_ref: 0.002, min_voltage: 0.0, amplitude: 1.0 };
+        let lif = Neuron::Lif {
+            tau_rc: 0.02,
+            tau_ref: 0.002,
+            min_voltage: 0.0,
+            amplitude: 1.0,
+        };
         let act = Act::new(lif, 1.0, LifMode::default());
         let soft = Act::new(lif, 1.0, LifMode::Smoothed { sigma: 1.0 });
         // Nengo LIFRate at J = 2: 1/(0.002 + 0.02*log(2)).
         let (r, _) = eval(act, 2.0);
         assert!(close(r, 1.0 / (0.002 + 0.02 * 2f64.ln()), 1e-14));
         assert_eq!(eval(act, 0.5).0, 0.0);
-        for &j in &[-30.0, -19.5, -5.0, 0.0, 0.5, 0.99, 1.0, 1.01, 1.5, 3.0, 10.0, 25.0, 100.0] {
+        for &j in &[
+            -30.0, -19.5, -5.0, 0.0, 0.5, 0.99, 1.0, 1.01, 1.5, 3.0, 10.0, 25.0, 100.0,
+        ] {
             // The gradient is the soft function's own derivative.
             let (_, d) = eval(act, j);
             let (_, d_soft) = eval(soft, j);
             assert_eq!(d, d_soft);
             let want = fd(soft, j);
             assert!(close(d, want, 1e-6), "lif at {j}: {d} vs {want}");
-            assert!(d > 0.0, "the smoothed gradient is positive everywhere ({j}: {d})");
+            assert!(
+                d > 0.0,
+                "the smoothed gradient is positive everywhere ({j}: {d})"
+            );
         }
         // Far above threshold the soft and exact rates agree.
         assert!(close(eval(soft, 50.0).0, eval(act, 50.0).0, 1e-6));
@@ -278,7 +408,11 @@ mod tests {
     #[test]
     fn lif_amplitude_and_scale() {
         // scale 10: J = 10*pre, amplitude 1/10.
-        let lif = Neuron::LifRate { tau_rc: 0.02, tau_ref: 0.002, amplitude: 2.0 };
+        let lif = Neuron::LifRate {
+            tau_rc: 0.02,
+            tau_ref: 0.002,
+            amplitude: 2.0,
+        };
         let act = Act::new(lif, 10.0, LifMode::default());
         let (r, _) = eval(act, 3.0);
         assert!(close(r, 0.2 / (0.002 + 0.02 * 0.5f64.ln_1p()), 1e-14));
@@ -290,12 +424,34 @@ mod tests {
 
     #[test]
     fn lif_gradient_is_finite_in_f32() {
-        let act = Act::new(Neuron::LifRate { tau_rc: 0.02, tau_ref: 0.002, amplitude: 1.0 }, 1.0, LifMode::default());
-        let j: Vec<f32> = vec![-1e30, -200.0, -21.0, -19.0, 0.0, 1.0, 1.0 + 1e-7, 30.0, 1e10, 1e30];
+        let act = Act::new(
+            Neuron::LifRate {
+                tau_rc: 0.02,
+                tau_ref: 0.002,
+                amplitude: 1.0,
+            },
+            1.0,
+            LifMode::default(),
+        );
+        let j: Vec<f32> = vec![
+            -1e30,
+            -200.0,
+            -21.0,
+            -19.0,
+            0.0,
+            1.0,
+            1.0 + 1e-7,
+            30.0,
+            1e10,
+            1e30,
+        ];
         let mut out = vec![0.0f32; j.len()];
         act.forward(&j, &mut out);
         let mut g = vec![1.0f32; j.len()];
         act.backward(&j, &out, &mut g);
-        assert!(out.iter().chain(&g).all(|x| x.is_finite() && *x >= 0.0), "{out:?} {g:?}");
+        assert!(
+            out.iter().chain(&g).all(|x| x.is_finite() && *x >= 0.0),
+            "{out:?} {g:?}"
+        );
     }
 }

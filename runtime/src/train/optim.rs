@@ -32,7 +32,12 @@ impl<T: Real> OptState<T> {
             Optimizer::Adam { .. } => (n, n),
             Optimizer::Sgd { momentum, .. } => (if momentum != 0.0 { n } else { 0 }, 0),
         };
-        OptState { opt, m: vec![T::zero(); m], v: vec![T::zero(); v], iterations: 0 }
+        OptState {
+            opt,
+            m: vec![T::zero(); m],
+            v: vec![T::zero(); v],
+            iterations: 0,
+        }
     }
 
     /// One update of `params` with the minibatch gradient `grads`.
@@ -46,13 +51,23 @@ impl<T: Real> OptState<T> {
                     *p = *p - (lr * g) / (*v + eps).sqrt();
                 }
             }
-            Optimizer::Adam { lr, beta1, beta2, epsilon } => {
+            Optimizer::Adam {
+                lr,
+                beta1,
+                beta2,
+                epsilon,
+            } => {
                 let t = c((self.iterations + 1) as f64);
                 let b1p = c(beta1).powf(t);
                 let b2p = c(beta2).powf(t);
                 let alpha = c(lr) * (T::one() - b2p).sqrt() / (T::one() - b1p);
                 let (one_m_b1, one_m_b2, eps) = (c(1.0 - beta1), c(1.0 - beta2), c(epsilon));
-                for (((p, m), v), &g) in params.iter_mut().zip(&mut self.m).zip(&mut self.v).zip(grads) {
+                for (((p, m), v), &g) in params
+                    .iter_mut()
+                    .zip(&mut self.m)
+                    .zip(&mut self.v)
+                    .zip(grads)
+                {
                     *m = *m + (g - *m) * one_m_b1;
                     *v = *v + (g * g - *v) * one_m_b2;
                     *p = *p - (*m * alpha) / (v.sqrt() + eps);
@@ -83,7 +98,14 @@ mod tests {
 
     #[test]
     fn rmsprop_two_steps_by_hand() {
-        let mut st = OptState::<f64>::new(Optimizer::Rmsprop { lr: 0.1, rho: 0.9, epsilon: 1e-7 }, 1);
+        let mut st = OptState::<f64>::new(
+            Optimizer::Rmsprop {
+                lr: 0.1,
+                rho: 0.9,
+                epsilon: 1e-7,
+            },
+            1,
+        );
         let mut p = [1.0];
         st.step(&mut p, &[2.0]);
         // v = 0.1*4 = 0.4; p = 1 - 0.1*2/sqrt(0.4 + 1e-7)
@@ -98,7 +120,15 @@ mod tests {
     #[test]
     fn adam_steps_by_hand() {
         let (lr, b1, b2, eps) = (0.01, 0.9, 0.999, 1e-7);
-        let mut st = OptState::<f64>::new(Optimizer::Adam { lr, beta1: b1, beta2: b2, epsilon: eps }, 1);
+        let mut st = OptState::<f64>::new(
+            Optimizer::Adam {
+                lr,
+                beta1: b1,
+                beta2: b2,
+                epsilon: eps,
+            },
+            1,
+        );
         let mut p = [0.5];
         let (mut m, mut v, mut want) = (0.0f64, 0.0f64, 0.5f64);
         for (t, g) in [0.3, -0.2, 0.1].into_iter().enumerate() {
@@ -111,7 +141,15 @@ mod tests {
             assert!((p[0] - want).abs() < 1e-15, "step {t}: {} vs {want}", p[0]);
         }
         // The first Adam step moves by about lr whatever the gradient's size.
-        let mut st = OptState::<f64>::new(Optimizer::Adam { lr, beta1: b1, beta2: b2, epsilon: eps }, 1);
+        let mut st = OptState::<f64>::new(
+            Optimizer::Adam {
+                lr,
+                beta1: b1,
+                beta2: b2,
+                epsilon: eps,
+            },
+            1,
+        );
         let mut p = [0.0];
         st.step(&mut p, &[0.5]);
         assert!((p[0] + lr).abs() < 1e-5);
@@ -119,12 +157,24 @@ mod tests {
 
     #[test]
     fn sgd_with_and_without_momentum() {
-        let mut st = OptState::<f64>::new(Optimizer::Sgd { lr: 0.5, momentum: 0.9 }, 1);
+        let mut st = OptState::<f64>::new(
+            Optimizer::Sgd {
+                lr: 0.5,
+                momentum: 0.9,
+            },
+            1,
+        );
         let mut p = [1.0];
         st.step(&mut p, &[1.0]); // m = -0.5, p = 0.5
         st.step(&mut p, &[1.0]); // m = -0.45 - 0.5 = -0.95, p = -0.45
         assert!((p[0] + 0.45).abs() < 1e-15);
-        let mut st = OptState::<f64>::new(Optimizer::Sgd { lr: 0.5, momentum: 0.0 }, 1);
+        let mut st = OptState::<f64>::new(
+            Optimizer::Sgd {
+                lr: 0.5,
+                momentum: 0.0,
+            },
+            1,
+        );
         let mut p = [1.0];
         st.step(&mut p, &[1.0]);
         assert_eq!(p, [0.5]);

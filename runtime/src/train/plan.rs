@@ -38,10 +38,18 @@ pub(crate) struct PoolGeom {
 #[derive(Clone, Debug)]
 pub(crate) enum EdgeOp {
     /// Kernel at `w`, stored `[n_out, n_in]`.
-    Dense { w: usize, n_in: usize, n_out: usize },
+    Dense {
+        w: usize,
+        n_in: usize,
+        n_out: usize,
+    },
     /// Kernel at `w` (HWIO); `kt` is where its `[kh, kw, f, c]` transpose
     /// lives in the scratch vector when the input needs a gradient.
-    Conv { w: usize, kt: Option<usize>, g: ConvGeom },
+    Conv {
+        w: usize,
+        kt: Option<usize>,
+        g: ConvGeom,
+    },
     AvgPool(PoolGeom),
     MaxPool(PoolGeom),
     Identity,
@@ -95,8 +103,6 @@ pub(crate) struct ParamSlot {
 #[derive(Clone, Debug)]
 pub(crate) struct Plan {
     pub nodes: Vec<PNode>,
-    /// Flatten resolved: the node whose buffer holds each node's values.
-    pub storage: Vec<NodeId>,
     pub input: NodeId,
     pub params: Vec<ParamSlot>,
     pub n_params: usize,
@@ -145,14 +151,29 @@ fn image(shape: &[usize]) -> Option<[usize; 3]> {
 }
 
 impl Plan {
-    pub(crate) fn new(net: &Network, model: &Model, losses: &[Loss], train: &Train, lif: LifMode) -> Result<Plan, TrainError> {
+    pub(crate) fn new(
+        net: &Network,
+        model: &Model,
+        losses: &[Loss],
+        train: &Train,
+        lif: LifMode,
+    ) -> Result<Plan, TrainError> {
         let n = net.nodes.len();
         if model.nodes.len() != n {
-            return Err(err(format!("model '{}' has settings for {} nodes, network '{}' has {n}", model.name, model.nodes.len(), net.name)));
+            return Err(err(format!(
+                "model '{}' has settings for {} nodes, network '{}' has {n}",
+                model.name,
+                model.nodes.len(),
+                net.name
+            )));
         }
         let inputs: Vec<NodeId> = net.inputs().collect();
         let [input] = inputs[..] else {
-            return Err(err(format!("training needs a network with exactly one input, '{}' has {}", net.name, inputs.len())));
+            return Err(err(format!(
+                "training needs a network with exactly one input, '{}' has {}",
+                net.name,
+                inputs.len()
+            )));
         };
         let mut params = Vec::new();
         let mut offset = 0;
@@ -163,7 +184,9 @@ impl Plan {
         for (i, (node, settings)) in net.nodes.iter().zip(&model.nodes).enumerate() {
             let e = |m: String| err(format!("layer '{}': {m}", node.name));
             if let Some(&bad) = node.inputs.iter().find(|&&s| s >= i) {
-                return Err(e(format!("reads node #{bad}, which does not come before it")));
+                return Err(e(format!(
+                    "reads node #{bad}, which does not come before it"
+                )));
             }
             let size = node.size();
             let in_size = |k: usize| net.nodes[node.inputs[k]].size();
@@ -171,7 +194,10 @@ impl Plan {
                 if node.inputs.len() == k {
                     Ok(())
                 } else {
-                    Err(e(format!("expects {k} input(s), has {}", node.inputs.len())))
+                    Err(e(format!(
+                        "expects {k} input(s), has {}",
+                        node.inputs.len()
+                    )))
                 }
             };
             // Params of this node, in node (= network param) order.
@@ -180,10 +206,23 @@ impl Plan {
             for spec in &node.params {
                 let len: usize = spec.shape.iter().product();
                 let (transposed, fans) = match (spec.role, node.op, &spec.shape[..]) {
-                    (ParamRole::Kernel, Op::Dense { .. }, &[n_in, units]) => (Some((n_in, units)), (n_in, units)),
-                    (ParamRole::Kernel, Op::Conv2d { .. }, &[kh, kw, ci, f]) => (None, (kh * kw * ci, kh * kw * f)),
-                    (ParamRole::Bias, Op::Dense { .. } | Op::Conv2d { .. }, _) if len > 0 && size % len == 0 => (None, (0, 0)),
-                    _ => return Err(e(format!("param '{}' with shape {:?} does not fit a {:?} layer", spec.name, spec.shape, node.op))),
+                    (ParamRole::Kernel, Op::Dense { .. }, &[n_in, units]) => {
+                        (Some((n_in, units)), (n_in, units))
+                    }
+                    (ParamRole::Kernel, Op::Conv2d { .. }, &[kh, kw, ci, f]) => {
+                        (None, (kh * kw * ci, kh * kw * f))
+                    }
+                    (ParamRole::Bias, Op::Dense { .. } | Op::Conv2d { .. }, _)
+                        if len > 0 && size % len == 0 =>
+                    {
+                        (None, (0, 0))
+                    }
+                    _ => {
+                        return Err(e(format!(
+                            "param '{}' with shape {:?} does not fit a {:?} layer",
+                            spec.name, spec.shape, node.op
+                        )))
+                    }
                 };
                 let twice = match spec.role {
                     ParamRole::Kernel => kernel.replace(offset).is_some(),
@@ -192,7 +231,15 @@ impl Plan {
                 if twice {
                     return Err(e(format!("has two {:?} params", spec.role)));
                 }
-                params.push(ParamSlot { name: spec.name.clone(), role: spec.role, shape: spec.shape.clone(), offset, len, transposed, fans });
+                params.push(ParamSlot {
+                    name: spec.name.clone(),
+                    role: spec.role,
+                    shape: spec.shape.clone(),
+                    offset,
+                    len,
+                    transposed,
+                    fans,
+                });
                 offset += len;
             }
             let kind = match node.op {
@@ -213,43 +260,99 @@ impl Plan {
                         Op::Dense { units } => {
                             want_inputs(1)?;
                             let n_in = in_size(0);
-                            let w = kernel.ok_or_else(|| e("a dense layer needs a kernel".into()))?;
-                            if units != size || node.params.iter().any(|p| p.role == ParamRole::Kernel && p.shape != [n_in, units]) {
+                            let w =
+                                kernel.ok_or_else(|| e("a dense layer needs a kernel".into()))?;
+                            if units != size
+                                || node.params.iter().any(|p| {
+                                    p.role == ParamRole::Kernel && p.shape != [n_in, units]
+                                })
+                            {
                                 return Err(e(format!("a dense kernel must be [{n_in}, {units}]")));
                             }
-                            edges.push(EdgeOp::Dense { w, n_in, n_out: units });
+                            edges.push(EdgeOp::Dense {
+                                w,
+                                n_in,
+                                n_out: units,
+                            });
                         }
-                        Op::Conv2d { filters, kernel: k, strides, padding, pad } => {
+                        Op::Conv2d {
+                            filters,
+                            kernel: k,
+                            strides,
+                            padding,
+                            pad,
+                        } => {
                             want_inputs(1)?;
-                            let input = image(&net.nodes[node.inputs[0]].shape).ok_or_else(|| e("the input of a conv must be an image".into()))?;
-                            let output = image(&node.shape).ok_or_else(|| e("a conv's shape must be [h, w, filters]".into()))?;
+                            let input = image(&net.nodes[node.inputs[0]].shape)
+                                .ok_or_else(|| e("the input of a conv must be an image".into()))?;
+                            let output = image(&node.shape).ok_or_else(|| {
+                                e("a conv's shape must be [h, w, filters]".into())
+                            })?;
                             let want = match (conv_axis(input[0], k[0], strides[0], padding), conv_axis(input[1], k[1], strides[1], padding)) {
                                 (Some((h, ph)), Some((w, pw))) => ([h, w, filters], [ph, pw]),
                                 _ => return Err(e(format!("a {k:?} kernel with strides {strides:?} does not fit a {input:?} input"))),
                             };
                             if (output, pad) != want {
-                                return Err(e(format!("conv shape {output:?} / padding {pad:?}, expected {:?} / {:?}", want.0, want.1)));
+                                return Err(e(format!(
+                                    "conv shape {output:?} / padding {pad:?}, expected {:?} / {:?}",
+                                    want.0, want.1
+                                )));
                             }
-                            let w = kernel.ok_or_else(|| e("a conv layer needs a kernel".into()))?;
-                            if node.params.iter().any(|p| p.role == ParamRole::Kernel && p.shape != [k[0], k[1], input[2], filters]) {
-                                return Err(e(format!("a conv kernel must be {:?}", [k[0], k[1], input[2], filters])));
+                            let w =
+                                kernel.ok_or_else(|| e("a conv layer needs a kernel".into()))?;
+                            if node.params.iter().any(|p| {
+                                p.role == ParamRole::Kernel
+                                    && p.shape != [k[0], k[1], input[2], filters]
+                            }) {
+                                return Err(e(format!(
+                                    "a conv kernel must be {:?}",
+                                    [k[0], k[1], input[2], filters]
+                                )));
                             }
-                            let g = ConvGeom { input, output, kernel: k, strides, pad };
+                            let g = ConvGeom {
+                                input,
+                                output,
+                                kernel: k,
+                                strides,
+                                pad,
+                            };
                             edges.push(EdgeOp::Conv { w, kt: None, g });
                         }
                         Op::AvgPool { pool, strides } | Op::MaxPool { pool, strides } => {
                             want_inputs(1)?;
-                            let input = image(&net.nodes[node.inputs[0]].shape).ok_or_else(|| e("the input of a pooling must be an image".into()))?;
-                            let output = image(&node.shape).ok_or_else(|| e("a pooling's shape must be [h, w, c]".into()))?;
-                            let want = match (conv_axis(input[0], pool[0], strides[0], Padding::Valid), conv_axis(input[1], pool[1], strides[1], Padding::Valid)) {
+                            let input =
+                                image(&net.nodes[node.inputs[0]].shape).ok_or_else(|| {
+                                    e("the input of a pooling must be an image".into())
+                                })?;
+                            let output = image(&node.shape)
+                                .ok_or_else(|| e("a pooling's shape must be [h, w, c]".into()))?;
+                            let want = match (
+                                conv_axis(input[0], pool[0], strides[0], Padding::Valid),
+                                conv_axis(input[1], pool[1], strides[1], Padding::Valid),
+                            ) {
                                 (Some((h, _)), Some((w, _))) => [h, w, input[2]],
-                                _ => return Err(e(format!("a {pool:?} window does not fit a {input:?} input"))),
+                                _ => {
+                                    return Err(e(format!(
+                                        "a {pool:?} window does not fit a {input:?} input"
+                                    )))
+                                }
                             };
                             if output != want {
-                                return Err(e(format!("pooling shape {output:?}, expected {want:?}")));
+                                return Err(e(format!(
+                                    "pooling shape {output:?}, expected {want:?}"
+                                )));
                             }
-                            let g = PoolGeom { input, output, pool, strides };
-                            edges.push(if matches!(node.op, Op::AvgPool { .. }) { EdgeOp::AvgPool(g) } else { EdgeOp::MaxPool(g) });
+                            let g = PoolGeom {
+                                input,
+                                output,
+                                pool,
+                                strides,
+                            };
+                            edges.push(if matches!(node.op, Op::AvgPool { .. }) {
+                                EdgeOp::AvgPool(g)
+                            } else {
+                                EdgeOp::MaxPool(g)
+                            });
                         }
                         Op::Activation | Op::Add => {
                             if matches!(node.op, Op::Activation) {
@@ -258,7 +361,10 @@ impl Plan {
                                 return Err(e("an add needs at least one input".into()));
                             }
                             if let Some(k) = (0..node.inputs.len()).find(|&k| in_size(k) != size) {
-                                return Err(e(format!("input {k} has {} values, the layer {size}", in_size(k))));
+                                return Err(e(format!(
+                                    "input {k} has {} values, the layer {size}",
+                                    in_size(k)
+                                )));
                             }
                             edges.extend(node.inputs.iter().map(|_| EdgeOp::Identity));
                         }
@@ -276,13 +382,20 @@ impl Plan {
                     let edges = edges
                         .into_iter()
                         .zip(&node.inputs)
-                        .map(|(op, &s)| Edge { src: storage[s], op })
+                        .map(|(op, &s)| Edge {
+                            src: storage[s],
+                            op,
+                        })
                         .collect();
                     Kind::Compute(Compute {
                         edges,
                         bias,
                         act: settings.neuron.map(|nr| Act::new(nr, settings.scale, lif)),
-                        scale: if settings.neuron.is_some() { settings.scale } else { 1.0 },
+                        scale: if settings.neuron.is_some() {
+                            settings.scale
+                        } else {
+                            1.0
+                        },
                     })
                 }
             };
@@ -292,7 +405,12 @@ impl Plan {
                     let s = storage[node.inputs[0]];
                     (s, requires_grad[s])
                 }
-                Kind::Compute(c) => (i, kernel.is_some() || bias.is_some() || c.edges.iter().any(|e| requires_grad[e.src])),
+                Kind::Compute(c) => (
+                    i,
+                    kernel.is_some()
+                        || bias.is_some()
+                        || c.edges.iter().any(|e| requires_grad[e.src]),
+                ),
             };
             storage.push(st);
             requires_grad.push(rg);
@@ -314,9 +432,23 @@ impl Plan {
         // Losses and what reaches them.
         let mut plosses = Vec::new();
         for loss in losses {
-            let probe = train.probes.get(loss.probe).ok_or_else(|| err(format!("a loss reads probe #{}, which does not exist", loss.probe)))?;
-            let node = *storage.get(probe.node).ok_or_else(|| err(format!("probe '{}' targets node #{}, which does not exist", probe.name, probe.node)))?;
-            plosses.push(PLoss { kind: loss.kind, node, size: nodes[node].size });
+            let probe = train.probes.get(loss.probe).ok_or_else(|| {
+                err(format!(
+                    "a loss reads probe #{}, which does not exist",
+                    loss.probe
+                ))
+            })?;
+            let node = *storage.get(probe.node).ok_or_else(|| {
+                err(format!(
+                    "probe '{}' targets node #{}, which does not exist",
+                    probe.name, probe.node
+                ))
+            })?;
+            plosses.push(PLoss {
+                kind: loss.kind,
+                node,
+                size: nodes[node].size,
+            });
         }
         let mut live = vec![false; n];
         for l in &plosses {
@@ -335,7 +467,17 @@ impl Plan {
         let accuracy = plosses.iter().position(|l| {
             !matches!(l.kind, snnc_compiler::ir::LossKind::RateInRange { .. }) && l.size >= 2
         });
-        Ok(Plan { nodes, storage, input, params, n_params: offset, n_kt, requires_grad, live, losses: plosses, accuracy })
+        Ok(Plan {
+            nodes,
+            input,
+            params,
+            n_params: offset,
+            n_kt,
+            requires_grad,
+            live,
+            losses: plosses,
+            accuracy,
+        })
     }
 
     pub(crate) fn input_size(&self) -> usize {
@@ -359,7 +501,9 @@ impl Plan {
             let (fan_in, fan_out) = slot.fans;
             let limit = (6.0 / (fan_in + fan_out) as f64).sqrt();
             let mut rng = SplitMix64::stream(seed, Purpose::Init, k as u64);
-            let keras: Vec<f64> = (0..slot.len).map(|_| (2.0 * rng.uniform() - 1.0) * limit).collect();
+            let keras: Vec<f64> = (0..slot.len)
+                .map(|_| (2.0 * rng.uniform() - 1.0) * limit)
+                .collect();
             self.store(slot, &keras, &mut out);
         }
         out
@@ -396,29 +540,55 @@ impl Plan {
                         .map(|k| Real::to_f64(src[(k % cols) * rows + k / cols]) as f32)
                         .collect(),
                 };
-                (slot.name.clone(), NdArray { shape: slot.shape.clone(), data: ArrayData::F32(data) })
+                (
+                    slot.name.clone(),
+                    NdArray {
+                        shape: slot.shape.clone(),
+                        data: ArrayData::F32(data),
+                    },
+                )
             })
             .collect()
     }
 
     /// Params from named Keras-layout arrays (every tensor must be there
     /// with its exact shape; extra arrays are an error too).
-    pub(crate) fn import<T: Real>(&self, arrays: &[(String, NdArray)]) -> Result<Vec<T>, TrainError> {
+    pub(crate) fn import<T: Real>(
+        &self,
+        arrays: &[(String, NdArray)],
+    ) -> Result<Vec<T>, TrainError> {
         let mut flat = vec![T::zero(); self.n_params];
         for slot in &self.params {
             let Some((_, a)) = arrays.iter().find(|(n, _)| *n == slot.name) else {
-                return Err(err(format!("the initial params have no array '{}'", slot.name)));
+                return Err(err(format!(
+                    "the initial params have no array '{}'",
+                    slot.name
+                )));
             };
             if a.shape != slot.shape {
-                return Err(err(format!("initial param '{}' has shape {}, expected {:?}", slot.name, a.shape_string(), slot.shape)));
+                return Err(err(format!(
+                    "initial param '{}' has shape {}, expected {:?}",
+                    slot.name,
+                    a.shape_string(),
+                    slot.shape
+                )));
             }
             if !matches!(a.data, ArrayData::F32(_) | ArrayData::F64(_)) {
-                return Err(err(format!("initial param '{}' is {}, expected float32 or float64", slot.name, a.dtype_name())));
+                return Err(err(format!(
+                    "initial param '{}' is {}, expected float32 or float64",
+                    slot.name,
+                    a.dtype_name()
+                )));
             }
             self.store(slot, &a.to_f64_vec(), &mut flat);
         }
-        if let Some((extra, _)) = arrays.iter().find(|(n, _)| !self.params.iter().any(|s| s.name == *n)) {
-            return Err(err(format!("the initial params have an array '{extra}' that is not a param of the network")));
+        if let Some((extra, _)) = arrays
+            .iter()
+            .find(|(n, _)| !self.params.iter().any(|s| s.name == *n))
+        {
+            return Err(err(format!(
+                "the initial params have an array '{extra}' that is not a param of the network"
+            )));
         }
         Ok(flat)
     }
@@ -426,7 +596,9 @@ impl Plan {
     /// Fills the transposed conv kernels `[kh, kw, f, c]` from `params`.
     pub(crate) fn transpose_kernels<T: Real>(&self, params: &[T], kt: &mut [T]) {
         for node in &self.nodes {
-            let Kind::Compute(c) = &node.kind else { continue };
+            let Kind::Compute(c) = &node.kind else {
+                continue;
+            };
             for edge in &c.edges {
                 if let EdgeOp::Conv { w, kt: Some(at), g } = &edge.op {
                     let (taps, ci, f) = (g.kernel[0] * g.kernel[1], g.input[2], g.output[2]);

@@ -67,9 +67,24 @@ mod tests {
 
     #[test]
     fn streams_are_reproducible_and_distinct() {
-        let a: Vec<u64> = (0..4).map(|_| 0).scan(SplitMix64::stream(7, Purpose::Init, 0), |r, _| Some(r.next_u64())).collect();
-        let b: Vec<u64> = (0..4).map(|_| 0).scan(SplitMix64::stream(7, Purpose::Init, 0), |r, _| Some(r.next_u64())).collect();
-        let c: Vec<u64> = (0..4).map(|_| 0).scan(SplitMix64::stream(7, Purpose::Shuffle, 0), |r, _| Some(r.next_u64())).collect();
+        let a: Vec<u64> = (0..4)
+            .map(|_| 0)
+            .scan(SplitMix64::stream(7, Purpose::Init, 0), |r, _| {
+                Some(r.next_u64())
+            })
+            .collect();
+        let b: Vec<u64> = (0..4)
+            .map(|_| 0)
+            .scan(SplitMix64::stream(7, Purpose::Init, 0), |r, _| {
+                Some(r.next_u64())
+            })
+            .collect();
+        let c: Vec<u64> = (0..4)
+            .map(|_| 0)
+            .scan(SplitMix64::stream(7, Purpose::Shuffle, 0), |r, _| {
+                Some(r.next_u64())
+            })
+            .collect();
         assert_eq!(a, b);
         assert_ne!(a, c);
     }

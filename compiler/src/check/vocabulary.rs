@@ -1,0 +1,220 @@
+//! The words the checker accepts, in one place: block kinds, the keys of
+//! each block, layer kinds, activations, neuron types and the named
+//! arguments of every call. The checker reads its lists from here, and so
+//! can tools (the language server completes from these tables), so the two
+//! cannot drift apart.
+
+/// The kinds of top-level blocks.
+pub const BLOCK_KINDS: [&str; 4] = ["network", "convert", "train", "run"];
+
+/// The layer kinds of a `network` block (`name = KIND(...)`).
+pub const LAYER_KINDS: [&str; 7] = [
+    "dense",
+    "conv2d",
+    "avg_pool",
+    "max_pool",
+    "flatten",
+    "activation",
+    "add",
+];
+
+/// The activations a network layer may have.
+pub const ACTIVATIONS: [&str; 4] = ["relu", "sigmoid", "tanh", "linear"];
+
+/// The neuron types a `swap` may give.
+pub const NEURONS: [&str; 6] = ["relu", "spiking_relu", "lif", "lif_rate", "sigmoid", "tanh"];
+
+/// Synapses: `none`, `lowpass(tau)`, `alpha(tau)`.
+pub const SYNAPSES: [&str; 3] = ["none", "lowpass", "alpha"];
+
+/// Data sources of `data = ...`.
+pub const DATA_SOURCES: [&str; 3] = ["mnist_idx", "idx", "npz"];
+
+/// Optimizers of `optimizer = ...`.
+pub const OPTIMIZERS: [&str; 3] = ["rmsprop", "adam", "sgd"];
+
+/// Losses of `loss PROBE = ...`.
+pub const LOSSES: [&str; 3] = ["sparse_categorical_crossentropy", "mse", "rate_in_range"];
+
+/// The keys a settings block (`convert`, `train`, `run`) accepts.
+#[derive(Clone, Copy, Debug)]
+pub struct BlockKeys {
+    /// `key = value`, each at most once.
+    pub plain: &'static [&'static str],
+    /// `key NAME = value`, repeatable (`loss pred = ...`, `scale conv1 = 2`).
+    pub targeted: &'static [&'static str],
+    /// `key a -> b [= value]` (`swap relu -> lif`).
+    pub arrows: &'static [&'static str],
+}
+
+impl BlockKeys {
+    /// Every key, each once: arrows, then plain keys, then targeted ones.
+    pub fn all(&self) -> Vec<&'static str> {
+        let mut out: Vec<&'static str> = Vec::new();
+        for k in self.arrows.iter().chain(self.plain).chain(self.targeted) {
+            if !out.contains(k) {
+                out.push(k);
+            }
+        }
+        out
+    }
+}
+
+/// `convert NAME from NETWORK { ... }`
+pub const CONVERT: BlockKeys = BlockKeys {
+    plain: &["scale_firing_rates", "synapse", "initial_voltage"],
+    targeted: &["scale"],
+    arrows: &["swap", "synapse"],
+};
+
+/// `train [NAME] { ... }`
+pub const TRAIN: BlockKeys = BlockKeys {
+    plain: &[
+        "network",
+        "data",
+        "optimizer",
+        "epochs",
+        "batch",
+        "validation_split",
+        "seed",
+        "save",
+    ],
+    targeted: &["loss"],
+    arrows: &[],
+};
+
+/// `run [NAME] { ... }`
+pub const RUN: BlockKeys = BlockKeys {
+    plain: &[
+        "network",
+        "params",
+        "data",
+        "dt",
+        "present",
+        "steps",
+        "precision",
+        "batch",
+        "report",
+    ],
+    targeted: &[],
+    arrows: &[],
+};
+
+/// The keys of a settings block, by block kind (`None` for `network`,
+/// whose statements are layers, and for unknown kinds).
+pub fn block(kind: &str) -> Option<&'static BlockKeys> {
+    match kind {
+        "convert" => Some(&CONVERT),
+        "train" => Some(&TRAIN),
+        "run" => Some(&RUN),
+        _ => None,
+    }
+}
+
+/// The arguments after a probe: `probe NAME = LAYER, synapse=..., sample_every=...`.
+pub const PROBE_ARGS: [&str; 2] = ["synapse", "sample_every"];
+
+/// Arguments every data source takes besides its own.
+pub const DATA_COMMON_ARGS: [&str; 3] = ["limit", "offset", "pixel_max"];
+
+/// The named arguments of every call, by the name called. Callee names do
+/// not repeat across kinds (`relu(...)` is a neuron type; the activation
+/// `relu` is a bare name), so one table serves every place a call appears.
+pub const CALLS: &[(&str, &[&str])] = &[
+    // Layers.
+    ("dense", &["units", "activation", "bias"]),
+    (
+        "conv2d",
+        &[
+            "filters",
+            "kernel",
+            "strides",
+            "padding",
+            "activation",
+            "bias",
+        ],
+    ),
+    ("avg_pool", &["pool", "strides"]),
+    ("max_pool", &["pool", "strides"]),
+    ("flatten", &[]),
+    ("activation", &["activation"]),
+    ("add", &[]),
+    // Neuron types.
+    ("relu", &["amplitude"]),
+    ("spiking_relu", &["amplitude"]),
+    ("lif", &["tau_rc", "tau_ref", "min_voltage", "amplitude"]),
+    ("lif_rate", &["tau_rc", "tau_ref", "amplitude"]),
+    ("sigmoid", &["tau_ref"]),
+    ("tanh", &["tau_ref"]),
+    // Synapses, initial voltage.
+    ("lowpass", &["tau"]),
+    ("alpha", &["tau"]),
+    ("uniform", &["seed"]),
+    // Data sources (their own arguments; all take `DATA_COMMON_ARGS` too).
+    ("mnist_idx", &["split"]),
+    ("idx", &["images", "labels"]),
+    ("npz", &["x", "y"]),
+    // Optimizers.
+    ("rmsprop", &["lr", "rho", "epsilon"]),
+    ("adam", &["lr", "beta1", "beta2", "epsilon"]),
+    ("sgd", &["lr", "momentum"]),
+    // Losses and the report.
+    ("sparse_categorical_crossentropy", &["from_logits"]),
+    ("mse", &[]),
+    ("rate_in_range", &["min", "max", "weight"]),
+    ("accuracy", &["at"]),
+];
+
+/// The named arguments `name(...)` accepts, data sources' common ones
+/// included; `None` for a name that is not a call of the language.
+pub fn call_args(name: &str) -> Option<Vec<&'static str>> {
+    let own = CALLS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, args)| *args)?;
+    let mut out = own.to_vec();
+    if DATA_SOURCES.contains(&name) {
+        out.extend(DATA_COMMON_ARGS);
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_its_arguments() {
+        for name in LAYER_KINDS
+            .iter()
+            .chain(&NEURONS)
+            .chain(&DATA_SOURCES)
+            .chain(&OPTIMIZERS)
+            .chain(&LOSSES)
+            .chain(&["lowpass", "alpha", "uniform", "accuracy"])
+        {
+            assert!(call_args(name).is_some(), "{name}");
+        }
+        assert_eq!(
+            call_args("mnist_idx").unwrap(),
+            ["split", "limit", "offset", "pixel_max"]
+        );
+        assert!(call_args("conv3d").is_none());
+    }
+
+    #[test]
+    fn block_keys_are_listed_once() {
+        assert_eq!(
+            CONVERT.all(),
+            [
+                "swap",
+                "synapse",
+                "scale_firing_rates",
+                "initial_voltage",
+                "scale"
+            ]
+        );
+        assert!(block("train").unwrap().all().contains(&"loss"));
+        assert!(block("network").is_none());
+    }
+}

@@ -1,0 +1,205 @@
+//! Executing a run block, optionally with the settings a sweep varies
+//! replaced, on the JIT engine. Outputs are converted to `f64` so that the
+//! analyses need no generics.
+
+use std::path::Path;
+
+use snnc_compiler::ir::{BoundProbe, Model, Network, Precision, Program, Run, Synapse};
+
+use crate::data::{self, Dataset};
+use crate::jit::{self, JitModel};
+use crate::params::{self, NetParams};
+use crate::reference::{NodeParams, Real, SimConfig, SimOutput};
+
+/// The run block called `name`, or the first one.
+pub fn pick_run(program: &Program, name: Option<&str>) -> Result<Run, String> {
+    match name {
+        None => program
+            .runs
+            .first()
+            .cloned()
+            .ok_or_else(|| "the spec has no run block; add `run { network = ... }`".to_string()),
+        Some(n) => program
+            .runs
+            .iter()
+            .find(|r| r.name.as_deref() == Some(n))
+            .cloned()
+            .ok_or_else(|| {
+                let names: Vec<String> = program
+                    .runs
+                    .iter()
+                    .map(|r| r.name.clone().unwrap_or_else(|| "(unnamed)".into()))
+                    .collect();
+                format!(
+                    "no run block is called `{n}`; the spec has {}",
+                    names.join(", ")
+                )
+            }),
+    }
+}
+
+/// The index of the model called `name`, which must convert the same network
+/// as `run`'s model.
+pub fn pick_variant(program: &Program, run: &Run, name: &str) -> Result<usize, String> {
+    let Some(index) = program.models.iter().position(|m| m.name == name) else {
+        let names: Vec<&str> = program.models.iter().map(|m| m.name.as_str()).collect();
+        return Err(format!(
+            "no network or convert variant is called `{name}`; the spec defines {}",
+            names.join(", ")
+        ));
+    };
+    if program.models[index].network != program.models[run.model].network {
+        return Err(format!(
+            "`{name}` converts another network than this run block's; add a run block for it"
+        ));
+    }
+    Ok(index)
+}
+
+/// The rate model of the network `model` converts (the network's own model).
+pub fn rate_model_of(program: &Program, model: usize) -> Option<usize> {
+    let network = program.models[model].network;
+    program
+        .models
+        .iter()
+        .position(|m| m.network == network && !m.converted)
+}
+
+/// A run's data and params in memory, checked against its network.
+pub struct Loaded {
+    pub dataset: Dataset,
+    pub params: Option<NetParams>,
+}
+
+pub fn load(program: &Program, run: &Run, dir: &Path) -> Result<Loaded, String> {
+    let net = program.network_of(&program.models[run.model]);
+    let dataset = data::load(&run.data, dir).map_err(|e| e.to_string())?;
+    let input = net
+        .inputs()
+        .next()
+        .map(|i| &net.nodes[i])
+        .ok_or("the network has no input")?;
+    if dataset.example_size() != input.size() {
+        return Err(format!(
+            "{}: examples have {} values, but input `{}` of `{}` takes {}",
+            dataset.origin,
+            dataset.example_size(),
+            input.name,
+            net.name,
+            input.size()
+        ));
+    }
+    let params = match &run.params {
+        Some(p) => Some(params::load(&dir.join(p), net).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    Ok(Loaded { dataset, params })
+}
+
+/// A probe recording `node` every step, unfiltered.
+pub fn probe_on(net: &Network, node: usize) -> BoundProbe {
+    BoundProbe {
+        probe: usize::MAX,
+        name: net.nodes[node].name.clone(),
+        node,
+        synapse: Synapse::None,
+        every: 1,
+    }
+}
+
+/// Simulates examples `range` of the data on the JIT in `precision`;
+/// outputs as `f64`.
+#[allow(clippy::too_many_arguments)]
+pub fn simulate(
+    net: &Network,
+    model: &Model,
+    loaded: &Loaded,
+    range: std::ops::Range<usize>,
+    probes: &[BoundProbe],
+    dt: f64,
+    steps: usize,
+    precision: Precision,
+) -> Result<Vec<SimOutput<f64>>, String> {
+    match precision {
+        Precision::F32 => simulate_in::<f32>(net, model, loaded, range, probes, dt, steps),
+        Precision::F64 => simulate_in::<f64>(net, model, loaded, range, probes, dt, steps),
+    }
+}
+
+fn simulate_in<T: Real>(
+    net: &Network,
+    model: &Model,
+    loaded: &Loaded,
+    range: std::ops::Range<usize>,
+    probes: &[BoundProbe],
+    dt: f64,
+    steps: usize,
+) -> Result<Vec<SimOutput<f64>>, String> {
+    let node_params: Vec<NodeParams<T>> = match &loaded.params {
+        Some(p) => p
+            .nodes
+            .iter()
+            .map(|t| NodeParams {
+                kernel: t.kernel.iter().map(|&x| T::from_f64(x)).collect(),
+                bias: t.bias.iter().map(|&x| T::from_f64(x)).collect(),
+            })
+            .collect(),
+        None => vec![NodeParams::default(); net.nodes.len()],
+    };
+    let inputs: Vec<Vec<T>> = range
+        .map(|i| {
+            loaded
+                .dataset
+                .example(i)
+                .iter()
+                .map(|&x| T::from_f64(x as f64))
+                .collect()
+        })
+        .collect();
+    let cfg = SimConfig { dt, steps };
+    let jit = JitModel::compile(net, model, &node_params, probes, &cfg)
+        .map_err(|e| format!("cannot simulate: {e}"))?;
+    let outputs =
+        jit::simulate_batch(&jit, &inputs, &|_| {}).map_err(|e| format!("cannot simulate: {e}"))?;
+    Ok(outputs
+        .into_iter()
+        .map(|o| SimOutput {
+            probes: o
+                .probes
+                .into_iter()
+                .map(|p| p.into_iter().map(Real::to_f64).collect())
+                .collect(),
+            spike_counts: o.spike_counts,
+        })
+        .collect())
+}
+
+/// `model` with every neuron layer's scale set to `scale` (per-layer scales
+/// too) and/or every connection out of neurons given `synapse` (the rule of
+/// a variant's global `synapse =`).
+pub fn with_overrides(
+    net: &Network,
+    model: &Model,
+    scale: Option<f64>,
+    synapse: Option<Synapse>,
+) -> Model {
+    let mut m = model.clone();
+    if let Some(s) = scale {
+        for node in m.nodes.iter_mut().filter(|n| n.neuron.is_some()) {
+            node.scale = s;
+        }
+    }
+    if let Some(syn) = synapse {
+        for (id, node) in net.nodes.iter().enumerate() {
+            if matches!(node.op, snnc_compiler::ir::Op::Flatten) {
+                continue;
+            }
+            for (i, &src) in node.inputs.iter().enumerate() {
+                if model.nodes[net.storage_of(src)].neuron.is_some() {
+                    m.nodes[id].input_synapses[i] = syn;
+                }
+            }
+        }
+    }
+    m
+}

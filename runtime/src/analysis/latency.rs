@@ -1,0 +1,45 @@
+//! When a prediction becomes right and stays right.
+
+/// Index of the largest value, NaNs skipped; the first on ties.
+pub fn argmax(values: &[f64]) -> Option<usize> {
+    let mut best: Option<(usize, f64)> = None;
+    for (i, &v) in values.iter().enumerate() {
+        if v.is_nan() {
+            continue;
+        }
+        if best.is_none_or(|(_, b)| v > b) {
+            best = Some((i, v));
+        }
+    }
+    best.map(|(i, _)| i)
+}
+
+/// The first step (1-based) from which the argmax of every recorded row is
+/// `label` up to the end, or `None` when the last row is wrong. `rows` holds
+/// `size` values per row, row r recorded at step `(r + 1) * every`.
+pub fn steps_until_right(rows: &[f64], size: usize, every: usize, label: usize) -> Option<usize> {
+    let n = rows.len().checked_div(size).unwrap_or(0);
+    let mut first_right = None;
+    for r in (0..n).rev() {
+        if argmax(&rows[r * size..(r + 1) * size]) == Some(label) {
+            first_right = Some(r);
+        } else {
+            break;
+        }
+    }
+    first_right.map(|r| (r + 1) * every)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn right_and_stays_right() {
+        // 4 rows of 2 classes: right, wrong, right, right.
+        let rows = [0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 0.0, 2.0];
+        assert_eq!(steps_until_right(&rows, 2, 1, 1), Some(3));
+        assert_eq!(steps_until_right(&rows, 2, 5, 1), Some(15));
+        assert_eq!(steps_until_right(&rows, 2, 1, 0), None);
+    }
+}

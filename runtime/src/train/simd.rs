@@ -1,0 +1,527 @@
+//! AVX2 + FMA versions of the hot f32 kernels (x86-64 only), with the same
+//! meaning and the same loop structure as the portable ones in `kernels`:
+//! accumulators live in vector registers across the inner loops, and every
+//! sum runs in an order fixed by the code, so results are deterministic
+//! (they differ from the portable kernels only in rounding: FMA rounds once).
+//!
+//! Every function is `unsafe` because it must only run on a CPU with AVX2
+//! and FMA (`Isa::Avx2Fma`); slice lengths are checked on entry, so the
+//! pointer arithmetic inside stays within them.
+
+// Indexed loops over the vector blocks read better than iterator chains here.
+#![allow(clippy::needless_range_loop)]
+
+use std::arch::x86_64::*;
+
+use super::plan::ConvGeom;
+
+const V: usize = 8;
+
+/// Horizontal sum of the 8 lanes, in a fixed order.
+#[inline(always)]
+unsafe fn hsum(v: __m256) -> f32 {
+    let lo = _mm256_castps256_ps128(v);
+    let hi = _mm256_extractf128_ps(v, 1);
+    let s = _mm_add_ps(lo, hi);
+    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    _mm_cvtss_f32(s)
+}
+
+/// The output rows `lo..hi` whose tap `k` lands inside an input of `n`.
+#[inline(always)]
+fn valid(n_out: usize, n: usize, s: usize, p: usize, k: usize) -> (usize, usize) {
+    let lo = if p > k { (p - k).div_ceil(s) } else { 0 };
+    let hi = if n + p > k {
+        (n + p - k).div_ceil(s)
+    } else {
+        0
+    };
+    (lo.min(n_out), hi.min(n_out).max(lo.min(n_out)))
+}
+
+// -------------------------------------------------------------- dense ----
+
+/// Examples per block of the dense kernels (their partial sums stay in a
+/// small stack array).
+const GB: usize = 16;
+/// Inputs per chunk of the dense forward pass: a chunk of four kernel rows
+/// (16 KiB) stays in L1 while every example of the block uses it.
+const CHUNK: usize = 1024;
+
+/// `y_b = bias + x_b @ W`, `wt` = `W` transposed `[n_out, n_in]`.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn dense_fwd(
+    x: &[f32],
+    wt: &[f32],
+    bias: Option<&[f32]>,
+    n_in: usize,
+    n_out: usize,
+    g: usize,
+    y: &mut [f32],
+) {
+    assert!(x.len() >= g * n_in && wt.len() >= n_in * n_out && y.len() >= g * n_out);
+    assert!(bias.is_none_or(|b| b.len() >= n_out));
+    let mut b0 = 0;
+    while b0 < g {
+        let gb = (g - b0).min(GB);
+        let (xp, yp) = (x.as_ptr().add(b0 * n_in), y.as_mut_ptr().add(b0 * n_out));
+        let mut o = 0;
+        while o < n_out {
+            let r = match n_out - o {
+                1 => 1,
+                2 | 3 => 2,
+                _ => 4,
+            };
+            match r {
+                4 => dense_rows::<4>(xp, wt.as_ptr(), bias, n_in, n_out, o, gb, yp),
+                2 => dense_rows::<2>(xp, wt.as_ptr(), bias, n_in, n_out, o, gb, yp),
+                _ => dense_rows::<1>(xp, wt.as_ptr(), bias, n_in, n_out, o, gb, yp),
+            }
+            o += r;
+        }
+        b0 += gb;
+    }
+}
+
+/// Outputs `o..o+R` of `gb <= GB` examples: `R` dot products per example
+/// sharing the loads of `x`, two vectors of partial sums each, over chunks
+/// of the inputs (chunk outermost, so the kernel rows come from L1).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn dense_rows<const R: usize>(
+    xp: *const f32,
+    wp: *const f32,
+    bias: Option<&[f32]>,
+    n_in: usize,
+    n_out: usize,
+    o: usize,
+    gb: usize,
+    y: *mut f32,
+) {
+    let full = n_in - n_in % (2 * V);
+    let rows: [*const f32; R] = std::array::from_fn(|r| wp.add((o + r) * n_in));
+    let mut part = [[[_mm256_setzero_ps(); 2]; R]; GB];
+    let mut c0 = 0;
+    while c0 < full {
+        let c1 = (c0 + CHUNK).min(full);
+        for (b, part) in part.iter_mut().enumerate().take(gb) {
+            let xb = xp.add(b * n_in);
+            let mut acc = *part;
+            let mut i = c0;
+            while i < c1 {
+                let x0 = _mm256_loadu_ps(xb.add(i));
+                let x1 = _mm256_loadu_ps(xb.add(i + V));
+                for r in 0..R {
+                    acc[r][0] = _mm256_fmadd_ps(x0, _mm256_loadu_ps(rows[r].add(i)), acc[r][0]);
+                    acc[r][1] = _mm256_fmadd_ps(x1, _mm256_loadu_ps(rows[r].add(i + V)), acc[r][1]);
+                }
+                i += 2 * V;
+            }
+            *part = acc;
+        }
+        c0 = c1;
+    }
+    for (b, part) in part.iter().enumerate().take(gb) {
+        let xb = xp.add(b * n_in);
+        for r in 0..R {
+            let mut s = hsum(_mm256_add_ps(part[r][0], part[r][1]));
+            for i in full..n_in {
+                s = (*xb.add(i)).mul_add(*rows[r].add(i), s);
+            }
+            *y.add(b * n_out + o + r) = bias.map_or(0.0, |bv| bv[o + r]) + s;
+        }
+    }
+}
+
+/// `dWt[o, :] += sum_b dy[b, o] * x_b`, examples in order per column block;
+/// blocks of `R` kernel rows share the loads of `x`.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn dense_bwd_w(
+    x: &[f32],
+    dy: &[f32],
+    n_in: usize,
+    n_out: usize,
+    g: usize,
+    dwt: &mut [f32],
+) {
+    assert!(x.len() >= g * n_in && dy.len() >= g * n_out && dwt.len() >= n_in * n_out);
+    let mut o = 0;
+    while o < n_out {
+        let r = match n_out - o {
+            1 => 1,
+            2 | 3 => 2,
+            _ => 4,
+        };
+        match r {
+            4 => dense_w_rows::<4>(x.as_ptr(), dy, n_in, n_out, o, g, dwt.as_mut_ptr()),
+            2 => dense_w_rows::<2>(x.as_ptr(), dy, n_in, n_out, o, g, dwt.as_mut_ptr()),
+            _ => dense_w_rows::<1>(x.as_ptr(), dy, n_in, n_out, o, g, dwt.as_mut_ptr()),
+        }
+        o += r;
+    }
+}
+
+#[inline(always)]
+unsafe fn dense_w_rows<const R: usize>(
+    xp: *const f32,
+    dy: &[f32],
+    n_in: usize,
+    n_out: usize,
+    o: usize,
+    g: usize,
+    dp: *mut f32,
+) {
+    const NV: usize = 2;
+    let full = n_in - n_in % (NV * V);
+    let rows: [*mut f32; R] = std::array::from_fn(|r| dp.add((o + r) * n_in));
+    let mut i = 0;
+    while i < full {
+        let mut acc: [[__m256; NV]; R] = std::array::from_fn(|r| {
+            std::array::from_fn(|v| _mm256_loadu_ps(rows[r].add(i + v * V)))
+        });
+        for b in 0..g {
+            let xr = xp.add(b * n_in + i);
+            let xv: [__m256; NV] = std::array::from_fn(|v| _mm256_loadu_ps(xr.add(v * V)));
+            for r in 0..R {
+                let a = _mm256_set1_ps(dy[b * n_out + o + r]);
+                for v in 0..NV {
+                    acc[r][v] = _mm256_fmadd_ps(a, xv[v], acc[r][v]);
+                }
+            }
+        }
+        for r in 0..R {
+            for v in 0..NV {
+                _mm256_storeu_ps(rows[r].add(i + v * V), acc[r][v]);
+            }
+        }
+        i += NV * V;
+    }
+    for r in 0..R {
+        for i in full..n_in {
+            let mut acc = *rows[r].add(i);
+            for b in 0..g {
+                acc = dy[b * n_out + o + r].mul_add(*xp.add(b * n_in + i), acc);
+            }
+            *rows[r].add(i) = acc;
+        }
+    }
+}
+
+/// `dx_b[i] += sum_o dy[b, o] * wt[o, i]`, outputs in order per column block.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn dense_bwd_x(
+    dy: &[f32],
+    wt: &[f32],
+    n_in: usize,
+    n_out: usize,
+    g: usize,
+    dx: &mut [f32],
+) {
+    assert!(dy.len() >= g * n_out && wt.len() >= n_in * n_out && dx.len() >= g * n_in);
+    const NV: usize = 4;
+    let full = n_in - n_in % (NV * V);
+    let (wp, dxp) = (wt.as_ptr(), dx.as_mut_ptr());
+    // Column blocks outermost, examples inside: each block of the kernel
+    // is read once per group.
+    let mut i = 0;
+    while i < full {
+        for b in 0..g {
+            let dyb = &dy[b * n_out..(b + 1) * n_out];
+            let dxr = dxp.add(b * n_in + i);
+            let mut acc: [__m256; NV] = std::array::from_fn(|v| _mm256_loadu_ps(dxr.add(v * V)));
+            for (o, &d) in dyb.iter().enumerate() {
+                let a = _mm256_set1_ps(d);
+                let wr = wp.add(o * n_in + i);
+                for v in 0..NV {
+                    acc[v] = _mm256_fmadd_ps(a, _mm256_loadu_ps(wr.add(v * V)), acc[v]);
+                }
+            }
+            for v in 0..NV {
+                _mm256_storeu_ps(dxr.add(v * V), acc[v]);
+            }
+        }
+        i += NV * V;
+    }
+    for b in 0..g {
+        let dyb = &dy[b * n_out..(b + 1) * n_out];
+        for i in full..n_in {
+            let at = dxp.add(b * n_in + i);
+            let mut acc = *at;
+            for (o, &d) in dyb.iter().enumerate() {
+                acc = d.mul_add(*wp.add(o * n_in + i), acc);
+            }
+            *at = acc;
+        }
+    }
+}
+
+// --------------------------------------------------------------- conv ----
+
+/// Runs `$f::<NV>` over the column blocks of `n` (32, 16, 8 wide) and
+/// returns where the vector blocks end; the rest (< 8) is for the caller.
+macro_rules! vector_blocks {
+    ($n:expr, $f:ident, $($arg:expr),*) => {{
+        let n = $n;
+        let mut c0 = 0;
+        while n - c0 >= 4 * V {
+            $f::<4>($($arg),*, c0);
+            c0 += 4 * V;
+        }
+        if n - c0 >= 2 * V {
+            $f::<2>($($arg),*, c0);
+            c0 += 2 * V;
+        }
+        if n - c0 >= V {
+            $f::<1>($($arg),*, c0);
+            c0 += V;
+        }
+        c0
+    }};
+}
+
+fn conv_lens(g: &ConvGeom) -> (usize, usize, usize) {
+    let n_in = g.input.iter().product::<usize>();
+    let n_out = g.output.iter().product::<usize>();
+    (
+        n_in,
+        n_out,
+        g.kernel[0] * g.kernel[1] * g.input[2] * g.output[2],
+    )
+}
+
+/// Conv2D forward of one example, filters `0..end` of `y` (vector blocks);
+/// returns `end`. The caller computes the filters from `end` on.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn conv_fwd(
+    geom: &ConvGeom,
+    x: &[f32],
+    k: &[f32],
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+) -> usize {
+    let (n_in, n_out, n_k) = conv_lens(geom);
+    assert!(x.len() >= n_in && k.len() >= n_k && y.len() >= n_out);
+    assert!(bias.is_none_or(|b| b.len() >= geom.output[2]));
+    vector_blocks!(
+        geom.output[2],
+        conv_fwd_block,
+        geom,
+        x.as_ptr(),
+        k.as_ptr(),
+        bias,
+        y.as_mut_ptr()
+    )
+}
+
+#[inline(always)]
+unsafe fn conv_fwd_block<const NV: usize>(
+    geom: &ConvGeom,
+    x: *const f32,
+    k: *const f32,
+    bias: Option<&[f32]>,
+    y: *mut f32,
+    f0: usize,
+) {
+    let [h, w, c] = geom.input;
+    let [oh_n, ow_n, f] = geom.output;
+    let [kh_n, kw_n] = geom.kernel;
+    let [sh, sw] = geom.strides;
+    let [ph, pw] = geom.pad;
+    let init: [__m256; NV] = match bias {
+        Some(b) => std::array::from_fn(|v| _mm256_loadu_ps(b.as_ptr().add(f0 + v * V))),
+        None => [_mm256_setzero_ps(); NV],
+    };
+    for oh in 0..oh_n {
+        // Two neighbouring output positions at a time share the kernel loads.
+        let mut ow = 0;
+        while ow < ow_n {
+            let two = ow + 1 < ow_n;
+            let (mut acc0, mut acc1) = (init, init);
+            for kh in 0..kh_n {
+                let ih = (oh * sh + kh).wrapping_sub(ph);
+                if ih >= h {
+                    continue;
+                }
+                for kw in 0..kw_n {
+                    let iw0 = (ow * sw + kw).wrapping_sub(pw);
+                    let iw1 = iw0.wrapping_add(sw);
+                    let (in0, in1) = (iw0 < w, two && iw1 < w);
+                    if !in0 && !in1 {
+                        continue;
+                    }
+                    let x0 = x.add((ih * w + iw0.min(w - 1)) * c);
+                    let x1 = x.add((ih * w + iw1.min(w - 1)) * c);
+                    let kb = k.add((kh * kw_n + kw) * c * f + f0);
+                    for ci in 0..c {
+                        let kr = kb.add(ci * f);
+                        let kv: [__m256; NV] =
+                            std::array::from_fn(|v| _mm256_loadu_ps(kr.add(v * V)));
+                        if in0 {
+                            let xb = _mm256_set1_ps(*x0.add(ci));
+                            for v in 0..NV {
+                                acc0[v] = _mm256_fmadd_ps(xb, kv[v], acc0[v]);
+                            }
+                        }
+                        if in1 {
+                            let xb = _mm256_set1_ps(*x1.add(ci));
+                            for v in 0..NV {
+                                acc1[v] = _mm256_fmadd_ps(xb, kv[v], acc1[v]);
+                            }
+                        }
+                    }
+                }
+            }
+            let yo = y.add((oh * ow_n + ow) * f + f0);
+            for v in 0..NV {
+                _mm256_storeu_ps(yo.add(v * V), acc0[v]);
+            }
+            if two {
+                for v in 0..NV {
+                    _mm256_storeu_ps(yo.add(f + v * V), acc1[v]);
+                }
+            }
+            ow += 2;
+        }
+    }
+}
+
+/// `dK[kh, kw, c, f] += sum_{b, oh, ow} x_b[ih, iw, c] * dy_b[oh, ow, f]` for
+/// filters `0..end` (returned); the caller does the rest.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn conv_bwd_k(
+    geom: &ConvGeom,
+    x: &[f32],
+    dy: &[f32],
+    g: usize,
+    dk: &mut [f32],
+) -> usize {
+    let (n_in, n_out, n_k) = conv_lens(geom);
+    assert!(x.len() >= g * n_in && dy.len() >= g * n_out && dk.len() >= n_k);
+    vector_blocks!(
+        geom.output[2],
+        conv_bwd_k_block,
+        geom,
+        x.as_ptr(),
+        dy.as_ptr(),
+        g,
+        dk.as_mut_ptr()
+    )
+}
+
+#[inline(always)]
+unsafe fn conv_bwd_k_block<const NV: usize>(
+    geom: &ConvGeom,
+    x: *const f32,
+    dy: *const f32,
+    g: usize,
+    dk: *mut f32,
+    f0: usize,
+) {
+    let [h, w, c] = geom.input;
+    let [oh_n, ow_n, f] = geom.output;
+    let [kh_n, kw_n] = geom.kernel;
+    let [sh, sw] = geom.strides;
+    let [ph, pw] = geom.pad;
+    let (n_in, n_out) = (h * w * c, oh_n * ow_n * f);
+    for kh in 0..kh_n {
+        let (oh_lo, oh_hi) = valid(oh_n, h, sh, ph, kh);
+        for kw in 0..kw_n {
+            let (ow_lo, ow_hi) = valid(ow_n, w, sw, pw, kw);
+            for ci in 0..c {
+                let dkr = dk.add(((kh * kw_n + kw) * c + ci) * f + f0);
+                let mut acc: [__m256; NV] =
+                    std::array::from_fn(|v| _mm256_loadu_ps(dkr.add(v * V)));
+                for b in 0..g {
+                    let xb = x.add(b * n_in);
+                    let dyb = dy.add(b * n_out);
+                    for oh in oh_lo..oh_hi {
+                        let ih = oh * sh + kh - ph;
+                        for ow in ow_lo..ow_hi {
+                            let iw = ow * sw + kw - pw;
+                            let xv = *xb.add((ih * w + iw) * c + ci);
+                            if xv == 0.0 {
+                                continue;
+                            }
+                            let xs = _mm256_set1_ps(xv);
+                            let d = dyb.add((oh * ow_n + ow) * f + f0);
+                            for v in 0..NV {
+                                acc[v] = _mm256_fmadd_ps(xs, _mm256_loadu_ps(d.add(v * V)), acc[v]);
+                            }
+                        }
+                    }
+                }
+                for v in 0..NV {
+                    _mm256_storeu_ps(dkr.add(v * V), acc[v]);
+                }
+            }
+        }
+    }
+}
+
+/// `dx[ih, iw, c] += sum_{kh, kw, f} dy[oh, ow, f] * K[kh, kw, c, f]` of one
+/// example for input channels `0..end` (returned), with `kt` the kernel as
+/// `[kh, kw, f, c]`; the caller does the remaining channels.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn conv_bwd_x(geom: &ConvGeom, dy: &[f32], kt: &[f32], dx: &mut [f32]) -> usize {
+    let (n_in, n_out, n_k) = conv_lens(geom);
+    assert!(dy.len() >= n_out && kt.len() >= n_k && dx.len() >= n_in);
+    vector_blocks!(
+        geom.input[2],
+        conv_bwd_x_block,
+        geom,
+        dy.as_ptr(),
+        kt.as_ptr(),
+        dx.as_mut_ptr()
+    )
+}
+
+#[inline(always)]
+unsafe fn conv_bwd_x_block<const NV: usize>(
+    geom: &ConvGeom,
+    dy: *const f32,
+    kt: *const f32,
+    dx: *mut f32,
+    c0: usize,
+) {
+    let [h, w, c] = geom.input;
+    let [oh_n, ow_n, f] = geom.output;
+    let [kh_n, kw_n] = geom.kernel;
+    let [sh, sw] = geom.strides;
+    let [ph, pw] = geom.pad;
+    for oh in 0..oh_n {
+        for ow in 0..ow_n {
+            let dyr = dy.add((oh * ow_n + ow) * f);
+            for kh in 0..kh_n {
+                let ih = (oh * sh + kh).wrapping_sub(ph);
+                if ih >= h {
+                    continue;
+                }
+                for kw in 0..kw_n {
+                    let iw = (ow * sw + kw).wrapping_sub(pw);
+                    if iw >= w {
+                        continue;
+                    }
+                    let dxr = dx.add((ih * w + iw) * c + c0);
+                    let kb = kt.add((kh * kw_n + kw) * f * c + c0);
+                    let mut acc: [__m256; NV] =
+                        std::array::from_fn(|v| _mm256_loadu_ps(dxr.add(v * V)));
+                    for ff in 0..f {
+                        let d = *dyr.add(ff);
+                        if d == 0.0 {
+                            continue;
+                        }
+                        let db = _mm256_set1_ps(d);
+                        let kr = kb.add(ff * c);
+                        for v in 0..NV {
+                            acc[v] = _mm256_fmadd_ps(db, _mm256_loadu_ps(kr.add(v * V)), acc[v]);
+                        }
+                    }
+                    for v in 0..NV {
+                        _mm256_storeu_ps(dxr.add(v * V), acc[v]);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,432 @@
+//! `snnc diagnose SPEC`: runs a convert variant and its rate model side by
+//! side on a small batch, reports firing per layer and how far the spiking
+//! output is from the rate output, and turns what it sees into findings that
+//! point at the spec line to change.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+use snnc_compiler::diagnostic::{render_json, render_text, Diagnostic};
+use snnc_compiler::ir::{BoundProbe, Synapse};
+use snnc_compiler::span::Span;
+use snnc_compiler::syntax::ast::{Item, Stmt};
+use snnc_compiler::syntax::parse;
+use snnc_runtime::analysis::exec;
+use snnc_runtime::analysis::layers::{
+    findings, Finding, Fix, LayerAccum, LayerDiag, OutputAccum, OutputDiag,
+};
+use snnc_runtime::report::accuracy;
+
+use super::spec::{load_spec, read_source};
+
+/// Images simulated at once: bounds the memory of per-step probes on every
+/// spiking layer.
+const CHUNK: usize = 8;
+
+#[derive(Args, Debug)]
+#[command(after_long_help = "Rules (thresholds):\n  \
+slow: the neurons active in the rate model spike fewer than 2 times on average in one presentation; \
+the fix aims at 10 spikes (present or scale_firing_rates times 10 / spikes).\n  \
+saturated: more than 10% of neurons spike in every step or more than once in a step; \
+the fix lowers the scale so that 95% of the spiking neurons spike in at most half the steps.\n  \
+noisy output: over the second half of the presentation the output changes from step to step by more than 25% \
+of its mean absolute value and no synapse filters the spikes into it; the fix is a low-pass synapse.")]
+pub struct DiagnoseArgs {
+    /// The `.snn` spec.
+    #[arg(value_name = "SPEC")]
+    pub file: PathBuf,
+
+    /// The convert variant to diagnose (default: the run block's network).
+    #[arg(long, value_name = "NAME")]
+    pub variant: Option<String>,
+
+    /// Which run block, when the spec has several named ones.
+    #[arg(long, value_name = "NAME")]
+    pub run: Option<String>,
+
+    /// Images simulated (at most the run's data).
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub limit: usize,
+
+    /// How to print: a table and rendered findings, or one JSON object.
+    #[arg(long, value_enum, default_value_t = DiagnoseFormat::Human)]
+    pub format: DiagnoseFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DiagnoseFormat {
+    Human,
+    Json,
+}
+
+#[derive(Serialize)]
+struct Report {
+    spec: String,
+    variant: String,
+    rate_model: String,
+    images: usize,
+    steps: usize,
+    dt: f64,
+    present: f64,
+    layers: Vec<LayerDiag>,
+    output: OutputDiag,
+    findings: Vec<JsonFinding>,
+}
+
+#[derive(Serialize)]
+struct JsonFinding {
+    #[serde(flatten)]
+    finding: Finding,
+    diagnostic: serde_json::Value,
+}
+
+pub fn run(args: DiagnoseArgs) -> Result<ExitCode, String> {
+    if args.limit == 0 {
+        return Err("--limit must be at least 1".into());
+    }
+    let Some(spec) = load_spec(&args.file)? else {
+        return Ok(ExitCode::from(1));
+    };
+    let source = read_source(&args.file)?;
+    let program = &spec.program;
+    let mut run = exec::pick_run(program, args.run.as_deref())?;
+    if let Some(v) = &args.variant {
+        run.model = exec::pick_variant(program, &run, v)?;
+    }
+    let variant = &program.models[run.model];
+    if !variant.converted || !variant.has_spiking() {
+        return Err(format!(
+            "`{}` has no spiking neurons; diagnose compares a convert variant with spiking neurons to its rate model (pass --variant NAME)",
+            variant.name
+        ));
+    }
+    let rate_index =
+        exec::rate_model_of(program, run.model).ok_or("the network has no rate model")?;
+    let rate = &program.models[rate_index];
+    let net = program.network_of(variant);
+    run.data.limit = Some(run.data.limit.map_or(args.limit, |l| l.min(args.limit)));
+    let loaded = exec::load(program, &run, &spec.dir)?;
+    let images = loaded.dataset.len();
+
+    let report_probe = run.probes[run.report.probe].clone();
+    let out_node = report_probe.node;
+    let out_size = net.nodes[out_node].size();
+    let spiking: Vec<usize> = (0..net.nodes.len())
+        .filter(|&id| variant.nodes[id].neuron.is_some_and(|n| n.is_spiking()))
+        .collect();
+    let mut probes: Vec<BoundProbe> = vec![report_probe.clone()];
+    probes.extend(spiking.iter().map(|&id| exec::probe_on(net, id)));
+    // A rate-model twin of the output probe, unfiltered and every step, to
+    // compare the outputs and measure the spiking output's variation.
+    probes.push(exec::probe_on(net, out_node));
+    let twin = probes.len() - 1;
+
+    let mut accums: Vec<LayerAccum> = spiking
+        .iter()
+        .map(|&id| {
+            let s = &variant.nodes[id];
+            LayerAccum::new(
+                &net.nodes[id].name,
+                s.neuron.expect("spiking"),
+                s.scale,
+                net.nodes[id].size(),
+                run.dt,
+            )
+        })
+        .collect();
+    let mut out_acc = OutputAccum::default();
+    let (mut rate_right, mut spike_right) = (0usize, 0usize);
+    let mut start = 0;
+    while start < images {
+        let end = (start + CHUNK).min(images);
+        let r = exec::simulate(
+            net,
+            rate,
+            &loaded,
+            start..end,
+            &probes,
+            run.dt,
+            run.steps,
+            run.precision,
+        )?;
+        let s = exec::simulate(
+            net,
+            variant,
+            &loaded,
+            start..end,
+            &probes,
+            run.dt,
+            run.steps,
+            run.precision,
+        )?;
+        let labels = &loaded.dataset.labels[start..end];
+        rate_right += accuracy(
+            &r,
+            &report_probe,
+            0,
+            out_size,
+            run.report.at,
+            run.steps,
+            labels,
+        )
+        .0;
+        spike_right += accuracy(
+            &s,
+            &report_probe,
+            0,
+            out_size,
+            run.report.at,
+            run.steps,
+            labels,
+        )
+        .0;
+        for (ro, so) in r.iter().zip(&s) {
+            for (k, acc) in accums.iter_mut().enumerate() {
+                acc.add(&ro.probes[k + 1], &so.probes[k + 1]);
+            }
+            out_acc.add(&ro.probes[twin], &so.probes[twin], out_size);
+        }
+        start = end;
+    }
+
+    let layers: Vec<LayerDiag> = accums.iter().map(LayerAccum::finish).collect();
+    // The spiking layers that feed the output, and whether any such
+    // connection is filtered.
+    let mut sources = Vec::new();
+    let mut filtered = false;
+    for (i, &src) in net.nodes[out_node].inputs.iter().enumerate() {
+        let st = net.storage_of(src);
+        if variant.nodes[st].neuron.is_some_and(|n| n.is_spiking()) {
+            sources.push(net.nodes[st].name.clone());
+            filtered |= variant.nodes[out_node].input_synapses[i] != Synapse::None;
+        }
+    }
+    let output = OutputDiag {
+        name: net.nodes[out_node].name.clone(),
+        relative_distance: out_acc.relative_distance(),
+        step_variation: out_acc.step_variation(),
+        rate_accuracy: rate_right as f64 / images.max(1) as f64,
+        spiking_accuracy: spike_right as f64 / images.max(1) as f64,
+        filtered,
+    };
+    let present = run.steps as f64 * run.dt;
+    let found = findings(&layers, &output, &sources, present, run.dt);
+
+    // Spans: the run block's `present` line, the variant's scale lines.
+    let places = Places::find(
+        &source.text,
+        run.name.as_deref(),
+        program
+            .runs
+            .iter()
+            .position(|r| r.name == run.name)
+            .unwrap_or(0),
+        &variant.name,
+    );
+    let diags: Vec<Diagnostic> = found
+        .iter()
+        .map(|f| to_diagnostic(f, &places, variant.span))
+        .collect();
+
+    match args.format {
+        DiagnoseFormat::Json => {
+            let json_lines = render_json(&source, &diags);
+            let findings = found
+                .into_iter()
+                .zip(json_lines.lines())
+                .map(|(finding, line)| JsonFinding {
+                    finding,
+                    diagnostic: serde_json::from_str(line).unwrap_or(serde_json::Value::Null),
+                })
+                .collect();
+            let report = Report {
+                spec: spec.path.display().to_string(),
+                variant: variant.name.clone(),
+                rate_model: rate.name.clone(),
+                images,
+                steps: run.steps,
+                dt: run.dt,
+                present,
+                layers,
+                output,
+                findings,
+            };
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+            );
+        }
+        DiagnoseFormat::Human => {
+            println!(
+                "{}: `{}` against its rate model `{}` on {images} images x {} steps (dt {} ms)",
+                spec.path.display(),
+                variant.name,
+                rate.name,
+                run.steps,
+                run.dt * 1e3
+            );
+            println!(
+                "accuracy  rate {:.2}%   spiking {:.2}%",
+                output.rate_accuracy * 100.0,
+                output.spiking_accuracy * 100.0
+            );
+            println!(
+                "{:<10} {:>7} {:>6} | {:>9} {:>9} {:>7} | {:>9} {:>9} {:>7} {:>7} {:>7} {:>9} {:>8}",
+                "layer", "neurons", "scale", "rate Hz", "max Hz", "silent", "spike Hz", "max Hz", "silent", ">1/step", "every", "1st (ms)", "spikes"
+            );
+            for l in &layers {
+                println!(
+                    "{:<10} {:>7} {:>6} | {:>9.1} {:>9.1} {:>6.1}% | {:>9.1} {:>9.1} {:>6.1}% {:>6.1}% {:>6.1}% {:>9} {:>8.1}",
+                    l.name,
+                    l.neurons,
+                    l.scale,
+                    l.rate_mean_hz,
+                    l.rate_max_hz,
+                    l.rate_silent_fraction * 100.0,
+                    l.spike_mean_hz,
+                    l.spike_max_hz,
+                    l.silent_fraction * 100.0,
+                    l.multi_spike_fraction * 100.0,
+                    l.every_step_fraction * 100.0,
+                    l.first_spike_ms.map_or("-".into(), |t| format!("{t:.1}")),
+                    l.spikes_per_active_neuron
+                );
+            }
+            println!(
+                "output    `{}`: distance from the rate output {:.1}% (last step), step-to-step variation {:.1}%{}",
+                output.name,
+                output.relative_distance * 100.0,
+                output.step_variation * 100.0,
+                if output.filtered { "" } else { " (unfiltered)" }
+            );
+            if diags.is_empty() {
+                println!("no findings");
+            } else {
+                println!(
+                    "{} finding{}:",
+                    diags.len(),
+                    if diags.len() == 1 { "" } else { "s" }
+                );
+                print!("{}", render_text(&source, &diags, false));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Where the settings a fix changes are written.
+struct Places {
+    /// The run block's `present` (or `steps`) line, else its header.
+    present: Option<Span>,
+    /// `scale_firing_rates = ...` in the variant.
+    global_scale: Option<Span>,
+    /// `scale LAYER = ...` in the variant.
+    layer_scales: Vec<(String, Span)>,
+    /// The variant's header.
+    variant_header: Option<Span>,
+}
+
+impl Places {
+    fn find(text: &str, run_name: Option<&str>, run_index: usize, variant: &str) -> Places {
+        let (file, _) = parse(text);
+        let mut places = Places {
+            present: None,
+            global_scale: None,
+            layer_scales: Vec::new(),
+            variant_header: None,
+        };
+        let mut runs_seen = 0;
+        for item in &file.items {
+            let Item::Block(b) = item else { continue };
+            let name = b.name.as_ref().map(|n| n.node.as_str());
+            match b.kind.node.as_str() {
+                "run" => {
+                    let this = match run_name {
+                        Some(n) => name == Some(n),
+                        None => runs_seen == run_index,
+                    };
+                    runs_seen += 1;
+                    if this {
+                        places.present = Some(b.header);
+                        for s in &b.body {
+                            if let Stmt::Assign { key, span, .. } = s {
+                                if key.node == "present" || key.node == "steps" {
+                                    places.present = Some(*span);
+                                }
+                            }
+                        }
+                    }
+                }
+                "convert" if name == Some(variant) => {
+                    places.variant_header = Some(b.header);
+                    for s in &b.body {
+                        if let Stmt::Assign {
+                            key, target, span, ..
+                        } = s
+                        {
+                            match (key.node.as_str(), target) {
+                                ("scale_firing_rates", None) => places.global_scale = Some(*span),
+                                ("scale", Some(t)) => {
+                                    places.layer_scales.push((t.node.clone(), *span))
+                                }
+                                _ => {}
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        places
+    }
+
+    /// The line that sets `layer`'s scale, and whether it is a per-layer one.
+    fn scale_of(&self, layer: &str) -> Option<(Span, bool)> {
+        self.layer_scales
+            .iter()
+            .find(|(l, _)| l == layer)
+            .map(|(_, s)| (*s, true))
+            .or(self.global_scale.map(|s| (s, false)))
+    }
+}
+
+fn to_diagnostic(f: &Finding, places: &Places, variant_span: Span) -> Diagnostic {
+    let header = places.variant_header.unwrap_or(variant_span);
+    match &f.fix {
+        Fix::PresentOrScale { layer, scale, .. } => {
+            let primary = places.present.unwrap_or(header);
+            let mut d = Diagnostic::warning(primary, f.message.clone())
+                .label("too short for this layer's rates")
+                .help(f.help.clone());
+            d = match places.scale_of(layer) {
+                Some((span, per_layer)) => d.with_secondary(
+                    span,
+                    if per_layer {
+                        format!("or raise `scale {layer}` to >= {scale}")
+                    } else {
+                        format!("or raise this to >= {scale}")
+                    },
+                ),
+                None => d.with_secondary(
+                    header,
+                    format!("or add `scale_firing_rates = {scale}` here"),
+                ),
+            };
+            d
+        }
+        Fix::LowerScale { layer, scale } => {
+            let (span, text) = match places.scale_of(layer) {
+                Some((span, _)) => (span, format!("lower this to <= {scale}")),
+                None => (header, format!("add `scale {layer} = {scale}`")),
+            };
+            Diagnostic::warning(span, f.message.clone())
+                .label(text)
+                .help(f.help.clone())
+        }
+        Fix::Synapse { from, to, .. } => Diagnostic::warning(header, f.message.clone())
+            .label(format!("no synapse on {from} -> {to} in this variant"))
+            .help(f.help.clone()),
+    }
+}

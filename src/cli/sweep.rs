@@ -1,0 +1,335 @@
+//! `snnc sweep SPEC`: runs a variant for every combination of firing-rate
+//! scale, synapse and presentation time, and tabulates accuracy against
+//! latency and spikes, with the Pareto front.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use serde::Serialize;
+use snnc_compiler::ir::Synapse;
+use snnc_runtime::analysis::exec;
+use snnc_runtime::analysis::latency::steps_until_right;
+use snnc_runtime::io::write_atomic;
+use snnc_runtime::report::accuracy;
+
+use super::spec::load_spec;
+
+#[derive(Args, Debug)]
+pub struct SweepArgs {
+    /// The `.snn` spec; its run block gives the data, params, dt and variant.
+    #[arg(value_name = "SPEC")]
+    pub file: PathBuf,
+
+    /// Firing-rate scales, comma-separated. Each replaces the variant's
+    /// global `scale_firing_rates` and overrides its per-layer `scale`
+    /// settings too. Default: the variant's own.
+    #[arg(long, value_name = "S,...", value_delimiter = ',')]
+    pub scale: Vec<f64>,
+
+    /// Synapses, comma-separated: `none`, a duration (a low-pass, like
+    /// `5ms`), `lowpass(5ms)` or `alpha(5ms)`. Each replaces the synapse on
+    /// every connection out of neurons, like the variant's global
+    /// `synapse =` (connection synapses set in the spec are replaced too).
+    /// Default: the variant's own.
+    #[arg(long, value_name = "SYN,...", value_delimiter = ',')]
+    pub synapse: Vec<String>,
+
+    /// Presentation times, comma-separated (`30ms`, `0.1s`). Default: the
+    /// run block's.
+    #[arg(long, value_name = "T,...", value_delimiter = ',')]
+    pub present: Vec<String>,
+
+    /// Use at most N examples of the run's data.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+
+    /// Which run block, when the spec has several named ones.
+    #[arg(long, value_name = "NAME")]
+    pub run: Option<String>,
+
+    /// Sweep this convert variant instead of the run block's network.
+    #[arg(long, value_name = "NAME")]
+    pub variant: Option<String>,
+
+    /// Write the table as CSV (atomically).
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+
+    /// Draw accuracy against latency with the Pareto front (`.png`/`.svg`).
+    #[arg(long, value_name = "FILE")]
+    pub plot: Option<PathBuf>,
+
+    /// Size of the plot in pixels.
+    #[arg(long, value_name = "WxH", default_value = "1000x600")]
+    pub size: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Row {
+    pub scale: String,
+    pub synapse: String,
+    pub present_ms: f64,
+    pub steps: usize,
+    pub accuracy: f64,
+    pub correct: usize,
+    pub images: usize,
+    /// Mean over images that end right of the first step from which the
+    /// prediction is right through the end.
+    pub mean_steps_to_right: Option<f64>,
+    pub spikes_per_image: f64,
+    pub pareto: bool,
+}
+
+/// Parses `30ms`, `0.1s`, `100us` into seconds.
+pub fn parse_duration(s: &str) -> Result<f64, String> {
+    let s = s.trim();
+    let (num, factor) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 1e-3)
+    } else if let Some(n) = s.strip_suffix("us") {
+        (n, 1e-6)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1.0)
+    } else {
+        return Err(format!("`{s}` needs a unit: write `{s}ms` or `{s}s`"));
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration like `30ms`"))?;
+    if !v.is_finite() || v < 0.0 {
+        return Err(format!("`{s}`: a duration must be a non-negative number"));
+    }
+    Ok(v * factor)
+}
+
+pub fn parse_synapse(s: &str) -> Result<Synapse, String> {
+    let s = s.trim();
+    if s == "none" {
+        return Ok(Synapse::None);
+    }
+    let inner = |prefix: &str| s.strip_prefix(prefix).and_then(|r| r.strip_suffix(')'));
+    if let Some(t) = inner("lowpass(") {
+        return Ok(Synapse::Lowpass {
+            tau: parse_duration(t)?,
+        });
+    }
+    if let Some(t) = inner("alpha(") {
+        return Ok(Synapse::Alpha {
+            tau: parse_duration(t)?,
+        });
+    }
+    parse_duration(s)
+        .map(|tau| Synapse::Lowpass { tau })
+        .map_err(|e| format!("--synapse: {e} (or `none`, `lowpass(5ms)`, `alpha(5ms)`)"))
+}
+
+fn fmt_num(x: f64) -> String {
+    let s = format!("{x}");
+    s.strip_suffix(".0").map(str::to_string).unwrap_or(s)
+}
+
+pub fn run(args: SweepArgs) -> Result<ExitCode, String> {
+    if args.limit == Some(0) {
+        return Err("--limit must be at least 1".into());
+    }
+    let plot_size = super::plot::parse_size(&args.size)?;
+    let Some(spec) = load_spec(&args.file)? else {
+        return Ok(ExitCode::from(1));
+    };
+    let program = &spec.program;
+    let mut run = exec::pick_run(program, args.run.as_deref())?;
+    if let Some(v) = &args.variant {
+        run.model = exec::pick_variant(program, &run, v)?;
+    }
+    if let Some(limit) = args.limit {
+        run.data.limit = Some(run.data.limit.map_or(limit, |l| l.min(limit)));
+    }
+    let base = &program.models[run.model];
+    let net = program.network_of(base);
+    let scales: Vec<Option<f64>> = if args.scale.is_empty() {
+        vec![None]
+    } else {
+        args.scale.iter().map(|&s| Some(s)).collect()
+    };
+    if let Some(bad) = scales
+        .iter()
+        .flatten()
+        .find(|s| !s.is_finite() || **s <= 0.0)
+    {
+        return Err(format!("--scale {bad}: a scale must be a positive number"));
+    }
+    let synapses: Vec<Option<(String, Synapse)>> = if args.synapse.is_empty() {
+        vec![None]
+    } else {
+        args.synapse
+            .iter()
+            .map(|s| parse_synapse(s).map(|syn| Some((s.trim().to_string(), syn))))
+            .collect::<Result<_, _>>()?
+    };
+    let presents: Vec<Option<(f64, usize)>> = if args.present.is_empty() {
+        vec![None]
+    } else {
+        args.present
+            .iter()
+            .map(|p| {
+                let t = parse_duration(p).map_err(|e| format!("--present: {e}"))?;
+                let steps = (t / run.dt).round() as usize;
+                if steps == 0 {
+                    return Err(format!(
+                        "--present {p} is shorter than one step of {} ms",
+                        run.dt * 1e3
+                    ));
+                }
+                Ok(Some((t, steps)))
+            })
+            .collect::<Result<_, String>>()?
+    };
+    let loaded = exec::load(program, &run, &spec.dir)?;
+    let images = loaded.dataset.len();
+    let probe = run.probes[run.report.probe].clone();
+    let size = net.nodes[probe.node].size();
+    let total = scales.len() * synapses.len() * presents.len();
+    let bar = super::progress::bar(total as u64, "sweeping");
+
+    let mut rows = Vec::new();
+    for &scale in &scales {
+        for syn in &synapses {
+            for &present in &presents {
+                let model = exec::with_overrides(net, base, scale, syn.as_ref().map(|s| s.1));
+                let steps = present.map_or(run.steps, |p| p.1);
+                let outputs = exec::simulate(
+                    net,
+                    &model,
+                    &loaded,
+                    0..images,
+                    std::slice::from_ref(&probe),
+                    run.dt,
+                    steps,
+                    run.precision,
+                )?;
+                let (correct, _) = accuracy(
+                    &outputs,
+                    &probe,
+                    0,
+                    size,
+                    run.report.at,
+                    steps,
+                    &loaded.dataset.labels,
+                );
+                let lat: Vec<usize> = outputs
+                    .iter()
+                    .zip(&loaded.dataset.labels)
+                    .filter_map(|(o, &l)| {
+                        steps_until_right(&o.probes[0], size, probe.every, l as usize)
+                    })
+                    .collect();
+                let spikes: u64 = outputs
+                    .iter()
+                    .flat_map(|o| o.spike_counts.iter().flatten())
+                    .map(|&c| c as u64)
+                    .sum();
+                rows.push(Row {
+                    scale: scale.map_or("spec".into(), fmt_num),
+                    synapse: syn.as_ref().map_or("spec".into(), |s| s.0.clone()),
+                    present_ms: steps as f64 * run.dt * 1e3,
+                    steps,
+                    accuracy: correct as f64 / images.max(1) as f64,
+                    correct,
+                    images,
+                    mean_steps_to_right: (!lat.is_empty())
+                        .then(|| lat.iter().sum::<usize>() as f64 / lat.len() as f64),
+                    spikes_per_image: spikes as f64 / images.max(1) as f64,
+                    pareto: false,
+                });
+                bar.inc(1);
+            }
+        }
+    }
+    bar.finish_and_clear();
+    mark_pareto(&mut rows);
+
+    println!(
+        "{}: `{}` on {images} images (dt {} ms), {} settings",
+        spec.path.display(),
+        base.name,
+        run.dt * 1e3,
+        rows.len()
+    );
+    println!(
+        "{:>7} {:>10} {:>10} {:>9} {:>15} {:>14} {:>7}",
+        "scale", "synapse", "present", "accuracy", "steps to right", "spikes/image", "pareto"
+    );
+    for r in &rows {
+        println!(
+            "{:>7} {:>10} {:>8}ms {:>8.2}% {:>15} {:>14.1} {:>7}",
+            r.scale,
+            r.synapse,
+            fmt_num(r.present_ms),
+            r.accuracy * 100.0,
+            r.mean_steps_to_right
+                .map_or("-".into(), |s| format!("{s:.1}")),
+            r.spikes_per_image,
+            if r.pareto { "*" } else { "" }
+        );
+    }
+    if let Some(csv) = &args.csv {
+        let mut text = String::from("scale,synapse,present_ms,steps,accuracy,correct,images,mean_steps_to_right,spikes_per_image,pareto\n");
+        for r in &rows {
+            text.push_str(&format!(
+                "{},{},{},{},{},{},{},{},{},{}\n",
+                r.scale,
+                r.synapse,
+                fmt_num(r.present_ms),
+                r.steps,
+                r.accuracy,
+                r.correct,
+                r.images,
+                r.mean_steps_to_right
+                    .map_or(String::new(), |s| s.to_string()),
+                r.spikes_per_image,
+                r.pareto
+            ));
+        }
+        write_atomic(csv, |w| w.write_all(text.as_bytes())).map_err(|e| e.to_string())?;
+        println!("table     written to {}", csv.display());
+    }
+    if let Some(plot) = &args.plot {
+        let points: Vec<(f64, f64, String, bool)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.mean_steps_to_right.unwrap_or(f64::NAN),
+                    r.accuracy * 100.0,
+                    format!(
+                        "s={} syn={} {}ms",
+                        r.scale,
+                        r.synapse,
+                        fmt_num(r.present_ms)
+                    ),
+                    r.pareto,
+                )
+            })
+            .collect();
+        let title = format!("Accuracy against latency: `{}`, {images} images", base.name);
+        super::plot::draw_pareto(plot, plot_size, &title, &points)?;
+        println!("plot      written to {}", plot.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A row is on the front when no other row is at least as accurate and at
+/// least as fast, and strictly better in one. Rows with no right image
+/// have no latency and are never on it.
+fn mark_pareto(rows: &mut [Row]) {
+    let pts: Vec<Option<(f64, f64)>> = rows
+        .iter()
+        .map(|r| r.mean_steps_to_right.map(|l| (l, r.accuracy)))
+        .collect();
+    for (i, r) in rows.iter_mut().enumerate() {
+        let Some((l, a)) = pts[i] else { continue };
+        r.pareto = !pts.iter().enumerate().any(|(j, p)| {
+            j != i && p.is_some_and(|(l2, a2)| l2 <= l && a2 >= a && (l2 < l || a2 > a))
+        });
+    }
+}

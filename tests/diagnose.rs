@@ -1,0 +1,182 @@
+//! `snnc diagnose`: a layer that fires too slowly for its presentation time
+//! is reported at the `present` line with a concrete fix; a healthy spec
+//! has no finding.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use snnc_runtime::io::{write_npz, NdArray};
+
+fn snnc() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_snnc"))
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("snnc-diagnose-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// avg_pool 4x4 -> dense 16 (spiking) -> dense 10, with `convert` and `run`
+/// settings filled in.
+fn write_spec(dir: &Path, convert: &str, present: &str) -> PathBuf {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data");
+    let spec = format!(
+        r#"network tiny {{
+    input image: 28x28x1
+    pool = avg_pool(image, pool=4x4)
+    flat = flatten(pool)
+    hidden = dense(flat, units=16, activation=relu)
+    out = dense(hidden, units=10)
+}}
+
+convert spiking from tiny {{
+    swap relu -> spiking_relu
+{convert}
+}}
+
+probe rates = hidden
+probe pred = out
+
+run {{
+    network = spiking
+    params = "params.npz"
+    data = mnist_idx("{}", split=test, limit=40)
+    dt = 1ms
+    present = {present}
+}}
+"#,
+        data.display()
+    );
+    let path = dir.join("tiny.snn");
+    std::fs::write(&path, spec).unwrap();
+    path
+}
+
+/// Hidden rates of about 5 to 40 Hz in the rate model, every unit active.
+fn write_params(dir: &Path) {
+    let kernel: Vec<f32> = (0..49 * 16)
+        .map(|i| (((i * 7919) % 97) as f32 / 97.0 - 0.3) * 0.5)
+        .collect();
+    let out: Vec<f32> = (0..160)
+        .map(|i| ((i * 31) % 17) as f32 / 17.0 - 0.5)
+        .collect();
+    let arrays = [
+        ("hidden.kernel", NdArray::from_f32(vec![49, 16], kernel)),
+        (
+            "hidden.bias",
+            NdArray::from_f32(vec![16], (0..16).map(|i| 5.0 + i as f32 * 2.0).collect()),
+        ),
+        ("out.kernel", NdArray::from_f32(vec![16, 10], out)),
+        ("out.bias", NdArray::from_f32(vec![10], vec![0.0; 10])),
+    ];
+    let refs: Vec<(&str, &NdArray)> = arrays.iter().map(|(k, a)| (*k, a)).collect();
+    write_npz(&dir.join("params.npz"), &refs).unwrap();
+}
+
+fn diagnose_json(spec: &Path) -> serde_json::Value {
+    let out = snnc()
+        .args(["diagnose", "--limit", "20", "--format", "json"])
+        .arg(spec)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "snnc diagnose failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn a_slow_layer_is_reported_at_the_present_line_with_a_fix() {
+    let dir = temp_dir("slow");
+    let spec = write_spec(&dir, "    scale_firing_rates = 1", "30ms");
+    write_params(&dir);
+    let report = diagnose_json(&spec);
+    assert_eq!(report["variant"], "spiking");
+    assert_eq!(report["rate_model"], "tiny");
+    assert_eq!(report["images"], 20);
+    let layer = &report["layers"][0];
+    assert_eq!(layer["name"], "hidden");
+    assert!(
+        layer["spikes_per_active_neuron"].as_f64().unwrap() < 2.0,
+        "{layer}"
+    );
+    let findings = report["findings"].as_array().unwrap();
+    let slow = findings
+        .iter()
+        .find(|f| f["kind"] == "slow" && f["layer"] == "hidden")
+        .unwrap_or_else(|| panic!("no slow finding: {report:#}"));
+    // The fix: present (ms) or scale, both raised.
+    assert_eq!(slow["fix"]["change"], "present_or_scale");
+    assert!(slow["fix"]["present"].as_f64().unwrap() > 0.03);
+    assert!(slow["fix"]["scale"].as_f64().unwrap() > 1.0);
+    let help = slow["help"].as_str().unwrap();
+    assert!(
+        help.contains("raise `present` to >= ") && help.contains("`scale_firing_rates` to >= "),
+        "{help}"
+    );
+    // Pointing at the run block's `present` line.
+    let text = std::fs::read_to_string(&spec).unwrap();
+    let present_line = text
+        .lines()
+        .position(|l| l.trim_start().starts_with("present"))
+        .unwrap()
+        + 1;
+    assert_eq!(slow["diagnostic"]["code"], "W0001", "{slow:#}");
+    let line = slow["diagnostic"]["span"]["start_line"].as_u64();
+    assert_eq!(line, Some(present_line as u64), "{slow:#}");
+
+    // The human form renders the same finding against the source.
+    let out = snnc()
+        .args(["diagnose", "--limit", "20"])
+        .arg(&spec)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("hidden: active neurons spike"), "{stdout}");
+    assert!(stdout.contains("present = 30ms"), "{stdout}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn a_healthy_spec_has_no_findings() {
+    let dir = temp_dir("healthy");
+    let spec = write_spec(
+        &dir,
+        "    scale_firing_rates = 10\n    synapse = lowpass(5ms)",
+        "100ms",
+    );
+    write_params(&dir);
+    let report = diagnose_json(&spec);
+    let findings = report["findings"].as_array().unwrap();
+    assert!(findings.is_empty(), "{report:#}");
+    let layer = &report["layers"][0];
+    assert!(
+        layer["spikes_per_active_neuron"].as_f64().unwrap() >= 10.0,
+        "{layer}"
+    );
+    assert_eq!(report["output"]["filtered"], true);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn an_unfiltered_noisy_output_asks_for_a_synapse() {
+    let dir = temp_dir("noisy");
+    let spec = write_spec(&dir, "    scale_firing_rates = 10", "100ms");
+    write_params(&dir);
+    let report = diagnose_json(&spec);
+    let findings = report["findings"].as_array().unwrap();
+    let noisy = findings
+        .iter()
+        .find(|f| f["kind"] == "noisy_output")
+        .unwrap_or_else(|| panic!("{report:#}"));
+    assert_eq!(noisy["layer"], "out");
+    assert!(noisy["help"]
+        .as_str()
+        .unwrap()
+        .contains("synapse hidden -> out = lowpass(5ms)"));
+    assert!(!findings.iter().any(|f| f["kind"] == "slow"), "{report:#}");
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -1,0 +1,578 @@
+//! `snnc import` end to end: every Keras model of `shared/keras` (when
+//! present beside the repo) and the small in-repo fixtures are imported by
+//! the binary, the spec must check clean, the params must load, and the
+//! imported network, run for one step in rate mode by the reference
+//! interpreter (f32), must reproduce Keras' logits and every intermediate
+//! activation the spec has within 1e-4. The spiking variant must run.
+//! Models with layers the language lacks are refused with the reason.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use snnc_compiler::check_source;
+use snnc_compiler::ir::{BoundProbe, Synapse};
+use snnc_import::{import, Options};
+use snnc_runtime::io::{read_npz, NdArray};
+use snnc_runtime::reference::{simulate, InputSeq, NodeParams, SimConfig};
+
+const TOLERANCE: f64 = 1e-4;
+
+fn keras_dir() -> Option<PathBuf> {
+    [
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/keras"),
+        PathBuf::from("/work/shared/keras"),
+    ]
+    .into_iter()
+    .find(|p| p.is_dir())
+}
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("import/tests/fixtures")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("snnc-import-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn snnc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_snnc"))
+        .args(args)
+        .output()
+        .expect("run snnc")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// The worst differences found for one model file.
+struct Figures {
+    logits: f64,
+    /// The same run in f64: what the import itself costs in accuracy.
+    logits_f64: f64,
+    acts: Vec<(String, f64)>,
+}
+
+/// Imports `model` with the binary and compares the imported network with
+/// Keras' outputs stored in `expected`.
+fn check_model(model: &Path, expected: &Path) -> Figures {
+    let file = model
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .replace('.', "_");
+    let out = scratch(&file);
+    let o = snnc(&[
+        "import",
+        model.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--name",
+        "imported",
+    ]);
+    assert!(
+        o.status.success(),
+        "{}: import failed:\n{}{}",
+        model.display(),
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+    assert!(
+        text(&o.stdout).contains("imported_params.npz"),
+        "{}",
+        text(&o.stdout)
+    );
+
+    // The spec checks clean: no errors, no warnings.
+    let spec_path = out.join("imported.snn");
+    let spec = std::fs::read_to_string(&spec_path).unwrap();
+    let checked = check_source(&spec);
+    assert!(
+        checked.diagnostics.is_empty(),
+        "{}: {:#?}\n{spec}",
+        model.display(),
+        checked.diagnostics
+    );
+    let program = checked.program.unwrap();
+    let net = &program.networks[0];
+    let rate = program.model(&net.name).unwrap();
+
+    // The params load as any params file does.
+    let loaded = snnc_runtime::params::load(&out.join("imported_params.npz"), net).unwrap();
+    let params: Vec<NodeParams<f32>> = loaded
+        .nodes
+        .iter()
+        .map(|p| NodeParams {
+            kernel: p.kernel.iter().map(|&v| v as f32).collect(),
+            bias: p.bias.iter().map(|&v| v as f32).collect(),
+        })
+        .collect();
+
+    // Which spec layer holds which Keras layer's output.
+    let layers = import(
+        model,
+        &Options {
+            name: Some("imported".into()),
+        },
+    )
+    .unwrap()
+    .layers;
+    let probes: Vec<BoundProbe> = (0..net.nodes.len())
+        .map(|node| BoundProbe {
+            probe: 0,
+            name: net.nodes[node].name.clone(),
+            node,
+            synapse: Synapse::None,
+            every: 1,
+        })
+        .collect();
+
+    let arrays: HashMap<String, NdArray> = read_npz(expected).unwrap().into_iter().collect();
+    let input = arrays["input"].to_f32_vec();
+    let n = arrays["input"].shape[0];
+    let size = input.len() / n;
+    let cfg = SimConfig {
+        dt: 0.001,
+        steps: 1,
+    };
+    let outputs: Vec<Vec<Vec<f32>>> = (0..n)
+        .map(|e| {
+            let x = &input[e * size..(e + 1) * size];
+            simulate(net, rate, &params, &[InputSeq::Held(x)], &probes, &cfg)
+                .unwrap()
+                .probes
+        })
+        .collect();
+    let worst = |node: usize, key: &str| -> f64 {
+        let want = arrays[key].to_f64_vec();
+        let per = want.len() / n;
+        assert_eq!(
+            per,
+            net.nodes[node].size(),
+            "{}: {key} vs layer `{}`",
+            model.display(),
+            net.nodes[node].name
+        );
+        let mut d = 0.0f64;
+        for (e, out) in outputs.iter().enumerate() {
+            for (g, w) in out[node].iter().zip(&want[e * per..(e + 1) * per]) {
+                d = d.max((f64::from(*g) - w).abs());
+            }
+        }
+        assert!(
+            d <= TOLERANCE,
+            "{}: {key} differs by {d:.3e} from layer `{}`",
+            model.display(),
+            net.nodes[node].name
+        );
+        d
+    };
+
+    let logits_probe = program
+        .probes
+        .iter()
+        .find(|p| p.name == "logits")
+        .expect("a `logits` probe");
+    let logits_node = net.node(&logits_probe.target).unwrap();
+    let logits = worst(logits_node, "logits");
+    let params64: Vec<NodeParams<f64>> = loaded
+        .nodes
+        .iter()
+        .map(|p| NodeParams {
+            kernel: p.kernel.clone(),
+            bias: p.bias.clone(),
+        })
+        .collect();
+    let want = arrays["logits"].to_f64_vec();
+    let per = want.len() / n;
+    let mut logits_f64 = 0.0f64;
+    for e in 0..n {
+        let x: Vec<f64> = input[e * size..(e + 1) * size]
+            .iter()
+            .map(|&v| f64::from(v))
+            .collect();
+        let out = simulate(
+            net,
+            rate,
+            &params64,
+            &[InputSeq::Held(&x)],
+            &probes[logits_node..=logits_node],
+            &cfg,
+        )
+        .unwrap();
+        for (g, w) in out.probes[0].iter().zip(&want[e * per..(e + 1) * per]) {
+            logits_f64 = logits_f64.max((g - w).abs());
+        }
+    }
+    let mut acts = Vec::new();
+    let mut keys: Vec<&String> = arrays.keys().filter(|k| k.starts_with("act_")).collect();
+    keys.sort();
+    for key in keys {
+        let keras = &key[4..];
+        let outcome = layers
+            .iter()
+            .find(|l| l.keras == keras)
+            .unwrap_or_else(|| panic!("{key}: no Keras layer `{keras}`"));
+        match (&outcome.node, outcome.exact) {
+            (Some(node), true) => {
+                acts.push((keras.to_string(), worst(net.node(node).unwrap(), key)))
+            }
+            _ => acts.push((
+                format!("{keras} (not in the spec: {:?})", outcome.node),
+                f64::NAN,
+            )),
+        }
+    }
+
+    // The spiking variant, when there is one, runs.
+    if let Some(spiking) = program.model("spiking") {
+        assert!(spiking.has_spiking());
+        let x = &input[..size];
+        let out = simulate(
+            net,
+            spiking,
+            &params,
+            &[InputSeq::Held(x)],
+            &probes,
+            &SimConfig {
+                dt: 0.001,
+                steps: 5,
+            },
+        )
+        .unwrap();
+        assert!(out.probes.iter().flatten().all(|v| v.is_finite()));
+    } else {
+        assert!(!spec.contains("swap relu"), "{spec}");
+    }
+    let _ = std::fs::remove_dir_all(&out);
+    Figures {
+        logits,
+        logits_f64,
+        acts,
+    }
+}
+
+fn report(name: &str, f: &Figures) {
+    let acts: Vec<String> = f
+        .acts
+        .iter()
+        .map(|(k, d)| {
+            if d.is_nan() {
+                k.clone()
+            } else {
+                format!("{k} {d:.2e}")
+            }
+        })
+        .collect();
+    println!(
+        "{name:<22} logits {:.2e} (f64 run {:.2e}) | {}",
+        f.logits,
+        f.logits_f64,
+        acts.join(", ")
+    );
+}
+
+#[test]
+fn shared_keras_models_import_and_match_keras() {
+    let Some(dir) = keras_dir() else {
+        eprintln!(
+            "note: shared/keras not found beside the repo; the real Keras models are skipped"
+        );
+        return;
+    };
+    let mut seen = 0;
+    for (model, expected) in [
+        ("seed.keras", "seed_expected.npz"),
+        ("seed.h5", "seed_expected.npz"),
+        ("broad.keras", "broad_expected.npz"),
+        ("broad.h5", "broad_expected.npz"),
+        ("batchnorm.keras", "batchnorm_expected.npz"),
+        ("batchnorm.h5", "batchnorm_expected.npz"),
+    ] {
+        if !dir.join(model).exists() {
+            continue;
+        }
+        seen += 1;
+        let f = check_model(&dir.join(model), &dir.join(expected));
+        report(model, &f);
+        assert!(
+            f.acts.iter().filter(|(_, d)| !d.is_nan()).count() >= 2,
+            "{model}: too few activations compared"
+        );
+    }
+    assert!(
+        seen >= 5,
+        "expected the five model files of shared/keras, found {seen}"
+    );
+}
+
+#[test]
+fn in_repo_fixtures_import_and_match_numpy() {
+    // tf.keras 2 layout with BatchNormalization and an output softmax;
+    // Keras 3 Functional with Add, ReLU and GlobalAveragePooling2D, its
+    // weights in new-style HDF5 (superblock 3).
+    let dir = fixtures();
+    let f = check_model(&dir.join("tf2_tiny.h5"), &dir.join("tf2_tiny_expected.npz"));
+    report("tf2_tiny.h5", &f);
+    assert!(f
+        .acts
+        .iter()
+        .any(|(k, d)| k == "batch_normalization" && !d.is_nan()));
+    let f = check_model(
+        &dir.join("functional_tiny.keras"),
+        &dir.join("functional_tiny_expected.npz"),
+    );
+    report("functional_tiny.keras", &f);
+    assert_eq!(f.acts.iter().filter(|(_, d)| !d.is_nan()).count(), 7);
+}
+
+// ------------------------------------------------- refusals and the CLI ----
+
+/// Minimal stored-only zip reading and writing, to make variants of a
+/// `.keras` file with another config.json.
+mod zipfile {
+    fn u16_at(b: &[u8], i: usize) -> usize {
+        u16::from_le_bytes([b[i], b[i + 1]]) as usize
+    }
+
+    fn u32_at(b: &[u8], i: usize) -> usize {
+        u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]) as usize
+    }
+
+    /// Members of an archive whose members are stored (Keras' `.keras`).
+    pub fn read(b: &[u8]) -> Vec<(String, Vec<u8>)> {
+        let eocd = (0..b.len() - 21)
+            .rev()
+            .find(|&i| b[i..i + 4] == *b"PK\x05\x06")
+            .expect("end of central directory");
+        let (count, mut p) = (u16_at(b, eocd + 10), u32_at(b, eocd + 16));
+        let mut out = Vec::new();
+        for _ in 0..count {
+            assert_eq!(b[p..p + 4], *b"PK\x01\x02");
+            assert_eq!(u16_at(b, p + 10), 0, "stored members only");
+            let (size, nlen, elen, clen, local) = (
+                u32_at(b, p + 20),
+                u16_at(b, p + 28),
+                u16_at(b, p + 30),
+                u16_at(b, p + 32),
+                u32_at(b, p + 42),
+            );
+            let name = String::from_utf8(b[p + 46..p + 46 + nlen].to_vec()).unwrap();
+            let data = local + 30 + u16_at(b, local + 26) + u16_at(b, local + 28);
+            out.push((name, b[data..data + size].to_vec()));
+            p += 46 + nlen + elen + clen;
+        }
+        out
+    }
+
+    fn crc32(data: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &byte in data {
+            crc ^= u32::from(byte);
+            for _ in 0..8 {
+                crc = if crc & 1 != 0 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+
+    pub fn write(members: &[(String, Vec<u8>)]) -> Vec<u8> {
+        let (mut out, mut central) = (Vec::new(), Vec::new());
+        for (name, data) in members {
+            let (crc, size, nlen) = (crc32(data), data.len() as u32, name.len() as u16);
+            let offset = out.len() as u32;
+            let common = |v: &mut Vec<u8>| {
+                v.extend_from_slice(&[20, 0, 0, 0, 0, 0, 0, 0, 0x21, 0]);
+                v.extend_from_slice(&crc.to_le_bytes());
+                v.extend_from_slice(&size.to_le_bytes());
+                v.extend_from_slice(&size.to_le_bytes());
+                v.extend_from_slice(&nlen.to_le_bytes());
+                v.extend_from_slice(&0u16.to_le_bytes());
+            };
+            out.extend_from_slice(b"PK\x03\x04");
+            common(&mut out);
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(data);
+            central.extend_from_slice(b"PK\x01\x02\x14\x00");
+            common(&mut central);
+            central.extend_from_slice(&[0; 6]);
+            central.extend_from_slice(&0u32.to_le_bytes());
+            central.extend_from_slice(&offset.to_le_bytes());
+            central.extend_from_slice(name.as_bytes());
+        }
+        let (cd_offset, cd_size) = (out.len() as u32, central.len() as u32);
+        out.extend_from_slice(&central);
+        out.extend_from_slice(b"PK\x05\x06\0\0\0\0");
+        out.extend_from_slice(&(members.len() as u16).to_le_bytes());
+        out.extend_from_slice(&(members.len() as u16).to_le_bytes());
+        out.extend_from_slice(&cd_size.to_le_bytes());
+        out.extend_from_slice(&cd_offset.to_le_bytes());
+        out.extend_from_slice(&[0, 0]);
+        out
+    }
+}
+
+/// A copy of a `.keras` file with its config.json changed by `edit`.
+fn keras_variant(src: &Path, dst: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let mut members = zipfile::read(&std::fs::read(src).unwrap());
+    let config = members
+        .iter_mut()
+        .find(|(n, _)| n == "config.json")
+        .unwrap();
+    let mut json: serde_json::Value = serde_json::from_slice(&config.1).unwrap();
+    edit(&mut json);
+    config.1 = serde_json::to_vec(&json).unwrap();
+    std::fs::write(dst, zipfile::write(&members)).unwrap();
+}
+
+#[test]
+fn unsupported_layers_and_arguments_are_refused_with_the_reason() {
+    let dir = scratch("refusals");
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = keras_dir()
+        .map(|d| d.join("seed.keras"))
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| fixtures().join("functional_tiny.keras"));
+    let conv = if src.ends_with("seed.keras") {
+        "conv2d"
+    } else {
+        "conv_a"
+    };
+
+    // The unchanged copy imports: the zip round trip itself is sound.
+    let same = dir.join("same.keras");
+    keras_variant(&src, &same, |_| {});
+    let o = snnc(&[
+        "import",
+        same.to_str().unwrap(),
+        "-o",
+        dir.join("same").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+
+    // An LSTM and a dilated convolution: both reported, with what is supported.
+    let bad = dir.join("bad.keras");
+    keras_variant(&src, &bad, |j| {
+        let layers = j["config"]["layers"].as_array_mut().unwrap();
+        let c = layers
+            .iter_mut()
+            .find(|l| l["config"]["name"] == conv)
+            .unwrap();
+        c["config"]["dilation_rate"] = serde_json::json!([2, 2]);
+        layers.push(serde_json::json!({"module": "keras.layers", "class_name": "LSTM", "registered_name": null,
+            "config": {"name": "lstm", "units": 8}}));
+    });
+    let out = dir.join("bad");
+    let o = snnc(&["import", bad.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("bad.keras: cannot import this model (2 problems):"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "layer `{conv}` (Conv2D): dilation_rate [2, 2] is not supported"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("layer `lstm` (LSTM): not a layer snnc can import"),
+        "{err}"
+    );
+    assert!(
+        err.contains("help: snnc imports these Keras layers: InputLayer, Dense, Conv2D"),
+        "{err}"
+    );
+    assert!(
+        !out.join("bad.snn").exists(),
+        "nothing is written on refusal"
+    );
+
+    // A LeakyReLU and a Concatenate: the language has neither.
+    let bad = dir.join("leaky.keras");
+    keras_variant(&src, &bad, |j| {
+        let layers = j["config"]["layers"].as_array_mut().unwrap();
+        layers.push(serde_json::json!({"class_name": "LeakyReLU", "config": {"name": "leaky_re_lu", "negative_slope": 0.3}}));
+        layers.push(serde_json::json!({"class_name": "Concatenate", "config": {"name": "concatenate", "axis": -1}}));
+    });
+    let o = snnc(&["import", bad.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    let err = text(&o.stderr);
+    assert!(
+        err.contains(
+            "layer `leaky_re_lu` (LeakyReLU): the .snn language has no leaky ReLU activation"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "layer `concatenate` (Concatenate): the .snn language has no concatenate layer"
+        ),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn cli_writes_checkable_files_and_does_not_clobber() {
+    let out = scratch("cli");
+    let model = fixtures().join("functional_tiny.keras");
+    let m = model.to_str().unwrap();
+    let o = snnc(&["import", m, "-o", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let stdout = text(&o.stdout);
+    assert!(stdout.contains("as network `functional_tiny`"), "{stdout}");
+    assert!(stdout.contains("next: snnc check"), "{stdout}");
+    let spec = out.join("functional_tiny.snn");
+    let o = snnc(&["check", spec.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+
+    // Run again: refuses to overwrite, then --force does.
+    let o = snnc(&["import", m, "-o", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("already exists; not overwriting it"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = snnc(&["import", m, "-o", out.to_str().unwrap(), "--force"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+
+    // A bad name, a missing file, a file that is not a model.
+    let o = snnc(&["import", m, "-o", out.to_str().unwrap(), "--name", "2fast"]);
+    assert!(
+        text(&o.stderr).contains("`2fast` cannot name a network"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = snnc(&[
+        "import",
+        "/nonexistent/model.keras",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        text(&o.stderr).contains("/nonexistent/model.keras: could not read"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = snnc(&[
+        "import",
+        spec.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        text(&o.stderr).contains("not a Keras model file"),
+        "{}",
+        text(&o.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&out);
+}

@@ -1,0 +1,240 @@
+//! `snnc plot`: valid PNG and SVG files of the requested size, and a raster
+//! whose marks are exactly the spikes in the probe data.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use snnc_runtime::io::{read_npz, write_npz, NdArray};
+
+fn snnc() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_snnc"))
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("snnc-plot-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write_spec(dir: &Path) -> PathBuf {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data");
+    let spec = format!(
+        r#"network tiny {{
+    input image: 28x28x1
+    pool = avg_pool(image, pool=4x4)
+    flat = flatten(pool)
+    hidden = dense(flat, units=16, activation=relu)
+    out = dense(hidden, units=10)
+}}
+
+convert spiking from tiny {{
+    swap relu -> spiking_relu
+    scale_firing_rates = 5
+    synapse = lowpass(5ms)
+}}
+
+probe rates = hidden
+probe pred = out
+
+run {{
+    network = spiking
+    params = "params.npz"
+    data = mnist_idx("{}", split=test, limit=10)
+    dt = 1ms
+    present = 40ms
+}}
+"#,
+        data.display()
+    );
+    let path = dir.join("tiny.snn");
+    std::fs::write(&path, spec).unwrap();
+    let kernel: Vec<f32> = (0..49 * 16)
+        .map(|i| (((i * 7919) % 97) as f32 / 97.0 - 0.3) * 0.5)
+        .collect();
+    let out: Vec<f32> = (0..160)
+        .map(|i| ((i * 31) % 17) as f32 / 17.0 - 0.5)
+        .collect();
+    let arrays = [
+        ("hidden.kernel", NdArray::from_f32(vec![49, 16], kernel)),
+        // Some units silent (negative bias), some fast.
+        (
+            "hidden.bias",
+            NdArray::from_f32(vec![16], (0..16).map(|i| -20.0 + i as f32 * 6.0).collect()),
+        ),
+        ("out.kernel", NdArray::from_f32(vec![16, 10], out)),
+        ("out.bias", NdArray::from_f32(vec![10], vec![0.0; 10])),
+    ];
+    let refs: Vec<(&str, &NdArray)> = arrays.iter().map(|(k, a)| (*k, a)).collect();
+    write_npz(&dir.join("params.npz"), &refs).unwrap();
+    path
+}
+
+fn plot(spec: &Path, args: &[&str], out: &Path) -> String {
+    let o = snnc()
+        .arg("plot")
+        .arg(spec)
+        .args(args)
+        .arg("-o")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "snnc plot {args:?} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn png_size(path: &Path) -> (u32, u32) {
+    let b = std::fs::read(path).unwrap();
+    assert_eq!(&b[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
+    assert_eq!(&b[12..16], b"IHDR");
+    let be = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+    (be(16), be(20))
+}
+
+fn svg_size(text: &str) -> (u32, u32) {
+    let head = &text[text.find("<svg").expect("no <svg")..];
+    let attr = |name: &str| -> u32 {
+        let at = head.find(&format!(" {name}=\"")).unwrap() + name.len() + 3;
+        head[at..].split('"').next().unwrap().parse().unwrap()
+    };
+    (attr("width"), attr("height"))
+}
+
+#[test]
+fn every_kind_draws_a_valid_picture_of_the_requested_size() {
+    let dir = temp_dir("kinds");
+    let spec = write_spec(&dir);
+    for (kind, probe) in [
+        ("raster", "rates"),
+        ("activity", "rates"),
+        ("output", "pred"),
+        ("predictions", "pred"),
+    ] {
+        let png = dir.join(format!("{kind}.png"));
+        plot(
+            &spec,
+            &["--kind", kind, "--probe", probe, "--limit", "5"],
+            &png,
+        );
+        assert_eq!(png_size(&png), (1000, 600), "{kind}");
+        let svg = dir.join(format!("{kind}.svg"));
+        plot(
+            &spec,
+            &["--kind", kind, "--probe", probe, "--size", "640x480"],
+            &svg,
+        );
+        let text = std::fs::read_to_string(&svg).unwrap();
+        assert_eq!(svg_size(&text), (640, 480), "{kind}");
+        assert!(text.trim_end().ends_with("</svg>"), "{kind}");
+    }
+    let png = dir.join("small.png");
+    plot(
+        &spec,
+        &["--kind", "output", "--probe", "pred", "--size", "300x200"],
+        &png,
+    );
+    assert_eq!(png_size(&png), (300, 200));
+    // Bad requests are refused with a reason.
+    let o = snnc()
+        .arg("plot")
+        .arg(&spec)
+        .args(["--kind", "raster", "--probe", "pred", "-o"])
+        .arg(dir.join("x.png"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("spiking"));
+    let o = snnc()
+        .arg("plot")
+        .arg(&spec)
+        .args(["--kind", "raster", "--probe", "rates", "-o"])
+        .arg(dir.join("x.gif"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn raster_marks_are_the_probed_spikes() {
+    let dir = temp_dir("raster");
+    let spec = write_spec(&dir);
+    let image = 2;
+    let n_shown = 6;
+    let svg = dir.join("raster.svg");
+    let stdout = plot(
+        &spec,
+        &[
+            "--kind",
+            "raster",
+            "--probe",
+            "rates",
+            "--image",
+            "2",
+            "--neurons",
+            "6",
+        ],
+        &svg,
+    );
+
+    // The same image's probe data from `snnc run --out`.
+    let probes = dir.join("probes.npz");
+    let o = snnc()
+        .args(["run", "--limit", "3", "--out"])
+        .arg(&probes)
+        .arg(&spec)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let arrays = read_npz(&probes).unwrap();
+    let rates = &arrays.iter().find(|(n, _)| n == "rates").unwrap().1;
+    let (steps, size) = (rates.shape[1], rates.shape[2]);
+    let values = rates.to_f64_vec();
+    let at = |k: usize, i: usize| values[(image * steps + k) * size + i];
+    // First N neurons that spike at all; a mark per step with a spike.
+    let shown: Vec<usize> = (0..size)
+        .filter(|&i| (0..steps).any(|k| at(k, i) > 0.0))
+        .take(n_shown)
+        .collect();
+    assert!(
+        shown.len() == n_shown,
+        "the test wants {n_shown} spiking neurons, has {shown:?}"
+    );
+    assert!(
+        shown.len()
+            < (0..size)
+                .filter(|&i| (0..steps).any(|k| at(k, i) > 0.0))
+                .count()
+                + 1
+    );
+    let expected_marks: usize = shown
+        .iter()
+        .map(|&i| (0..steps).filter(|&k| at(k, i) > 0.0).count())
+        .sum();
+    // scale 5, dt 1ms: one spike reads 200.
+    let expected_spikes: f64 = shown
+        .iter()
+        .map(|&i| (0..steps).map(|k| (at(k, i) / 200.0).round()).sum::<f64>())
+        .sum();
+    assert!(expected_marks > 0);
+
+    let text = std::fs::read_to_string(&svg).unwrap();
+    let marks = text.matches("<rect").count();
+    let mark_rects = text
+        .split("<rect")
+        .skip(1)
+        .filter(|r| r.split("/>").next().unwrap().contains("fill=\"#141478\""))
+        .count();
+    assert!(marks > mark_rects, "the background is a rect too");
+    assert_eq!(mark_rects, expected_marks, "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "{n_shown} neurons, {expected_marks} marks, {expected_spikes} spikes"
+        )),
+        "{stdout}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -1,0 +1,165 @@
+//! `snnc sweep`: each row of the table is what `snnc run` reports for a spec
+//! written with the same settings.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use snnc_runtime::io::{write_npz, NdArray};
+
+fn snnc() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_snnc"))
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("snnc-sweep-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write_spec(dir: &Path, name: &str, convert: &str, present: &str) -> PathBuf {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data");
+    let spec = format!(
+        r#"network tiny {{
+    input image: 28x28x1
+    pool = avg_pool(image, pool=4x4)
+    flat = flatten(pool)
+    hidden = dense(flat, units=16, activation=relu)
+    out = dense(hidden, units=10)
+}}
+
+convert spiking from tiny {{
+    swap relu -> spiking_relu
+    scale hidden = 3
+{convert}
+}}
+
+probe pred = out
+
+run {{
+    network = spiking
+    params = "params.npz"
+    data = mnist_idx("{}", split=test, limit=12)
+    dt = 1ms
+    present = {present}
+}}
+"#,
+        data.display()
+    );
+    let path = dir.join(name);
+    std::fs::write(&path, spec).unwrap();
+    path
+}
+
+fn write_params(dir: &Path) {
+    let kernel: Vec<f32> = (0..49 * 16)
+        .map(|i| (((i * 7919) % 97) as f32 / 97.0 - 0.3) * 0.5)
+        .collect();
+    let out: Vec<f32> = (0..160)
+        .map(|i| ((i * 31) % 17) as f32 / 17.0 - 0.5)
+        .collect();
+    let arrays = [
+        ("hidden.kernel", NdArray::from_f32(vec![49, 16], kernel)),
+        (
+            "hidden.bias",
+            NdArray::from_f32(vec![16], (0..16).map(|i| 5.0 + i as f32 * 2.0).collect()),
+        ),
+        ("out.kernel", NdArray::from_f32(vec![16, 10], out)),
+        ("out.bias", NdArray::from_f32(vec![10], vec![0.0; 10])),
+    ];
+    let refs: Vec<(&str, &NdArray)> = arrays.iter().map(|(k, a)| (*k, a)).collect();
+    write_npz(&dir.join("params.npz"), &refs).unwrap();
+}
+
+#[test]
+fn sweep_rows_match_individual_runs() {
+    let dir = temp_dir("rows");
+    // The base spec has a per-layer scale, which the sweep overrides.
+    let spec = write_spec(&dir, "base.snn", "", "20ms");
+    write_params(&dir);
+    let csv = dir.join("sweep.csv");
+    let plot = dir.join("sweep.svg");
+    let o = snnc()
+        .arg("sweep")
+        .arg(&spec)
+        .args([
+            "--scale",
+            "2,10",
+            "--synapse",
+            "none,5ms",
+            "--present",
+            "20ms,50ms",
+            "--limit",
+            "8",
+            "--csv",
+        ])
+        .arg(&csv)
+        .arg("--plot")
+        .arg(&plot)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "snnc sweep failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let table = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = table.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let rows: Vec<Vec<String>> = lines
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
+    assert_eq!(rows.len(), 8);
+    assert!(rows.iter().any(|r| r[col("pareto")] == "true"));
+    assert!(std::fs::read_to_string(&plot).unwrap().contains("<svg"));
+
+    for row in &rows {
+        let (scale, synapse, present) = (
+            &row[col("scale")],
+            &row[col("synapse")],
+            &row[col("present_ms")],
+        );
+        let synapse_stmt = if synapse == "none" {
+            "none".to_string()
+        } else {
+            format!("lowpass({synapse})")
+        };
+        let convert = format!("    scale_firing_rates = {scale}\n    scale hidden = {scale}\n    synapse = {synapse_stmt}");
+        // `scale hidden` appears twice otherwise: drop the base's.
+        let one = write_spec(&dir, "one.snn", &convert, &format!("{present}ms"));
+        let text = std::fs::read_to_string(&one)
+            .unwrap()
+            .replacen("    scale hidden = 3\n", "", 1);
+        std::fs::write(&one, text).unwrap();
+        let o = snnc()
+            .args(["run", "--format", "json", "--limit", "8"])
+            .arg(&one)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "snnc run failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let at = |c: &str| row[col(c)].parse::<f64>().unwrap();
+        assert_eq!(
+            report["correct"].as_f64().unwrap(),
+            at("correct"),
+            "{row:?}"
+        );
+        assert_eq!(report["images"].as_f64().unwrap(), at("images"));
+        assert!((report["accuracy"].as_f64().unwrap() - at("accuracy")).abs() < 1e-12);
+        assert_eq!(report["steps"].as_f64().unwrap(), at("steps"));
+        // Spikes per image from the run's mean rate.
+        let layer = &report["layers"][0];
+        let seconds = report["steps"].as_f64().unwrap() * report["dt"].as_f64().unwrap();
+        let spikes =
+            layer["mean_rate_hz"].as_f64().unwrap() * layer["neurons"].as_f64().unwrap() * seconds;
+        assert!(
+            (spikes - at("spikes_per_image")).abs() < 1e-6 * spikes.max(1.0),
+            "{spikes} vs {row:?}"
+        );
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
