@@ -26,9 +26,10 @@ SNNC = os.path.join(ROOT, "target", "release", "snnc")
 VENV_PY = os.path.join(ROOT, "target", "nengo-venv", "bin", "python")
 
 NETWORKS = {
-    # name: (spec, params, scale, synapse tau in s, the peer's network name)
-    "seed": ("specs/mnist.snn", "examples/mnist_params.npz", 50, 0.005, "seed"),
-    "deep": ("specs/deep.snn", "examples/deep_params.npz", 20, 0.005, "deep"),
+    # name: (spec, params, scale, synapse tau in s, the peer's network name,
+    #        pixel_max as the spec's data source says)
+    "seed": ("specs/mnist.snn", "examples/mnist_params.npz", 50, 0.005, "seed", 10),
+    "deep": ("specs/deep.snn", "examples/deep_params.npz", 20, 0.005, "deep", 10),
 }
 
 
@@ -54,10 +55,13 @@ def snnc(spec, images, engine):
     }
 
 
-def nengo(net, params, images, scale, tau):
+def nengo(net, params, images, scale, tau, pixel_max):
+    # Simplifications off is ~30x slower here (bench/nengo/README.md), so the
+    # search skips it; it still tries every planner and minibatch size.
     cmd = [VENV_PY, os.path.join(ROOT, "bench", "nengo", "peer.py"), "predict", "--spec", net,
            "--params", os.path.join(ROOT, params), "--images", str(images), "--steps", "100",
-           "--scale", str(scale), "--synapse", str(tau), "--data", os.path.join(ROOT, "examples", "data")]
+           "--scale", str(scale), "--synapse", str(tau), "--pixel-max", str(pixel_max),
+           "--simplifications", "default", "--data", os.path.join(ROOT, "examples", "data")]
     out, mib = run_timed(cmd)
     result = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     best = [r for r in result if r.get("kind") == "result"][-1]
@@ -87,13 +91,13 @@ def main():
 
     print(f"{'network':<8} {'engine':<10} {'images':>6} {'img*steps/s':>12} {'vs NengoDL':>11} {'vs ref':>8} {'accuracy':>9} {'compile ms':>11} {'peak MiB':>9}")
     for name in args.networks.split(","):
-        spec, params, scale, tau, peer = NETWORKS[name]
+        spec, params, scale, tau, peer, pixel_max = NETWORKS[name]
         if not os.path.exists(os.path.join(ROOT, params)):
             print(f"{name:<8} (no {params}: train it first with `snnc train {spec}`)")
             continue
         rows = {"jit": snnc(spec, args.images, "jit"), "reference": snnc(spec, args.reference_images, "reference")}
         if have_nengo:
-            rows["nengo-dl"] = nengo(peer, params, args.images, scale, tau)
+            rows["nengo-dl"] = nengo(peer, params, args.images, scale, tau, pixel_max)
         base = rows.get("nengo-dl", {}).get("rate")
         for engine, r in rows.items():
             vs_nengo = f"{r['rate'] / base:>10.1f}x" if base else f"{'-':>11}"

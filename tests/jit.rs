@@ -304,14 +304,7 @@ fn mnist_500_images_same_predictions() {
     let model = &prog.models[run.model];
     let net = prog.network_of(model);
     let params = snnc_runtime::params::load(&root.join("examples/mnist_params.npz"), net).unwrap();
-    let params: Vec<NodeParams<f32>> = params
-        .nodes
-        .iter()
-        .map(|t| NodeParams {
-            kernel: t.kernel.iter().map(|&x| x as f32).collect(),
-            bias: t.bias.iter().map(|&x| x as f32).collect(),
-        })
-        .collect();
+    let params: Vec<NodeParams<f32>> = params.in_precision();
     let mut data = run.data.clone();
     data.limit = Some(500);
     let dataset = snnc_runtime::data::load(&data, &root.join("specs")).unwrap();

@@ -11,6 +11,7 @@ pub mod analysis;
 pub mod data;
 pub mod io;
 pub mod jit;
+pub mod parallel;
 pub mod params;
 pub mod reference;
 pub mod report;

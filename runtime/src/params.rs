@@ -6,6 +6,7 @@ use std::path::Path;
 use snnc_compiler::ir::{Network, ParamRole};
 
 use crate::io::{read_npz, write_npz, IoError, NdArray};
+use crate::reference::{NodeParams, Real};
 
 /// The weights of one network, per node. Stored as f64: params files hold
 /// f32 or f64 and both convert exactly.
@@ -18,6 +19,29 @@ pub struct NetParams {
 pub struct NodeTensors {
     pub kernel: Vec<f64>,
     pub bias: Vec<f64>,
+}
+
+impl NetParams {
+    /// The tensors in a simulator's precision, one entry per node.
+    pub fn in_precision<T: Real>(&self) -> Vec<NodeParams<T>> {
+        let cast = |v: &[f64]| v.iter().map(|&x| T::from_f64(x)).collect();
+        self.nodes
+            .iter()
+            .map(|t| NodeParams {
+                kernel: cast(&t.kernel),
+                bias: cast(&t.bias),
+            })
+            .collect()
+    }
+}
+
+/// A run's params in a simulator's precision: `params` when it has them,
+/// empty tensors for a network without weights.
+pub fn node_params<T: Real>(params: Option<&NetParams>, net: &Network) -> Vec<NodeParams<T>> {
+    params.map_or_else(
+        || vec![NodeParams::default(); net.nodes.len()],
+        NetParams::in_precision,
+    )
 }
 
 fn shape_str(shape: &[usize]) -> String {

@@ -7,10 +7,10 @@ use std::time::Instant;
 
 use clap::{Args, ValueEnum};
 use snnc_compiler::ir::{BoundProbe, Precision, Program, Run};
+use snnc_runtime::analysis::exec;
 use snnc_runtime::jit::{self, JitModel};
 use snnc_runtime::reference::{simulate_batch, NodeParams, Real, SimConfig};
 use snnc_runtime::report::{accuracy, layer_stats, write_probes, RunReport};
-use snnc_runtime::{data, params};
 
 use super::spec::load_spec;
 
@@ -76,21 +76,9 @@ pub fn run(args: RunArgs) -> Result<ExitCode, String> {
         return Ok(ExitCode::from(1));
     };
     let program = &spec.program;
-    let mut run = pick_run(program, args.run.as_deref())?;
+    let mut run = exec::pick_run(program, args.run.as_deref())?;
     if let Some(variant) = &args.variant {
-        let Some(index) = program.models.iter().position(|m| &m.name == variant) else {
-            let names: Vec<&str> = program.models.iter().map(|m| m.name.as_str()).collect();
-            return Err(format!(
-                "no network or convert variant is called `{variant}`; the spec defines {}",
-                names.join(", ")
-            ));
-        };
-        if program.models[index].network != program.models[run.model].network {
-            return Err(format!(
-                "`{variant}` converts another network than this run block's; add a run block for it (`run {variant} {{ network = {variant} ... }}`)"
-            ));
-        }
-        run.model = index;
+        run.model = exec::pick_variant(program, &run, variant)?;
     }
     if let Some(limit) = args.limit {
         if limit == 0 {
@@ -111,32 +99,6 @@ pub fn run(args: RunArgs) -> Result<ExitCode, String> {
     }
 }
 
-fn pick_run(program: &Program, name: Option<&str>) -> Result<Run, String> {
-    match name {
-        None => program
-            .runs
-            .first()
-            .cloned()
-            .ok_or_else(|| "the spec has no run block; add `run { network = ... }`".to_string()),
-        Some(n) => program
-            .runs
-            .iter()
-            .find(|r| r.name.as_deref() == Some(n))
-            .cloned()
-            .ok_or_else(|| {
-                let names: Vec<String> = program
-                    .runs
-                    .iter()
-                    .map(|r| r.name.clone().unwrap_or_else(|| "(unnamed)".into()))
-                    .collect();
-                format!(
-                    "no run block is called `{n}`; the spec has {}",
-                    names.join(", ")
-                )
-            }),
-    }
-}
-
 fn execute<T: Real>(
     spec_path: &Path,
     dir: &Path,
@@ -146,38 +108,8 @@ fn execute<T: Real>(
 ) -> Result<ExitCode, String> {
     let model = &program.models[run.model];
     let net = program.network_of(model);
-    let dataset = data::load(&run.data, dir).map_err(|e| e.to_string())?;
-    let input = net
-        .inputs()
-        .next()
-        .map(|i| &net.nodes[i])
-        .ok_or("the network has no input")?;
-    if dataset.example_size() != input.size() {
-        return Err(format!(
-            "{}: examples have shape {:?} ({} values), but input `{}` of `{}` takes {:?} ({} values)",
-            dataset.origin,
-            dataset.example_shape,
-            dataset.example_size(),
-            input.name,
-            net.name,
-            input.shape,
-            input.size()
-        ));
-    }
-    let node_params: Vec<NodeParams<T>> = match &run.params {
-        Some(p) => {
-            let loaded = params::load(&dir.join(p), net).map_err(|e| e.to_string())?;
-            loaded
-                .nodes
-                .iter()
-                .map(|t| NodeParams {
-                    kernel: t.kernel.iter().map(|&x| T::from_f64(x)).collect(),
-                    bias: t.bias.iter().map(|&x| T::from_f64(x)).collect(),
-                })
-                .collect()
-        }
-        None => vec![NodeParams::default(); net.nodes.len()],
-    };
+    let exec::Loaded { dataset, params } = exec::load(program, run, dir)?;
+    let node_params: Vec<NodeParams<T>> = snnc_runtime::params::node_params(params.as_ref(), net);
 
     // Record the reported probe, and every probe only when they are written.
     let report_probe = &run.probes[run.report.probe];

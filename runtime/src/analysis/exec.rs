@@ -135,17 +135,7 @@ fn simulate_in<T: Real>(
     dt: f64,
     steps: usize,
 ) -> Result<Vec<SimOutput<f64>>, String> {
-    let node_params: Vec<NodeParams<T>> = match &loaded.params {
-        Some(p) => p
-            .nodes
-            .iter()
-            .map(|t| NodeParams {
-                kernel: t.kernel.iter().map(|&x| T::from_f64(x)).collect(),
-                bias: t.bias.iter().map(|&x| T::from_f64(x)).collect(),
-            })
-            .collect(),
-        None => vec![NodeParams::default(); net.nodes.len()],
-    };
+    let node_params: Vec<NodeParams<T>> = params::node_params(loaded.params.as_ref(), net);
     let inputs: Vec<Vec<T>> = range
         .map(|i| {
             loaded

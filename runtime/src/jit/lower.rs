@@ -265,9 +265,24 @@ impl Emitter<'_, '_> {
         self.b.inst_results(call)[0]
     }
 
+    /// `base[..n] = value`: whole blocks of four lanes when vectorised, then
+    /// single elements. Padding lanes past `n` are never written, so they
+    /// stay zero (a `-inf` there would reach the receivers' zero tests).
     fn fill(&mut self, base: Value, n: usize, value: f64) {
-        let v = self.float(value);
-        self.for_n(n, |e, i| e.store(base, i, v));
+        let full = if self.vector.is_some() {
+            n / LANES * LANES
+        } else {
+            0
+        };
+        if full > 0 {
+            let v = self.konst(value, true);
+            self.for_step(full, LANES, |e, i| e.store_w(base, i, v));
+        }
+        if full < n {
+            let v = self.float(value);
+            let (start, end) = (self.int(full as i64), self.int(n as i64));
+            self.for_range(start, end, |e, i| e.store(base, i, v));
+        }
     }
 
     // ------------------------------------------------------- transforms --

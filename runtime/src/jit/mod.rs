@@ -14,9 +14,6 @@ mod layout;
 mod libm;
 mod lower;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
-
 use cranelift_codegen::ir::{types, AbiParam, InstBuilder, UserFuncName};
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::Context;
@@ -475,30 +472,10 @@ pub fn simulate_batch<T: Real, I: AsRef<[T]> + Sync>(
             ),
         });
     }
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(inputs.len())
-        .max(1);
-    let next = AtomicUsize::new(0);
-    let finished = AtomicUsize::new(0);
-    let results = Mutex::new(Vec::with_capacity(inputs.len()));
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|| {
-                let mut arena = Arena::new(jit.layout.bytes);
-                let mut mine = Vec::new();
-                loop {
-                    let e = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(x) = inputs.get(e) else { break };
-                    mine.push((e, jit.run_with(&mut arena, &[InputSeq::Held(x.as_ref())])));
-                    progress(finished.fetch_add(1, Ordering::Relaxed) + 1);
-                }
-                let mut all = results.lock().unwrap_or_else(|p| p.into_inner());
-                all.append(&mut mine);
-            });
-        }
-    });
-    let mut all = results.into_inner().unwrap_or_else(|p| p.into_inner());
-    all.sort_by_key(|(e, _)| *e);
-    Ok(all.into_iter().map(|(_, out)| out).collect())
+    Ok(crate::parallel::map_in_order(
+        inputs,
+        || Arena::new(jit.layout.bytes),
+        |arena, x| jit.run_with(arena, &[InputSeq::Held(x.as_ref())]),
+        progress,
+    ))
 }

@@ -27,8 +27,6 @@ pub mod real;
 pub mod synapses;
 
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use snnc_compiler::ir::{
     BoundProbe, InitialVoltage, Model, Network, Node, NodeId, Op, Padding, Synapse,
@@ -156,36 +154,12 @@ pub fn simulate_batch<T: Real, I: AsRef<[T]> + Sync>(
         sim.check_inputs(&[InputSeq::Held(x.as_ref())])
             .map_err(|err| SimError::new(format!("example {e}: {err}")))?;
     }
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(inputs.len())
-        .max(1);
-    let next = AtomicUsize::new(0);
-    let finished = AtomicUsize::new(0);
-    let results = Mutex::new(Vec::with_capacity(inputs.len()));
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|| {
-                let mut state = State::new(&sim);
-                let mut mine = Vec::new();
-                loop {
-                    let e = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(x) = inputs.get(e) else {
-                        break;
-                    };
-                    mine.push((e, sim.run_with(&mut state, &[InputSeq::Held(x.as_ref())])));
-                    progress(finished.fetch_add(1, Ordering::Relaxed) + 1);
-                }
-                // A poisoned lock means another worker panicked, which the
-                // scope re-raises anyway; keep what we have either way.
-                let mut all = results.lock().unwrap_or_else(|p| p.into_inner());
-                all.append(&mut mine);
-            });
-        }
-    });
-    let mut all = results.into_inner().unwrap_or_else(|p| p.into_inner());
-    all.sort_by_key(|(e, _)| *e);
-    Ok(all.into_iter().map(|(_, out)| out).collect())
+    Ok(crate::parallel::map_in_order(
+        inputs,
+        || State::new(&sim),
+        |state, x| sim.run_with(state, &[InputSeq::Held(x.as_ref())]),
+        progress,
+    ))
 }
 
 /// A checked, ready-to-run plan: the network with its params bound and its
@@ -859,6 +833,7 @@ mod tests {
     use super::*;
     use snnc_compiler::ir::{Activation, Neuron, Node, NodeSettings};
     use snnc_compiler::span::Span;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     const DT: f64 = 0.001;
     const LP0: Synapse = Synapse::Lowpass { tau: 0.0 };
