@@ -345,7 +345,7 @@ mod bench {
     }
 
     #[test]
-    #[ignore]
+    #[ignore = "a micro-benchmark of the training kernels, run by hand in release mode"]
     fn seed_kernels() {
         let isa = Isa::detect();
         let g = 8;

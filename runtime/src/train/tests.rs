@@ -503,7 +503,7 @@ fn cpu_seconds() -> f64 {
 /// (`SNNC_EPOCHS`, `SNNC_LIMIT`, `SNNC_THREADS` override epochs, training
 /// examples and threads).
 #[test]
-#[ignore]
+#[ignore = "a measurement: trains on all 60k MNIST images (release mode, about a minute)"]
 fn mnist_seed_network() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../specs");
     let program = compile(&std::fs::read_to_string(root.join("mnist.snn")).unwrap());
