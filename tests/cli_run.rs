@@ -1,24 +1,11 @@
 //! `snnc run` end to end: a small spec on the bundled MNIST images, with
 //! params the test writes, through the real binary.
 
+mod common;
+
+use common::{bundled_data, snnc, temp_dir, write_tiny_params};
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-use snnc_runtime::io::{write_npz, NdArray};
-
-fn snnc() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_snnc"))
-}
-
-fn bundled_data() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data")
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("snnc-cli-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// A pooled, spiking two-layer network: avg_pool 4x4 -> dense 10 readout.
 fn write_spec(dir: &Path, extra_run: &str) -> PathBuf {
@@ -55,37 +42,11 @@ run {{
     path
 }
 
-/// Deterministic small weights: hidden units respond to image regions,
-/// the readout is a fixed mixing.
-fn write_params(dir: &Path, hidden_shape: [usize; 2]) {
-    let n = hidden_shape[0] * hidden_shape[1];
-    let kernel: Vec<f32> = (0..n)
-        .map(|i| (((i * 7919) % 97) as f32 / 97.0 - 0.3) * 0.5)
-        .collect();
-    let out: Vec<f32> = (0..160)
-        .map(|i| ((i * 31) % 17) as f32 / 17.0 - 0.5)
-        .collect();
-    let arrays = [
-        (
-            "hidden.kernel",
-            NdArray::from_f32(hidden_shape.to_vec(), kernel),
-        ),
-        (
-            "hidden.bias",
-            NdArray::from_f32(vec![16], (0..16).map(|i| 5.0 + i as f32 * 2.0).collect()),
-        ),
-        ("out.kernel", NdArray::from_f32(vec![16, 10], out)),
-        ("out.bias", NdArray::from_f32(vec![10], vec![0.0; 10])),
-    ];
-    let refs: Vec<(&str, &NdArray)> = arrays.iter().map(|(k, a)| (*k, a)).collect();
-    write_npz(&dir.join("params.npz"), &refs).unwrap();
-}
-
 #[test]
 fn json_report_has_the_expected_keys_and_ranges() {
-    let dir = temp_dir("json");
+    let dir = temp_dir("cli", "json");
     let spec = write_spec(&dir, "");
-    write_params(&dir, [49, 16]);
+    write_tiny_params(&dir, 49, |i| 5.0 + i as f32 * 2.0);
     let out = snnc()
         .args(["run", "--format", "json"])
         .arg(&spec)
@@ -136,9 +97,9 @@ fn json_report_has_the_expected_keys_and_ranges() {
 
 #[test]
 fn out_writes_probes_shaped_like_nengo_dl_predict() {
-    let dir = temp_dir("out");
+    let dir = temp_dir("cli", "out");
     let spec = write_spec(&dir, "");
-    write_params(&dir, [49, 16]);
+    write_tiny_params(&dir, 49, |i| 5.0 + i as f32 * 2.0);
     let probes = dir.join("probes.npz");
     let out = snnc()
         .args(["run", "--limit", "3", "--out"])
@@ -165,7 +126,7 @@ fn out_writes_probes_shaped_like_nengo_dl_predict() {
 
 #[test]
 fn bad_params_and_data_give_clear_errors() {
-    let dir = temp_dir("bad");
+    let dir = temp_dir("cli", "bad");
     let spec = write_spec(&dir, "");
 
     // No params file at all.
@@ -175,7 +136,7 @@ fn bad_params_and_data_give_clear_errors() {
     assert!(err.contains("params.npz"), "{err}");
 
     // Params for another shape: names the layer, expected and found shapes.
-    write_params(&dir, [50, 16]);
+    write_tiny_params(&dir, 50, |i| 5.0 + i as f32 * 2.0);
     let out = snnc().arg("run").arg(&spec).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -185,7 +146,7 @@ fn bad_params_and_data_give_clear_errors() {
     );
 
     // A truncated data file.
-    write_params(&dir, [49, 16]);
+    write_tiny_params(&dir, 49, |i| 5.0 + i as f32 * 2.0);
     let data = dir.join("data");
     std::fs::create_dir_all(&data).unwrap();
     let images = std::fs::read(bundled_data().join("t10k-images-idx3-ubyte.gz")).unwrap();
@@ -213,7 +174,7 @@ fn bad_params_and_data_give_clear_errors() {
 
 #[test]
 fn a_spec_with_errors_exits_1_and_shows_them() {
-    let dir = temp_dir("errs");
+    let dir = temp_dir("cli", "errs");
     let spec = write_spec(&dir, "dt = 5Hz");
     let out = snnc().arg("run").arg(&spec).output().unwrap();
     assert_eq!(out.status.code(), Some(1));

@@ -2,25 +2,16 @@
 //! is reported at the `present` line with a concrete fix; a healthy spec
 //! has no finding.
 
+mod common;
+
+use common::{bundled_data, snnc, temp_dir, write_tiny_params};
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-use snnc_runtime::io::{write_npz, NdArray};
-
-fn snnc() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_snnc"))
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("snnc-diagnose-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// avg_pool 4x4 -> dense 16 (spiking) -> dense 10, with `convert` and `run`
 /// settings filled in.
 fn write_spec(dir: &Path, convert: &str, present: &str) -> PathBuf {
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data");
+    let data = bundled_data();
     let spec = format!(
         r#"network tiny {{
     input image: 28x28x1
@@ -53,27 +44,6 @@ run {{
     path
 }
 
-/// Hidden rates of about 5 to 40 Hz in the rate model, every unit active.
-fn write_params(dir: &Path) {
-    let kernel: Vec<f32> = (0..49 * 16)
-        .map(|i| (((i * 7919) % 97) as f32 / 97.0 - 0.3) * 0.5)
-        .collect();
-    let out: Vec<f32> = (0..160)
-        .map(|i| ((i * 31) % 17) as f32 / 17.0 - 0.5)
-        .collect();
-    let arrays = [
-        ("hidden.kernel", NdArray::from_f32(vec![49, 16], kernel)),
-        (
-            "hidden.bias",
-            NdArray::from_f32(vec![16], (0..16).map(|i| 5.0 + i as f32 * 2.0).collect()),
-        ),
-        ("out.kernel", NdArray::from_f32(vec![16, 10], out)),
-        ("out.bias", NdArray::from_f32(vec![10], vec![0.0; 10])),
-    ];
-    let refs: Vec<(&str, &NdArray)> = arrays.iter().map(|(k, a)| (*k, a)).collect();
-    write_npz(&dir.join("params.npz"), &refs).unwrap();
-}
-
 fn diagnose_json(spec: &Path) -> serde_json::Value {
     let out = snnc()
         .args(["diagnose", "--limit", "20", "--format", "json"])
@@ -90,9 +60,9 @@ fn diagnose_json(spec: &Path) -> serde_json::Value {
 
 #[test]
 fn a_slow_layer_is_reported_at_the_present_line_with_a_fix() {
-    let dir = temp_dir("slow");
+    let dir = temp_dir("diagnose", "slow");
     let spec = write_spec(&dir, "    scale_firing_rates = 1", "30ms");
-    write_params(&dir);
+    write_tiny_params(&dir, 49, |i| 5.0 + i as f32 * 2.0);
     let report = diagnose_json(&spec);
     assert_eq!(report["variant"], "spiking");
     assert_eq!(report["rate_model"], "tiny");
@@ -142,13 +112,13 @@ fn a_slow_layer_is_reported_at_the_present_line_with_a_fix() {
 
 #[test]
 fn a_healthy_spec_has_no_findings() {
-    let dir = temp_dir("healthy");
+    let dir = temp_dir("diagnose", "healthy");
     let spec = write_spec(
         &dir,
         "    scale_firing_rates = 10\n    synapse = lowpass(5ms)",
         "100ms",
     );
-    write_params(&dir);
+    write_tiny_params(&dir, 49, |i| 5.0 + i as f32 * 2.0);
     let report = diagnose_json(&spec);
     let findings = report["findings"].as_array().unwrap();
     assert!(findings.is_empty(), "{report:#}");
@@ -163,9 +133,9 @@ fn a_healthy_spec_has_no_findings() {
 
 #[test]
 fn an_unfiltered_noisy_output_asks_for_a_synapse() {
-    let dir = temp_dir("noisy");
+    let dir = temp_dir("diagnose", "noisy");
     let spec = write_spec(&dir, "    scale_firing_rates = 10", "100ms");
-    write_params(&dir);
+    write_tiny_params(&dir, 49, |i| 5.0 + i as f32 * 2.0);
     let report = diagnose_json(&spec);
     let findings = report["findings"].as_array().unwrap();
     let noisy = findings

@@ -1,23 +1,16 @@
 //! `snnc plot`: valid PNG and SVG files of the requested size, and a raster
 //! whose marks are exactly the spikes in the probe data.
 
+mod common;
+
+use common::{bundled_data, snnc, temp_dir, write_tiny_params};
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use snnc_runtime::io::{read_npz, write_npz, NdArray};
-
-fn snnc() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_snnc"))
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("snnc-plot-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use snnc_runtime::io::read_npz;
 
 fn write_spec(dir: &Path) -> PathBuf {
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data");
+    let data = bundled_data();
     let spec = format!(
         r#"network tiny {{
     input image: 28x28x1
@@ -48,24 +41,8 @@ run {{
     );
     let path = dir.join("tiny.snn");
     std::fs::write(&path, spec).unwrap();
-    let kernel: Vec<f32> = (0..49 * 16)
-        .map(|i| (((i * 7919) % 97) as f32 / 97.0 - 0.3) * 0.5)
-        .collect();
-    let out: Vec<f32> = (0..160)
-        .map(|i| ((i * 31) % 17) as f32 / 17.0 - 0.5)
-        .collect();
-    let arrays = [
-        ("hidden.kernel", NdArray::from_f32(vec![49, 16], kernel)),
-        // Some units silent (negative bias), some fast.
-        (
-            "hidden.bias",
-            NdArray::from_f32(vec![16], (0..16).map(|i| -20.0 + i as f32 * 6.0).collect()),
-        ),
-        ("out.kernel", NdArray::from_f32(vec![16, 10], out)),
-        ("out.bias", NdArray::from_f32(vec![10], vec![0.0; 10])),
-    ];
-    let refs: Vec<(&str, &NdArray)> = arrays.iter().map(|(k, a)| (*k, a)).collect();
-    write_npz(&dir.join("params.npz"), &refs).unwrap();
+    // Some units silent (negative bias), some fast.
+    write_tiny_params(dir, 49, |i| -20.0 + i as f32 * 6.0);
     path
 }
 
@@ -105,7 +82,7 @@ fn svg_size(text: &str) -> (u32, u32) {
 
 #[test]
 fn every_kind_draws_a_valid_picture_of_the_requested_size() {
-    let dir = temp_dir("kinds");
+    let dir = temp_dir("plot", "kinds");
     let spec = write_spec(&dir);
     for (kind, probe) in [
         ("raster", "rates"),
@@ -160,7 +137,7 @@ fn every_kind_draws_a_valid_picture_of_the_requested_size() {
 
 #[test]
 fn raster_marks_are_the_probed_spikes() {
-    let dir = temp_dir("raster");
+    let dir = temp_dir("plot", "raster");
     let spec = write_spec(&dir);
     let image = 2;
     let n_shown = 6;

@@ -1,23 +1,14 @@
 //! `snnc sweep`: each row of the table is what `snnc run` reports for a spec
 //! written with the same settings.
 
+mod common;
+
+use common::{bundled_data, snnc, temp_dir, write_tiny_params};
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-use snnc_runtime::io::{write_npz, NdArray};
-
-fn snnc() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_snnc"))
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("snnc-sweep-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn write_spec(dir: &Path, name: &str, convert: &str, present: &str) -> PathBuf {
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data");
+    let data = bundled_data();
     let spec = format!(
         r#"network tiny {{
     input image: 28x28x1
@@ -50,32 +41,12 @@ run {{
     path
 }
 
-fn write_params(dir: &Path) {
-    let kernel: Vec<f32> = (0..49 * 16)
-        .map(|i| (((i * 7919) % 97) as f32 / 97.0 - 0.3) * 0.5)
-        .collect();
-    let out: Vec<f32> = (0..160)
-        .map(|i| ((i * 31) % 17) as f32 / 17.0 - 0.5)
-        .collect();
-    let arrays = [
-        ("hidden.kernel", NdArray::from_f32(vec![49, 16], kernel)),
-        (
-            "hidden.bias",
-            NdArray::from_f32(vec![16], (0..16).map(|i| 5.0 + i as f32 * 2.0).collect()),
-        ),
-        ("out.kernel", NdArray::from_f32(vec![16, 10], out)),
-        ("out.bias", NdArray::from_f32(vec![10], vec![0.0; 10])),
-    ];
-    let refs: Vec<(&str, &NdArray)> = arrays.iter().map(|(k, a)| (*k, a)).collect();
-    write_npz(&dir.join("params.npz"), &refs).unwrap();
-}
-
 #[test]
 fn sweep_rows_match_individual_runs() {
-    let dir = temp_dir("rows");
+    let dir = temp_dir("sweep", "rows");
     // The base spec has a per-layer scale, which the sweep overrides.
     let spec = write_spec(&dir, "base.snn", "", "20ms");
-    write_params(&dir);
+    write_tiny_params(&dir, 49, |i| 5.0 + i as f32 * 2.0);
     let csv = dir.join("sweep.csv");
     let plot = dir.join("sweep.svg");
     let o = snnc()

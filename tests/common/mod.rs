@@ -1,0 +1,51 @@
+//! Helpers shared by the command-line behaviour tests.
+#![allow(dead_code)] // each test crate uses a different subset
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use snnc_runtime::io::{write_npz, NdArray};
+
+/// The `snnc` binary under test.
+pub fn snnc() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_snnc"))
+}
+
+/// The MNIST test images the repository carries.
+pub fn bundled_data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data")
+}
+
+/// A fresh directory per test crate (`suite`), test and process.
+pub fn temp_dir(suite: &str, name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("snnc-{suite}-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `params.npz` in `dir` for the tests' tiny network (`hidden = dense(...,
+/// units=16)` reading `hidden_in` values, `out = dense(hidden, units=10)`):
+/// deterministic weights, and the hidden biases the test asks for, which
+/// decide how fast the hidden units fire.
+pub fn write_tiny_params(dir: &Path, hidden_in: usize, hidden_bias: impl Fn(usize) -> f32) {
+    let kernel: Vec<f32> = (0..hidden_in * 16)
+        .map(|i| (((i * 7919) % 97) as f32 / 97.0 - 0.3) * 0.5)
+        .collect();
+    let out: Vec<f32> = (0..160)
+        .map(|i| ((i * 31) % 17) as f32 / 17.0 - 0.5)
+        .collect();
+    let arrays = [
+        (
+            "hidden.kernel",
+            NdArray::from_f32(vec![hidden_in, 16], kernel),
+        ),
+        (
+            "hidden.bias",
+            NdArray::from_f32(vec![16], (0..16).map(hidden_bias).collect()),
+        ),
+        ("out.kernel", NdArray::from_f32(vec![16, 10], out)),
+        ("out.bias", NdArray::from_f32(vec![10], vec![0.0; 10])),
+    ];
+    let refs: Vec<(&str, &NdArray)> = arrays.iter().map(|(k, a)| (*k, a)).collect();
+    write_npz(&dir.join("params.npz"), &refs).unwrap();
+}
