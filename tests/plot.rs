@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{bundled_data, snnc, temp_dir, write_tiny_params};
+use common::{bundled_data, snnc, temp_dir, write_tiny_params, TINY_NETWORK};
 
 use std::path::{Path, PathBuf};
 
@@ -12,13 +12,7 @@ use snnc_runtime::io::read_npz;
 fn write_spec(dir: &Path) -> PathBuf {
     let data = bundled_data();
     let spec = format!(
-        r#"network tiny {{
-    input image: 28x28x1
-    pool = avg_pool(image, pool=4x4)
-    flat = flatten(pool)
-    hidden = dense(flat, units=16, activation=relu)
-    out = dense(hidden, units=10)
-}}
+        r#"{TINY_NETWORK}
 
 convert spiking from tiny {{
     swap relu -> spiking_relu

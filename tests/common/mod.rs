@@ -6,6 +6,17 @@ use std::process::Command;
 
 use snnc_runtime::io::{write_npz, NdArray};
 
+/// The tests' tiny network: avg_pool 4x4 -> flatten -> dense 16 relu ->
+/// dense 10, on MNIST images (its params: [`write_tiny_params`] with 49
+/// inputs).
+pub const TINY_NETWORK: &str = "network tiny {
+    input image: 28x28x1
+    pool = avg_pool(image, pool=4x4)
+    flat = flatten(pool)
+    hidden = dense(flat, units=16, activation=relu)
+    out = dense(hidden, units=10)
+}";
+
 /// The `snnc` binary under test.
 pub fn snnc() -> Command {
     Command::new(env!("CARGO_BIN_EXE_snnc"))
