@@ -250,6 +250,89 @@ fn every_op_neuron_and_synapse_agrees() {
     }
 }
 
+/// A first layer with a constant current that only feeds event-driven
+/// connections is stepped as a packed list of its active neurons (see
+/// `jit::layout::CompactSlots`); this network makes about half of `c1`
+/// inactive, and the per-step inputs relist it every step.
+#[test]
+fn compacted_first_layer_agrees_with_held_and_per_step_inputs() {
+    let src = r#"
+network packed {
+    input image: 7x7x2
+    c1 = conv2d(image, filters=5, kernel=3x3, activation=relu)
+    c2 = conv2d(c1, filters=3, kernel=2x2, strides=2, activation=relu)
+    f1 = flatten(c1)
+    d1 = dense(f1, units=4, activation=relu)
+    f2 = flatten(c2)
+    d2 = dense(f2, units=4, activation=relu)
+    s = add(d1, d2)
+    out = dense(s, units=3)
+}
+convert spiking from packed {
+    swap relu -> spiking_relu
+    scale_firing_rates = 5
+    synapse = lowpass(3ms)
+    initial_voltage = uniform(seed=3)
+}
+"#;
+    let prog = program(src);
+    let model = prog.model("spiking").unwrap();
+    let net = prog.network_of(model);
+    let probes: Vec<BoundProbe> = all_probes(net)
+        .into_iter()
+        .filter(|p| p.name == "out")
+        .collect();
+    let cfg = SimConfig {
+        dt: 0.001,
+        steps: 30,
+    };
+    let steps_of_input = |rng: &mut Rng| -> Vec<f64> {
+        (0..cfg.steps * net.nodes[0].size())
+            .map(|_| rng.next() * 2.0)
+            .collect()
+    };
+    let per_step = steps_of_input(&mut Rng(11));
+    fn run<T: Real>(
+        prog: &Program,
+        net: &Network,
+        probes: &[BoundProbe],
+        cfg: &SimConfig,
+        x: &[f64],
+    ) {
+        let mut params = random_params::<T>(net, &mut Rng(12), 20.0);
+        // Zero-mean first-layer weights: about half of c1 gets J <= 0.
+        let mut rng = Rng(13);
+        for w in &mut params[1].kernel {
+            *w = T::from_f64(((rng.next() - 0.5) * 20.0) as f32 as f64);
+        }
+        let model = prog.model("spiking").unwrap();
+        let compiled = JitModel::compile(net, model, &params, probes, cfg).unwrap();
+        assert_eq!(compiled.compacted_nodes(), ["c1"]);
+        let x: Vec<T> = x.iter().map(|&v| T::from_f64(v)).collect();
+        let n = net.nodes[0].size();
+        compare(
+            "held",
+            prog,
+            "spiking",
+            &params,
+            &[InputSeq::Held(&x[..n])],
+            probes,
+            cfg,
+        );
+        compare(
+            "per step",
+            prog,
+            "spiking",
+            &params,
+            &[InputSeq::PerStep(&x)],
+            probes,
+            cfg,
+        );
+    }
+    run::<f64>(&prog, net, &probes, &cfg, &per_step);
+    run::<f32>(&prog, net, &probes, &cfg, &per_step);
+}
+
 #[test]
 fn edge_cases_batch_sizes_steps_and_tiny_layers() {
     let src = r#"

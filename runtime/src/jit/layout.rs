@@ -40,6 +40,30 @@ pub struct NodeSlots {
     pub v: Option<usize>,
     pub r: Option<usize>,
     pub counts: Option<usize>,
+    /// Nothing reads the output vector: every consumer is fed event by
+    /// event and no probe looks at it, so the generated code never stores it.
+    pub out_unread: bool,
+    pub compact: Option<CompactSlots>,
+}
+
+/// The packed state of a spiking ReLU node whose current is constant over a
+/// presentation and whose output nobody reads as a vector (every consumer
+/// is fed event by event, no probe). A neuron with `max(J, 0) * dt == 0`
+/// never changes and never spikes, so the driver lists, per image, only the
+/// others, in ascending order, and the generated loop steps just those: on
+/// MNIST most first-layer neurons sit on background pixels.
+#[derive(Clone, Copy, Debug)]
+pub struct CompactSlots {
+    /// How many entries the loop runs over (i64): the listed neurons, rounded
+    /// up to whole vector blocks with entries whose increment is zero.
+    pub len: usize,
+    /// Per entry: the neuron's index (u32), its voltage increment, its
+    /// voltage, and its spikes since it was listed (u32, counted four
+    /// lanes at a time; the driver adds them to the node's counts).
+    pub index: usize,
+    pub inc: usize,
+    pub v: usize,
+    pub counts: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -84,7 +108,29 @@ pub fn is_input_edge(net: &Network, src: usize) -> bool {
     net.nodes[net.storage_of(src)].op == Op::Input
 }
 
-pub fn plan(net: &Network, model: &Model, elem: usize) -> Layout {
+/// The source node whose spikes are fed event by event into input `i` of
+/// node `id` (see `lower::scatter_one`): a spiking node feeding a dense or
+/// conv connection that the generated code (not the driver) computes.
+pub fn scattered_source(
+    net: &Network,
+    model: &Model,
+    nodes: &[NodeSlots],
+    id: usize,
+    i: usize,
+) -> Option<usize> {
+    let node = &net.nodes[id];
+    let src = net.storage_of(node.inputs[i]);
+    let spiking = model.nodes[src].neuron.is_some_and(|n| n.is_spiking());
+    let linear = matches!(node.op, Op::Dense { .. } | Op::Conv2d { .. });
+    let computed = nodes[id]
+        .edges
+        .get(i)
+        .is_some_and(|edge| !edge.precomputed && edge.u.is_some());
+    (spiking && linear && computed).then_some(src)
+}
+
+/// `probed`: the nodes that probes read (storage nodes, not flatten views).
+pub fn plan(net: &Network, model: &Model, elem: usize, probed: &[usize]) -> Layout {
     let mut a = Alloc { next: 0, elem };
     let mut nodes: Vec<NodeSlots> = Vec::with_capacity(net.nodes.len());
     for (id, node) in net.nodes.iter().enumerate() {
@@ -141,8 +187,40 @@ pub fn plan(net: &Network, model: &Model, elem: usize) -> Layout {
         }
         nodes.push(slots);
     }
+    for id in 0..net.nodes.len() {
+        nodes[id].out_unread = net.nodes[id].op != Op::Input
+            && !probed.contains(&id)
+            && only_scattered_readers(net, model, &nodes, id);
+        let compactable = nodes[id].out_unread
+            && nodes[id].j_const.is_some()
+            && matches!(
+                model.nodes[id].neuron,
+                Some(Neuron::SpikingRectifiedLinear { .. })
+            );
+        if compactable {
+            let n = net.nodes[id].size();
+            nodes[id].compact = Some(CompactSlots {
+                len: a.take(1, 8),
+                index: a.take(n, 4),
+                inc: a.vec(n),
+                v: a.vec(n),
+                counts: a.take(n, 4),
+            });
+        }
+    }
     Layout {
         nodes,
         bytes: a.next.max(16),
     }
+}
+
+/// Whether every connection that reads node `id` (directly or through a
+/// flatten view) is fed event by event.
+fn only_scattered_readers(net: &Network, model: &Model, nodes: &[NodeSlots], id: usize) -> bool {
+    net.nodes.iter().enumerate().all(|(t, consumer)| {
+        consumer.op == Op::Flatten
+            || consumer.inputs.iter().enumerate().all(|(i, &src)| {
+                net.storage_of(src) != id || scattered_source(net, model, nodes, t, i).is_some()
+            })
+    })
 }

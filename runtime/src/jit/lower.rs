@@ -17,7 +17,7 @@ use cranelift_frontend::FunctionBuilder;
 
 use snnc_compiler::ir::{Network, Neuron, Op};
 
-use super::layout::{FilterSlots, Layout};
+use super::layout::{scattered_source, CompactSlots, FilterSlots, Layout};
 use crate::reference::layers::conv_axis;
 
 /// The weights and constant vectors of one node, as addresses the code embeds.
@@ -25,6 +25,8 @@ pub struct NodeConsts {
     pub kernel: u64,
     /// The bias expanded to every position (conv) or per unit (dense).
     pub bias: Option<u64>,
+    /// The bias vector already holds `gain * bias` (see `Input::scaled`).
+    pub bias_scaled: bool,
 }
 
 /// Synapse coefficients as f64 (cast to the element type when emitted).
@@ -86,6 +88,34 @@ pub struct Emitter<'a, 'b> {
     pub elem: i64,
     pub arena: Value,
     pub libm: Libm,
+    /// Boxed constants (bit patterns) that loops load once before they
+    /// start; the model keeps them alive, each at a fixed address.
+    pub pool: Vec<std::pin::Pin<Box<[u64; 2]>>>,
+    /// Constants hoisted out of the loop being emitted: `(f64 bits, wide,
+    /// value)`. Cranelift would otherwise reload a vector constant from
+    /// its constant pool on every iteration.
+    hoisted: Vec<(u64, bool, Value)>,
+}
+
+impl<'a, 'b> Emitter<'a, 'b> {
+    pub fn new(
+        b: &'b mut FunctionBuilder<'a>,
+        ty: Type,
+        vector: Option<Type>,
+        arena: Value,
+        libm: Libm,
+    ) -> Self {
+        Emitter {
+            b,
+            ty,
+            vector,
+            elem: ty.bytes() as i64,
+            arena,
+            libm,
+            pool: Vec::new(),
+            hoisted: Vec::new(),
+        }
+    }
 }
 
 /// Loads and stores never trap (every address is in bounds by
@@ -95,7 +125,7 @@ fn flags() -> MemFlagsData {
 }
 
 /// Lanes of the vector type used for f32 element-wise loops.
-const LANES: usize = 4;
+pub const LANES: usize = 4;
 
 impl Emitter<'_, '_> {
     fn int(&mut self, v: i64) -> Value {
@@ -112,6 +142,10 @@ impl Emitter<'_, '_> {
 
     /// A constant, splatted across lanes when `wide`.
     fn konst(&mut self, v: f64, wide: bool) -> Value {
+        let key = (v.to_bits(), wide);
+        if let Some(&(_, _, x)) = self.hoisted.iter().find(|(b, w, _)| (*b, *w) == key) {
+            return x;
+        }
         let x = self.float(v);
         match (wide, self.vector) {
             (true, Some(vt)) => self.b.ins().splat(vt, x),
@@ -144,6 +178,36 @@ impl Emitter<'_, '_> {
         }
     }
 
+    /// Makes `konst(v, wide)` of each value a register loaded here, before
+    /// a loop, instead of a constant materialised inside it (a load from
+    /// the constant pool per use per iteration). Values loaded from memory
+    /// are not rematerialised, and their splats are loop-invariant.
+    fn hoist(&mut self, values: &[f64], wide: bool) {
+        for &v in values {
+            if self
+                .hoisted
+                .iter()
+                .any(|&(b, w, _)| (b, w) == (v.to_bits(), wide))
+            {
+                continue;
+            }
+            // Every lane holds the value (a splat inside the loop would
+            // be redone per use, like the constant).
+            let bits = if self.ty == types::F32 {
+                let lane = u64::from((v as f32).to_bits());
+                lane | lane << 32
+            } else {
+                v.to_bits()
+            };
+            let cell = Box::pin([bits; 2]);
+            let addr = self.addr(cell.as_ptr() as u64);
+            self.pool.push(cell);
+            let ty = self.val_type(wide);
+            let x = self.b.ins().load(ty, flags(), addr, 0);
+            self.hoisted.push((v.to_bits(), wide, x));
+        }
+    }
+
     /// `base[index..index + lanes]` (one element when not `wide`).
     fn load_w(&mut self, base: Value, index: Value, wide: bool) -> Value {
         let ty = self.val_type(wide);
@@ -159,43 +223,51 @@ impl Emitter<'_, '_> {
     }
 
     /// `for i in (0..n).step_by(step)`.
-    fn for_step(&mut self, n: usize, step: usize, mut body: impl FnMut(&mut Self, Value)) {
-        let header = self.b.create_block();
-        let i = self.b.append_block_param(header, types::I64);
-        let inner = self.b.create_block();
-        let exit = self.b.create_block();
+    fn for_step(&mut self, n: usize, step: usize, body: impl FnMut(&mut Self, Value)) {
         let (zero, end) = (self.int(0), self.int(n as i64));
-        self.b.ins().jump(header, &[BlockArg::Value(zero)]);
-        self.b.switch_to_block(header);
-        let go = self.b.ins().icmp(IntCC::SignedLessThan, i, end);
-        self.b.ins().brif(go, inner, &[], exit, &[]);
-        self.b.switch_to_block(inner);
-        body(self, i);
-        let next = self.b.ins().iadd_imm_u(i, step as i64);
-        self.b.ins().jump(header, &[BlockArg::Value(next)]);
-        self.b.switch_to_block(exit);
+        self.for_range_step(zero, end, step, body);
     }
 
     /// `acc[j] += x * row[j]` for `j in 0..n`: vector lanes while four fit,
-    /// then single elements (each element sees the same operations either way).
+    /// then single elements (each element sees the same operations either
+    /// way). Blocks go straight-line with constant offsets, in a loop over
+    /// groups of `UNROLL` blocks when there are more: this is the inner
+    /// loop of every spike's propagation, where loop overhead would be a
+    /// third of the work.
     fn axpy(&mut self, x: Value, row: Value, acc: Value, n: usize) {
-        let full = if self.vector.is_some() {
-            n / LANES * LANES
-        } else {
-            0
-        };
-        if full > 0 {
+        const UNROLL: usize = 8;
+        let blocks = if self.vector.is_some() { n / LANES } else { 0 };
+        if blocks > 0 {
             let vt = self.val_type(true);
             let xs = self.b.ins().splat(vt, x);
-            self.for_step(full, LANES, |e, j| {
-                let w = e.load_w(row, j, true);
-                let a = e.load_w(acc, j, true);
+            let block_bytes = LANES as i64 * self.elem;
+            let axpy_block = |e: &mut Self, row: Value, acc: Value, offset: i64| {
+                let w = e.b.ins().load(vt, flags(), row, offset as i32);
+                let a = e.b.ins().load(vt, flags(), acc, offset as i32);
                 let prod = e.b.ins().fmul(xs, w);
                 let sum = e.b.ins().fadd(a, prod);
-                e.store_w(acc, j, sum);
-            });
+                e.b.ins().store(flags(), sum, acc, offset as i32);
+            };
+            let looped = if blocks > 2 * UNROLL {
+                blocks / UNROLL * UNROLL
+            } else {
+                0
+            };
+            if looped > 0 {
+                let group = UNROLL as i64 * block_bytes;
+                self.for_step(looped / UNROLL, 1, |e, g| {
+                    let off = e.b.ins().imul_imm_u(g, group);
+                    let (row, acc) = (e.b.ins().iadd(row, off), e.b.ins().iadd(acc, off));
+                    for k in 0..UNROLL as i64 {
+                        axpy_block(e, row, acc, k * block_bytes);
+                    }
+                });
+            }
+            for k in looped..blocks {
+                axpy_block(self, row, acc, k as i64 * block_bytes);
+            }
         }
-        for j in full..n {
+        for j in blocks * LANES..n {
             let j = self.int(j as i64);
             let w = self.load(row, j);
             let a = self.load(acc, j);
@@ -228,7 +300,18 @@ impl Emitter<'_, '_> {
     }
 
     /// `for i in start..end { body(i) }` with i64 bounds.
-    fn for_range(&mut self, start: Value, end: Value, mut body: impl FnMut(&mut Self, Value)) {
+    fn for_range(&mut self, start: Value, end: Value, body: impl FnMut(&mut Self, Value)) {
+        self.for_range_step(start, end, 1, body);
+    }
+
+    /// `for i in (start..end).step_by(step)` with i64 bounds.
+    fn for_range_step(
+        &mut self,
+        start: Value,
+        end: Value,
+        step: usize,
+        mut body: impl FnMut(&mut Self, Value),
+    ) {
         let header = self.b.create_block();
         let i = self.b.append_block_param(header, types::I64);
         let inner = self.b.create_block();
@@ -239,7 +322,7 @@ impl Emitter<'_, '_> {
         self.b.ins().brif(go, inner, &[], exit, &[]);
         self.b.switch_to_block(inner);
         body(self, i);
-        let next = self.b.ins().iadd_imm_u(i, 1);
+        let next = self.b.ins().iadd_imm_u(i, step as i64);
         self.b.ins().jump(header, &[BlockArg::Value(next)]);
         self.b.switch_to_block(exit);
     }
@@ -460,14 +543,13 @@ impl Emitter<'_, '_> {
     /// What one connection delivers to element(s) `i` this step: the
     /// filter's output as of last step (then the filter takes this step's
     /// value), or this step's value itself.
-    fn delivered(
-        &mut self,
-        u: Value,
-        filter: Option<(Value, FilterSlotsV, Coefs)>,
-        i: Value,
-        wide: bool,
-    ) -> Value {
+    fn delivered(&mut self, input: &Input, i: Value, wide: bool) -> Value {
+        let (u, filter) = (input.u, input.filter);
         let uv = self.load_w(u, i, wide);
+        if input.consume {
+            let zero = self.konst(0.0, wide);
+            self.store_w(u, i, zero);
+        }
         let Some((y, slots, coefs)) = filter else {
             return uv;
         };
@@ -532,21 +614,16 @@ impl Emitter<'_, '_> {
         } else {
             (1, n)
         };
-        for target in scatters {
-            let (u, len) = match *target {
-                Scatter::Dense { u, n_out, .. } => (u, n_out),
-                Scatter::Conv { u, output, .. } => (u, output[0] * output[1] * output[2]),
-            };
-            self.fill(u, len, 0.0);
-        }
+        let constants = loop_constants(inputs, gain, neuron, scale, dt);
+        self.hoist(&constants, wide);
         self.for_step(trip, step, |e, i| {
             let gain_v = (gain != 1.0).then(|| e.konst(gain, wide));
             let mut j: Option<Value> = None;
             for input in inputs {
-                let x = e.delivered(input.u, input.filter, i, wide);
+                let x = e.delivered(input, i, wide);
                 let x = match gain_v {
-                    Some(g) => e.b.ins().fmul(g, x),
-                    None => x,
+                    Some(g) if !input.scaled => e.b.ins().fmul(g, x),
+                    _ => x,
                 };
                 // The reference starts J at zero; 0 + x is x (up to the
                 // sign of a zero, which no later step can tell apart).
@@ -571,7 +648,7 @@ impl Emitter<'_, '_> {
                     // Most steps most neurons do not spike: count and
                     // propagate only when some lane did.
                     let zero = e.konst(0.0, wide);
-                    let nz = e.b.ins().fcmp(FloatCC::NotEqual, y, zero);
+                    let nz = e.b.ins().fcmp(FloatCC::NotEqual, k, zero);
                     let any = if wide { e.b.ins().vany_true(nz) } else { nz };
                     e.when(any, |e| {
                         e.count_spikes(counts, i, k, wide);
@@ -586,6 +663,62 @@ impl Emitter<'_, '_> {
                 }
                 _ => {}
             }
+        });
+        self.hoisted.clear();
+    }
+
+    /// The spiking ReLU step of a compacted node (see `CompactSlots`): the
+    /// reference's `v += max(J, 0) * dt; n = floor(v); v -= n` over the
+    /// listed neurons only, the increment precomputed by the driver with
+    /// the same operations. Spikes are counted per entry and propagated by
+    /// neuron index, in ascending order as the dense loop would.
+    fn compact_spiking_update(&mut self, c: CompactSlots, spike: f64, scatters: &[Scatter]) {
+        let wide = self.vector.is_some();
+        let lanes = if wide { LANES } else { 1 };
+        let len_addr = self.slot(c.len);
+        let len = self.b.ins().load(types::I64, flags(), len_addr, 0);
+        let (index, inc, v) = (self.slot(c.index), self.slot(c.inc), self.slot(c.v));
+        let start = self.int(0);
+        self.for_range_step(start, len, lanes, |e, i| {
+            let vv = e.load_w(v, i, wide);
+            let d = e.load_w(inc, i, wide);
+            let vv = e.b.ins().fadd(vv, d);
+            let k = e.b.ins().floor(vv);
+            let rest = e.b.ins().fsub(vv, k);
+            e.store_w(v, i, rest);
+            let zero = e.konst(0.0, wide);
+            let fired = e.b.ins().fcmp(FloatCC::NotEqual, k, zero);
+            let any = if wide {
+                e.b.ins().vany_true(fired)
+            } else {
+                fired
+            };
+            e.when(any, |e| {
+                let entry_counts = e.slot(c.counts);
+                e.count_spikes(entry_counts, i, k, wide);
+                let (zero, spike) = (e.float(0.0), e.float(spike));
+                for lane in 0..lanes {
+                    let kl = if wide {
+                        e.b.ins().extractlane(k, lane as u8)
+                    } else {
+                        k
+                    };
+                    let fired = e.b.ins().fcmp(FloatCC::NotEqual, kl, zero);
+                    e.when(fired, |e| {
+                        let entry = e.b.ins().iadd_imm_u(i, lane as i64);
+                        let off = e.b.ins().imul_imm_u(entry, 4);
+                        let p = e.b.ins().iadd(index, off);
+                        let neuron = e.b.ins().uload32(flags(), p, 0);
+                        let y = e.b.ins().fmul(spike, kl);
+                        let nonzero = e.b.ins().fcmp(FloatCC::NotEqual, y, zero);
+                        e.when(nonzero, |e| {
+                            for t in scatters {
+                                e.scatter_one(neuron, y, t);
+                            }
+                        });
+                    });
+                }
+            });
         });
     }
 
@@ -729,7 +862,9 @@ impl Emitter<'_, '_> {
                 let vv = self.b.ins().fadd(vv, inc);
                 let k = self.b.ins().floor(vv);
                 let y = self.b.ins().fmul(spike, k);
-                self.store_w(out, i, y);
+                if !state.out_unread {
+                    self.store_w(out, i, y);
+                }
                 let rest = self.b.ins().fsub(vv, k);
                 self.store_w(v, i, rest);
                 return Some((y, k));
@@ -879,6 +1014,12 @@ pub enum Scatter {
 pub struct Input {
     pub u: Value,
     pub filter: Option<(Value, FilterSlotsV, Coefs)>,
+    /// `u` already holds `gain * x` (a bias the driver scaled), so the
+    /// node's gain is not applied again.
+    pub scaled: bool,
+    /// `u` is filled by scatters every step: read it, then zero it for the
+    /// next step's scatters (instead of a separate pass that zeroes it).
+    pub consume: bool,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -886,6 +1027,8 @@ pub struct NeuronSlots {
     pub v: Option<Value>,
     pub r: Option<Value>,
     pub counts: Option<Value>,
+    /// See `NodeSlots::out_unread`.
+    pub out_unread: bool,
 }
 
 /// Signature of an imported `f(x) -> x` math function.
@@ -910,17 +1053,7 @@ pub fn emit_step(
 ) {
     // Connections out of spiking nodes into dense and conv layers are fed
     // event by event from the source's update loop (see `scatter`).
-    let scattered = |id: usize, i: usize| -> Option<usize> {
-        let node = &net.nodes[id];
-        let src = net.storage_of(node.inputs[i]);
-        let spiking = model.nodes[src].neuron.is_some_and(|n| n.is_spiking());
-        let linear = matches!(node.op, Op::Dense { .. } | Op::Conv2d { .. });
-        let computed = layout.nodes[id]
-            .edges
-            .get(i)
-            .is_some_and(|edge| !edge.precomputed && edge.u.is_some());
-        (spiking && linear && computed).then_some(src)
-    };
+    let scattered = |id: usize, i: usize| scattered_source(net, model, &layout.nodes, id, i);
     for (id, node) in net.nodes.iter().enumerate() {
         if matches!(node.op, Op::Input | Op::Flatten) {
             continue;
@@ -972,6 +1105,13 @@ pub fn emit_step(
         let settings = &model.nodes[id];
         let slots = &layout.nodes[id];
         let n = node.size();
+        if let (Some(compact), Some(Neuron::SpikingRectifiedLinear { amplitude })) =
+            (slots.compact, settings.neuron)
+        {
+            let spike = amplitude / settings.scale / dt;
+            e.compact_spiking_update(compact, spike, &scatters);
+            continue;
+        }
         let mut inputs = Vec::new();
         let mut gain = if settings.neuron.is_some() {
             settings.scale
@@ -983,6 +1123,8 @@ pub fn emit_step(
             inputs.push(Input {
                 u: e.slot(j),
                 filter: None,
+                scaled: false,
+                consume: false,
             });
             gain = 1.0;
         }
@@ -1050,18 +1192,29 @@ pub fn emit_step(
                 }
             };
             let filter = filter_of(e, edge.filter, settings.input_synapses[i], dt);
-            inputs.push(Input { u, filter });
+            inputs.push(Input {
+                u,
+                filter,
+                scaled: false,
+                consume: scattered(id, i).is_some(),
+            });
         }
         if let (Some(bias), None) = (consts[id].bias, slots.j_const) {
             let u = e.addr(bias);
             let filter = filter_of(e, slots.bias_filter, settings.bias_synapse, dt);
-            inputs.push(Input { u, filter });
+            inputs.push(Input {
+                u,
+                filter,
+                scaled: consts[id].bias_scaled,
+                consume: false,
+            });
         }
         let out = e.slot(slots.out);
         let state = NeuronSlots {
             v: slots.v.map(|o| e.slot(o)),
             r: slots.r.map(|o| e.slot(o)),
             counts: slots.counts.map(|o| e.slot(o)),
+            out_unread: slots.out_unread,
         };
         e.node_update(
             n,
@@ -1075,6 +1228,38 @@ pub fn emit_step(
             &scatters,
         );
     }
+}
+
+/// The constants one node's update loop multiplies by: the gain, the
+/// filter coefficients of its inputs and the neuron's own constants (the
+/// same values `node_update` and `neuron_step` ask `konst` for).
+fn loop_constants(
+    inputs: &[Input],
+    gain: f64,
+    neuron: Option<Neuron>,
+    scale: f64,
+    dt: f64,
+) -> Vec<f64> {
+    let mut values = Vec::new();
+    if gain != 1.0 {
+        values.push(gain);
+    }
+    for (_, _, coefs) in inputs.iter().filter_map(|input| input.filter) {
+        match coefs {
+            Coefs::Lowpass { a, b } => values.extend([a, b]),
+            Coefs::Alpha { a, b, c1 } => {
+                values.extend([a[0][0], a[0][1], b[0], a[1][0], a[1][1], b[1], c1])
+            }
+        }
+    }
+    match neuron {
+        Some(Neuron::RectifiedLinear { amplitude }) => values.push(amplitude / scale),
+        Some(Neuron::SpikingRectifiedLinear { amplitude }) => {
+            values.extend([dt, amplitude / scale / dt])
+        }
+        _ => {}
+    }
+    values
 }
 
 fn filter_of(

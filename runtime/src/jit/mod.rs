@@ -26,7 +26,7 @@ use crate::reference::layers::{self, conv_axis, Conv2dGeom, PoolGeom};
 use crate::reference::neurons::uniform_voltages;
 use crate::reference::synapses::Filter;
 use crate::reference::{InputSeq, NodeParams, Real, SimConfig, SimError, SimOutput};
-use layout::{is_input_edge, Layout};
+use layout::{is_input_edge, CompactSlots, Layout};
 use lower::{emit_step, Emitter, Libm, NodeConsts};
 
 /// A model compiled for one precision, ready to run any number of examples.
@@ -40,6 +40,8 @@ pub struct JitModel<'a, T> {
     step: extern "C" fn(*mut u8),
     /// Keeps the code alive.
     _module: CodeOwner,
+    /// Constants the code loads by address (see `Emitter::hoist`).
+    _constants: Vec<std::pin::Pin<Box<[u64; 2]>>>,
     /// The generated Cranelift IR, for `snnc check --emit clif`.
     pub clif: String,
     /// Seconds spent generating and compiling code.
@@ -48,6 +50,8 @@ pub struct JitModel<'a, T> {
     dt: f64,
     steps: usize,
     probes: Vec<BoundProbe>,
+    /// Elements per block of the generated element-wise loops.
+    lanes: usize,
 }
 
 fn err(e: impl std::fmt::Debug) -> SimError {
@@ -74,7 +78,8 @@ impl<'a, T: Real> JitModel<'a, T> {
         } else {
             (types::F32, 4)
         };
-        let layout = layout::plan(net, model, elem as usize);
+        let probed: Vec<usize> = probes.iter().map(|p| net.storage_of(p.node)).collect();
+        let layout = layout::plan(net, model, elem as usize, &probed);
 
         let mut biases = Vec::new();
         let mut consts = Vec::new();
@@ -89,11 +94,27 @@ impl<'a, T: Real> JitModel<'a, T> {
                 b.resize(b.len().div_ceil(4) * 4, T::zero());
                 b
             });
+            // The generated code reads an unfiltered bias of a scaled neuron
+            // node as `gain * bias`, the product the reference forms every
+            // step, made once here (the constant current uses the raw bias).
+            let slots = &layout.nodes[id];
+            let gain = model.nodes[id].scale;
+            let bias_scaled = bias.is_some()
+                && model.nodes[id].neuron.is_some()
+                && gain != 1.0
+                && slots.bias_filter.is_none()
+                && slots.j_const.is_none();
+            let bias = if bias_scaled {
+                bias.map(|b| b.iter().map(|&x| T::from_f64(gain) * x).collect())
+            } else {
+                bias
+            };
             let bias_addr = bias.as_ref().map(|b| b.as_ptr() as u64);
             biases.push(bias);
             consts.push(NodeConsts {
                 kernel: p.kernel.as_ptr() as u64,
                 bias: bias_addr,
+                bias_scaled,
             });
         }
 
@@ -136,6 +157,7 @@ impl<'a, T: Real> JitModel<'a, T> {
             tanh: import("tanh", &mut ctx.func)?,
         };
         let mut fbc = FunctionBuilderContext::new();
+        let constants;
         {
             let mut b = FunctionBuilder::new(&mut ctx.func, &mut fbc);
             let entry = b.create_block();
@@ -143,15 +165,9 @@ impl<'a, T: Real> JitModel<'a, T> {
             b.switch_to_block(entry);
             let arena = b.block_params(entry)[0];
             let vector = (!f64_mode).then_some(types::F32X4);
-            let mut e = Emitter {
-                b: &mut b,
-                ty,
-                vector,
-                elem,
-                arena,
-                libm,
-            };
+            let mut e = Emitter::new(&mut b, ty, vector, arena, libm);
             emit_step(&mut e, net, model, &layout, &consts, cfg.dt);
+            constants = std::mem::take(&mut e.pool);
             b.ins().return_(&[]);
             b.seal_all_blocks();
             b.finalize(module.target_config());
@@ -168,9 +184,23 @@ impl<'a, T: Real> JitModel<'a, T> {
         {
             eprintln!("{code}");
         }
+        let code_size = ctx
+            .compiled_code()
+            .map_or(0, |c| c.code_info().total_size as usize);
         module.clear_context(&mut ctx);
         module.finalize_definitions().map_err(err)?;
         let code = module.get_finalized_function(step_id);
+        // SNNC_JIT_DUMP=file writes the machine code and prints its address,
+        // so profiler samples (`perf script`) map to `objdump -D -b binary
+        // -m i386:x86-64` offsets.
+        if let Some(path) = std::env::var_os("SNNC_JIT_DUMP") {
+            // SAFETY: `code` points at the `code_size` bytes just finalized.
+            let bytes = unsafe { std::slice::from_raw_parts(code, code_size) };
+            match std::fs::write(&path, bytes) {
+                Ok(()) => eprintln!("step: {code_size} bytes at {code:p}"),
+                Err(e) => eprintln!("cannot write {}: {e}", path.to_string_lossy()),
+            }
+        }
         // SAFETY: the function was just compiled with the signature
         // `fn(arena_ptr)` and the module that owns it lives in `self`.
         let step = unsafe { std::mem::transmute::<*const u8, extern "C" fn(*mut u8)>(code) };
@@ -199,13 +229,27 @@ impl<'a, T: Real> JitModel<'a, T> {
             model_nodes: model.nodes.clone(),
             step,
             _module: CodeOwner(module),
+            _constants: constants,
             clif,
             compile_seconds: start.elapsed().as_secs_f64(),
             initial_v,
             dt: cfg.dt,
             steps: cfg.steps,
             probes: probes.to_vec(),
+            lanes: if f64_mode { 1 } else { lower::LANES },
         })
+    }
+
+    /// The nodes stepped as packed lists of their active neurons (see
+    /// `layout::CompactSlots`), by name.
+    pub fn compacted_nodes(&self) -> Vec<&str> {
+        self.layout
+            .nodes
+            .iter()
+            .zip(&self.net.nodes)
+            .filter(|(slots, _)| slots.compact.is_some())
+            .map(|(_, node)| node.name.as_str())
+            .collect()
     }
 
     /// Runs one example from the initial state.
@@ -236,7 +280,9 @@ impl<'a, T: Real> JitModel<'a, T> {
         let held = inputs.iter().all(|x| matches!(x, InputSeq::Held(_)));
         for k in 1..=self.steps {
             if k == 1 || !held {
-                self.load_inputs(arena, inputs, k - 1);
+                // Held inputs are listed once, for the whole run.
+                let horizon = held.then_some(self.steps);
+                self.load_inputs(arena, inputs, k - 1, k == 1, horizon);
             }
             (self.step)(arena.ptr());
             for ((p, filter), rec) in self.probes.iter().zip(&mut probe_filters).zip(&mut records) {
@@ -253,6 +299,11 @@ impl<'a, T: Real> JitModel<'a, T> {
                         f.update(x);
                     }
                 }
+            }
+        }
+        for (id, slots) in self.layout.nodes.iter().enumerate() {
+            if let Some(c) = slots.compact {
+                self.unlist(arena, id, c);
             }
         }
         let spike_counts = self
@@ -274,7 +325,14 @@ impl<'a, T: Real> JitModel<'a, T> {
 
     /// Copies input rows into the input nodes and computes the weighted
     /// value of every connection out of them (once per image when held).
-    fn load_inputs(&self, arena: &mut Arena, inputs: &[InputSeq<T>], row: usize) {
+    fn load_inputs(
+        &self,
+        arena: &mut Arena,
+        inputs: &[InputSeq<T>],
+        row: usize,
+        first: bool,
+        horizon: Option<usize>,
+    ) {
         let input_ids: Vec<usize> = self.net.inputs().collect();
         for (index, &id) in input_ids.iter().enumerate() {
             let n = self.net.nodes[id].size();
@@ -308,6 +366,92 @@ impl<'a, T: Real> JitModel<'a, T> {
             if let Some(jc) = self.layout.nodes[id].j_const {
                 self.constant_current(arena, id, jc);
             }
+            if let Some(c) = self.layout.nodes[id].compact {
+                self.list_active_neurons(arena, id, c, first, horizon);
+            }
+        }
+    }
+
+    /// Fills a compacted node's list (see `CompactSlots`) from its constant
+    /// current: the neurons whose increment `max(J, 0) * dt` (the
+    /// reference's operations) is positive, with their voltages. Before a
+    /// new list replaces an old one (inputs that change every step), the
+    /// listed voltages go back to the dense vector the new list reads.
+    ///
+    /// With a `horizon` (the list serves that many steps, then the run
+    /// ends), a neuron whose voltage provably stays below 1 until then is
+    /// left out too: it would never spike, and its voltage is not an
+    /// output. The bound `v + steps * (d + 2^-20) < 1` covers the rounding
+    /// of every addition (at most half an ulp of a value below 1: 2^-25 in
+    /// f32), so leaving it out changes nothing observable.
+    fn list_active_neurons(
+        &self,
+        arena: &mut Arena,
+        id: usize,
+        c: CompactSlots,
+        first: bool,
+        horizon: Option<usize>,
+    ) {
+        let slots = &self.layout.nodes[id];
+        let (Some(jc), Some(v_dense)) = (slots.j_const, slots.v) else {
+            return;
+        };
+        let n = self.net.nodes[id].size();
+        if !first {
+            self.unlist(arena, id, c);
+        }
+        let dt = T::from_f64(self.dt);
+        let j = arena.slice::<T>(jc, n);
+        let v = arena.slice::<T>(v_dense, n);
+        let (mut index, mut inc, mut volt) = (Vec::new(), Vec::new(), Vec::new());
+        let silent = |v: T, d: T| {
+            horizon.is_some_and(|steps| {
+                let steps = steps as f64;
+                Real::to_f64(v) + steps * (Real::to_f64(d) + 2f64.powi(-20)) < 1.0
+            })
+        };
+        for (i, (&j, &v)) in j.iter().zip(v).enumerate() {
+            let d = j.max(T::zero()) * dt;
+            if d > T::zero() && !silent(v, d) {
+                index.push(i as u32);
+                inc.push(d);
+                volt.push(v);
+            }
+        }
+        let len = index.len().div_ceil(self.lanes) * self.lanes;
+        index.resize(len, 0);
+        inc.resize(len, T::zero());
+        volt.resize(len, T::zero());
+        arena.slice_mut::<i64>(c.len, 1)[0] = len as i64;
+        arena.slice_mut::<u32>(c.index, len).copy_from_slice(&index);
+        arena.slice_mut::<T>(c.inc, len).copy_from_slice(&inc);
+        arena.slice_mut::<T>(c.v, len).copy_from_slice(&volt);
+        arena.slice_mut::<u32>(c.counts, len).fill(0);
+    }
+
+    /// Moves a compacted node's listed voltages and spike counts back into
+    /// its dense vectors (before a new list, and when the run ends).
+    fn unlist(&self, arena: &mut Arena, id: usize, c: CompactSlots) {
+        let slots = &self.layout.nodes[id];
+        let (Some(v_dense), Some(counts_dense)) = (slots.v, slots.counts) else {
+            return;
+        };
+        let n = self.net.nodes[id].size();
+        let len = arena.slice::<i64>(c.len, 1)[0] as usize;
+        let index = arena.slice::<u32>(c.index, len).to_vec();
+        let inc = arena.slice::<T>(c.inc, len).to_vec();
+        let v = arena.slice::<T>(c.v, len).to_vec();
+        let spikes = arena.slice::<u32>(c.counts, len).to_vec();
+        // Padding entries (zero increment) hold no neuron.
+        let listed = || (0..len).filter(|&k| inc[k] > T::zero());
+        let dense = arena.slice_mut::<T>(v_dense, n);
+        for k in listed() {
+            dense[index[k] as usize] = v[k];
+        }
+        let counts = arena.slice_mut::<u32>(counts_dense, n);
+        for k in listed() {
+            let count = &mut counts[index[k] as usize];
+            *count = count.saturating_add(spikes[k]);
         }
     }
 

@@ -94,6 +94,16 @@ impl Act {
         }
     }
 
+    /// Firing rate (Hz) per unit of output: `1 / amp` for ReLU and LIF,
+    /// whose output is `amp` times the rate; sigmoid and tanh output the
+    /// rate itself.
+    pub(crate) fn hz_per_output(&self) -> f64 {
+        match *self {
+            Act::Relu { amp } | Act::Lif { amp, .. } if amp > 0.0 => 1.0 / amp,
+            _ => 1.0,
+        }
+    }
+
     /// Whether the backward pass needs the current `J` (LIF), or can work
     /// from the output alone (so `J` need not be kept).
     pub(crate) fn needs_current(&self) -> bool {

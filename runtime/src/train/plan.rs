@@ -8,7 +8,7 @@
 //! from Keras layout only at the boundary ([`Plan::export`],
 //! [`Plan::import`]).
 
-use snnc_compiler::ir::{Loss, Model, Network, NodeId, Op, Padding, ParamRole, Train};
+use snnc_compiler::ir::{Loss, LossKind, Model, Network, NodeId, Op, Padding, ParamRole, Train};
 
 use super::neuron::{Act, LifMode};
 use super::rng::{Purpose, SplitMix64};
@@ -445,7 +445,13 @@ impl Plan {
                 ))
             })?;
             plosses.push(PLoss {
-                kind: loss.kind,
+                kind: in_output_units(
+                    loss.kind,
+                    match &nodes[node].kind {
+                        Kind::Compute(c) => c.act,
+                        _ => None,
+                    },
+                ),
                 node,
                 size: nodes[node].size,
             });
@@ -614,5 +620,56 @@ impl Plan {
                 }
             }
         }
+    }
+}
+
+/// A loss on a layer's output. `rate_in_range` is stated in Hz, and a
+/// layer's output is its rate times `amplitude / scale` (ReLU and LIF; see
+/// `Act::hz_per_output`), so the Hz range and weight are restated in
+/// output units: `w * dist(f*y, [lo, hi]) = (w*f) * dist(y, [lo/f, hi/f])`.
+fn in_output_units(kind: LossKind, act: Option<Act>) -> LossKind {
+    let f = act.map_or(1.0, |a| a.hz_per_output());
+    match kind {
+        LossKind::RateInRange { min, max, weight } if f != 1.0 => LossKind::RateInRange {
+            min: min / f,
+            max: max / f,
+            weight: weight * f,
+        },
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::loss;
+
+    #[test]
+    fn rate_in_range_reads_hz_through_the_amplitude() {
+        // Rates 150, 250, 420 Hz from a ReLU of amplitude 0.04 (outputs 6,
+        // 10, 16.8): distances 50, 0, 120 Hz, so the loss is 2 * 170 / 3.
+        let kind = LossKind::RateInRange {
+            min: 200.0,
+            max: 300.0,
+            weight: 2.0,
+        };
+        let act = Act::Relu { amp: 0.04 };
+        let outputs: [f64; 3] = [6.0, 10.0, 16.8];
+        let mut grad = [0.0f64; 3];
+        let value = loss::example(
+            in_output_units(kind, Some(act)),
+            &outputs,
+            0,
+            1.0,
+            Some(&mut grad),
+        );
+        assert!((value - 2.0 * 170.0 / 3.0).abs() < 1e-9, "{value}");
+        // d/dy = weight/n * sign * (Hz per output) = 2/3 * 25.
+        let g = 2.0 / 3.0 * 25.0;
+        for (got, want) in grad.iter().zip([-g, 0.0, g]) {
+            assert!((got - want).abs() < 1e-9, "{got} vs {want}");
+        }
+        // Unit amplitude: unchanged.
+        assert_eq!(in_output_units(kind, Some(Act::Relu { amp: 1.0 })), kind);
     }
 }

@@ -170,6 +170,18 @@ fn gradcheck_mse_and_rate_in_range_together() {
 }
 
 #[test]
+fn gradcheck_rate_in_range_on_a_conv_before_flatten() {
+    // The rate loss's gradient must reach the conv through the flatten view
+    // that the dense layer's gradient also flows back through.
+    let body = "input x: 5x5x1\nc = conv2d(x, filters=3, kernel=3x3, activation=relu)\nf = flatten(c)\nout = dense(f, units=3)";
+    let losses = "    loss pred = sparse_categorical_crossentropy(from_logits=true)\n    loss rates = rate_in_range(min=0.3Hz, max=0.9Hz, weight=2)";
+    check(
+        "rate_in_range on a conv before flatten",
+        &spec(body, "probe rates = c", "net", losses),
+    );
+}
+
+#[test]
 fn gradcheck_lif_rate_smoothed_with_scale() {
     // LIF rate trained with SoftLIFRate forward and backward, so the
     // analytic gradient must match differences of the smooth function;
