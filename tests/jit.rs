@@ -252,15 +252,19 @@ fn every_op_neuron_and_synapse_agrees() {
 
 /// A first layer with a constant current that only feeds event-driven
 /// connections is stepped as a packed list of its active neurons (see
-/// `jit::layout::CompactSlots`); this network makes about half of `c1`
-/// inactive, and the per-step inputs relist it every step.
+/// `jit::layout::CompactSlots`), and a conv layer fed only by spikes whose
+/// biases keep idle neurons quiet is stepped only where spikes arrived
+/// (`LazySlots`). Zero-mean weights make about half of `c1` inactive;
+/// per-step inputs relist it every step; in `calm`, one channel of `c2`
+/// has a bias that charges idle neurons to 0.9 over the run, so a position
+/// woken late must start from that voltage.
 #[test]
-fn compacted_first_layer_agrees_with_held_and_per_step_inputs() {
+fn packed_and_lazy_layers_agree_with_held_and_per_step_inputs() {
     let src = r#"
 network packed {
     input image: 7x7x2
     c1 = conv2d(image, filters=5, kernel=3x3, activation=relu)
-    c2 = conv2d(c1, filters=3, kernel=2x2, strides=2, activation=relu)
+    c2 = conv2d(c1, filters=4, kernel=2x2, strides=2, activation=relu)
     f1 = flatten(c1)
     d1 = dense(f1, units=4, activation=relu)
     f2 = flatten(c2)
@@ -274,63 +278,65 @@ convert spiking from packed {
     synapse = lowpass(3ms)
     initial_voltage = uniform(seed=3)
 }
+convert calm from packed {
+    swap relu -> spiking_relu
+    scale_firing_rates = 5
+    synapse = lowpass(3ms)
+}
 "#;
     let prog = program(src);
-    let model = prog.model("spiking").unwrap();
-    let net = prog.network_of(model);
-    let probes: Vec<BoundProbe> = all_probes(net)
-        .into_iter()
-        .filter(|p| p.name == "out")
-        .collect();
     let cfg = SimConfig {
         dt: 0.001,
         steps: 30,
     };
-    let steps_of_input = |rng: &mut Rng| -> Vec<f64> {
-        (0..cfg.steps * net.nodes[0].size())
-            .map(|_| rng.next() * 2.0)
-            .collect()
-    };
-    let per_step = steps_of_input(&mut Rng(11));
-    fn run<T: Real>(
-        prog: &Program,
-        net: &Network,
-        probes: &[BoundProbe],
-        cfg: &SimConfig,
-        x: &[f64],
-    ) {
+    fn run<T: Real>(prog: &Program, model_name: &str, lazy: &[&str], cfg: &SimConfig) {
+        let model = prog.model(model_name).unwrap();
+        let net = prog.network_of(model);
+        let probes: Vec<BoundProbe> = all_probes(net)
+            .into_iter()
+            .filter(|p| p.name == "out")
+            .collect();
         let mut params = random_params::<T>(net, &mut Rng(12), 20.0);
         // Zero-mean first-layer weights: about half of c1 gets J <= 0.
         let mut rng = Rng(13);
         for w in &mut params[1].kernel {
             *w = T::from_f64(((rng.next() - 0.5) * 20.0) as f32 as f64);
         }
-        let model = prog.model("spiking").unwrap();
-        let compiled = JitModel::compile(net, model, &params, probes, cfg).unwrap();
-        assert_eq!(compiled.compacted_nodes(), ["c1"]);
-        let x: Vec<T> = x.iter().map(|&v| T::from_f64(v)).collect();
+        // c2: idle neurons quiet, one channel charging (J = 5 * 6 = 30 Hz).
+        params[2].bias = [-3.0, 6.0, -1.0, 0.0].map(T::from_f64).to_vec();
+        let compiled = JitModel::compile(net, model, &params, &probes, cfg).unwrap();
+        assert_eq!(compiled.compacted_nodes(), ["c1"], "{model_name}");
+        assert_eq!(compiled.lazy_nodes(), lazy, "{model_name}");
+        let mut rng = Rng(11);
+        let x: Vec<T> = (0..cfg.steps * net.nodes[0].size())
+            .map(|_| T::from_f64(rng.next() * 2.0))
+            .collect();
         let n = net.nodes[0].size();
+        let held = format!("{model_name} held");
         compare(
-            "held",
+            &held,
             prog,
-            "spiking",
+            model_name,
             &params,
             &[InputSeq::Held(&x[..n])],
-            probes,
+            &probes,
             cfg,
         );
+        let per_step = format!("{model_name} per step");
         compare(
-            "per step",
+            &per_step,
             prog,
-            "spiking",
+            model_name,
             &params,
             &[InputSeq::PerStep(&x)],
-            probes,
+            &probes,
             cfg,
         );
     }
-    run::<f64>(&prog, net, &probes, &cfg, &per_step);
-    run::<f32>(&prog, net, &probes, &cfg, &per_step);
+    run::<f64>(&prog, "spiking", &[], &cfg);
+    run::<f32>(&prog, "spiking", &[], &cfg);
+    run::<f64>(&prog, "calm", &["c2"], &cfg);
+    run::<f32>(&prog, "calm", &["c2"], &cfg);
 }
 
 #[test]

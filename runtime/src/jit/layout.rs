@@ -5,7 +5,7 @@
 //! model is compiled. The generated code addresses them as `arena + const`,
 //! so it needs no pointer tables and allocates nothing.
 
-use snnc_compiler::ir::{Model, Network, Neuron, Op, Synapse};
+use snnc_compiler::ir::{InitialVoltage, Model, Network, Neuron, Op, Synapse};
 
 /// Byte offsets of one filter's state vectors (`n` elements each).
 #[derive(Clone, Copy, Debug)]
@@ -44,6 +44,25 @@ pub struct NodeSlots {
     /// event and no probe looks at it, so the generated code never stores it.
     pub out_unread: bool,
     pub compact: Option<CompactSlots>,
+    pub lazy: Option<LazySlots>,
+}
+
+/// A conv node whose untouched positions are not stepped. Until a spike
+/// first reaches position `p` (its filters hold zero, its input is zero),
+/// every neuron there sees `J = gain * 0 + gain * bias`, the same for all
+/// positions of a channel; when the biases provably keep such neurons
+/// below threshold for the whole run (`quiet`), their voltages are a
+/// function of the channel and the step alone. One extra position, the
+/// shadow row (index `positions`), is stepped like the others and holds
+/// exactly that voltage; the first scatter into `p` copies it over and
+/// marks `p` touched, and from then on `p` is stepped every step. On
+/// MNIST, spikes reach a minority of a second conv layer's positions.
+#[derive(Clone, Copy, Debug)]
+pub struct LazySlots {
+    /// Per position (u32): nonzero once touched.
+    pub touched: usize,
+    pub positions: usize,
+    pub channels: usize,
 }
 
 /// The packed state of a spiking ReLU node whose current is constant over a
@@ -111,36 +130,45 @@ pub fn is_input_edge(net: &Network, src: usize) -> bool {
 /// The source node whose spikes are fed event by event into input `i` of
 /// node `id` (see `lower::scatter_one`): a spiking node feeding a dense or
 /// conv connection that the generated code (not the driver) computes.
-pub fn scattered_source(
-    net: &Network,
-    model: &Model,
-    nodes: &[NodeSlots],
-    id: usize,
-    i: usize,
-) -> Option<usize> {
+pub fn scattered_source(net: &Network, model: &Model, id: usize, i: usize) -> Option<usize> {
     let node = &net.nodes[id];
     let src = net.storage_of(node.inputs[i]);
     let spiking = model.nodes[src].neuron.is_some_and(|n| n.is_spiking());
     let linear = matches!(node.op, Op::Dense { .. } | Op::Conv2d { .. });
-    let computed = nodes[id]
-        .edges
-        .get(i)
-        .is_some_and(|edge| !edge.precomputed && edge.u.is_some());
-    (spiking && linear && computed).then_some(src)
+    (spiking && linear && !is_input_edge(net, src)).then_some(src)
 }
 
-/// `probed`: the nodes that probes read (storage nodes, not flatten views).
-pub fn plan(net: &Network, model: &Model, elem: usize, probed: &[usize]) -> Layout {
+/// `probed`: the nodes that probes read (storage nodes, not flatten views);
+/// `quiet`: per node, whether a neuron of it that receives nothing provably
+/// never spikes during the run (see `LazySlots`; computed from the biases).
+pub fn plan(net: &Network, model: &Model, elem: usize, probed: &[usize], quiet: &[bool]) -> Layout {
     let mut a = Alloc { next: 0, elem };
     let mut nodes: Vec<NodeSlots> = Vec::with_capacity(net.nodes.len());
     for (id, node) in net.nodes.iter().enumerate() {
-        let n = node.size();
         let settings = &model.nodes[id];
-        let mut slots = NodeSlots::default();
+        let mut slots = NodeSlots {
+            out_unread: node.op != Op::Input
+                && !probed.contains(&id)
+                && only_scattered_readers(net, model, id),
+            ..NodeSlots::default()
+        };
         if node.op == Op::Flatten {
             slots.out = nodes[net.storage_of(id)].out;
             nodes.push(slots);
             continue;
+        }
+        let lazy = lazy_shape(net, model, id, slots.out_unread, elem)
+            .filter(|_| quiet.get(id).copied().unwrap_or(false));
+        // A lazy node's vectors hold one more position: the shadow row.
+        let n = node.size() + lazy.map_or(0, |(_, channels)| channels);
+        if let Some((positions, channels)) = lazy {
+            slots.lazy = Some(LazySlots {
+                // One flag per position and one for the shadow row, which
+                // the step sets so that the row is stepped like the others.
+                touched: a.take(positions + 1, 4),
+                positions,
+                channels,
+            });
         }
         slots.out = a.vec(n);
         if node.op != Op::Input {
@@ -188,9 +216,6 @@ pub fn plan(net: &Network, model: &Model, elem: usize, probed: &[usize]) -> Layo
         nodes.push(slots);
     }
     for id in 0..net.nodes.len() {
-        nodes[id].out_unread = net.nodes[id].op != Op::Input
-            && !probed.contains(&id)
-            && only_scattered_readers(net, model, &nodes, id);
         let compactable = nodes[id].out_unread
             && nodes[id].j_const.is_some()
             && matches!(
@@ -216,11 +241,39 @@ pub fn plan(net: &Network, model: &Model, elem: usize, probed: &[usize]) -> Layo
 
 /// Whether every connection that reads node `id` (directly or through a
 /// flatten view) is fed event by event.
-fn only_scattered_readers(net: &Network, model: &Model, nodes: &[NodeSlots], id: usize) -> bool {
+fn only_scattered_readers(net: &Network, model: &Model, id: usize) -> bool {
     net.nodes.iter().enumerate().all(|(t, consumer)| {
         consumer.op == Op::Flatten
             || consumer.inputs.iter().enumerate().all(|(i, &src)| {
-                net.storage_of(src) != id || scattered_source(net, model, nodes, t, i).is_some()
+                net.storage_of(src) != id || scattered_source(net, model, t, i).is_some()
             })
     })
+}
+
+/// `(positions, channels)` of a conv node that can be updated lazily (see
+/// `LazySlots`), structurally: spiking ReLU from zero voltages, output
+/// unread, every input fed by scatters, an unfiltered bias, and whole
+/// vector blocks per position. Whether its biases keep it quiet is the
+/// caller's part.
+fn lazy_shape(
+    net: &Network,
+    model: &Model,
+    id: usize,
+    out_unread: bool,
+    elem: usize,
+) -> Option<(usize, usize)> {
+    let node = &net.nodes[id];
+    let settings = &model.nodes[id];
+    let [h, w, c] = node.shape[..] else {
+        return None;
+    };
+    let lanes = if elem == 4 { 4 } else { 1 };
+    let eligible = matches!(node.op, Op::Conv2d { .. })
+        && matches!(settings.neuron, Some(Neuron::SpikingRectifiedLinear { .. }))
+        && out_unread
+        && model.initial_voltage == InitialVoltage::Zero
+        && settings.bias_synapse == Synapse::None
+        && c % lanes == 0
+        && (0..node.inputs.len()).all(|i| scattered_source(net, model, id, i).is_some());
+    eligible.then_some((h * w, c))
 }

@@ -7,7 +7,12 @@
 //! offset, coefficient and weight address is a constant, loops have constant
 //! trip counts, there is no dispatch and no allocation, and the work on a
 //! presented image (its first-layer weighted value) is done once per image
-//! by the driver instead of once per step.
+//! by the driver instead of once per step. Beyond that the step does only
+//! the work that can change something: spikes are propagated event by
+//! event, a constant-current layer steps a packed list of the neurons that
+//! can fire (`CompactSlots`), and a spike-fed conv layer steps only the
+//! positions spikes have reached (`LazySlots`). docs/architecture.md has
+//! the measurements behind each.
 
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{
@@ -17,7 +22,7 @@ use cranelift_frontend::FunctionBuilder;
 
 use snnc_compiler::ir::{Network, Neuron, Op};
 
-use super::layout::{scattered_source, CompactSlots, FilterSlots, Layout};
+use super::layout::{scattered_source, CompactSlots, FilterSlots, Layout, LazySlots};
 use crate::reference::layers::conv_axis;
 
 /// The weights and constant vectors of one node, as addresses the code embeds.
@@ -602,6 +607,7 @@ impl Emitter<'_, '_> {
         out: Value,
         state: NeuronSlots,
         scatters: &[Scatter],
+        lazy: Option<(LazySlots, Value)>,
     ) {
         // Calls to libm cannot take vectors: those neuron types run scalar.
         let wide = self.vector.is_some()
@@ -616,7 +622,7 @@ impl Emitter<'_, '_> {
         };
         let constants = loop_constants(inputs, gain, neuron, scale, dt);
         self.hoist(&constants, wide);
-        self.for_step(trip, step, |e, i| {
+        let element = |e: &mut Self, i: Value| {
             let gain_v = (gain != 1.0).then(|| e.konst(gain, wide));
             let mut j: Option<Value> = None;
             for input in inputs {
@@ -663,7 +669,30 @@ impl Emitter<'_, '_> {
                 }
                 _ => {}
             }
-        });
+        };
+        match lazy {
+            None => self.for_step(trip, step, element),
+            Some((l, touched)) => {
+                // Touched positions, then the shadow row (always stepped).
+                let row = l.channels as i64;
+                let one = self.b.ins().iconst(types::I32, 1);
+                let shadow_flag = (l.positions * 4) as i32;
+                self.b.ins().store(flags(), one, touched, shadow_flag);
+                self.for_step(l.positions + 1, 1, |e, p| {
+                    let off = e.b.ins().imul_imm_u(p, 4);
+                    let at = e.b.ins().iadd(touched, off);
+                    let flag = e.b.ins().load(types::I32, flags(), at, 0);
+                    let woken = e.b.ins().icmp_imm_s(IntCC::NotEqual, flag, 0);
+                    e.when(woken, |e| {
+                        let base = e.b.ins().imul_imm_u(p, row);
+                        e.for_step(l.channels, step, |e, c| {
+                            let i = e.b.ins().iadd(base, c);
+                            element(e, i);
+                        });
+                    });
+                });
+            }
+        }
         self.hoisted.clear();
     }
 
@@ -765,9 +794,11 @@ impl Emitter<'_, '_> {
                 k,
                 s,
                 pad,
+                ref lazy,
             } => {
                 let [_, w, c] = input;
                 let [oh_n, ow_n, f] = output;
+                let lazy = *lazy;
                 let ci = self.b.ins().urem_imm_u(idx, c as i64);
                 let pos = self.b.ins().udiv_imm_u(idx, c as i64);
                 let iw = self.b.ins().urem_imm_u(pos, w as i64);
@@ -809,6 +840,9 @@ impl Emitter<'_, '_> {
                                 };
                                 let opos = e.b.ins().imul_imm_u(oh, ow_n as i64);
                                 let opos = e.b.ins().iadd(opos, ow);
+                                if let Some(l) = lazy {
+                                    e.wake(l, opos, f);
+                                }
                                 let o_off = e.b.ins().imul_imm_u(opos, f as i64 * elem);
                                 let orow = e.b.ins().iadd(u, o_off);
                                 let tap = ((kh * k[1] + kw) * c) as i64;
@@ -822,6 +856,32 @@ impl Emitter<'_, '_> {
                 }
             }
         }
+    }
+
+    /// The first scatter into lazy position `p` (see `LazySlots`): its
+    /// voltages become the shadow row's, which are what stepping it all
+    /// along would have given, and it is stepped from now on.
+    fn wake(&mut self, l: LazyTarget, p: Value, channels: usize) {
+        let off = self.b.ins().imul_imm_u(p, 4);
+        let at = self.b.ins().iadd(l.touched, off);
+        let flag = self.b.ins().load(types::I32, flags(), at, 0);
+        let asleep = self.b.ins().icmp_imm_s(IntCC::Equal, flag, 0);
+        self.when(asleep, |e| {
+            let one = e.b.ins().iconst(types::I32, 1);
+            e.b.ins().store(flags(), one, at, 0);
+            let row_bytes = channels as i64 * e.elem;
+            let shadow = e.b.ins().iadd_imm_u(l.v, l.positions as i64 * row_bytes);
+            let off = e.b.ins().imul_imm_u(p, row_bytes);
+            let row = e.b.ins().iadd(l.v, off);
+            let wide = e.vector.is_some();
+            let step = if wide { LANES } else { 1 };
+            for c in (0..channels).step_by(step) {
+                let ty = e.val_type(wide);
+                let offset = (c as i64 * e.elem) as i32;
+                let x = e.b.ins().load(ty, flags(), shadow, offset);
+                e.b.ins().store(flags(), x, row, offset);
+            }
+        });
     }
 
     /// Steps the neurons at `i`. Spiking ReLU returns its output and spike
@@ -1007,7 +1067,18 @@ pub enum Scatter {
         k: [usize; 2],
         s: [usize; 2],
         pad: [usize; 2],
+        /// The receiver's lazy state, when it has one (see `LazySlots`).
+        lazy: Option<LazyTarget>,
     },
+}
+
+/// What a scatter into a lazy conv node needs to wake a position up.
+#[derive(Clone, Copy)]
+pub struct LazyTarget {
+    pub touched: Value,
+    /// The receiver's voltages; its shadow row is at position `positions`.
+    pub v: Value,
+    pub positions: usize,
 }
 
 /// One term of a node's current: its values and, if filtered, the filter.
@@ -1053,7 +1124,7 @@ pub fn emit_step(
 ) {
     // Connections out of spiking nodes into dense and conv layers are fed
     // event by event from the source's update loop (see `scatter`).
-    let scattered = |id: usize, i: usize| scattered_source(net, model, &layout.nodes, id, i);
+    let scattered = |id: usize, i: usize| scattered_source(net, model, id, i);
     for (id, node) in net.nodes.iter().enumerate() {
         if matches!(node.op, Op::Input | Op::Flatten) {
             continue;
@@ -1096,6 +1167,13 @@ pub fn emit_step(
                             k,
                             s: strides,
                             pad: [ph, pw],
+                            lazy: layout.nodes[target].lazy.zip(layout.nodes[target].v).map(
+                                |(l, v)| LazyTarget {
+                                    touched: e.slot(l.touched),
+                                    v: e.slot(v),
+                                    positions: l.positions,
+                                },
+                            ),
                         }
                     }
                     _ => continue,
@@ -1216,6 +1294,7 @@ pub fn emit_step(
             counts: slots.counts.map(|o| e.slot(o)),
             out_unread: slots.out_unread,
         };
+        let lazy = slots.lazy.map(|l| (l, e.slot(l.touched)));
         e.node_update(
             n,
             &inputs,
@@ -1226,6 +1305,7 @@ pub fn emit_step(
             out,
             state,
             &scatters,
+            lazy,
         );
     }
 }

@@ -79,7 +79,10 @@ impl<'a, T: Real> JitModel<'a, T> {
             (types::F32, 4)
         };
         let probed: Vec<usize> = probes.iter().map(|p| net.storage_of(p.node)).collect();
-        let layout = layout::plan(net, model, elem as usize, &probed);
+        let quiet: Vec<bool> = (0..net.nodes.len())
+            .map(|id| quiet_without_input(model, &params[id], id, cfg))
+            .collect();
+        let layout = layout::plan(net, model, elem as usize, &probed, &quiet);
 
         let mut biases = Vec::new();
         let mut consts = Vec::new();
@@ -87,7 +90,11 @@ impl<'a, T: Real> JitModel<'a, T> {
             let p = &params[id];
             let bias = (!p.bias.is_empty()).then(|| {
                 let mut b = match node.op {
-                    Op::Conv2d { .. } => layers::conv_bias(&p.bias, node.shape[0] * node.shape[1]),
+                    Op::Conv2d { .. } => {
+                        // A lazy node's shadow row is one more position.
+                        let shadow = usize::from(layout.nodes[id].lazy.is_some());
+                        layers::conv_bias(&p.bias, node.shape[0] * node.shape[1] + shadow)
+                    }
                     _ => p.bias.clone(),
                 };
                 // Vectorised loops read whole blocks of four past the end.
@@ -248,6 +255,18 @@ impl<'a, T: Real> JitModel<'a, T> {
             .iter()
             .zip(&self.net.nodes)
             .filter(|(slots, _)| slots.compact.is_some())
+            .map(|(_, node)| node.name.as_str())
+            .collect()
+    }
+
+    /// The conv nodes stepped only at positions spikes reached (see
+    /// `layout::LazySlots`), by name.
+    pub fn lazy_nodes(&self) -> Vec<&str> {
+        self.layout
+            .nodes
+            .iter()
+            .zip(&self.net.nodes)
+            .filter(|(slots, _)| slots.lazy.is_some())
             .map(|(_, node)| node.name.as_str())
             .collect()
     }
@@ -481,6 +500,32 @@ impl<'a, T: Real> JitModel<'a, T> {
         }
         arena.slice_mut::<T>(jc, n).copy_from_slice(&j);
     }
+}
+
+/// Whether a spiking ReLU neuron of node `id` that receives no input (its
+/// current is its scaled bias, `J = gain * bias` as the generated code
+/// forms it) stays below threshold for the whole run from a zero voltage:
+/// `steps * (max(J, 0) * dt + 2^-20) < 1`, the margin covering the
+/// rounding of every addition as in `list_active_neurons`.
+fn quiet_without_input<T: Real>(
+    model: &Model,
+    params: &NodeParams<T>,
+    id: usize,
+    cfg: &SimConfig,
+) -> bool {
+    let settings = &model.nodes[id];
+    if !matches!(
+        settings.neuron,
+        Some(snnc_compiler::ir::Neuron::SpikingRectifiedLinear { .. })
+    ) {
+        return false;
+    }
+    let (gain, dt) = (T::from_f64(settings.scale), T::from_f64(cfg.dt));
+    params.bias.iter().all(|&b| {
+        let j = if settings.scale != 1.0 { gain * b } else { b };
+        let d = Real::to_f64(j.max(T::zero()) * dt);
+        cfg.steps as f64 * (d + 2f64.powi(-20)) < 1.0
+    })
 }
 
 /// One connection's weighted value, with the reference's own layer code.
