@@ -456,6 +456,9 @@ pub struct Train {
     pub epochs: usize,
     pub batch: usize,
     pub validation_split: f64,
+    /// Save the params of the epoch with the best validation accuracy
+    /// (`keep = best`, Keras' `restore_best_weights`) instead of the last.
+    pub keep_best: bool,
     pub seed: u64,
     /// Where the params `.npz` is written, relative to the spec's directory.
     pub save: String,

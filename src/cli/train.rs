@@ -106,10 +106,18 @@ pub fn run(args: TrainArgs) -> Result<ExitCode, String> {
             train.batch,
             optimizer_name(&train.optimizer)
         );
-        println!("params    saved to {} after every epoch", save.display());
+        if train.keep_best {
+            println!(
+                "params    saved to {} at every epoch that improves on the best validation result (keep = best)",
+                save.display()
+            );
+        } else {
+            println!("params    saved to {} after every epoch", save.display());
+        }
     }
 
     let mut line = ProgressLine::new();
+    let mut best = BestEpoch::default();
     let spec_name = spec.path.display().to_string();
     let format = args.format;
     let mut on_progress = |p: Progress<'_>| -> Result<(), String> {
@@ -130,12 +138,16 @@ pub fn run(args: TrainArgs) -> Result<ExitCode, String> {
                 Ok(())
             }
             Progress::Epoch { report, params } => {
-                save_params(&save, params)?;
+                let saved = !train.keep_best || best.improves(report.val.as_ref());
+                if saved {
+                    save_params(&save, params)?;
+                }
                 line.clear();
                 match format {
-                    TrainFormat::Human => print_epoch(report, &train),
+                    TrainFormat::Human => print_epoch(report, &train, saved),
                     TrainFormat::Json => {
-                        let json = epoch_json(report, &train, &spec_name, &model.name, &save);
+                        let json =
+                            epoch_json(report, &train, &spec_name, &model.name, &save, saved);
                         println!("{json}");
                     }
                 }
@@ -243,7 +255,28 @@ fn metrics_text(m: &Metrics) -> String {
     }
 }
 
-fn print_epoch(r: &EpochReport, train: &Train) {
+/// The best validation result so far, for `keep = best`: the accuracy
+/// when a loss reports one (Keras' `val_accuracy`), else the loss.
+#[derive(Default)]
+struct BestEpoch {
+    score: Option<f64>,
+}
+
+impl BestEpoch {
+    /// Whether `val` beats every earlier epoch (the first always does); if
+    /// so it becomes the best.
+    fn improves(&mut self, val: Option<&Metrics>) -> bool {
+        let Some(v) = val else { return true };
+        let score = v.accuracy.unwrap_or(-v.loss);
+        let better = self.score.is_none_or(|best| score > best);
+        if better {
+            self.score = Some(score);
+        }
+        better
+    }
+}
+
+fn print_epoch(r: &EpochReport, train: &Train, saved: bool) {
     let mut s = format!(
         "epoch {:>2}/{}  train {}",
         r.epoch,
@@ -260,6 +293,9 @@ fn print_epoch(r: &EpochReport, train: &Train) {
         "  | {:.1} s (+{:.1} s eval)",
         r.train_seconds, r.eval_seconds
     );
+    if train.keep_best && saved {
+        s += "  saved (best so far)";
+    }
     println!("{s}");
     if train.losses.len() > 1 {
         let terms: Vec<String> = train
@@ -295,6 +331,7 @@ fn epoch_json(
     spec: &str,
     model: &str,
     save: &Path,
+    saved: bool,
 ) -> serde_json::Value {
     serde_json::json!({
         "spec": spec,
@@ -308,6 +345,7 @@ fn epoch_json(
         "train_seconds": r.train_seconds,
         "eval_seconds": r.eval_seconds,
         "params": save.display().to_string(),
+        "saved": saved,
     })
 }
 

@@ -384,6 +384,25 @@ pub fn check_train(block: &Block, p: &Program, broken: &Broken, d: &mut Diags) -
             .and_then(|x| v::in_range(x, 0.0, 0.9, e.span, "`validation_split`", d)),
         None => Some(0.0),
     };
+    let keep_best = match s.value("keep") {
+        Some(e) => v::keyword(e, "keep", &["last", "best"], d).and_then(|k| {
+            if k == "best" && validation_split == Some(0.0) {
+                d.push(
+                    Diagnostic::error(
+                        Code::Missing,
+                        e.span,
+                        "`keep = best` picks an epoch by its validation accuracy, but there is no validation set",
+                    )
+                    .label("needs a validation set")
+                    .help("add `validation_split = 0.1` to this train block"),
+                );
+                None
+            } else {
+                Some(k == "best")
+            }
+        }),
+        None => Some(false),
+    };
     let seed = s
         .value("seed")
         .map_or(Some(0), |e| v::count(e, "`seed`", 0, d));
@@ -440,6 +459,7 @@ pub fn check_train(block: &Block, p: &Program, broken: &Broken, d: &mut Diags) -
         epochs: epochs?,
         batch: batch?,
         validation_split: validation_split?,
+        keep_best: keep_best?,
         seed: seed? as u64,
         save: save?,
         probes,

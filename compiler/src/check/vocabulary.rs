@@ -76,6 +76,7 @@ pub const TRAIN: BlockKeys = BlockKeys {
         "epochs",
         "batch",
         "validation_split",
+        "keep",
         "seed",
         "save",
     ],
