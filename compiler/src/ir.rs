@@ -452,6 +452,8 @@ pub struct Train {
     pub model: usize,
     pub data: DataSource,
     pub optimizer: Optimizer,
+    /// How the learning rate changes over the training steps.
+    pub schedule: Schedule,
     pub losses: Vec<Loss>,
     pub epochs: usize,
     pub batch: usize,
@@ -466,6 +468,16 @@ pub struct Train {
     pub probes: Vec<BoundProbe>,
     #[serde(skip)]
     pub span: Span,
+}
+
+/// A learning-rate schedule over all the steps of a training run.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub enum Schedule {
+    /// The optimizer's `lr` throughout.
+    Constant,
+    /// Keras' `CosineDecay(lr, decay_steps = all steps, alpha = 0)`: step
+    /// `t` of `T` uses `lr * (1 + cos(pi * t / T)) / 2`.
+    Cosine,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
-use snnc_compiler::ir::{DataKind, LossKind, Optimizer, Split, Train};
+use snnc_compiler::ir::{DataKind, LossKind, Optimizer, Schedule, Split, Train};
 use snnc_runtime::data::{self, Dataset};
 use snnc_runtime::io::{write_npz, NdArray};
 use snnc_runtime::train::{
@@ -105,6 +105,10 @@ pub fn run(args: TrainArgs) -> Result<ExitCode, String> {
             epochs,
             train.batch,
             optimizer_name(&train.optimizer)
+                + match train.schedule {
+                    Schedule::Constant => "",
+                    Schedule::Cosine => ", lr on a cosine schedule to 0",
+                }
         );
         if train.keep_best {
             println!(

@@ -373,6 +373,16 @@ pub fn check_train(block: &Block, p: &Program, broken: &Broken, d: &mut Diags) -
     let optimizer = s
         .require("optimizer", "optimizer = rmsprop(lr=0.001)", d)
         .and_then(|e| optimizer(e, d));
+    let schedule = match s.value("schedule") {
+        Some(e) => v::keyword(e, "schedule", &["constant", "cosine"], d).map(|k| {
+            if k == "cosine" {
+                Schedule::Cosine
+            } else {
+                Schedule::Constant
+            }
+        }),
+        None => Some(Schedule::Constant),
+    };
     let epochs = s
         .require("epochs", "epochs = 10", d)
         .and_then(|e| v::count(e, "`epochs`", 1, d));
@@ -455,6 +465,7 @@ pub fn check_train(block: &Block, p: &Program, broken: &Broken, d: &mut Diags) -
         model,
         data: data?,
         optimizer: optimizer?,
+        schedule: schedule?,
         losses,
         epochs: epochs?,
         batch: batch?,

@@ -73,6 +73,7 @@ pub const TRAIN: BlockKeys = BlockKeys {
         "network",
         "data",
         "optimizer",
+        "schedule",
         "epochs",
         "batch",
         "validation_split",

@@ -358,6 +358,8 @@ impl<'p, T: Real> Trainer<'p, T> {
         let has_acc = self.plan.accuracy.is_some();
         let mut order: Vec<usize> = Vec::with_capacity(n_train);
         let mut reports = Vec::new();
+        self.opt
+            .set_schedule(self.train.schedule, (self.epochs * batches) as u64);
         for epoch in 0..self.epochs {
             let t0 = Instant::now();
             order.clear();

@@ -11,7 +11,7 @@
 //! - SGD: `m = momentum*m - lr*g; p += m` (plain `p -= lr*g` without
 //!   momentum).
 
-use snnc_compiler::ir::Optimizer;
+use snnc_compiler::ir::{Optimizer, Schedule};
 
 use crate::reference::Real;
 
@@ -23,6 +23,9 @@ pub(crate) struct OptState<T> {
     v: Vec<T>,
     /// Steps taken (Keras' `iterations`).
     iterations: u64,
+    schedule: Schedule,
+    /// Steps the schedule spans (the whole run).
+    total_steps: u64,
 }
 
 impl<T: Real> OptState<T> {
@@ -37,13 +40,56 @@ impl<T: Real> OptState<T> {
             m: vec![T::zero(); m],
             v: vec![T::zero(); v],
             iterations: 0,
+            schedule: Schedule::Constant,
+            total_steps: 1,
+        }
+    }
+
+    /// Makes the learning rate follow `schedule` over `total_steps` steps.
+    pub(crate) fn set_schedule(&mut self, schedule: Schedule, total_steps: u64) {
+        self.schedule = schedule;
+        self.total_steps = total_steps.max(1);
+    }
+
+    /// The learning rate's multiplier at the current step (Keras evaluates
+    /// a schedule at `iterations`, the number of steps already taken).
+    fn lr_factor(&self) -> f64 {
+        match self.schedule {
+            Schedule::Constant => 1.0,
+            Schedule::Cosine => {
+                let t = self.iterations.min(self.total_steps) as f64 / self.total_steps as f64;
+                0.5 * (1.0 + (std::f64::consts::PI * t).cos())
+            }
         }
     }
 
     /// One update of `params` with the minibatch gradient `grads`.
     pub(crate) fn step(&mut self, params: &mut [T], grads: &[T]) {
         let c = T::from_f64;
-        match self.opt {
+        let factor = self.lr_factor();
+        let opt = match self.opt {
+            Optimizer::Rmsprop { lr, rho, epsilon } => Optimizer::Rmsprop {
+                lr: lr * factor,
+                rho,
+                epsilon,
+            },
+            Optimizer::Adam {
+                lr,
+                beta1,
+                beta2,
+                epsilon,
+            } => Optimizer::Adam {
+                lr: lr * factor,
+                beta1,
+                beta2,
+                epsilon,
+            },
+            Optimizer::Sgd { lr, momentum } => Optimizer::Sgd {
+                lr: lr * factor,
+                momentum,
+            },
+        };
+        match opt {
             Optimizer::Rmsprop { lr, rho, epsilon } => {
                 let (lr, rho, one_m_rho, eps) = (c(lr), c(rho), c(1.0 - rho), c(epsilon));
                 for ((p, v), &g) in params.iter_mut().zip(&mut self.v).zip(grads) {
@@ -95,6 +141,32 @@ impl<T: Real> OptState<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cosine_schedule_follows_keras_cosine_decay() {
+        // SGD moves by lr * g, so each step shows the scheduled rate:
+        // 0.1 * (1 + cos(pi * t / 4)) / 2 for t = 0..4, then 0.
+        let mut st = OptState::<f64>::new(
+            Optimizer::Sgd {
+                lr: 0.1,
+                momentum: 0.0,
+            },
+            1,
+        );
+        st.set_schedule(Schedule::Cosine, 4);
+        let mut p = [0.0];
+        let mut moved = Vec::new();
+        for _ in 0..5 {
+            let before = p[0];
+            st.step(&mut p, &[-1.0]);
+            moved.push(p[0] - before);
+        }
+        let half = std::f64::consts::FRAC_1_SQRT_2;
+        let want = [0.1, 0.05 * (1.0 + half), 0.05, 0.05 * (1.0 - half), 0.0];
+        for (got, want) in moved.iter().zip(want) {
+            assert!((got - want).abs() < 1e-12, "{moved:?}");
+        }
+    }
 
     #[test]
     fn rmsprop_two_steps_by_hand() {
