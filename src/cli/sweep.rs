@@ -321,15 +321,56 @@ pub fn run(args: SweepArgs) -> Result<ExitCode, String> {
 /// A row is on the front when no other row is at least as accurate and at
 /// least as fast, and strictly better in one. Rows with no right image
 /// have no latency and are never on it.
+/// Marks the settings no other beats on both accuracy and latency. A
+/// setting whose network never spiked is left out: its output is the
+/// biases' constant, "right" from the first step for whichever class that
+/// favours, which says nothing about how fast spikes carry the answer.
 fn mark_pareto(rows: &mut [Row]) {
     let pts: Vec<Option<(f64, f64)>> = rows
         .iter()
-        .map(|r| r.mean_steps_to_right.map(|l| (l, r.accuracy)))
+        .map(|r| {
+            r.mean_steps_to_right
+                .filter(|_| r.spikes_per_image > 0.0)
+                .map(|l| (l, r.accuracy))
+        })
         .collect();
     for (i, r) in rows.iter_mut().enumerate() {
         let Some((l, a)) = pts[i] else { continue };
         r.pareto = !pts.iter().enumerate().any(|(j, p)| {
             j != i && p.is_some_and(|(l2, a2)| l2 <= l && a2 >= a && (l2 < l || a2 > a))
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(accuracy: f64, steps_to_right: f64, spikes: f64) -> Row {
+        Row {
+            scale: String::new(),
+            synapse: String::new(),
+            present_ms: 0.0,
+            steps: 0,
+            accuracy,
+            correct: 0,
+            images: 0,
+            mean_steps_to_right: Some(steps_to_right),
+            spikes_per_image: spikes,
+            pareto: false,
+        }
+    }
+
+    #[test]
+    fn pareto_front_skips_dominated_and_silent_settings() {
+        let mut rows = vec![
+            row(0.9, 20.0, 100.0), // front: most accurate
+            row(0.8, 10.0, 50.0),  // front: fastest spiking
+            row(0.7, 15.0, 80.0),  // dominated by the second
+            row(0.1, 1.0, 0.0),    // never spiked: left out
+        ];
+        mark_pareto(&mut rows);
+        let marks: Vec<bool> = rows.iter().map(|r| r.pareto).collect();
+        assert_eq!(marks, [true, true, false, false]);
     }
 }
