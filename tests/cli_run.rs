@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{bundled_data, snnc, temp_dir, write_tiny_params, TINY_NETWORK};
+use common::{bundled_data, snnc, stdout_of, temp_dir, write_tiny_params, TINY_NETWORK};
 
 use std::path::{Path, PathBuf};
 
@@ -95,16 +95,11 @@ fn out_writes_probes_shaped_like_nengo_dl_predict() {
     let spec = write_spec(&dir, "");
     write_tiny_params(&dir, 49, |i| 5.0 + i as f32 * 2.0);
     let probes = dir.join("probes.npz");
-    let out = snnc()
-        .args(["run", "--limit", "3", "--out"])
-        .arg(&probes)
-        .arg(&spec)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    stdout_of(
+        snnc()
+            .args(["run", "--limit", "3", "--out"])
+            .arg(&probes)
+            .arg(&spec),
     );
     let arrays = snnc_runtime::io::read_npz(&probes).unwrap();
     let shape = |name: &str| {

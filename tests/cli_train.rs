@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{bundled_data, snnc, temp_dir, TINY_NETWORK};
+use common::{bundled_data, snnc, stdout_of, temp_dir, TINY_NETWORK};
 
 #[test]
 fn keep_best_saves_only_improving_epochs() {
@@ -32,17 +32,8 @@ train {{
         ),
     )
     .unwrap();
-    let out = snnc()
-        .args(["train", spec.to_str().unwrap(), "--format", "json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let epochs: Vec<serde_json::Value> = String::from_utf8(out.stdout)
-        .unwrap()
+    let out = stdout_of(snnc().arg("train").arg(&spec).args(["--format", "json"]));
+    let epochs: Vec<serde_json::Value> = out
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{bundled_data, snnc, temp_dir, write_tiny_params, TINY_NETWORK};
+use common::{bundled_data, snnc, stdout_of, temp_dir, write_tiny_params, TINY_NETWORK};
 
 use std::path::{Path, PathBuf};
 
@@ -39,17 +39,12 @@ run {{
 }
 
 fn diagnose_json(spec: &Path) -> serde_json::Value {
-    let out = snnc()
-        .args(["diagnose", "--limit", "20", "--format", "json"])
-        .arg(spec)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "snnc diagnose failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = stdout_of(
+        snnc()
+            .args(["diagnose", "--limit", "20", "--format", "json"])
+            .arg(spec),
     );
-    serde_json::from_slice(&out.stdout).unwrap()
+    serde_json::from_str(&out).unwrap()
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{bundled_data, snnc, temp_dir, write_tiny_params, TINY_NETWORK};
+use common::{bundled_data, snnc, stdout_of, temp_dir, write_tiny_params, TINY_NETWORK};
 
 use std::path::{Path, PathBuf};
 
@@ -41,20 +41,7 @@ run {{
 }
 
 fn plot(spec: &Path, args: &[&str], out: &Path) -> String {
-    let o = snnc()
-        .arg("plot")
-        .arg(spec)
-        .args(args)
-        .arg("-o")
-        .arg(out)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "snnc plot {args:?} failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
+    stdout_of(snnc().arg("plot").arg(spec).args(args).arg("-o").arg(out))
 }
 
 fn png_size(path: &Path) -> (u32, u32) {

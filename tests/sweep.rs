@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{bundled_data, snnc, temp_dir, write_tiny_params, TINY_NETWORK};
+use common::{bundled_data, snnc, stdout_of, temp_dir, write_tiny_params, TINY_NETWORK};
 
 use std::path::{Path, PathBuf};
 
@@ -43,29 +43,24 @@ fn sweep_rows_match_individual_runs() {
     write_tiny_params(&dir, 49, |i| 5.0 + i as f32 * 2.0);
     let csv = dir.join("sweep.csv");
     let plot = dir.join("sweep.svg");
-    let o = snnc()
-        .arg("sweep")
-        .arg(&spec)
-        .args([
-            "--scale",
-            "2,10",
-            "--synapse",
-            "none,5ms",
-            "--present",
-            "20ms,50ms",
-            "--limit",
-            "8",
-            "--csv",
-        ])
-        .arg(&csv)
-        .arg("--plot")
-        .arg(&plot)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "snnc sweep failed: {}",
-        String::from_utf8_lossy(&o.stderr)
+    stdout_of(
+        snnc()
+            .arg("sweep")
+            .arg(&spec)
+            .args([
+                "--scale",
+                "2,10",
+                "--synapse",
+                "none,5ms",
+                "--present",
+                "20ms,50ms",
+                "--limit",
+                "8",
+                "--csv",
+            ])
+            .arg(&csv)
+            .arg("--plot")
+            .arg(&plot),
     );
     let table = std::fs::read_to_string(&csv).unwrap();
     let mut lines = table.lines();

@@ -22,6 +22,18 @@ pub fn snnc() -> Command {
     Command::new(env!("CARGO_BIN_EXE_snnc"))
 }
 
+/// Runs `cmd` (an [`snnc`] command with its arguments) to completion and
+/// returns its stdout; fails the test with its stderr if it fails.
+pub fn stdout_of(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// The MNIST test images the repository carries.
 pub fn bundled_data() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data")

@@ -185,8 +185,8 @@ impl Emitter<'_, '_> {
 
     /// Makes `konst(v, wide)` of each value a register loaded here, before
     /// a loop, instead of a constant materialised inside it (a load from
-    /// the constant pool per use per iteration). Values loaded from memory
-    /// are not rematerialised, and their splats are loop-invariant.
+    /// the constant pool per use per iteration): Cranelift rematerialises
+    /// constants at their uses, but never a load.
     fn hoist(&mut self, values: &[f64], wide: bool) {
         for &v in values {
             if self

@@ -250,23 +250,21 @@ impl<'a, T: Real> JitModel<'a, T> {
     /// The nodes stepped as packed lists of their active neurons (see
     /// `layout::CompactSlots`), by name.
     pub fn compacted_nodes(&self) -> Vec<&str> {
-        self.layout
-            .nodes
-            .iter()
-            .zip(&self.net.nodes)
-            .filter(|(slots, _)| slots.compact.is_some())
-            .map(|(_, node)| node.name.as_str())
-            .collect()
+        self.node_names_where(|slots| slots.compact.is_some())
     }
 
     /// The conv nodes stepped only at positions spikes reached (see
     /// `layout::LazySlots`), by name.
     pub fn lazy_nodes(&self) -> Vec<&str> {
+        self.node_names_where(|slots| slots.lazy.is_some())
+    }
+
+    fn node_names_where(&self, pred: impl Fn(&layout::NodeSlots) -> bool) -> Vec<&str> {
         self.layout
             .nodes
             .iter()
             .zip(&self.net.nodes)
-            .filter(|(slots, _)| slots.lazy.is_some())
+            .filter(|(slots, _)| pred(slots))
             .map(|(_, node)| node.name.as_str())
             .collect()
     }
@@ -398,11 +396,9 @@ impl<'a, T: Real> JitModel<'a, T> {
     /// listed voltages go back to the dense vector the new list reads.
     ///
     /// With a `horizon` (the list serves that many steps, then the run
-    /// ends), a neuron whose voltage provably stays below 1 until then is
-    /// left out too: it would never spike, and its voltage is not an
-    /// output. The bound `v + steps * (d + 2^-20) < 1` covers the rounding
-    /// of every addition (at most half an ulp of a value below 1: 2^-25 in
-    /// f32), so leaving it out changes nothing observable.
+    /// ends), a neuron that provably stays below threshold until then is
+    /// left out too (see `stays_below_threshold`): it would never spike,
+    /// and its voltage is not an output, so nothing observable changes.
     fn list_active_neurons(
         &self,
         arena: &mut Arena,
@@ -424,10 +420,8 @@ impl<'a, T: Real> JitModel<'a, T> {
         let v = arena.slice::<T>(v_dense, n);
         let (mut index, mut inc, mut volt) = (Vec::new(), Vec::new(), Vec::new());
         let silent = |v: T, d: T| {
-            horizon.is_some_and(|steps| {
-                let steps = steps as f64;
-                Real::to_f64(v) + steps * (Real::to_f64(d) + 2f64.powi(-20)) < 1.0
-            })
+            horizon
+                .is_some_and(|steps| stays_below_threshold(Real::to_f64(v), Real::to_f64(d), steps))
         };
         for (i, (&j, &v)) in j.iter().zip(v).enumerate() {
             let d = j.max(T::zero()) * dt;
@@ -502,11 +496,17 @@ impl<'a, T: Real> JitModel<'a, T> {
     }
 }
 
+/// Whether a spiking ReLU neuron starting at voltage `v` and adding `d`
+/// every step stays below 1 (never spikes) for `steps` steps, whatever the
+/// rounding: each addition of values below 1 errs by at most half an ulp
+/// (2^-25 in f32), well inside the 2^-20 per step allowed here.
+fn stays_below_threshold(v: f64, d: f64, steps: usize) -> bool {
+    v + steps as f64 * (d + 2f64.powi(-20)) < 1.0
+}
+
 /// Whether a spiking ReLU neuron of node `id` that receives no input (its
 /// current is its scaled bias, `J = gain * bias` as the generated code
-/// forms it) stays below threshold for the whole run from a zero voltage:
-/// `steps * (max(J, 0) * dt + 2^-20) < 1`, the margin covering the
-/// rounding of every addition as in `list_active_neurons`.
+/// forms it) stays below threshold for the whole run from a zero voltage.
 fn quiet_without_input<T: Real>(
     model: &Model,
     params: &NodeParams<T>,
@@ -523,8 +523,7 @@ fn quiet_without_input<T: Real>(
     let (gain, dt) = (T::from_f64(settings.scale), T::from_f64(cfg.dt));
     params.bias.iter().all(|&b| {
         let j = if settings.scale != 1.0 { gain * b } else { b };
-        let d = Real::to_f64(j.max(T::zero()) * dt);
-        cfg.steps as f64 * (d + 2f64.powi(-20)) < 1.0
+        stays_below_threshold(0.0, Real::to_f64(j.max(T::zero()) * dt), cfg.steps)
     })
 }
 
