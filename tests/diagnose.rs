@@ -54,7 +54,7 @@ fn a_slow_layer_is_reported_at_the_present_line_with_a_fix() {
     write_tiny_params(&dir, 49, |i| 5.0 + i as f32 * 2.0);
     let report = diagnose_json(&spec);
     assert_eq!(report["variant"], "spiking");
-    assert_eq!(report["rate_model"], "tiny");
+    assert_eq!(report["rate_model"], "spiking in rate mode");
     assert_eq!(report["images"], 20);
     let layer = &report["layers"][0];
     assert_eq!(layer["name"], "hidden");
@@ -137,5 +137,33 @@ fn an_unfiltered_noisy_output_asks_for_a_synapse() {
         .unwrap()
         .contains("synapse hidden -> out = lowpass(5ms)"));
     assert!(!findings.iter().any(|f| f["kind"] == "slow"), "{report:#}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// A swap that changes a neuron's amplitude changes the network: the
+/// variant is compared with itself in rate mode, so its output distance and
+/// its layer's rates in Hz are what they are at amplitude 1 (not 100x off,
+/// as against the network's own rate model).
+#[test]
+fn an_amplitude_swap_is_compared_with_its_own_rate_mode() {
+    let dir = temp_dir("diagnose", "amplitude");
+    write_tiny_params(&dir, 49, |i| 5.0 + i as f32 * 2.0);
+    let settings = "    scale_firing_rates = 10\n    synapse = lowpass(5ms)";
+    let plain = diagnose_json(&write_spec(&dir, settings, "100ms"));
+    let amplitude = format!("    swap hidden -> spiking_relu(amplitude=0.01)\n{settings}");
+    let scaled = diagnose_json(&write_spec(&dir, &amplitude, "100ms"));
+    let hz = |r: &serde_json::Value| r["layers"][0]["rate_mean_hz"].as_f64().unwrap();
+    let distance = |r: &serde_json::Value| r["output"]["relative_distance"].as_f64().unwrap();
+    assert!(
+        (hz(&plain) - hz(&scaled)).abs() <= 1e-6 * hz(&plain),
+        "{plain:#}\n{scaled:#}"
+    );
+    // The output bias is zero, so the output scales with the amplitude and
+    // its relative distance does not change (against the network's own
+    // rate model it would read about 99%).
+    assert!(
+        (distance(&plain) - distance(&scaled)).abs() < 0.01,
+        "{plain:#}\n{scaled:#}"
+    );
     std::fs::remove_dir_all(dir).ok();
 }

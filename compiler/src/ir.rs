@@ -216,6 +216,23 @@ impl Model {
             .iter()
             .any(|n| n.neuron.is_some_and(|t| t.is_spiking()))
     }
+
+    /// This model in rate mode, as training sees it: every neuron replaced
+    /// by its rate equivalent (same amplitude and scale), no synapses. For a
+    /// variant that only swaps in spiking neurons and scales rates, it
+    /// computes what the network's own rate model does; with a changed
+    /// amplitude it is the network the variant was trained as.
+    pub fn rate_equivalent(&self) -> Model {
+        let mut m = self.clone();
+        m.name = format!("{} in rate mode", self.name);
+        for node in &mut m.nodes {
+            node.neuron = node.neuron.map(Neuron::rate_equivalent);
+            node.input_synapses.fill(Synapse::None);
+            node.bias_synapse = Synapse::None;
+        }
+        m.initial_voltage = InitialVoltage::Zero;
+        m
+    }
 }
 
 /// How one node runs. The node's current is

@@ -1,7 +1,7 @@
-//! `snnc diagnose SPEC`: runs a convert variant and its rate model side by
-//! side on a small batch, reports firing per layer and how far the spiking
-//! output is from the rate output, and turns what it sees into findings that
-//! point at the spec line to change.
+//! `snnc diagnose SPEC`: runs a convert variant in spiking and in rate mode
+//! side by side on a small batch, reports firing per layer and how far the
+//! spiking output is from the rate output, and turns what it sees into
+//! findings that point at the spec line to change.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -102,9 +102,9 @@ pub fn run(args: DiagnoseArgs) -> Result<ExitCode, String> {
             variant.name
         ));
     }
-    let rate_index =
-        exec::rate_model_of(program, run.model).ok_or("the network has no rate model")?;
-    let rate = &program.models[rate_index];
+    // The variant in rate mode (not the network's own rate model, which
+    // differs from it when a swap changes a neuron's amplitude).
+    let rate = &variant.rate_equivalent();
     let net = program.network_of(variant);
     run.data.limit = Some(run.data.limit.map_or(args.limit, |l| l.min(args.limit)));
     let loaded = exec::load(program, &run, &spec.dir)?;
@@ -260,10 +260,9 @@ pub fn run(args: DiagnoseArgs) -> Result<ExitCode, String> {
         }
         DiagnoseFormat::Human => {
             println!(
-                "{}: `{}` against its rate model `{}` on {images} images x {} steps (dt {} ms)",
+                "{}: `{}` against itself in rate mode on {images} images x {} steps (dt {} ms)",
                 spec.path.display(),
                 variant.name,
-                rate.name,
                 run.steps,
                 run.dt * 1e3
             );

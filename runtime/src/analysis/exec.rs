@@ -56,15 +56,6 @@ pub fn pick_variant(program: &Program, run: &Run, name: &str) -> Result<usize, S
     Ok(index)
 }
 
-/// The rate model of the network `model` converts (the network's own model).
-pub fn rate_model_of(program: &Program, model: usize) -> Option<usize> {
-    let network = program.models[model].network;
-    program
-        .models
-        .iter()
-        .position(|m| m.network == network && !m.converted)
-}
-
 /// A run's data and params in memory, checked against its network.
 pub struct Loaded {
     pub dataset: Dataset,

@@ -35,7 +35,8 @@ pub struct LayerDiag {
     pub neuron: String,
     pub neurons: usize,
     pub scale: f64,
-    /// The rate model's output averaged over the run (Hz for relu).
+    /// The rate model's output averaged over the run, over the neuron's
+    /// amplitude: its firing rate at scale 1 (Hz).
     pub rate_mean_hz: f64,
     pub rate_max_hz: f64,
     /// Fraction of neurons whose rate-model output is 0.
@@ -130,9 +131,14 @@ impl LayerAccum {
         self.steps = steps;
         let seconds = steps as f64 * self.dt;
         self.images += 1;
+        // The rate model outputs its rate times the amplitude.
+        let amplitude = Some(self.neuron.amplitude())
+            .filter(|&a| a > 0.0)
+            .unwrap_or(1.0);
         for i in 0..n {
             let rate = (0..rate_steps).map(|k| rate_rows[k * n + i]).sum::<f64>()
-                / rate_steps.max(1) as f64;
+                / rate_steps.max(1) as f64
+                / amplitude;
             self.rate_sum += rate;
             self.rate_max = self.rate_max.max(rate);
             self.rate_silent += usize::from(rate <= 0.0);
