@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use snnc_compiler::check_source;
-use snnc_compiler::ir::{BoundProbe, Network, ParamRole, Program, Synapse};
+use snnc_compiler::ir::{BoundProbe, DataKind, Network, ParamRole, Program, Split, Synapse};
 use snnc_runtime::io::read_npz;
 use snnc_runtime::jit::{self, JitModel};
 use snnc_runtime::reference::{self, simulate, InputSeq, NodeParams, Real, SimConfig, SimOutput};
@@ -382,21 +382,27 @@ convert spiking from tiny {
     }
 }
 
-/// The shipped seed network and params on 500 bundled MNIST test images:
-/// both engines predict the same class for every image (and here, since the
-/// JIT is exact, the same output values).
-#[test]
-fn mnist_500_images_same_predictions() {
+/// Both engines on the first `images` bundled MNIST test images through a
+/// shipped spec's run block (its network, params, pixel scale, steps):
+/// identical outputs and spike counts for every image. Returns how many
+/// the JIT classified right, and which layers it ran packed and lazily.
+fn shipped_spec_agrees(spec: &str, images: usize) -> (usize, Vec<String>, Vec<String>) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let prog = program(&std::fs::read_to_string(root.join("specs/mnist.snn")).unwrap());
+    let prog = program(&std::fs::read_to_string(root.join("specs").join(spec)).unwrap());
     let run = &prog.runs[0];
     let model = &prog.models[run.model];
     let net = prog.network_of(model);
-    let params = snnc_runtime::params::load(&root.join("examples/mnist_params.npz"), net).unwrap();
+    let params_path = root.join("specs").join(run.params.as_ref().unwrap());
+    let params = snnc_runtime::params::load(&params_path, net).unwrap();
     let params: Vec<NodeParams<f32>> = params.in_precision();
+    // The bundled images, whatever directory the run block reads.
     let mut data = run.data.clone();
-    data.limit = Some(500);
-    let dataset = snnc_runtime::data::load(&data, &root.join("specs")).unwrap();
+    data.kind = DataKind::MnistIdx {
+        dir: root.join("examples/data").display().to_string(),
+        split: Split::Test,
+    };
+    data.limit = Some(images);
+    let dataset = snnc_runtime::data::load(&data, root).unwrap();
     let inputs: Vec<Vec<f32>> = (0..dataset.len())
         .map(|i| dataset.example(i).to_vec())
         .collect();
@@ -415,12 +421,46 @@ fn mnist_500_images_same_predictions() {
     };
     let mut correct = 0;
     for (i, (a, b)) in fast.iter().zip(&slow).enumerate() {
-        assert_eq!(last(a), last(b), "image {i}: predictions differ");
-        assert_same(&format!("image {i}"), a, b);
+        assert_eq!(last(a), last(b), "{spec}, image {i}: predictions differ");
+        assert_same(&format!("{spec}, image {i}"), a, b);
         correct += usize::from(last(a) == dataset.labels[i] as usize);
     }
+    let names = |v: Vec<&str>| v.into_iter().map(String::from).collect();
+    (
+        correct,
+        names(compiled.compacted_nodes()),
+        names(compiled.lazy_nodes()),
+    )
+}
+
+/// The shipped seed network and params on 500 bundled MNIST test images:
+/// both engines predict the same class for every image (and here, since the
+/// JIT is exact, the same output values).
+#[test]
+fn mnist_500_images_same_predictions() {
+    let (correct, packed, _) = shipped_spec_agrees("mnist.snn", 500);
+    assert_eq!(packed, ["conv1"]);
     assert!(
         correct >= 475,
         "the shipped params should classify well: {correct}/500"
     );
+}
+
+/// Every other spec in `specs/` with its shipped params, on fewer images
+/// (the deep network's reference run is the slow part): `deep.snn` runs
+/// its conv2 and conv3 lazily, `mnist_rates.snn` has an amplitude swap.
+#[test]
+fn every_shipped_spec_agrees() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("specs");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if name.ends_with(".snn") && name != "mnist.snn" {
+            let (correct, packed, lazy) = shipped_spec_agrees(&name, 40);
+            assert!(correct >= 36, "{name}: {correct}/40 right");
+            assert_eq!(packed, ["conv1"], "{name}");
+            if name == "deep.snn" {
+                assert_eq!(lazy, ["conv2", "conv3"]);
+            }
+        }
+    }
 }
