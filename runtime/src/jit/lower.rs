@@ -23,7 +23,7 @@ use cranelift_frontend::FunctionBuilder;
 use snnc_compiler::ir::{Network, Neuron, Op};
 
 use super::layout::{scattered_source, CompactSlots, FilterSlots, Layout, LazySlots};
-use crate::reference::layers::conv_axis;
+use crate::reference::layers::Conv2dGeom;
 
 /// The weights and constant vectors of one node, as addresses the code embeds.
 pub struct NodeConsts {
@@ -417,20 +417,9 @@ impl Emitter<'_, '_> {
 
     /// Cross-correlation, output-major with zero inputs skipped (the
     /// reference's loop nest).
-    #[allow(clippy::too_many_arguments)]
-    fn conv2d(
-        &mut self,
-        x: Value,
-        kernel: Value,
-        u: Value,
-        input: [usize; 3],
-        output: [usize; 3],
-        k: [usize; 2],
-        s: [usize; 2],
-        pad: [usize; 2],
-    ) {
-        let [h, w, c] = input;
-        let [oh_n, ow_n, f] = output;
+    fn conv2d(&mut self, x: Value, kernel: Value, u: Value, g: &Conv2dGeom) {
+        let ([h, w, c], [oh_n, ow_n, f]) = (g.input, g.output);
+        let (k, s, pad) = (g.kernel, g.strides, g.pad);
         self.fill(u, oh_n * ow_n * f, 0.0);
         let zero = self.float(0.0);
         let elem = self.elem;
@@ -789,16 +778,11 @@ impl Emitter<'_, '_> {
             Scatter::Conv {
                 kernel,
                 u,
-                input,
-                output,
-                k,
-                s,
-                pad,
-                ref lazy,
+                geom,
+                lazy,
             } => {
-                let [_, w, c] = input;
-                let [oh_n, ow_n, f] = output;
-                let lazy = *lazy;
+                let ([_, w, c], [oh_n, ow_n, f]) = (geom.input, geom.output);
+                let (k, s, pad) = (geom.kernel, geom.strides, geom.pad);
                 let ci = self.b.ins().urem_imm_u(idx, c as i64);
                 let pos = self.b.ins().udiv_imm_u(idx, c as i64);
                 let iw = self.b.ins().urem_imm_u(pos, w as i64);
@@ -1062,11 +1046,7 @@ pub enum Scatter {
     Conv {
         kernel: Value,
         u: Value,
-        input: [usize; 3],
-        output: [usize; 3],
-        k: [usize; 2],
-        s: [usize; 2],
-        pad: [usize; 2],
+        geom: Conv2dGeom,
         /// The receiver's lazy state, when it has one (see `LazySlots`).
         lazy: Option<LazyTarget>,
     },
@@ -1147,26 +1127,14 @@ pub fn emit_step(
                         u,
                         n_out: units,
                     },
-                    Op::Conv2d {
-                        filters,
-                        kernel: k,
-                        strides,
-                        padding,
-                        ..
-                    } => {
-                        let input = shape3(&src_node.shape);
-                        let (oh, ph) =
-                            conv_axis(input[0], k[0], strides[0], padding).unwrap_or((0, 0));
-                        let (ow, pw) =
-                            conv_axis(input[1], k[1], strides[1], padding).unwrap_or((0, 0));
+                    Op::Conv2d { .. } => {
+                        let Some(geom) = Conv2dGeom::of(consumer, src_node) else {
+                            continue;
+                        };
                         Scatter::Conv {
                             kernel,
                             u,
-                            input,
-                            output: [oh, ow, filters],
-                            k,
-                            s: strides,
-                            pad: [ph, pw],
+                            geom,
                             lazy: layout.nodes[target].lazy.zip(layout.nodes[target].v).map(
                                 |(l, v)| LazyTarget {
                                     touched: e.slot(l.touched),
@@ -1226,29 +1194,11 @@ pub fn emit_step(
                                 let kernel = e.addr(consts[id].kernel);
                                 e.dense(x, kernel, u, src_node.size(), units);
                             }
-                            Op::Conv2d {
-                                filters,
-                                kernel: k,
-                                strides,
-                                padding,
-                                ..
-                            } => {
-                                let input = shape3(&src_node.shape);
-                                let (oh, ph) = conv_axis(input[0], k[0], strides[0], padding)
-                                    .unwrap_or((0, 0));
-                                let (ow, pw) = conv_axis(input[1], k[1], strides[1], padding)
-                                    .unwrap_or((0, 0));
-                                let kernel = e.addr(consts[id].kernel);
-                                e.conv2d(
-                                    x,
-                                    kernel,
-                                    u,
-                                    input,
-                                    [oh, ow, filters],
-                                    k,
-                                    strides,
-                                    [ph, pw],
-                                );
+                            Op::Conv2d { .. } => {
+                                if let Some(g) = Conv2dGeom::of(node, src_node) {
+                                    let kernel = e.addr(consts[id].kernel);
+                                    e.conv2d(x, kernel, u, &g);
+                                }
                             }
                             Op::AvgPool { pool, strides } | Op::MaxPool { pool, strides } => {
                                 let (input, output) =

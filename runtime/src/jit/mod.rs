@@ -22,7 +22,7 @@ use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, Linkage, Module};
 use snnc_compiler::ir::{BoundProbe, InitialVoltage, Model, Network, Op};
 
-use crate::reference::layers::{self, conv_axis, Conv2dGeom, PoolGeom};
+use crate::reference::layers::{self, Conv2dGeom, PoolGeom};
 use crate::reference::neurons::uniform_voltages;
 use crate::reference::synapses::Filter;
 use crate::reference::{InputSeq, NodeParams, Real, SimConfig, SimError, SimOutput};
@@ -541,24 +541,10 @@ fn transform<T: Real>(
     };
     match node.op {
         Op::Dense { .. } => layers::dense(x, &p.kernel, u),
-        Op::Conv2d {
-            filters,
-            kernel,
-            strides,
-            padding,
-            ..
-        } => {
-            let input = shape3(&src.shape);
-            let (oh, ph) = conv_axis(input[0], kernel[0], strides[0], padding).unwrap_or((0, 0));
-            let (ow, pw) = conv_axis(input[1], kernel[1], strides[1], padding).unwrap_or((0, 0));
-            let g = Conv2dGeom {
-                input,
-                output: [oh, ow, filters],
-                kernel,
-                strides,
-                pad: [ph, pw],
-            };
-            layers::conv2d(&g, x, &p.kernel, u);
+        Op::Conv2d { .. } => {
+            if let Some(g) = Conv2dGeom::of(node, src) {
+                layers::conv2d(&g, x, &p.kernel, u);
+            }
         }
         Op::AvgPool { pool, strides } | Op::MaxPool { pool, strides } => {
             let g = PoolGeom {

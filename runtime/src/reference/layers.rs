@@ -10,7 +10,7 @@
 //! Accumulation skips exact-zero inputs: adding `0*w` to a sum that started
 //! at +0 changes nothing, and spiking layers are mostly zeros.
 
-use snnc_compiler::ir::Padding;
+use snnc_compiler::ir::{Node, Op, Padding};
 
 use super::real::Real;
 
@@ -71,6 +71,34 @@ pub struct Conv2dGeom {
 }
 
 impl Conv2dGeom {
+    /// The geometry of conv node `node` reading `src`'s output; `None` for
+    /// another op, or shapes that do not fit (which the reference's plan
+    /// reports before anything runs).
+    pub fn of(node: &Node, src: &Node) -> Option<Conv2dGeom> {
+        let Op::Conv2d {
+            filters,
+            kernel,
+            strides,
+            padding,
+            ..
+        } = node.op
+        else {
+            return None;
+        };
+        let [h, w, c] = src.shape[..] else {
+            return None;
+        };
+        let (oh, ph) = conv_axis(h, kernel[0], strides[0], padding)?;
+        let (ow, pw) = conv_axis(w, kernel[1], strides[1], padding)?;
+        Some(Conv2dGeom {
+            input: [h, w, c],
+            output: [oh, ow, filters],
+            kernel,
+            strides,
+            pad: [ph, pw],
+        })
+    }
+
     pub fn kernel_len(&self) -> usize {
         self.kernel[0] * self.kernel[1] * self.input[2] * self.output[2]
     }
