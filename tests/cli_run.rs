@@ -3,37 +3,20 @@
 
 mod common;
 
-use common::{bundled_data, snnc, stdout_of, temp_dir, write_tiny_params, TINY_NETWORK};
+use common::{bundled_data, snnc, stdout_of, temp_dir, write_tiny_params, write_tiny_spec};
 
 use std::path::{Path, PathBuf};
 
 /// A pooled, spiking two-layer network: avg_pool 4x4 -> dense 10 readout.
 fn write_spec(dir: &Path, extra_run: &str) -> PathBuf {
-    let spec = format!(
-        r#"{TINY_NETWORK}
-
-convert spiking from tiny {{
-    swap relu -> spiking_relu
-    scale_firing_rates = 5
-    synapse = lowpass(5ms)
-}}
-
-probe rates = hidden
-probe pred = out
-
-run {{
-    network = spiking
-    params = "params.npz"
-    data = mnist_idx("{}", split=test, limit=40)
-    present = 20ms
-    {extra_run}
-}}
-"#,
-        bundled_data().display()
-    );
-    let path = dir.join("tiny.snn");
-    std::fs::write(&path, spec).unwrap();
-    path
+    let convert = "    scale_firing_rates = 5\n    synapse = lowpass(5ms)";
+    write_tiny_spec(
+        dir,
+        "tiny.snn",
+        convert,
+        40,
+        &format!("    present = 20ms\n    {extra_run}"),
+    )
 }
 
 #[test]

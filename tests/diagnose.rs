@@ -4,38 +4,15 @@
 
 mod common;
 
-use common::{bundled_data, snnc, stdout_of, temp_dir, write_tiny_params, TINY_NETWORK};
+use common::{snnc, stdout_of, temp_dir, write_tiny_params, write_tiny_spec};
 
 use std::path::{Path, PathBuf};
 
 /// avg_pool 4x4 -> dense 16 (spiking) -> dense 10, with `convert` and `run`
 /// settings filled in.
 fn write_spec(dir: &Path, convert: &str, present: &str) -> PathBuf {
-    let data = bundled_data();
-    let spec = format!(
-        r#"{TINY_NETWORK}
-
-convert spiking from tiny {{
-    swap relu -> spiking_relu
-{convert}
-}}
-
-probe rates = hidden
-probe pred = out
-
-run {{
-    network = spiking
-    params = "params.npz"
-    data = mnist_idx("{}", split=test, limit=40)
-    dt = 1ms
-    present = {present}
-}}
-"#,
-        data.display()
-    );
-    let path = dir.join("tiny.snn");
-    std::fs::write(&path, spec).unwrap();
-    path
+    let run = format!("    dt = 1ms\n    present = {present}");
+    write_tiny_spec(dir, "tiny.snn", convert, 40, &run)
 }
 
 fn diagnose_json(spec: &Path) -> serde_json::Value {

@@ -3,38 +3,21 @@
 
 mod common;
 
-use common::{bundled_data, snnc, stdout_of, temp_dir, write_tiny_params, TINY_NETWORK};
+use common::{snnc, stdout_of, temp_dir, write_tiny_params, write_tiny_spec};
 
 use std::path::{Path, PathBuf};
 
 use snnc_runtime::io::read_npz;
 
 fn write_spec(dir: &Path) -> PathBuf {
-    let data = bundled_data();
-    let spec = format!(
-        r#"{TINY_NETWORK}
-
-convert spiking from tiny {{
-    swap relu -> spiking_relu
-    scale_firing_rates = 5
-    synapse = lowpass(5ms)
-}}
-
-probe rates = hidden
-probe pred = out
-
-run {{
-    network = spiking
-    params = "params.npz"
-    data = mnist_idx("{}", split=test, limit=10)
-    dt = 1ms
-    present = 40ms
-}}
-"#,
-        data.display()
+    let convert = "    scale_firing_rates = 5\n    synapse = lowpass(5ms)";
+    let path = write_tiny_spec(
+        dir,
+        "tiny.snn",
+        convert,
+        10,
+        "    dt = 1ms\n    present = 40ms",
     );
-    let path = dir.join("tiny.snn");
-    std::fs::write(&path, spec).unwrap();
     // Some units silent (negative bias), some fast.
     write_tiny_params(dir, 49, |i| -20.0 + i as f32 * 6.0);
     path

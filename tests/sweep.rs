@@ -3,36 +3,14 @@
 
 mod common;
 
-use common::{bundled_data, snnc, stdout_of, temp_dir, write_tiny_params, TINY_NETWORK};
+use common::{snnc, stdout_of, temp_dir, write_tiny_params, write_tiny_spec};
 
 use std::path::{Path, PathBuf};
 
 fn write_spec(dir: &Path, name: &str, convert: &str, present: &str) -> PathBuf {
-    let data = bundled_data();
-    let spec = format!(
-        r#"{TINY_NETWORK}
-
-convert spiking from tiny {{
-    swap relu -> spiking_relu
-    scale hidden = 3
-{convert}
-}}
-
-probe pred = out
-
-run {{
-    network = spiking
-    params = "params.npz"
-    data = mnist_idx("{}", split=test, limit=12)
-    dt = 1ms
-    present = {present}
-}}
-"#,
-        data.display()
-    );
-    let path = dir.join(name);
-    std::fs::write(&path, spec).unwrap();
-    path
+    let convert = format!("    scale hidden = 3\n{convert}");
+    let run = format!("    dt = 1ms\n    present = {present}");
+    write_tiny_spec(dir, name, &convert, 12, &run)
 }
 
 #[test]

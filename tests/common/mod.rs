@@ -17,6 +17,36 @@ pub const TINY_NETWORK: &str = "network tiny {
     out = dense(hidden, units=10)
 }";
 
+/// Writes `dir/name`: the tiny network, a `spiking` variant (spiking ReLU
+/// plus the `convert` lines), probes `rates` (hidden) and `pred` (out), and
+/// a run block of `spiking` reading `params.npz` beside it and the first
+/// `limit` bundled test images, plus the `run` lines.
+pub fn write_tiny_spec(dir: &Path, name: &str, convert: &str, limit: usize, run: &str) -> PathBuf {
+    let spec = format!(
+        r#"{TINY_NETWORK}
+
+convert spiking from tiny {{
+    swap relu -> spiking_relu
+{convert}
+}}
+
+probe rates = hidden
+probe pred = out
+
+run {{
+    network = spiking
+    params = "params.npz"
+    data = mnist_idx("{}", split=test, limit={limit})
+{run}
+}}
+"#,
+        bundled_data().display()
+    );
+    let path = dir.join(name);
+    std::fs::write(&path, spec).unwrap();
+    path
+}
+
 /// The `snnc` binary under test.
 pub fn snnc() -> Command {
     Command::new(env!("CARGO_BIN_EXE_snnc"))
