@@ -144,13 +144,12 @@ pub fn check_run(block: &Block, p: &Program, broken: &Broken, d: &mut Diags) -> 
         }
     };
     let precision = match s.value("precision") {
-        Some(e) => v::keyword(e, "precision", &["f32", "f64"], d).map(|x| {
-            if x == "f64" {
-                Precision::F64
-            } else {
-                Precision::F32
-            }
-        }),
+        Some(e) => v::choice(
+            e,
+            "precision",
+            &[("f32", Precision::F32), ("f64", Precision::F64)],
+            d,
+        ),
         None => Some(Precision::F32),
     };
     let batch = s
@@ -374,13 +373,15 @@ pub fn check_train(block: &Block, p: &Program, broken: &Broken, d: &mut Diags) -
         .require("optimizer", "optimizer = rmsprop(lr=0.001)", d)
         .and_then(|e| optimizer(e, d));
     let schedule = match s.value("schedule") {
-        Some(e) => v::keyword(e, "schedule", &["constant", "cosine"], d).map(|k| {
-            if k == "cosine" {
-                Schedule::Cosine
-            } else {
-                Schedule::Constant
-            }
-        }),
+        Some(e) => v::choice(
+            e,
+            "schedule",
+            &[
+                ("constant", Schedule::Constant),
+                ("cosine", Schedule::Cosine),
+            ],
+            d,
+        ),
         None => Some(Schedule::Constant),
     };
     let epochs = s
@@ -395,8 +396,8 @@ pub fn check_train(block: &Block, p: &Program, broken: &Broken, d: &mut Diags) -
         None => Some(0.0),
     };
     let keep_best = match s.value("keep") {
-        Some(e) => v::keyword(e, "keep", &["last", "best"], d).and_then(|k| {
-            if k == "best" && validation_split == Some(0.0) {
+        Some(e) => v::choice(e, "keep", &[("last", false), ("best", true)], d).and_then(|best| {
+            if best && validation_split == Some(0.0) {
                 d.push(
                     Diagnostic::error(
                         Code::Missing,
@@ -408,7 +409,7 @@ pub fn check_train(block: &Block, p: &Program, broken: &Broken, d: &mut Diags) -
                 );
                 None
             } else {
-                Some(k == "best")
+                Some(best)
             }
         }),
         None => Some(false),

@@ -339,6 +339,17 @@ pub fn name<'a>(e: &'a Expr, what: &str, d: &mut Diags) -> Option<&'a str> {
     }
 }
 
+/// A name out of a fixed set, mapped to what it means (`options` pairs
+/// each name with its value).
+pub fn choice<T: Copy>(e: &Expr, what: &str, options: &[(&str, T)], d: &mut Diags) -> Option<T> {
+    let names: Vec<&str> = options.iter().map(|&(name, _)| name).collect();
+    let word = keyword(e, what, &names, d)?;
+    options
+        .iter()
+        .find(|&&(name, _)| name == word)
+        .map(|&(_, value)| value)
+}
+
 /// A name out of a fixed set, with "did you mean".
 pub fn keyword<'a>(e: &Expr, what: &str, options: &[&'a str], d: &mut Diags) -> Option<&'a str> {
     let word = name(e, what, d)?;
