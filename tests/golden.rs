@@ -75,7 +75,7 @@ fn run_case<T: Real>(name: &str, case: &Case, tol: f64) -> Outcome {
     let dt = case.f64s("dt")[0];
     let steps = case.f64s("n_steps")[0] as usize;
     let input: Vec<T> = case.f64s("input").into_iter().map(T::from_f64).collect();
-    let cfg = SimConfig { dt, steps };
+    let cfg = SimConfig { dt, steps, seed: 0 };
     let run = program.runs.first();
     assert!(run.is_none(), "golden specs carry no run block");
     let probes: Vec<_> = ["hidden_out", "output_out"]

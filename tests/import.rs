@@ -137,6 +137,7 @@ fn check_model(model: &Path, expected: &Path) -> Figures {
     let cfg = SimConfig {
         dt: 0.001,
         steps: 1,
+        seed: 0,
     };
     let outputs: Vec<Vec<Vec<f32>>> = (0..n)
         .map(|e| {
@@ -240,6 +241,7 @@ fn check_model(model: &Path, expected: &Path) -> Figures {
             &SimConfig {
                 dt: 0.001,
                 steps: 5,
+                seed: 0,
             },
         )
         .unwrap();

@@ -5,7 +5,9 @@
 use std::path::Path;
 
 use snnc_compiler::check_source;
-use snnc_compiler::ir::{BoundProbe, DataKind, Network, ParamRole, Program, Split, Synapse};
+use snnc_compiler::ir::{
+    BoundProbe, DataKind, InitialVoltage, Network, ParamRole, Program, Split, Synapse,
+};
 use snnc_runtime::io::read_npz;
 use snnc_runtime::jit::{self, JitModel};
 use snnc_runtime::reference::{self, simulate, InputSeq, NodeParams, Real, SimConfig, SimOutput};
@@ -132,6 +134,7 @@ fn golden_cases_agree_bit_for_bit() {
         let cfg = SimConfig {
             dt: get("dt")[0],
             steps: get("n_steps")[0] as usize,
+            seed: 0,
         };
         fn run<T: Real>(
             name: &str,
@@ -223,6 +226,7 @@ fn every_op_neuron_and_synapse_agrees() {
         let cfg = SimConfig {
             dt: 0.001,
             steps: 40,
+            seed: 0,
         };
         let mut rng = Rng(seed);
         let image: Vec<f64> = (0..net.nodes[0].size()).map(|_| rng.next() * 2.0).collect();
@@ -282,12 +286,14 @@ convert calm from packed {
     swap relu -> spiking_relu
     scale_firing_rates = 5
     synapse = lowpass(3ms)
+    initial_voltage = zero
 }
 "#;
     let prog = program(src);
     let cfg = SimConfig {
         dt: 0.001,
         steps: 30,
+        seed: 0,
     };
     fn run<T: Real>(prog: &Program, model_name: &str, lazy: &[&str], cfg: &SimConfig) {
         let model = prog.model(model_name).unwrap();
@@ -359,7 +365,11 @@ convert spiking from tiny {
         let params = random_params::<f32>(net, &mut Rng(9), 400.0);
         let probes = all_probes(net);
         for steps in [1, 2, 17] {
-            let cfg = SimConfig { dt: 0.001, steps };
+            let cfg = SimConfig {
+                dt: 0.001,
+                steps,
+                seed: 0,
+            };
             let compiled = JitModel::compile(net, model, &params, &probes, &cfg).unwrap();
             for batch in [1, 3, 5] {
                 let inputs: Vec<Vec<f32>> = (0..batch)
@@ -384,13 +394,22 @@ convert spiking from tiny {
 
 /// Both engines on the first `images` bundled MNIST test images through a
 /// shipped spec's run block (its network, params, pixel scale, steps):
-/// identical outputs and spike counts for every image. Returns how many
-/// the JIT classified right, and which layers it ran packed and lazily.
-fn shipped_spec_agrees(spec: &str, images: usize) -> (usize, Vec<String>, Vec<String>) {
+/// identical outputs and spike counts for every image, from the spec's
+/// initial voltages or, with `zero_start`, from zero. Returns how many the
+/// JIT classified right, and which layers it ran packed and lazily.
+fn shipped_spec_agrees(
+    spec: &str,
+    images: usize,
+    zero_start: bool,
+) -> (usize, Vec<String>, Vec<String>) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let prog = program(&std::fs::read_to_string(root.join("specs").join(spec)).unwrap());
     let run = &prog.runs[0];
-    let model = &prog.models[run.model];
+    let mut model = prog.models[run.model].clone();
+    if zero_start {
+        model.initial_voltage = InitialVoltage::Zero;
+    }
+    let model = &model;
     let net = prog.network_of(model);
     let params_path = root.join("specs").join(run.params.as_ref().unwrap());
     let params = snnc_runtime::params::load(&params_path, net).unwrap();
@@ -407,10 +426,7 @@ fn shipped_spec_agrees(spec: &str, images: usize) -> (usize, Vec<String>, Vec<St
         .map(|i| dataset.example(i).to_vec())
         .collect();
     let probes = vec![run.probes[run.report.probe].clone()];
-    let cfg = SimConfig {
-        dt: run.dt,
-        steps: run.steps,
-    };
+    let cfg = SimConfig::of(run);
     let compiled = JitModel::compile(net, model, &params, &probes, &cfg).unwrap();
     let fast = jit::simulate_batch(&compiled, &inputs, &|_| {}).unwrap();
     let slow =
@@ -438,7 +454,7 @@ fn shipped_spec_agrees(spec: &str, images: usize) -> (usize, Vec<String>, Vec<St
 /// JIT is exact, the same output values).
 #[test]
 fn mnist_500_images_same_predictions() {
-    let (correct, packed, _) = shipped_spec_agrees("mnist.snn", 500);
+    let (correct, packed, _) = shipped_spec_agrees("mnist.snn", 500, false);
     assert_eq!(packed, ["conv1"]);
     assert!(
         correct >= 475,
@@ -447,19 +463,22 @@ fn mnist_500_images_same_predictions() {
 }
 
 /// Every other spec in `specs/` with its shipped params, on fewer images
-/// (the deep network's reference run is the slow part): `deep.snn` runs
-/// its conv2 and conv3 lazily, `mnist_rates.snn` has an amplitude swap.
+/// (the deep network's reference run is the slow part), from uniform and
+/// from zero start voltages: from zero, `deep.snn` runs its conv2 and
+/// conv3 lazily; `mnist_rates.snn` has an amplitude swap.
 #[test]
 fn every_shipped_spec_agrees() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("specs");
     for entry in std::fs::read_dir(dir).unwrap() {
         let name = entry.unwrap().file_name().to_string_lossy().into_owned();
         if name.ends_with(".snn") && name != "mnist.snn" {
-            let (correct, packed, lazy) = shipped_spec_agrees(&name, 40);
-            assert!(correct >= 36, "{name}: {correct}/40 right");
-            assert_eq!(packed, ["conv1"], "{name}");
-            if name == "deep.snn" {
-                assert_eq!(lazy, ["conv2", "conv3"]);
+            for zero_start in [false, true] {
+                let (correct, packed, lazy) = shipped_spec_agrees(&name, 40, zero_start);
+                assert!(correct >= 36, "{name}: {correct}/40 right");
+                assert_eq!(packed, ["conv1"], "{name}");
+                if name == "deep.snn" && zero_start {
+                    assert_eq!(lazy, ["conv2", "conv3"]);
+                }
             }
         }
     }

@@ -342,13 +342,26 @@ pub enum Synapse {
     Alpha { tau: f64 },
 }
 
+/// Where spiking neurons' voltages start, for every example.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub enum InitialVoltage {
     Zero,
-    /// Uniform in [0, 1) per neuron, from this seed.
+    /// Uniform in [0, 1) per neuron (Nengo's default since 3.1), drawn from
+    /// this seed, or from the run's `seed` when `None`.
     Uniform {
-        seed: u64,
+        seed: Option<u64>,
     },
+}
+
+impl InitialVoltage {
+    /// The seed uniform voltages are drawn from in a run seeded `run_seed`;
+    /// `None` for a zero start.
+    pub fn uniform_seed(self, run_seed: u64) -> Option<u64> {
+        match self {
+            InitialVoltage::Zero => None,
+            InitialVoltage::Uniform { seed } => Some(seed.unwrap_or(run_seed)),
+        }
+    }
 }
 
 // -------------------------------------------------------------- probes ----
@@ -437,6 +450,9 @@ pub struct Run {
     pub precision: Precision,
     /// Inputs simulated together; each starts from the initial state.
     pub batch: usize,
+    /// Seeds what a run draws: uniform initial voltages without their own
+    /// seed.
+    pub seed: u64,
     /// Every probe of the spec whose target exists in this run's network.
     pub probes: Vec<BoundProbe>,
     pub report: Report,

@@ -330,14 +330,14 @@ pub fn complete(index: &Index, text: &str, offset: usize) -> Vec<CompletionItem>
                 }
                 [k, Tok::Punct('=')] if w(k) == Some("initial_voltage") => {
                     out.item(
+                        "uniform",
+                        CompletionItemKind::Function,
+                        "uniform in [0, 1) from the run's seed (the default), or `uniform(seed=N)`",
+                    );
+                    out.item(
                         "zero",
                         CompletionItemKind::EnumMember,
                         "every neuron starts at 0",
-                    );
-                    out.item(
-                        "uniform",
-                        CompletionItemKind::Function,
-                        "uniform in [0, 1), `uniform(seed=0)`",
                     );
                 }
                 _ => {}

@@ -409,7 +409,7 @@ pub fn keyword_doc(word: &str) -> Option<&'static str> {
         "synapse" => "**synapse** `= SYN` or `A -> B = SYN`: `none`, `lowpass(tau)`, `alpha(tau)` or a bare duration.",
         "lowpass" => "**lowpass**`(tau)`: first-order low-pass synapse.",
         "alpha" => "**alpha**`(tau)`: alpha synapse.",
-        "initial_voltage" => "**initial_voltage** `= zero | uniform(seed=N)`.",
+        "initial_voltage" => "**initial_voltage** `= uniform | uniform(seed=N) | zero`: where spiking neurons' voltages start; uniform in [0, 1) by default (Nengo's default), from the run's `seed` unless given one.",
         _ => return None,
     })
 }

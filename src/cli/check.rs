@@ -116,7 +116,11 @@ fn model_clif<T: Real>(net: &Network, model: &Model, dt: f64) -> Result<String, 
             p
         })
         .collect();
-    let cfg = SimConfig { dt, steps: 1 };
+    let cfg = SimConfig {
+        dt,
+        steps: 1,
+        seed: 0,
+    };
     JitModel::compile(net, model, &params, &[], &cfg)
         .map(|jit| jit.clif)
         .map_err(|e| e.to_string())

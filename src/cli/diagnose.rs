@@ -17,6 +17,7 @@ use snnc_runtime::analysis::exec;
 use snnc_runtime::analysis::layers::{
     findings, Finding, Fix, LayerAccum, LayerDiag, OutputAccum, OutputDiag,
 };
+use snnc_runtime::reference::SimConfig;
 use snnc_runtime::report::accuracy;
 
 use super::spec::{load_spec, read_source};
@@ -147,8 +148,7 @@ pub fn run(args: DiagnoseArgs) -> Result<ExitCode, String> {
             &loaded,
             start..end,
             &probes,
-            run.dt,
-            run.steps,
+            &SimConfig::of(&run),
             run.precision,
         )?;
         let s = exec::simulate(
@@ -157,8 +157,7 @@ pub fn run(args: DiagnoseArgs) -> Result<ExitCode, String> {
             &loaded,
             start..end,
             &probes,
-            run.dt,
-            run.steps,
+            &SimConfig::of(&run),
             run.precision,
         )?;
         let labels = &loaded.dataset.labels[start..end];

@@ -12,6 +12,7 @@ use snnc_compiler::ir::{Program, Run};
 use snnc_runtime::analysis::exec;
 use snnc_runtime::analysis::latency::argmax;
 use snnc_runtime::analysis::spikes::{raster, Raster};
+use snnc_runtime::reference::SimConfig;
 
 use super::spec::load_spec;
 
@@ -214,8 +215,7 @@ fn build_figure(
         &loaded,
         range.clone(),
         std::slice::from_ref(&probe),
-        run.dt,
-        run.steps,
+        &SimConfig::of(run),
         run.precision,
     )?;
     let size = net.nodes[probe.node].size();

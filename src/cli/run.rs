@@ -144,10 +144,7 @@ fn execute<T: Real>(
                 .collect()
         })
         .collect();
-    let cfg = SimConfig {
-        dt: run.dt,
-        steps: run.steps,
-    };
+    let cfg = SimConfig::of(run);
     let bar = super::progress::bar(dataset.len() as u64, "simulating");
     let tick = |done: usize| bar.set_position(done as u64);
     let start = Instant::now();

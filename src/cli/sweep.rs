@@ -11,6 +11,7 @@ use snnc_compiler::ir::Synapse;
 use snnc_runtime::analysis::exec;
 use snnc_runtime::analysis::latency::steps_until_right;
 use snnc_runtime::io::write_atomic;
+use snnc_runtime::reference::SimConfig;
 use snnc_runtime::report::accuracy;
 
 use super::spec::load_spec;
@@ -204,8 +205,10 @@ pub fn run(args: SweepArgs) -> Result<ExitCode, String> {
                     &loaded,
                     0..images,
                     std::slice::from_ref(&probe),
-                    run.dt,
-                    steps,
+                    &SimConfig {
+                        steps,
+                        ..SimConfig::of(&run)
+                    },
                     run.precision,
                 )?;
                 let (correct, _) = accuracy(

@@ -50,6 +50,8 @@ pub fn check_convert(
     let mut model = rate_model(index, net);
     model.name = name.node.clone();
     model.converted = true;
+    // Nengo >= 3.1 starts spiking neurons uniformly in [0, 1).
+    model.initial_voltage = InitialVoltage::Uniform { seed: None };
     model.span = name.span;
 
     swaps(&s, base, &mut model, d);
@@ -718,20 +720,21 @@ fn synapses(s: &Settings, base: &Checked, model: &mut Model, d: &mut Diags) {
 fn initial_voltage(e: &Expr, d: &mut Diags) -> Option<InitialVoltage> {
     match &e.kind {
         ExprKind::Ident(w) if w == "zero" => Some(InitialVoltage::Zero),
-        ExprKind::Ident(w) if w == "uniform" => Some(InitialVoltage::Uniform { seed: 0 }),
+        ExprKind::Ident(w) if w == "uniform" => Some(InitialVoltage::Uniform { seed: None }),
         ExprKind::Call { name, .. } if name.node == "uniform" => {
             let call = Call::new(e, &["seed"], d)?;
             call.at_most_positional(0, d);
-            let seed = call
-                .get("seed")
-                .map_or(Some(0), |s| v::count(s, "`seed`", 0, d))?;
-            Some(InitialVoltage::Uniform { seed: seed as u64 })
+            let seed = match call.get("seed") {
+                Some(s) => Some(v::count(s, "`seed`", 0, d)? as u64),
+                None => None,
+            };
+            Some(InitialVoltage::Uniform { seed })
         }
         _ => {
             d.push(
                 Diagnostic::error(Code::UnknownKeyword, e.span, "unknown initial voltage")
                     .label("expected `zero` or `uniform(seed=N)`")
-                    .help("`zero` (the default) starts every neuron at 0; `uniform(seed=0)` draws from [0, 1) like current Nengo"),
+                    .help("`uniform` (the default, as in Nengo) draws each neuron's start from [0, 1) with the run's `seed`, `uniform(seed=N)` with its own; `zero` starts every neuron at 0"),
             );
             None
         }

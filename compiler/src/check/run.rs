@@ -155,6 +155,9 @@ pub fn check_run(block: &Block, p: &Program, broken: &Broken, d: &mut Diags) -> 
     let batch = s
         .value("batch")
         .map_or(Some(100), |e| v::count(e, "`batch`", 1, d));
+    let seed = s
+        .value("seed")
+        .map_or(Some(0), |e| v::count(e, "`seed`", 0, d));
 
     let model = model?;
     let net = p.network_of(&p.models[model]);
@@ -202,6 +205,7 @@ pub fn check_run(block: &Block, p: &Program, broken: &Broken, d: &mut Diags) -> 
         steps: steps?,
         precision: precision?,
         batch: batch?,
+        seed: seed? as u64,
         probes,
         report: report?,
         span: block.span,

@@ -96,6 +96,7 @@ pub const RUN: BlockKeys = BlockKeys {
         "steps",
         "precision",
         "batch",
+        "seed",
         "report",
     ],
     targeted: &[],

@@ -100,20 +100,18 @@ pub fn probe_on(net: &Network, node: usize) -> BoundProbe {
 
 /// Simulates examples `range` of the data on the JIT in `precision`;
 /// outputs as `f64`.
-#[allow(clippy::too_many_arguments)]
 pub fn simulate(
     net: &Network,
     model: &Model,
     loaded: &Loaded,
     range: std::ops::Range<usize>,
     probes: &[BoundProbe],
-    dt: f64,
-    steps: usize,
+    cfg: &SimConfig,
     precision: Precision,
 ) -> Result<Vec<SimOutput<f64>>, String> {
     match precision {
-        Precision::F32 => simulate_in::<f32>(net, model, loaded, range, probes, dt, steps),
-        Precision::F64 => simulate_in::<f64>(net, model, loaded, range, probes, dt, steps),
+        Precision::F32 => simulate_in::<f32>(net, model, loaded, range, probes, cfg),
+        Precision::F64 => simulate_in::<f64>(net, model, loaded, range, probes, cfg),
     }
 }
 
@@ -123,8 +121,7 @@ fn simulate_in<T: Real>(
     loaded: &Loaded,
     range: std::ops::Range<usize>,
     probes: &[BoundProbe],
-    dt: f64,
-    steps: usize,
+    cfg: &SimConfig,
 ) -> Result<Vec<SimOutput<f64>>, String> {
     let node_params: Vec<NodeParams<T>> = params::node_params(loaded.params.as_ref(), net);
     let inputs: Vec<Vec<T>> = range
@@ -137,8 +134,7 @@ fn simulate_in<T: Real>(
                 .collect()
         })
         .collect();
-    let cfg = SimConfig { dt, steps };
-    let jit = JitModel::compile(net, model, &node_params, probes, &cfg)
+    let jit = JitModel::compile(net, model, &node_params, probes, cfg)
         .map_err(|e| format!("cannot simulate: {e}"))?;
     let outputs =
         jit::simulate_batch(&jit, &inputs, &|_| {}).map_err(|e| format!("cannot simulate: {e}"))?;

@@ -20,7 +20,7 @@ use cranelift_codegen::Context;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, Linkage, Module};
-use snnc_compiler::ir::{BoundProbe, InitialVoltage, Model, Network, Op};
+use snnc_compiler::ir::{BoundProbe, Model, Network, Op};
 
 use crate::reference::layers::{self, Conv2dGeom, PoolGeom};
 use crate::reference::neurons::uniform_voltages;
@@ -216,17 +216,18 @@ impl<'a, T: Real> JitModel<'a, T> {
             .nodes
             .iter()
             .enumerate()
-            .map(
-                |(id, node)| match (model.initial_voltage, layout.nodes[id].v) {
-                    (InitialVoltage::Uniform { seed }, Some(_)) => {
-                        uniform_voltages(seed, id, node.size())
-                            .into_iter()
-                            .map(T::from_f64)
-                            .collect()
-                    }
+            .map(|(id, node)| {
+                match (
+                    model.initial_voltage.uniform_seed(cfg.seed),
+                    layout.nodes[id].v,
+                ) {
+                    (Some(seed), Some(_)) => uniform_voltages(seed, id, node.size())
+                        .into_iter()
+                        .map(T::from_f64)
+                        .collect(),
                     _ => Vec::new(),
-                },
-            )
+                }
+            })
             .collect();
         Ok(JitModel {
             net,

@@ -28,9 +28,7 @@ pub mod synapses;
 
 use std::fmt;
 
-use snnc_compiler::ir::{
-    BoundProbe, InitialVoltage, Model, Network, Node, NodeId, Op, Padding, Synapse,
-};
+use snnc_compiler::ir::{BoundProbe, Model, Network, Node, NodeId, Op, Padding, Synapse};
 
 use layers::{Conv2dGeom, PoolGeom};
 use neurons::{NeuronState, Neurons};
@@ -74,6 +72,20 @@ pub struct SimConfig {
     pub dt: f64,
     /// Number of steps simulated.
     pub steps: usize,
+    /// The run's seed: uniform initial voltages without their own seed are
+    /// drawn from it.
+    pub seed: u64,
+}
+
+impl SimConfig {
+    /// What a run block asks for.
+    pub fn of(run: &snnc_compiler::ir::Run) -> Self {
+        SimConfig {
+            dt: run.dt,
+            steps: run.steps,
+            seed: run.seed,
+        }
+    }
 }
 
 /// What one run recorded.
@@ -365,14 +377,12 @@ impl<'a, T: Real> Simulation<'a, T> {
                 .map(|nr| Neurons::<T>::new(nr, settings.scale, cfg.dt));
             let initial_v = match (
                 neurons.as_ref().is_some_and(Neurons::is_spiking),
-                model.initial_voltage,
+                model.initial_voltage.uniform_seed(cfg.seed),
             ) {
-                (true, InitialVoltage::Uniform { seed }) => {
-                    neurons::uniform_voltages(seed, i, size)
-                        .into_iter()
-                        .map(T::from_f64)
-                        .collect()
-                }
+                (true, Some(seed)) => neurons::uniform_voltages(seed, i, size)
+                    .into_iter()
+                    .map(T::from_f64)
+                    .collect(),
                 _ => Vec::new(),
             };
             storage.push(i);
@@ -831,7 +841,7 @@ fn image_shape(shape: &[usize]) -> Option<[usize; 3]> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use snnc_compiler::ir::{Activation, Neuron, Node, NodeSettings};
+    use snnc_compiler::ir::{Activation, InitialVoltage, Neuron, Node, NodeSettings};
     use snnc_compiler::span::Span;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -898,7 +908,11 @@ mod tests {
     }
 
     fn cfg(steps: usize) -> SimConfig {
-        SimConfig { dt: DT, steps }
+        SimConfig {
+            dt: DT,
+            steps,
+            seed: 0,
+        }
     }
 
     fn ramp(steps: usize) -> Vec<f64> {
@@ -1162,7 +1176,7 @@ mod tests {
 
     #[test]
     fn uniform_initial_voltage_is_seeded_per_node() {
-        let (n, m, p) = spiking_net(InitialVoltage::Uniform { seed: 42 });
+        let (n, m, p) = spiking_net(InitialVoltage::Uniform { seed: Some(42) });
         // J = 500: one step adds 0.5, so a neuron spikes iff v0 >= 0.5.
         let mut p = p;
         p[1].kernel = vec![500.0; 64];
@@ -1178,7 +1192,7 @@ mod tests {
 
     #[test]
     fn batch_matches_single_runs_in_order() {
-        let (n, m, p) = spiking_net(InitialVoltage::Uniform { seed: 3 });
+        let (n, m, p) = spiking_net(InitialVoltage::Uniform { seed: Some(3) });
         let examples: Vec<Vec<f64>> = (0..7).map(|e| vec![0.5 + e as f64 * 0.37]).collect();
         let probes = [probe(1, Synapse::Lowpass { tau: 0.005 }, 1)];
         let calls = AtomicUsize::new(0);
