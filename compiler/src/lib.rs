@@ -4,12 +4,14 @@
 //! - [`span`], [`diagnostic`]: where things are and what went wrong;
 //! - [`syntax`]: text to AST (pest), never stops at the first error;
 //! - [`check`]: AST to [`ir`], resolving names, units and shapes;
-//! - [`ir`]: what the simulator, the JIT and the trainer consume.
+//! - [`ir`]: what the simulator, the JIT and the trainer consume;
+//! - [`render`]: IR back to spec text (a chosen variant as a `convert` block).
 
 pub mod check;
 pub mod diagnostic;
 pub mod index;
 pub mod ir;
+pub mod render;
 pub mod span;
 pub mod syntax;
 

@@ -1,0 +1,199 @@
+//! IR back to spec text: a model written out as the `convert` block that
+//! checks to it, for tools that choose settings (`snnc tune`) and must hand
+//! the user a spec that reproduces them exactly.
+//!
+//! Every value is written so that the checker reads back the same `f64`:
+//! numbers in Rust's shortest round-trip form, times in `ms` only when the
+//! checker's `value * 1e-3` gives the time back bit for bit.
+
+use std::fmt::Write;
+
+use crate::ir::{InitialVoltage, Model, Network, Neuron, Synapse};
+
+/// `model` as `convert NAME from NETWORK { ... }`: a swap for every layer
+/// whose neuron is not its activation's rate neuron, a `scale` for every
+/// scaled layer, a synapse line for every filtered connection and the
+/// initial voltage.
+pub fn convert_block(net: &Network, model: &Model, name: &str) -> String {
+    let mut out = format!("convert {name} from {} {{\n", net.name);
+    for (node, s) in net.nodes.iter().zip(&model.nodes) {
+        if let Some(neuron) = s.neuron {
+            if Some(neuron) != node.activation.rate_neuron() {
+                let _ = writeln!(out, "    swap {} -> {}", node.name, neuron_text(neuron));
+            }
+        }
+    }
+    for (node, s) in net.nodes.iter().zip(&model.nodes) {
+        if s.neuron.is_some() && s.scale != 1.0 {
+            let _ = writeln!(out, "    scale {} = {}", node.name, s.scale);
+        }
+    }
+    for (node, s) in net.nodes.iter().zip(&model.nodes) {
+        for (&src, &syn) in node.inputs.iter().zip(&s.input_synapses) {
+            if syn != Synapse::None {
+                let from = &net.nodes[net.storage_of(src)].name;
+                let _ = writeln!(
+                    out,
+                    "    synapse {from} -> {} = {}",
+                    node.name,
+                    synapse_text(syn)
+                );
+            }
+        }
+        if s.bias_synapse != Synapse::None {
+            let _ = writeln!(
+                out,
+                "    synapse bias -> {} = {}",
+                node.name,
+                synapse_text(s.bias_synapse)
+            );
+        }
+    }
+    let voltage = match model.initial_voltage {
+        InitialVoltage::Zero => "zero".to_string(),
+        InitialVoltage::Uniform { seed: None } => "uniform".to_string(),
+        InitialVoltage::Uniform { seed: Some(s) } => format!("uniform(seed={s})"),
+    };
+    let _ = writeln!(out, "    initial_voltage = {voltage}");
+    out.push_str("}\n");
+    out
+}
+
+/// A neuron type with every argument written out.
+pub fn neuron_text(n: Neuron) -> String {
+    match n {
+        Neuron::RectifiedLinear { amplitude } => format!("relu(amplitude={amplitude})"),
+        Neuron::SpikingRectifiedLinear { amplitude } => {
+            format!("spiking_relu(amplitude={amplitude})")
+        }
+        Neuron::Lif {
+            tau_rc,
+            tau_ref,
+            min_voltage,
+            amplitude,
+        } => format!(
+            "lif(tau_rc={}, tau_ref={}, min_voltage={min_voltage}, amplitude={amplitude})",
+            time_text(tau_rc),
+            time_text(tau_ref)
+        ),
+        Neuron::LifRate {
+            tau_rc,
+            tau_ref,
+            amplitude,
+        } => format!(
+            "lif_rate(tau_rc={}, tau_ref={}, amplitude={amplitude})",
+            time_text(tau_rc),
+            time_text(tau_ref)
+        ),
+        Neuron::Sigmoid { tau_ref } => format!("sigmoid(tau_ref={})", time_text(tau_ref)),
+        Neuron::Tanh { tau_ref } => format!("tanh(tau_ref={})", time_text(tau_ref)),
+    }
+}
+
+pub fn synapse_text(s: Synapse) -> String {
+    match s {
+        Synapse::None => "none".into(),
+        Synapse::Lowpass { tau } => format!("lowpass({})", time_text(tau)),
+        Synapse::Alpha { tau } => format!("alpha({})", time_text(tau)),
+    }
+}
+
+/// `5ms` when that reads back as exactly `seconds`, else `0.005s`.
+pub fn time_text(seconds: f64) -> String {
+    let ms = format!("{}", seconds * 1e3);
+    match ms.parse::<f64>() {
+        Ok(v) if v * 1e-3 == seconds => format!("{ms}ms"),
+        _ => format!("{seconds}s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check_source;
+
+    const NET: &str = "network n {
+    input x: 6x6x1
+    c = conv2d(x, filters=2, kernel=3x3, activation=relu)
+    f = flatten(c)
+    h = dense(f, units=4, activation=relu)
+    out = dense(h, units=3)
+}
+";
+
+    /// Checks `NET` plus `convert`, renders the variant, checks that, and
+    /// compares the two models.
+    fn round_trip(convert: &str) -> String {
+        let first = check_source(&format!("{NET}{convert}"));
+        let program = first.program.expect("the spec checks");
+        let model = program.model("v").expect("variant v");
+        let text = convert_block(&program.networks[0], model, "w");
+        let second = check_source(&format!("{NET}{text}"));
+        let again = second.program.expect("the rendered block checks");
+        let back = again.model("w").expect("variant w");
+        assert_eq!(back.nodes.len(), model.nodes.len());
+        for (a, b) in back.nodes.iter().zip(&model.nodes) {
+            assert_eq!(a.neuron, b.neuron);
+            assert_eq!(a.scale.to_bits(), b.scale.to_bits());
+            assert_eq!(a.input_synapses, b.input_synapses);
+            assert_eq!(a.bias_synapse, b.bias_synapse);
+        }
+        assert_eq!(back.initial_voltage, model.initial_voltage);
+        text
+    }
+
+    #[test]
+    fn a_rendered_variant_checks_to_the_same_model() {
+        let text = round_trip(
+            "convert v from n {
+    swap relu -> spiking_relu
+    swap h -> lif(tau_rc=20ms, tau_ref=2.5ms, amplitude=0.01)
+    scale_firing_rates = 0.1
+    scale c = 123.456789012345
+    synapse = lowpass(5ms)
+    synapse bias -> h = alpha(0.3ms)
+    synapse x -> c = lowpass(0.0123456789s)
+    initial_voltage = uniform(seed=4)
+}
+",
+        );
+        assert!(text.contains("    scale c = 123.456789012345\n"), "{text}");
+        assert!(
+            text.contains("    synapse c -> h = lowpass(5ms)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("    initial_voltage = uniform(seed=4)\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn defaults_render_as_written_out_defaults() {
+        let text = round_trip("convert v from n {\n    swap relu -> spiking_relu\n}\n");
+        assert_eq!(
+            text,
+            "convert w from n {
+    swap c -> spiking_relu(amplitude=1)
+    swap h -> spiking_relu(amplitude=1)
+    initial_voltage = uniform
+}
+"
+        );
+        round_trip("convert v from n {\n    initial_voltage = zero\n}\n");
+    }
+
+    #[test]
+    fn times_use_ms_only_when_exact() {
+        assert_eq!(time_text(5.0 * 1e-3), "5ms");
+        assert_eq!(time_text(0.02), "20ms");
+        for t in [0.0123456789, 1e-7, 0.1 + 0.2] {
+            let text = time_text(t);
+            let back = match text.strip_suffix("ms") {
+                Some(ms) => ms.parse::<f64>().unwrap() * 1e-3,
+                None => text.strip_suffix('s').unwrap().parse::<f64>().unwrap(),
+            };
+            assert_eq!(back.to_bits(), t.to_bits(), "{text}");
+        }
+    }
+}
