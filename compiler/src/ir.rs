@@ -548,6 +548,21 @@ pub enum LossKind {
     /// `weight * mean over neurons and images of the distance (Hz) outside
     /// [min, max]`.
     RateInRange { min: f64, max: f64, weight: f64 },
+    /// `weight * mean over neurons and images of (rate - target)^2` (Hz),
+    /// NengoDL's keras-to-snn firing-rate regulariser (an `mse` against a
+    /// constant target rate, with a loss weight).
+    RateMse { target: f64, weight: f64 },
+}
+
+impl LossKind {
+    /// Whether the loss compares against the labels (otherwise it reads
+    /// only firing rates).
+    pub fn reads_labels(self) -> bool {
+        match self {
+            LossKind::SparseCategoricalCrossentropy | LossKind::MeanSquaredError => true,
+            LossKind::RateInRange { .. } | LossKind::RateMse { .. } => false,
+        }
+    }
 }
 
 /// The readable dump behind `snnc check --emit ir`.

@@ -10,6 +10,7 @@ mod run;
 mod spec;
 mod sweep;
 mod train;
+mod tune;
 
 use std::process::ExitCode;
 
@@ -54,6 +55,11 @@ pub enum Command {
     /// Run every combination of scale, synapse and presentation time:
     /// accuracy, latency and spikes, with the Pareto front.
     Sweep(sweep::SweepArgs),
+    /// Convert without a hand search: calibrate each layer's firing-rate
+    /// scale on the rate model, search scales, synapses and presentation
+    /// time on validation data, report the test accuracy and write the
+    /// chosen setting into a new spec.
+    Tune(tune::TuneArgs),
     /// Serve the language server protocol over stdio, for editors.
     Lsp(lsp::LspArgs),
 }
@@ -75,6 +81,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Plot(args) => plot::run(args),
         Command::Diagnose(args) => diagnose::run(args),
         Command::Sweep(args) => sweep::run(args),
+        Command::Tune(args) => tune::run(args),
         Command::Lsp(args) => lsp::run(args),
     }
 }

@@ -11,6 +11,8 @@ pub struct Spec {
     pub path: PathBuf,
     /// Paths in the spec are relative to this directory.
     pub dir: PathBuf,
+    /// The spec's text, as checked.
+    pub text: String,
     pub program: Program,
 }
 
@@ -56,6 +58,7 @@ pub fn load_spec(path: &Path) -> Result<Option<Spec>, String> {
     Ok(checked.program.map(|program| Spec {
         path: path.to_path_buf(),
         dir,
+        text: file.text,
         program,
     }))
 }

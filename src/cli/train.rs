@@ -317,6 +317,7 @@ fn loss_name(k: LossKind) -> &'static str {
         LossKind::SparseCategoricalCrossentropy => "sparse_categorical_crossentropy",
         LossKind::MeanSquaredError => "mse",
         LossKind::RateInRange { .. } => "rate_in_range",
+        LossKind::RateMse { .. } => "rate_mse",
     }
 }
 

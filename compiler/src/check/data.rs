@@ -5,7 +5,38 @@ use super::values::{self as v, Call, Diags};
 use super::vocabulary::{call_args, DATA_SOURCES as SOURCES};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::ir::{DataKind, DataSource, Network, Split};
-use crate::syntax::ast::{Expr, ExprKind};
+use crate::syntax::ast::{Expr, ExprKind, Item, Stmt};
+
+/// A data source written on a command line (`mnist_idx("data", split=train,
+/// offset=54000)`), checked like `data = ...` in a block. On errors, the
+/// checker's messages with their help, one per line.
+pub fn data_source_from_text(text: &str) -> Result<DataSource, String> {
+    let source = format!("run {{\n    data = {text}\n}}\n");
+    let (file, mut diags) = crate::syntax::parse(&source);
+    let value = file.items.iter().find_map(|item| match item {
+        Item::Block(b) => b.body.iter().find_map(|st| match st {
+            Stmt::Assign { key, value, .. } if key.node == "data" => Some(value),
+            _ => None,
+        }),
+        Item::Stmt(_) => None,
+    });
+    let parsed = value.and_then(|e| data_source(e, &mut diags));
+    let errors: Vec<String> = diags
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| match &d.help {
+            Some(h) => format!("{} ({h})", d.message),
+            None => d.message.clone(),
+        })
+        .collect();
+    match parsed {
+        Some(src) if errors.is_empty() => Ok(src),
+        _ if errors.is_empty() => Err(format!(
+            "`{text}` is not a data source such as `mnist_idx(\"data/mnist\", split=test)`"
+        )),
+        _ => Err(errors.join("\n")),
+    }
+}
 
 pub fn data_source(e: &Expr, d: &mut Diags) -> Option<DataSource> {
     let ExprKind::Call { name, .. } = &e.kind else {
@@ -180,5 +211,27 @@ pub fn check_fits(src: &DataSource, net: &Network, incomplete: bool, d: &mut Dia
             .with_secondary(node.span, format!("declared {shape} here"))
             .help("declare the input as `28x28x1` (or `784`)"),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_data_source_from_a_command_line() {
+        let src = data_source_from_text("mnist_idx(\"d\", split=train, offset=54000)").unwrap();
+        assert_eq!(src.offset, 54000);
+        assert!(matches!(
+            src.kind,
+            DataKind::MnistIdx {
+                split: Split::Train,
+                ..
+            }
+        ));
+        let e = data_source_from_text("mnist(\"d\")").unwrap_err();
+        assert!(e.contains("unknown data source `mnist`"), "{e}");
+        let e = data_source_from_text("mnist_idx(\"d\", split=train").unwrap_err();
+        assert!(!e.is_empty());
     }
 }

@@ -22,6 +22,7 @@ use crate::span::Span;
 use crate::syntax::ast::{Block, File, Item, Stmt};
 use crate::syntax::parse;
 
+pub use data::data_source_from_text;
 pub use run::MAX_STEPS;
 pub use vocabulary::{ACTIVATIONS, BLOCK_KINDS, LAYER_KINDS, NEURONS};
 

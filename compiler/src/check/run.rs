@@ -643,22 +643,46 @@ fn loss(
             classes_ok(d).then_some(LossKind::SparseCategoricalCrossentropy)
         }
         "mse" => classes_ok(d).then_some(LossKind::MeanSquaredError),
-        _ => {
-            if !has_neurons {
+        rate_loss if !has_neurons => {
+            d.push(
+                Diagnostic::error(
+                    Code::BadLoss,
+                    e.span,
+                    format!(
+                        "`{rate_loss}` needs a layer with neurons, but `{}` is linear",
+                        node.name
+                    ),
+                )
+                .label("no firing rates here")
+                .help("probe a layer with an activation, such as a relu conv layer"),
+            );
+            None
+        }
+        "rate_mse" => {
+            let target = call
+                .require("target", "target=250Hz", d)
+                .and_then(|x| v::frequency(x, "`target`", d).map(|t| (t, x.span)));
+            let weight = match call.get("weight") {
+                Some(x) => {
+                    v::number(x, "`weight`", d).and_then(|w| v::positive(w, x.span, "`weight`", d))
+                }
+                None => Some(1.0),
+            };
+            let ((target, span), weight) = (target?, weight?);
+            if target < 0.0 {
                 d.push(
                     Diagnostic::error(
-                        Code::BadLoss,
-                        e.span,
-                        format!(
-                            "`rate_in_range` needs a layer with neurons, but `{}` is linear",
-                            node.name
-                        ),
+                        Code::OutOfRange,
+                        span,
+                        format!("a target rate cannot be negative, found {target}Hz"),
                     )
-                    .label("no firing rates here")
-                    .help("probe a layer with an activation, such as a relu conv layer"),
+                    .label("must be >= 0"),
                 );
                 return None;
             }
+            Some(LossKind::RateMse { target, weight })
+        }
+        _ => {
             let min = call
                 .require("min", "min=200Hz", d)
                 .and_then(|x| v::frequency(x, "`min`", d));

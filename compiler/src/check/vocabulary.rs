@@ -34,7 +34,12 @@ pub const DATA_SOURCES: [&str; 3] = ["mnist_idx", "idx", "npz"];
 pub const OPTIMIZERS: [&str; 3] = ["rmsprop", "adam", "sgd"];
 
 /// Losses of `loss PROBE = ...`.
-pub const LOSSES: [&str; 3] = ["sparse_categorical_crossentropy", "mse", "rate_in_range"];
+pub const LOSSES: [&str; 4] = [
+    "sparse_categorical_crossentropy",
+    "mse",
+    "rate_in_range",
+    "rate_mse",
+];
 
 /// The keys a settings block (`convert`, `train`, `run`) accepts.
 #[derive(Clone, Copy, Debug)]
@@ -165,6 +170,7 @@ pub const CALLS: &[(&str, &[&str])] = &[
     ("sparse_categorical_crossentropy", &["from_logits"]),
     ("mse", &[]),
     ("rate_in_range", &["min", "max", "weight"]),
+    ("rate_mse", &["target", "weight"]),
     ("accuracy", &["at"]),
 ];
 

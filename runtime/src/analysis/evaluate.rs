@@ -21,16 +21,35 @@ pub struct Evaluation {
     pub spikes_per_image: f64,
     /// How many different classes were predicted at the last step.
     pub classes_predicted: usize,
+    /// Examples whose prediction equals a reference model's (the rate
+    /// model's, in `snnc tune`), when one was given.
+    pub agreement: Option<usize>,
+}
+
+/// The class predicted at the last of `steps` rows of probe `index`, per
+/// example (`None` when every value is NaN).
+pub fn predictions(
+    outputs: &[SimOutput<f64>],
+    index: usize,
+    size: usize,
+    steps: usize,
+) -> Vec<Option<usize>> {
+    outputs
+        .iter()
+        .map(|o| argmax(&o.probes[index][(steps - 1) * size..steps * size]))
+        .collect()
 }
 
 impl Evaluation {
-    /// Measures outputs whose probe `index` records `size` values every step.
+    /// Measures outputs whose probe `index` records `size` values every
+    /// step, against `labels` and, when given, a reference's predictions.
     pub fn of(
         outputs: &[SimOutput<f64>],
         index: usize,
         size: usize,
         steps: usize,
         labels: &[u32],
+        reference: Option<&[Option<usize>]>,
     ) -> Evaluation {
         let mut correct = 0;
         let mut settle = 0usize;
@@ -56,6 +75,13 @@ impl Evaluation {
             }
         }
         let images = outputs.len().min(labels.len());
+        let agreement = reference.map(|r| {
+            predictions(outputs, index, size, steps)
+                .iter()
+                .zip(r)
+                .filter(|(a, b)| a == b)
+                .count()
+        });
         Evaluation {
             steps,
             correct,
@@ -63,6 +89,7 @@ impl Evaluation {
             settle_steps: settle as f64 / images.max(1) as f64,
             spikes_per_image: spikes as f64 / images.max(1) as f64,
             classes_predicted: predicted.len(),
+            agreement,
         }
     }
 
@@ -90,14 +117,19 @@ impl Evaluation {
 }
 
 /// For each evaluation, whether it is on the Pareto front over (accuracy,
-/// steps, spikes per image): not degenerate and dominated by no other
-/// non-degenerate evaluation. Accuracy compares exact counts and steps are
-/// whole presentation lengths, so nothing is decided on rounding.
+/// steps, spikes per image): not degenerate, dominated by no other
+/// non-degenerate evaluation, and not a tie of an earlier front member.
+/// Accuracy compares exact counts and steps are whole presentation
+/// lengths, so nothing is decided on rounding.
 pub fn pareto_front(evals: &[Evaluation]) -> Vec<bool> {
-    evals
-        .iter()
-        .map(|e| !e.is_degenerate() && !evals.iter().any(|o| !o.is_degenerate() && o.dominates(e)))
-        .collect()
+    let key = |e: &Evaluation| (e.correct, e.steps, e.spikes_per_image);
+    let mut front = vec![false; evals.len()];
+    for (i, e) in evals.iter().enumerate() {
+        front[i] = !e.is_degenerate()
+            && !evals.iter().any(|o| !o.is_degenerate() && o.dominates(e))
+            && !(0..i).any(|j| front[j] && key(&evals[j]) == key(e));
+    }
+    front
 }
 
 #[cfg(test)]
@@ -112,6 +144,7 @@ mod tests {
             settle_steps: 1.0,
             spikes_per_image: spikes,
             classes_predicted: classes,
+            agreement: None,
         }
     }
 
@@ -125,10 +158,11 @@ mod tests {
             eval(80, 20, 30_000.0, 10),  // dominated by the one above
             eval(14, 5, 0.0, 1),         // never spiked
             eval(14, 5, 10.0, 1),        // constant output
+            eval(95, 20, 20_000.0, 10),  // a tie of a front member
         ];
         assert_eq!(
             pareto_front(&evals),
-            [true, false, true, true, false, false, false]
+            [true, false, true, true, false, false, false, false]
         );
     }
 
@@ -143,8 +177,9 @@ mod tests {
             out([1.0, 0.0, 0.0, 1.0, 0.0, 1.0], 3), // settles on 1 at step 2
             out([1.0, 0.0, 1.0, 0.0, 1.0, 0.0], 1), // class 0 from step 1
         ];
-        let e = Evaluation::of(&outputs, 0, 2, 3, &[1, 1]);
+        let e = Evaluation::of(&outputs, 0, 2, 3, &[1, 1], Some(&[Some(1), Some(1)]));
         assert_eq!((e.correct, e.images, e.classes_predicted), (1, 2, 2));
+        assert_eq!(e.agreement, Some(1));
         assert_eq!(e.settle_steps, 1.5);
         assert_eq!(e.spikes_per_image, 2.0);
         assert!(!e.is_degenerate());

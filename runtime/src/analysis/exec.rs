@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use snnc_compiler::ir::{BoundProbe, Model, Network, Precision, Program, Run, Synapse};
+use snnc_compiler::ir::{BoundProbe, DataSource, Model, Network, Precision, Program, Run, Synapse};
 
 use crate::data::{self, Dataset};
 use crate::jit::{self, JitModel};
@@ -64,7 +64,17 @@ pub struct Loaded {
 
 pub fn load(program: &Program, run: &Run, dir: &Path) -> Result<Loaded, String> {
     let net = program.network_of(&program.models[run.model]);
-    let dataset = data::load(&run.data, dir).map_err(|e| e.to_string())?;
+    let dataset = load_data(net, &run.data, dir)?;
+    let params = match &run.params {
+        Some(p) => Some(params::load(&dir.join(p), net).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    Ok(Loaded { dataset, params })
+}
+
+/// The examples of `source`, checked against the input of `net`.
+pub fn load_data(net: &Network, source: &DataSource, dir: &Path) -> Result<Dataset, String> {
+    let dataset = data::load(source, dir).map_err(|e| e.to_string())?;
     let input = net
         .inputs()
         .next()
@@ -80,11 +90,7 @@ pub fn load(program: &Program, run: &Run, dir: &Path) -> Result<Loaded, String> 
             input.size()
         ));
     }
-    let params = match &run.params {
-        Some(p) => Some(params::load(&dir.join(p), net).map_err(|e| e.to_string())?),
-        None => None,
-    };
-    Ok(Loaded { dataset, params })
+    Ok(dataset)
 }
 
 /// A probe recording `node` every step, unfiltered.

@@ -16,3 +16,4 @@ pub mod exec;
 pub mod latency;
 pub mod layers;
 pub mod spikes;
+pub mod tune;

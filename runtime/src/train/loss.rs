@@ -24,6 +24,7 @@ pub(crate) fn example<T: Real>(
         LossKind::RateInRange { min, max, weight } => {
             rate_in_range(y, min, max, weight, gscale, grad)
         }
+        LossKind::RateMse { target, weight } => rate_mse(y, target, weight, gscale, grad),
     }
 }
 
@@ -101,6 +102,29 @@ fn rate_in_range<T: Real>(
     weight * sum / n as f64
 }
 
+/// `weight * mean over neurons of (r - target)^2` (NengoDL's keras-to-snn
+/// rate regulariser: Keras' `mse` against a constant target with a loss
+/// weight); the mean over images comes from the batch averaging. The
+/// gradient is `2 * weight/n * (r - target)`.
+fn rate_mse<T: Real>(r: &[T], target: f64, weight: f64, gscale: T, grad: Option<&mut [T]>) -> f64 {
+    let n = r.len();
+    let sum: f64 = r
+        .iter()
+        .map(|&v| {
+            let d = Real::to_f64(v) - target;
+            d * d
+        })
+        .sum();
+    if let Some(grad) = grad {
+        let c = gscale * T::from_f64(2.0 * weight / n as f64);
+        let t = T::from_f64(target);
+        for (g, &v) in grad.iter_mut().zip(r) {
+            *g = *g + c * (v - t);
+        }
+    }
+    weight * sum / n as f64
+}
+
 /// Index of the largest value, the first one on ties (NumPy's argmax).
 pub(crate) fn argmax<T: Real>(y: &[T]) -> usize {
     let mut best = 0;
@@ -152,6 +176,14 @@ mod tests {
             &y,
             0,
         );
+        check_grad(
+            LossKind::RateMse {
+                target: 0.4,
+                weight: 3.0,
+            },
+            &y,
+            0,
+        );
     }
 
     #[test]
@@ -197,6 +229,18 @@ mod tests {
             None,
         );
         assert!((v - 280.0 / 3.0).abs() < 1e-12);
+        // Rates 150 and 350 Hz against 250: 1e-3 * mean(100^2, 100^2) = 10.
+        let v = example(
+            LossKind::RateMse {
+                target: 250.0,
+                weight: 1e-3,
+            },
+            &[150.0f64, 350.0],
+            0,
+            1.0,
+            None,
+        );
+        assert!((v - 10.0).abs() < 1e-12);
         assert_eq!(argmax(&[1.0, 3.0, 3.0, -1.0]), 1);
     }
 }

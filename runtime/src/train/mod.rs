@@ -41,7 +41,7 @@ mod tests;
 use std::fmt;
 use std::time::Instant;
 
-use snnc_compiler::ir::{LossKind, Program, Train};
+use snnc_compiler::ir::{Program, Train};
 
 use crate::io::NdArray;
 use crate::reference::Real;
@@ -311,7 +311,7 @@ impl<'p, T: Real> Trainer<'p, T> {
             )));
         }
         for l in &self.plan.losses {
-            if matches!(l.kind, LossKind::RateInRange { .. }) {
+            if !l.kind.reads_labels() {
                 continue;
             }
             if let Some((e, &y)) = labels

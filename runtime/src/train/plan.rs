@@ -470,9 +470,9 @@ impl Plan {
                 }
             }
         }
-        let accuracy = plosses.iter().position(|l| {
-            !matches!(l.kind, snnc_compiler::ir::LossKind::RateInRange { .. }) && l.size >= 2
-        });
+        let accuracy = plosses
+            .iter()
+            .position(|l| l.kind.reads_labels() && l.size >= 2);
         Ok(Plan {
             nodes,
             input,
@@ -623,19 +623,27 @@ impl Plan {
     }
 }
 
-/// A loss on a layer's output. `rate_in_range` is stated in Hz, and a
-/// layer's output is its rate times `amplitude / scale` (ReLU and LIF; see
-/// `Act::hz_per_output`), so the Hz range and weight are restated in
-/// output units: `w * dist(f*y, [lo, hi]) = (w*f) * dist(y, [lo/f, hi/f])`.
+/// A loss on a layer's output. Rate losses are stated in Hz, and a layer's
+/// output is its rate times `amplitude / scale` (ReLU and LIF; see
+/// `Act::hz_per_output`), so their rates and weights are restated in
+/// output units: `w * dist(f*y, [lo, hi]) = (w*f) * dist(y, [lo/f, hi/f])`
+/// and `w * (f*y - t)^2 = (w*f^2) * (y - t/f)^2`.
 fn in_output_units(kind: LossKind, act: Option<Act>) -> LossKind {
     let f = act.map_or(1.0, |a| a.hz_per_output());
+    if f == 1.0 {
+        return kind;
+    }
     match kind {
-        LossKind::RateInRange { min, max, weight } if f != 1.0 => LossKind::RateInRange {
+        LossKind::RateInRange { min, max, weight } => LossKind::RateInRange {
             min: min / f,
             max: max / f,
             weight: weight * f,
         },
-        other => other,
+        LossKind::RateMse { target, weight } => LossKind::RateMse {
+            target: target / f,
+            weight: weight * f * f,
+        },
+        LossKind::SparseCategoricalCrossentropy | LossKind::MeanSquaredError => kind,
     }
 }
 
@@ -669,6 +677,15 @@ mod tests {
         for (got, want) in grad.iter().zip([-g, 0.0, g]) {
             assert!((got - want).abs() < 1e-9, "{got} vs {want}");
         }
+        // A target rate of 250 Hz is 10 output units; the weight scales by 25^2.
+        let mse = LossKind::RateMse {
+            target: 250.0,
+            weight: 1e-3,
+        };
+        let LossKind::RateMse { target, weight } = in_output_units(mse, Some(act)) else {
+            panic!("a rate_mse stays a rate_mse");
+        };
+        assert!((target - 10.0).abs() < 1e-12 && (weight - 0.625).abs() < 1e-12);
         // Unit amplitude: unchanged.
         assert_eq!(in_output_units(kind, Some(Act::Relu { amp: 1.0 })), kind);
     }

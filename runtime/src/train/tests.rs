@@ -182,6 +182,20 @@ fn gradcheck_rate_in_range_on_a_conv_before_flatten() {
 }
 
 #[test]
+fn gradcheck_rate_mse_through_an_amplitude() {
+    // NengoDL's recipe on a conv whose spiking variant has amplitude 0.5:
+    // the target in Hz is restated in output units.
+    let body = "input x: 5x5x1\nc = conv2d(x, filters=3, kernel=3x3, activation=relu)\nf = flatten(c)\nout = dense(f, units=3)";
+    let convert =
+        "probe rates = c\nconvert v from net {\n    swap relu -> spiking_relu(amplitude=0.5)\n}";
+    let losses = "    loss pred = sparse_categorical_crossentropy(from_logits=true)\n    loss rates = rate_mse(target=1.5Hz, weight=0.3)";
+    check(
+        "rate_mse through an amplitude",
+        &spec(body, convert, "v", losses),
+    );
+}
+
+#[test]
 fn gradcheck_lif_rate_smoothed_with_scale() {
     // LIF rate trained with SoftLIFRate forward and backward, so the
     // analytic gradient must match differences of the smooth function;
