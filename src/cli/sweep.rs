@@ -9,7 +9,8 @@ use clap::Args;
 use serde::Serialize;
 use snnc_compiler::ir::Synapse;
 use snnc_runtime::analysis::exec;
-use snnc_runtime::analysis::latency::steps_until_right;
+use snnc_runtime::analysis::evaluate::{pareto_front, Evaluation};
+use snnc_runtime::analysis::latency::{argmax, steps_until_right};
 use snnc_runtime::io::write_atomic;
 use snnc_runtime::reference::SimConfig;
 use snnc_runtime::report::accuracy;
@@ -79,6 +80,9 @@ pub struct Row {
     /// prediction is right through the end.
     pub mean_steps_to_right: Option<f64>,
     pub spikes_per_image: f64,
+    /// Different classes predicted at the reported step: 1 is a constant
+    /// output, which is never on the Pareto front.
+    pub classes_predicted: usize,
     pub pareto: bool,
 }
 
@@ -211,7 +215,7 @@ pub fn run(args: SweepArgs) -> Result<ExitCode, String> {
                     },
                     run.precision,
                 )?;
-                let (correct, _) = accuracy(
+                let (correct, read_step) = accuracy(
                     &outputs,
                     &probe,
                     0,
@@ -227,6 +231,13 @@ pub fn run(args: SweepArgs) -> Result<ExitCode, String> {
                         steps_until_right(&o.probes[0], size, probe.every, l as usize)
                     })
                     .collect();
+                let row = read_step / probe.every - 1;
+                let mut classes: Vec<usize> = outputs
+                    .iter()
+                    .filter_map(|o| argmax(&o.probes[0][row * size..(row + 1) * size]))
+                    .collect();
+                classes.sort_unstable();
+                classes.dedup();
                 let spikes: u64 = outputs
                     .iter()
                     .flat_map(|o| o.spike_counts.iter().flatten())
@@ -243,6 +254,7 @@ pub fn run(args: SweepArgs) -> Result<ExitCode, String> {
                     mean_steps_to_right: (!lat.is_empty())
                         .then(|| lat.iter().sum::<usize>() as f64 / lat.len() as f64),
                     spikes_per_image: spikes as f64 / images.max(1) as f64,
+                    classes_predicted: classes.len(),
                     pareto: false,
                 });
                 bar.inc(1);
@@ -277,10 +289,10 @@ pub fn run(args: SweepArgs) -> Result<ExitCode, String> {
         );
     }
     if let Some(csv) = &args.csv {
-        let mut text = String::from("scale,synapse,present_ms,steps,accuracy,correct,images,mean_steps_to_right,spikes_per_image,pareto\n");
+        let mut text = String::from("scale,synapse,present_ms,steps,accuracy,correct,images,mean_steps_to_right,spikes_per_image,classes_predicted,pareto\n");
         for r in &rows {
             text.push_str(&format!(
-                "{},{},{},{},{},{},{},{},{},{}\n",
+                "{},{},{},{},{},{},{},{},{},{},{}\n",
                 r.scale,
                 r.synapse,
                 fmt_num(r.present_ms),
@@ -291,6 +303,7 @@ pub fn run(args: SweepArgs) -> Result<ExitCode, String> {
                 r.mean_steps_to_right
                     .map_or(String::new(), |s| s.to_string()),
                 r.spikes_per_image,
+                r.classes_predicted,
                 r.pareto
             ));
         }
@@ -321,27 +334,24 @@ pub fn run(args: SweepArgs) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A row is on the front when no other row is at least as accurate and at
-/// least as fast, and strictly better in one. Rows with no right image
-/// have no latency and are never on it.
-/// Marks the settings no other beats on both accuracy and latency. A
-/// setting whose network never spiked is left out: its output is the
-/// biases' constant, "right" from the first step for whichever class that
-/// favours, which says nothing about how fast spikes carry the answer.
+/// Marks the settings on the Pareto front over accuracy, steps and spikes
+/// per image (`evaluate::pareto_front`, which leaves out settings that
+/// never spiked or answer one class for every image).
 fn mark_pareto(rows: &mut [Row]) {
-    let pts: Vec<Option<(f64, f64)>> = rows
+    let evals: Vec<Evaluation> = rows
         .iter()
-        .map(|r| {
-            r.mean_steps_to_right
-                .filter(|_| r.spikes_per_image > 0.0)
-                .map(|l| (l, r.accuracy))
+        .map(|r| Evaluation {
+            steps: r.steps,
+            correct: r.correct,
+            images: r.images,
+            settle_steps: r.mean_steps_to_right.unwrap_or(f64::NAN),
+            spikes_per_image: r.spikes_per_image,
+            classes_predicted: r.classes_predicted,
+            agreement: None,
         })
         .collect();
-    for (i, r) in rows.iter_mut().enumerate() {
-        let Some((l, a)) = pts[i] else { continue };
-        r.pareto = !pts.iter().enumerate().any(|(j, p)| {
-            j != i && p.is_some_and(|(l2, a2)| l2 <= l && a2 >= a && (l2 < l || a2 > a))
-        });
+    for (r, on) in rows.iter_mut().zip(pareto_front(&evals)) {
+        r.pareto = on;
     }
 }
 
@@ -349,31 +359,33 @@ fn mark_pareto(rows: &mut [Row]) {
 mod tests {
     use super::*;
 
-    fn row(accuracy: f64, steps_to_right: f64, spikes: f64) -> Row {
+    fn row(correct: usize, steps: usize, spikes: f64, classes: usize) -> Row {
         Row {
             scale: String::new(),
             synapse: String::new(),
             present_ms: 0.0,
-            steps: 0,
-            accuracy,
-            correct: 0,
-            images: 0,
-            mean_steps_to_right: Some(steps_to_right),
+            steps,
+            accuracy: correct as f64 / 100.0,
+            correct,
+            images: 100,
+            mean_steps_to_right: Some(1.0),
             spikes_per_image: spikes,
+            classes_predicted: classes,
             pareto: false,
         }
     }
 
     #[test]
-    fn pareto_front_skips_dominated_and_silent_settings() {
+    fn pareto_front_weighs_spikes_and_skips_degenerate_settings() {
         let mut rows = vec![
-            row(0.9, 20.0, 100.0), // front: most accurate
-            row(0.8, 10.0, 50.0),  // front: fastest spiking
-            row(0.7, 15.0, 80.0),  // dominated by the second
-            row(0.1, 1.0, 0.0),    // never spiked: left out
+            row(98, 30, 25_000.0, 10),  // front: as accurate, fewer spikes
+            row(98, 30, 850_000.0, 10), // dominated by the first
+            row(80, 10, 50_000.0, 10),  // front: fewest steps
+            row(14, 5, 0.0, 1),         // never spiked: left out
+            row(14, 5, 30.0, 1),        // one class for every image: left out
         ];
         mark_pareto(&mut rows);
         let marks: Vec<bool> = rows.iter().map(|r| r.pareto).collect();
-        assert_eq!(marks, [true, true, false, false]);
+        assert_eq!(marks, [true, false, true, false, false]);
     }
 }
