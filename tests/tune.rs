@@ -96,13 +96,20 @@ fn tuned_spec_checks_and_reproduces_its_test_accuracy() {
         test["correct"].as_u64().unwrap(),
     );
     assert!(rate_right >= 180, "rate model: {rate_right}/300");
-    assert!(right + 15 >= rate_right, "spiking {right} vs rate {rate_right}");
+    assert!(
+        right + 15 >= rate_right,
+        "spiking {right} vs rate {rate_right}"
+    );
 
     let tuned = PathBuf::from(report["written"].as_str().unwrap());
     assert_eq!(tuned, dir.join("tiny.tuned.snn"));
     let check = snnc().arg("check").arg(&tuned).output().unwrap();
     assert!(check.status.success(), "{check:?}");
-    assert!(check.stderr.is_empty(), "{}", String::from_utf8_lossy(&check.stderr));
+    assert!(
+        check.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
     let run = json(&stdout_of(
         snnc()
             .arg("run")
@@ -123,7 +130,14 @@ fn silent_and_constant_settings_stay_off_the_front() {
     let out = snnc()
         .arg("tune")
         .arg(&spec)
-        .args(["--max-steps", "6", "--target-rate", "0.5", "--format", "json"])
+        .args([
+            "--max-steps",
+            "6",
+            "--target-rate",
+            "0.5",
+            "--format",
+            "json",
+        ])
         .output()
         .unwrap();
     let report = json(&String::from_utf8_lossy(&out.stdout));
@@ -160,5 +174,8 @@ fn validation_examples_may_not_be_the_test_examples() {
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--validation: unknown data source `mnist`"), "{err}");
+    assert!(
+        err.contains("--validation: unknown data source `mnist`"),
+        "{err}"
+    );
 }

@@ -292,6 +292,20 @@ impl Neuron {
         )
     }
 
+    /// Whether its rate is capped by spiking at most once a step (LIF, with
+    /// its refractory period); a spiking ReLU emits as many spikes in a
+    /// step as its voltage allows, so no rate is lost.
+    pub fn spikes_at_most_once_per_step(self) -> bool {
+        match self {
+            Neuron::Lif { .. } => true,
+            Neuron::SpikingRectifiedLinear { .. }
+            | Neuron::RectifiedLinear { .. }
+            | Neuron::LifRate { .. }
+            | Neuron::Sigmoid { .. }
+            | Neuron::Tanh { .. } => false,
+        }
+    }
+
     /// The rate neuron that trains in its place (NengoDL trains a spiking
     /// ReLU as a rate ReLU and LIF as LIF rate).
     pub fn rate_equivalent(self) -> Neuron {

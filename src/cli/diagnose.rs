@@ -10,6 +10,7 @@ use clap::{Args, ValueEnum};
 use serde::Serialize;
 use snnc_compiler::diagnostic::{render_json, render_text, Diagnostic};
 use snnc_compiler::ir::{BoundProbe, Synapse};
+use snnc_compiler::render::synapse_text;
 use snnc_compiler::span::Span;
 use snnc_compiler::syntax::ast::{Item, Stmt};
 use snnc_compiler::syntax::parse;
@@ -17,6 +18,7 @@ use snnc_runtime::analysis::exec;
 use snnc_runtime::analysis::layers::{
     findings, Finding, Fix, LayerAccum, LayerDiag, OutputAccum, OutputDiag,
 };
+use snnc_runtime::io::write_atomic;
 use snnc_runtime::reference::SimConfig;
 use snnc_runtime::report::accuracy;
 
@@ -29,11 +31,14 @@ const CHUNK: usize = 8;
 #[derive(Args, Debug)]
 #[command(after_long_help = "Rules (thresholds):\n  \
 slow: the neurons active in the rate model spike fewer than 2 times on average in one presentation; \
-the fix aims at 10 spikes (present or scale_firing_rates times 10 / spikes).\n  \
-saturated: more than 10% of neurons spike in every step or more than once in a step; \
-the fix lowers the scale so that 95% of the spiking neurons spike in at most half the steps.\n  \
+the fix sets that layer's `scale LAYER = ...` to aim at 10 spikes (scale times 10 / spikes); \
+a longer `present` is mentioned when it stays at most 1000 ms.\n  \
+saturated (LIF only): more than 10% of neurons spike in every step, which a LIF neuron cannot exceed; \
+the fix lowers the layer's scale so that 95% of the spiking neurons spike in at most half the steps. \
+A spiking ReLU spiking several times a step loses nothing and is not flagged.\n  \
 noisy output: over the second half of the presentation the output changes from step to step by more than 25% \
-of its mean absolute value and no synapse filters the spikes into it; the fix is a low-pass synapse.")]
+of its mean absolute value and no synapse filters the spikes into it; the fix is a low-pass synapse.\n\
+--fix applies every fix to the spec; repeat until no findings remain.")]
 pub struct DiagnoseArgs {
     /// The `.snn` spec.
     #[arg(value_name = "SPEC")]
@@ -50,6 +55,11 @@ pub struct DiagnoseArgs {
     /// Images simulated (at most the run's data).
     #[arg(long, value_name = "N", default_value_t = 100)]
     pub limit: usize,
+
+    /// Apply every finding's fix to SPEC (atomically): set or add the
+    /// layers' `scale` lines and the synapses asked for.
+    #[arg(long)]
+    pub fix: bool,
 
     /// How to print: a table and rendered findings, or one JSON object.
     #[arg(long, value_enum, default_value_t = DiagnoseFormat::Human)]
@@ -229,6 +239,13 @@ pub fn run(args: DiagnoseArgs) -> Result<ExitCode, String> {
         .map(|f| to_diagnostic(f, &places, variant.span))
         .collect();
 
+    let fixed = if args.fix && !found.is_empty() {
+        let text = apply_fixes(&source.text, &found, &places)?;
+        write_atomic(&args.file, |w| w.write_all(text.as_bytes())).map_err(|e| e.to_string())?;
+        Some(found.len())
+    } else {
+        None
+    };
     match args.format {
         DiagnoseFormat::Json => {
             let json_lines = render_json(&source, &diags);
@@ -309,6 +326,13 @@ pub fn run(args: DiagnoseArgs) -> Result<ExitCode, String> {
                 );
                 print!("{}", render_text(&source, &diags, false));
             }
+            if let Some(n) = fixed {
+                println!(
+                    "applied {n} fix{} to {}",
+                    if n == 1 { "" } else { "es" },
+                    args.file.display()
+                );
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -324,6 +348,8 @@ struct Places {
     layer_scales: Vec<(String, Span)>,
     /// The variant's header.
     variant_header: Option<Span>,
+    /// The offset of the variant block's closing brace.
+    variant_close: Option<usize>,
 }
 
 impl Places {
@@ -334,6 +360,7 @@ impl Places {
             global_scale: None,
             layer_scales: Vec::new(),
             variant_header: None,
+            variant_close: None,
         };
         let mut runs_seen = 0;
         for item in &file.items {
@@ -359,6 +386,7 @@ impl Places {
                 }
                 "convert" if name == Some(variant) => {
                     places.variant_header = Some(b.header);
+                    places.variant_close = Some(b.span.end.saturating_sub(1));
                     for s in &b.body {
                         if let Stmt::Assign {
                             key, target, span, ..
@@ -380,51 +408,97 @@ impl Places {
         places
     }
 
-    /// The line that sets `layer`'s scale, and whether it is a per-layer one.
-    fn scale_of(&self, layer: &str) -> Option<(Span, bool)> {
+    /// The `scale LAYER = ...` line.
+    fn layer_scale(&self, layer: &str) -> Option<Span> {
         self.layer_scales
             .iter()
             .find(|(l, _)| l == layer)
-            .map(|(_, s)| (*s, true))
-            .or(self.global_scale.map(|s| (s, false)))
+            .map(|(_, s)| *s)
     }
 }
 
 fn to_diagnostic(f: &Finding, places: &Places, variant_span: Span) -> Diagnostic {
     let header = places.variant_header.unwrap_or(variant_span);
     match &f.fix {
-        Fix::PresentOrScale { layer, scale, .. } => {
-            let primary = places.present.unwrap_or(header);
-            let mut d = Diagnostic::warning(primary, f.message.clone())
-                .label("too short for this layer's rates")
-                .help(f.help.clone());
-            d = match places.scale_of(layer) {
-                Some((span, per_layer)) => d.with_secondary(
+        Fix::Scale { layer, scale, .. } | Fix::LowerScale { layer, scale } => {
+            let (span, label) = match (places.layer_scale(layer), places.global_scale) {
+                (Some(span), _) => (span, format!("set this to {scale}")),
+                (None, Some(span)) => (
                     span,
-                    if per_layer {
-                        format!("or raise `scale {layer}` to >= {scale}")
-                    } else {
-                        format!("or raise this to >= {scale}")
-                    },
+                    format!("`{layer}` takes its scale from here; add `scale {layer} = {scale}`"),
                 ),
-                None => d.with_secondary(
-                    header,
-                    format!("or add `scale_firing_rates = {scale}` here"),
-                ),
+                (None, None) => (header, format!("add `scale {layer} = {scale}` here")),
             };
+            let mut d = Diagnostic::warning(span, f.message.clone())
+                .label(label)
+                .help(f.help.clone());
+            if let (
+                Fix::Scale {
+                    present: Some(p), ..
+                },
+                Some(line),
+            ) = (&f.fix, places.present)
+            {
+                d = d.with_secondary(line, format!("or present >= {}ms", (p * 1e3).round()));
+            }
             d
         }
-        Fix::LowerScale { layer, scale } => {
-            let (span, text) = match places.scale_of(layer) {
-                Some((span, _)) => (span, format!("lower this to <= {scale}")),
-                None => (header, format!("add `scale {layer} = {scale}`")),
-            };
-            Diagnostic::warning(span, f.message.clone())
-                .label(text)
-                .help(f.help.clone())
-        }
-        Fix::Synapse { from, to, .. } => Diagnostic::warning(header, f.message.clone())
-            .label(format!("no synapse on {from} -> {to} in this variant"))
+        Fix::Synapse { from, to, tau } => Diagnostic::warning(header, f.message.clone())
+            .label(format!(
+                "add `synapse {from} -> {to} = {}` here",
+                synapse_text(Synapse::Lowpass { tau: *tau })
+            ))
+            .help(f.help.clone()),
+        Fix::None => Diagnostic::warning(header, f.message.clone())
+            .label("this variant")
             .help(f.help.clone()),
     }
+}
+
+/// The spec text with every finding's fix applied: a layer's `scale` line
+/// set (or added), a synapse line added. One fix per layer scale.
+fn apply_fixes(text: &str, found: &[Finding], places: &Places) -> Result<String, String> {
+    let close = places
+        .variant_close
+        .ok_or("the variant's block was not found in the spec text")?;
+    let mut replace: Vec<(Span, String)> = Vec::new();
+    let mut added: Vec<String> = Vec::new();
+    let mut scaled: Vec<&str> = Vec::new();
+    for f in found {
+        match &f.fix {
+            Fix::Scale { layer, scale, .. } | Fix::LowerScale { layer, scale } => {
+                if scaled.contains(&layer.as_str()) {
+                    continue;
+                }
+                scaled.push(layer);
+                let line = format!("scale {layer} = {scale}");
+                match places.layer_scale(layer) {
+                    Some(span) => replace.push((span, line)),
+                    None => added.push(line),
+                }
+            }
+            Fix::Synapse { from, to, tau } => added.push(format!(
+                "synapse {from} -> {to} = {}",
+                synapse_text(Synapse::Lowpass { tau: *tau })
+            )),
+            Fix::None => {}
+        }
+    }
+    // Added lines go before the closing brace, on lines of their own.
+    let line_start = text[..close].rfind('\n').map_or(0, |i| i + 1);
+    let at_line_start = text[line_start..close].trim().is_empty();
+    let mut insert: String = added.iter().map(|l| format!("    {l}\n")).collect();
+    let at = if at_line_start {
+        line_start
+    } else {
+        insert.insert(0, '\n');
+        close
+    };
+    replace.push((Span::new(at, at), insert));
+    replace.sort_by_key(|(span, _)| std::cmp::Reverse(span.start));
+    let mut out = text.to_string();
+    for (span, new) in replace {
+        out.replace_range(span.start..span.end, &new);
+    }
+    Ok(out)
 }

@@ -7,16 +7,26 @@
 //!   model spike fewer than 2 times on average during one presentation. A
 //!   rate read from n spikes is off by up to one spike, 1/n of it, so below
 //!   2 spikes most of the layer's signal is lost to quantisation. The fix
-//!   aims at [`TARGET_SPIKES`] (10 spikes, about 10%): `present` or
-//!   `scale_firing_rates` times `10 / spikes`.
-//! - **saturated** ([`SATURATED_FRACTION`]): more than 10% of the neurons
-//!   spike in every step, or more than once in some step: their rate is
-//!   capped (LIF) or bunched by `dt`. The fix lowers the scale so that 95%
-//!   of the spiking neurons spike in at most half of the steps.
+//!   is this layer's own scale (`scale LAYER = ...`, one value per layer,
+//!   since layers need different ones) times `10 / spikes`, aiming at
+//!   [`TARGET_SPIKES`]; scale rather than time, because a longer
+//!   presentation costs latency, and the longer `present` that would do the
+//!   same is mentioned only up to [`MAX_PRESENT`].
+//! - **saturated** ([`SATURATED_FRACTION`]), LIF only: more than 10% of the
+//!   neurons spike in every step. A LIF neuron spikes at most once a step
+//!   and its refractory period caps its rate, so spikes are really lost; the
+//!   fix lowers the scale so that 95% of the spiking neurons spike in at
+//!   most half of the steps. A spiking ReLU that spikes several times in a
+//!   step loses nothing (that is Nengo's exact semantics: at scale 1000 it
+//!   matches the rate network), so it is never "saturated".
 //! - **noisy output** ([`NOISY_OUTPUT`]): over the second half of the
 //!   presentation the output changes from step to step by more than 25% of
 //!   its mean absolute value, and no connection from a spiking layer into it
 //!   has a synapse. The fix is a low-pass synapse on that connection.
+//!
+//! Every fix moves its measure past its threshold (a scaled layer spikes
+//! about 10 times, a filtered output is no longer unfiltered), and no fix
+//! undoes another's, so applying the findings converges.
 
 use serde::Serialize;
 use snnc_compiler::ir::Neuron;
@@ -27,12 +37,17 @@ pub const SLOW_SPIKES: f64 = 2.0;
 pub const TARGET_SPIKES: f64 = 10.0;
 pub const SATURATED_FRACTION: f64 = 0.10;
 pub const NOISY_OUTPUT: f64 = 0.25;
+/// The longest presentation a finding proposes, seconds.
+pub const MAX_PRESENT: f64 = 1.0;
 
 /// One spiking layer, in the rate model and in the spiking model.
 #[derive(Clone, Debug, Serialize)]
 pub struct LayerDiag {
     pub name: String,
     pub neuron: String,
+    /// Spikes at most once a step (LIF), so a neuron spiking every step
+    /// has lost spikes.
+    pub capped: bool,
     pub neurons: usize,
     pub scale: f64,
     /// The rate model's output averaged over the run, over the neuron's
@@ -186,6 +201,7 @@ impl LayerAccum {
         LayerDiag {
             name: self.name.clone(),
             neuron: self.neuron.name().to_string(),
+            capped: self.neuron.spikes_at_most_once_per_step(),
             neurons: self.size,
             scale: self.scale,
             rate_mean_hz: self.rate_sum / total,
@@ -265,17 +281,19 @@ impl OutputAccum {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "change", rename_all = "snake_case")]
 pub enum Fix {
-    /// Raise the run block's `present` to at least this many seconds, or
-    /// the layer's scale to at least `scale`.
-    PresentOrScale {
+    /// Set the layer's own scale (`scale LAYER = scale`); a presentation
+    /// of `present` seconds would do the same, when that is practical.
+    Scale {
         layer: String,
-        present: f64,
         scale: f64,
+        present: Option<f64>,
     },
     /// Lower the layer's scale to at most this.
     LowerScale { layer: String, scale: f64 },
     /// Add a low-pass synapse with this time constant on `from -> to`.
     Synapse { from: String, to: String, tau: f64 },
+    /// Nothing in the spec: the params or inputs are at fault.
+    None,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -346,8 +364,9 @@ pub fn findings(
             } else {
                 f64::INFINITY
             };
-            let new_present = ((present * factor) / 0.01).ceil() * 0.01;
             let new_scale = nice_up(l.scale * factor);
+            let new_present = ((present * factor) / 0.01).ceil() * 0.01;
+            let practical = (new_present <= MAX_PRESENT).then_some(new_present);
             let message = format!(
                 "{}: active neurons spike {:.1} times on average in the {} presentation (mean {:.1} Hz, max {:.1} Hz at scale {}), so most of its signal is lost to rounding",
                 l.name,
@@ -357,43 +376,52 @@ pub fn findings(
                 l.spike_max_hz,
                 l.scale
             );
-            let help = if factor.is_finite() {
-                format!(
-                    "raise `present` to >= {} or `scale_firing_rates` to >= {} (aim at {} spikes per active neuron)",
-                    fmt_ms(new_present),
-                    new_scale,
-                    TARGET_SPIKES
-                )
-            } else {
-                "no neuron of this layer is driven: check its params and inputs".to_string()
-            };
+            if !factor.is_finite() {
+                out.push(Finding {
+                    kind: "silent".into(),
+                    layer: l.name.clone(),
+                    message,
+                    help: "no neuron of this layer is driven: check its params and inputs"
+                        .to_string(),
+                    fix: Fix::None,
+                });
+                continue;
+            }
+            let mut help = format!(
+                "set `scale {} = {new_scale}` (about {TARGET_SPIKES} spikes per active neuron)",
+                l.name
+            );
+            if let Some(p) = practical {
+                help.push_str(&format!(", or raise `present` to >= {}", fmt_ms(p)));
+            }
             out.push(Finding {
                 kind: "slow".into(),
                 layer: l.name.clone(),
                 message,
                 help,
-                fix: Fix::PresentOrScale {
+                fix: Fix::Scale {
                     layer: l.name.clone(),
-                    present: new_present,
                     scale: new_scale,
+                    present: practical,
                 },
             });
         }
-        let saturated = l.every_step_fraction.max(l.multi_spike_fraction);
-        if saturated > SATURATED_FRACTION {
+        if l.capped && l.every_step_fraction > SATURATED_FRACTION {
             let target = nice_down(l.scale * 0.5 / l.p95_spikes_per_step.max(1e-12));
             out.push(Finding {
                 kind: "saturated".into(),
                 layer: l.name.clone(),
                 message: format!(
-                    "{} saturates: {:.0}% of neurons spike every step and {:.0}% more than once in a step (max {:.1} Hz at dt {})",
+                    "{} saturates: {:.0}% of its LIF neurons spike in every step (max {:.1} Hz at dt {}), and a LIF neuron spikes at most once a step",
                     l.name,
                     l.every_step_fraction * 100.0,
-                    l.multi_spike_fraction * 100.0,
                     l.spike_max_hz,
                     fmt_ms(dt)
                 ),
-                help: format!("lower `scale_firing_rates` to <= {target} so that 95% of the spiking neurons spike in at most half of the steps"),
+                help: format!(
+                    "set `scale {} = {target}` so that 95% of the spiking neurons spike in at most half of the steps",
+                    l.name
+                ),
                 fix: Fix::LowerScale { layer: l.name.clone(), scale: target },
             });
         }
