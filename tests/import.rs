@@ -27,6 +27,22 @@ fn keras_dir() -> Option<PathBuf> {
     .find(|p| p.is_dir())
 }
 
+/// `shared/keras`; `None` (the test passes, with a note) only outside CI:
+/// under CI a missing directory fails the test.
+fn shared_keras() -> Option<PathBuf> {
+    let dir = keras_dir();
+    if dir.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "shared/keras is missing beside the repo: CI must have it"
+        );
+        eprintln!(
+            "note: shared/keras not found beside the repo; the real Keras models are not tested"
+        );
+    }
+    dir
+}
+
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("import/tests/fixtures")
 }
@@ -279,12 +295,7 @@ fn report(name: &str, f: &Figures) {
 
 #[test]
 fn shared_keras_models_import_and_match_keras() {
-    let Some(dir) = keras_dir() else {
-        eprintln!(
-            "note: shared/keras not found beside the repo; the real Keras models are skipped"
-        );
-        return;
-    };
+    let Some(dir) = shared_keras() else { return };
     let mut seen = 0;
     for (model, expected) in [
         ("seed.keras", "seed_expected.npz"),
@@ -577,4 +588,67 @@ fn cli_writes_checkable_files_and_does_not_clobber() {
         text(&o.stderr)
     );
     let _ = std::fs::remove_dir_all(&out);
+}
+
+/// `--calibrate` tunes the imported spiking variant on held-out examples
+/// (bundled images 500..800) and adds it as `convert tuned`, which then
+/// classifies other images (0..300) about as well as the Keras network.
+#[test]
+fn calibrated_import_adds_a_tuned_variant_that_works() {
+    let Some(dir) = shared_keras() else { return };
+    let out = scratch("calibrate");
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data");
+    let calibrate = format!(
+        "mnist_idx(\"{}\", split=test, offset=500, limit=300)",
+        data.display()
+    );
+    let o = snnc(&[
+        "import",
+        dir.join("seed.keras").to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--calibrate",
+        &calibrate,
+        "--max-steps",
+        "10",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("tuned   `tuned` in "),
+        "{}",
+        text(&o.stdout)
+    );
+    let spec = out.join("seed.snn");
+    let tuned = std::fs::read_to_string(&spec).unwrap();
+    let steps: usize = tuned
+        .split("`steps = ")
+        .nth(1)
+        .and_then(|t| t.split('`').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no step count in:\n{tuned}"));
+    assert!(steps <= 10);
+    let run = |network: &str, steps: usize| {
+        let block = format!(
+            "\nrun {network}_check {{\n    network = {network}\n    params = \"seed_params.npz\"\n    data = mnist_idx(\"{}\", split=test, limit=300)\n    steps = {steps}\n}}\n",
+            data.display()
+        );
+        std::fs::write(&spec, format!("{tuned}{block}")).unwrap();
+        let o = snnc(&[
+            "run",
+            spec.to_str().unwrap(),
+            "--run",
+            &format!("{network}_check"),
+            "--format",
+            "json",
+        ]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        report["correct"].as_u64().unwrap()
+    };
+    let (rate, spiking) = (run("seed", 1), run("tuned", steps));
+    assert!(rate >= 270, "the Keras network: {rate}/300");
+    assert!(
+        spiking + 6 >= rate,
+        "tuned {spiking}/300 vs rate {rate}/300"
+    );
 }
