@@ -202,7 +202,8 @@ fn percentile(values: &mut [f64], q: f64) -> Option<f64> {
     if values.is_empty() {
         return None;
     }
-    let rank = ((q / 100.0) * values.len() as f64).ceil() as usize;
+    // `q * n / 100` rounds to the exact rank where it is whole (99.9 of 1000).
+    let rank = (q * values.len() as f64 / 100.0).ceil() as usize;
     let k = rank.clamp(1, values.len()) - 1;
     Some(*values.select_nth_unstable_by(k, f64::total_cmp).1)
 }
