@@ -55,22 +55,31 @@ pub fn accuracy<T: Real>(
     steps: usize,
     labels: &[u32],
 ) -> (usize, usize) {
-    let rows = steps / probe.every;
+    let every = probe.every.max(1);
+    let rows = steps / every;
+    if rows == 0 {
+        // The probe recorded nothing (the checker refuses such a report):
+        // nothing is read, nothing is right.
+        return (0, 0);
+    }
     let step = match at {
-        ReadAt::Last => rows * probe.every,
+        ReadAt::Last => rows * every,
         ReadAt::Step(k) => k.min(steps),
     };
     // Row r holds step (r+1)*every; read the last recorded row at or before `step`.
-    let row = (step / probe.every).max(1) - 1;
+    let row = (step / every).max(1) - 1;
     let correct = outputs
         .iter()
         .zip(labels)
         .filter(|(out, &label)| {
-            let values = &out.probes[index][row * size..(row + 1) * size];
-            argmax(values) == Some(label as usize)
+            let values = out
+                .probes
+                .get(index)
+                .and_then(|p| p.get(row * size..(row + 1) * size));
+            values.is_some_and(|v| argmax(v) == Some(label as usize))
         })
         .count();
-    (correct, (row + 1) * probe.every)
+    (correct, (row + 1) * every)
 }
 
 fn argmax<T: Real>(values: &[T]) -> Option<usize> {
@@ -159,4 +168,61 @@ pub fn write_probes<T: Real>(
     }
     let refs: Vec<(&str, &NdArray)> = arrays.iter().map(|(n, a)| (n.as_str(), a)).collect();
     write_npz(path, &refs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use snnc_compiler::ir::Synapse;
+
+    fn probe(every: usize) -> BoundProbe {
+        BoundProbe {
+            probe: 0,
+            name: "pred".into(),
+            node: 0,
+            synapse: Synapse::None,
+            every,
+        }
+    }
+
+    fn output(rows: &[[f32; 2]]) -> SimOutput<f32> {
+        SimOutput {
+            probes: vec![rows.iter().flatten().copied().collect()],
+            spike_counts: Vec::new(),
+        }
+    }
+
+    /// A probe that records less often than the run has steps recorded
+    /// nothing: no panic, nothing counted.
+    #[test]
+    fn a_probe_with_no_record_reads_nothing() {
+        let out = vec![output(&[])];
+        assert_eq!(
+            accuracy(&out, &probe(200), 0, 2, ReadAt::Last, 100, &[1]),
+            (0, 0)
+        );
+        assert_eq!(
+            accuracy(&out, &probe(200), 0, 2, ReadAt::Step(50), 100, &[1]),
+            (0, 0)
+        );
+    }
+
+    #[test]
+    fn reads_the_last_record_at_or_before_the_step() {
+        // Records at steps 2 and 4: class 0 then class 1.
+        let out = vec![output(&[[1.0, 0.0], [0.0, 1.0]])];
+        assert_eq!(
+            accuracy(&out, &probe(2), 0, 2, ReadAt::Last, 5, &[1]),
+            (1, 4)
+        );
+        assert_eq!(
+            accuracy(&out, &probe(2), 0, 2, ReadAt::Step(3), 5, &[0]),
+            (1, 2)
+        );
+        // Fewer rows than the steps say (a short output): not counted.
+        assert_eq!(
+            accuracy(&out, &probe(1), 0, 2, ReadAt::Last, 5, &[1]),
+            (0, 5)
+        );
+    }
 }

@@ -193,6 +193,10 @@ pub fn check_run(block: &Block, p: &Program, broken: &Broken, d: &mut Diags) -> 
             d,
         ),
     };
+    let report = match (report, steps) {
+        (Some(r), Some(n)) => report_in_run(r, &probes, &p.probes, s.value("report"), n, d),
+        (r, _) => r,
+    };
     Some(Run {
         name: block.name.as_ref().map(|n| n.node.clone()),
         model,
@@ -350,6 +354,79 @@ fn report(
         return None;
     }
     Some(Report { probe, at: at? })
+}
+
+/// A report the run can read: its probe records at least once within the
+/// run, and `at` is a step of the run at or after the probe's first record.
+fn report_in_run(
+    r: Report,
+    probes: &[BoundProbe],
+    all: &[Probe],
+    e: Option<&Expr>,
+    steps: usize,
+    d: &mut Diags,
+) -> Option<Report> {
+    let bound = &probes[r.probe];
+    let probe_span = all.get(bound.probe).map_or(Span::default(), |p| p.span);
+    if bound.every > steps {
+        d.push(
+            Diagnostic::error(
+                Code::OutOfRange,
+                probe_span,
+                format!(
+                    "probe `{}` records every {} steps, but the run has only {steps}: there is nothing to report",
+                    bound.name, bound.every
+                ),
+            )
+            .label(format!("first record at step {}", bound.every))
+            .help(format!(
+                "make `sample_every` at most {steps} steps, or present each input longer"
+            )),
+        );
+        return None;
+    }
+    let at_span = e
+        .and_then(|e| match &e.kind {
+            ExprKind::Call { args, .. } => args
+                .iter()
+                .find(|a| a.name.as_ref().is_some_and(|n| n.node == "at"))
+                .map(|a| a.value.span),
+            _ => None,
+        })
+        .unwrap_or(probe_span);
+    match r.at {
+        ReadAt::Step(k) if k > steps => {
+            d.push(
+                Diagnostic::error(
+                    Code::OutOfRange,
+                    at_span,
+                    format!("`at` is step {k}, but the run has only {steps} steps"),
+                )
+                .label("after the last step")
+                .help(format!("use `at=last`, or a step from 1 to {steps}")),
+            );
+            None
+        }
+        ReadAt::Step(k) if k < bound.every => {
+            d.push(
+                Diagnostic::error(
+                    Code::OutOfRange,
+                    at_span,
+                    format!(
+                        "`at` is step {k}, but probe `{}` first records at step {}",
+                        bound.name, bound.every
+                    ),
+                )
+                .label("before the probe's first record")
+                .help(format!(
+                    "read at step {} or later, or lower the probe's `sample_every`",
+                    bound.every
+                )),
+            );
+            None
+        }
+        _ => Some(r),
+    }
 }
 
 fn shape_str(shape: &[usize]) -> String {
