@@ -25,6 +25,11 @@ const MAX_PREALLOC: u64 = 1 << 26;
 ///
 /// Names lose their `.npy` suffix, as with `np.load(path).files`.
 pub fn read_npz(path: &Path) -> Result<Vec<(String, NdArray)>, IoError> {
+    if path.is_dir() {
+        // Opening a directory succeeds on Unix; reading it does not.
+        return Err(IoError::new(path, "this is a directory, not an .npz file")
+            .with_help("name the .npz file itself (for example `params = \"params.npz\"`)"));
+    }
     let file = File::open(path).map_err(|e| IoError::os(path, "could not open", &e))?;
     read_npz_from(path, BufReader::new(file))
 }
@@ -34,6 +39,19 @@ fn read_npz_from<R: Read + Seek>(
     path: &Path,
     mut reader: R,
 ) -> Result<Vec<(String, NdArray)>, IoError> {
+    if let Err(e) = ZipArchive::new(&mut reader) {
+        return Err(not_a_zip(path, &mut reader, &e));
+    }
+    // The zip reader keeps one member per name: a second member of the same
+    // name would silently replace the first.
+    if let Some(name) = duplicate_member(&mut reader) {
+        return Err(IoError::new(
+            path,
+            format!("the archive holds two members named '{name}'"),
+        )
+        .at(format!("member '{name}'"))
+        .with_help("which one is meant is unclear; re-save the arrays with np.savez, each once"));
+    }
     let mut archive = match ZipArchive::new(&mut reader) {
         Ok(a) => a,
         Err(e) => return Err(not_a_zip(path, &mut reader, &e)),
@@ -69,6 +87,59 @@ fn read_npz_from<R: Read + Seek>(
         out.push((key, array));
     }
     Ok(out)
+}
+
+/// The first member name that the zip's central directory lists twice, if
+/// any. Best effort: a directory it cannot walk (zip64, an odd layout)
+/// gives `None`, and the zip reader judges the rest.
+fn duplicate_member<R: Read + Seek>(reader: &mut R) -> Option<String> {
+    const EOCD: &[u8] = b"PK\x05\x06";
+    const ENTRY: &[u8] = b"PK\x01\x02";
+    let len = reader.seek(SeekFrom::End(0)).ok()?;
+    // The end record is 22 bytes plus a comment of at most 65,535.
+    let tail_len = len.min(22 + 65_535);
+    reader.seek(SeekFrom::Start(len - tail_len)).ok()?;
+    let mut tail = Vec::new();
+    reader.take(tail_len).read_to_end(&mut tail).ok()?;
+    let at = tail.windows(4).rposition(|w| w == EOCD)?;
+    let eocd = tail.get(at..at + 22)?;
+    let u16_at = |b: &[u8], i: usize| Some(u16::from_le_bytes([*b.get(i)?, *b.get(i + 1)?]));
+    let u32_at = |b: &[u8], i: usize| {
+        Some(u32::from_le_bytes([
+            *b.get(i)?,
+            *b.get(i + 1)?,
+            *b.get(i + 2)?,
+            *b.get(i + 3)?,
+        ]))
+    };
+    let entries = u16_at(eocd, 10)?;
+    let size = u64::from(u32_at(eocd, 12)?);
+    let eocd_pos = len - tail_len + at as u64;
+    // The directory ends where the end record starts (this also holds for
+    // an archive with bytes prepended).
+    let start = eocd_pos.checked_sub(size)?;
+    if size > 64 << 20 {
+        return None;
+    }
+    reader.seek(SeekFrom::Start(start)).ok()?;
+    let mut dir = Vec::new();
+    reader.take(size).read_to_end(&mut dir).ok()?;
+    let mut seen = std::collections::HashSet::new();
+    let mut i = 0usize;
+    for _ in 0..entries {
+        if dir.get(i..i + 4)? != ENTRY {
+            return None;
+        }
+        let name_len = usize::from(u16_at(&dir, i + 28)?);
+        let extra_len = usize::from(u16_at(&dir, i + 30)?);
+        let comment_len = usize::from(u16_at(&dir, i + 32)?);
+        let name = String::from_utf8_lossy(dir.get(i + 46..i + 46 + name_len)?).into_owned();
+        if !seen.insert(name.clone()) {
+            return Some(name);
+        }
+        i += 46 + name_len + extra_len + comment_len;
+    }
+    None
 }
 
 /// Explains why the zip reader rejected the file, recognising the common
@@ -282,6 +353,44 @@ mod tests {
         let err = read_npz_from(Path::new("w.npz"), Cursor::new(bytes)).unwrap_err();
         let s = err.to_string();
         assert!(s.starts_with("w.npz: member 'weird.npy': "), "{s}");
+    }
+
+    #[test]
+    fn a_directory_is_named_as_such() {
+        let dir = std::env::temp_dir();
+        let e = read_npz(&dir).unwrap_err().to_string();
+        assert!(e.contains("this is a directory, not an .npz file"), "{e}");
+        assert!(!e.contains("bytes"), "{e}");
+    }
+
+    #[test]
+    fn a_member_named_twice_is_an_error() {
+        let a = NdArray::from_f32(vec![2], vec![1.0, 2.0]);
+        let b = NdArray::from_f32(vec![2], vec![3.0, 4.0]);
+        let mut bytes = encode_npz(&[("a", &a), ("b", &b)]).unwrap();
+        // Rename member `b.npy` to `a.npy` in its local header and in the
+        // central directory (the names are not in any checksum).
+        let mut renamed = 0;
+        for i in 0..bytes.len() - 5 {
+            if &bytes[i..i + 5] == b"b.npy" {
+                bytes[i] = b'a';
+                renamed += 1;
+            }
+        }
+        assert_eq!(renamed, 2);
+        let e = read_npz_from(Path::new("dup.npz"), Cursor::new(bytes))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("dup.npz"), "{e}");
+        assert!(e.contains("two members named 'a.npy'"), "{e}");
+        // Distinct names are read as before.
+        let bytes = encode_npz(&[("a", &a), ("b", &b)]).unwrap();
+        assert_eq!(
+            read_npz_from(Path::new("ok.npz"), Cursor::new(bytes))
+                .unwrap()
+                .len(),
+            2
+        );
     }
 
     #[test]
