@@ -91,7 +91,9 @@ pub fn check_run(block: &Block, p: &Program, broken: &Broken, d: &mut Diags) -> 
     let s = settings::collect("run", block.header, &block.body, &vocab::RUN, d);
     s.no_extras(d);
     let model = model_of(&s, &p.models, broken, d);
-    let params = s.value("params").and_then(|e| v::string(e, "`params`", d));
+    let params = s
+        .value("params")
+        .and_then(|e| v::file_path(e, "`params`", d));
     let data = s
         .require("data", "data = mnist_idx(\"data/mnist\", split=test)", d)
         .and_then(|e| data_source(e, d));
@@ -496,7 +498,7 @@ pub fn check_train(block: &Block, p: &Program, broken: &Broken, d: &mut Diags) -
         .map_or(Some(0), |e| v::count(e, "`seed`", 0, d));
     let save = s
         .require("save", "save = \"params.npz\"", d)
-        .and_then(|e| v::string(e, "`save`", d));
+        .and_then(|e| v::file_path(e, "`save`", d));
 
     let model = model?;
     let net = p.network_of(&p.models[model]);
