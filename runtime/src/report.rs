@@ -82,6 +82,32 @@ pub fn accuracy<T: Real>(
     (correct, (row + 1) * every)
 }
 
+/// Checks that every label names one of the reported layer's `classes`
+/// class scores: a label beyond them can never be read right, so a run
+/// with one reports a meaningless accuracy. `first` is the index of the
+/// first label in its data file (the data's `offset`), for the message.
+pub fn labels_fit(
+    labels: &[u32],
+    classes: usize,
+    layer: &str,
+    origin: &str,
+    first: usize,
+) -> Result<(), String> {
+    match labels
+        .iter()
+        .enumerate()
+        .find(|(_, &y)| y as usize >= classes)
+    {
+        None => Ok(()),
+        Some((i, &y)) => Err(format!(
+            "example {} of `{origin}` has label {y}, but `{layer}` has only {classes} class scores \
+             (labels 0 to {}); check that the data and the network's output belong together",
+            first + i,
+            classes.saturating_sub(1)
+        )),
+    }
+}
+
 fn argmax<T: Real>(values: &[T]) -> Option<usize> {
     let mut best: Option<(usize, T)> = None;
     for (i, &v) in values.iter().enumerate() {
@@ -130,6 +156,24 @@ pub fn layer_stats<T>(
         });
     }
     stats
+}
+
+/// The spiking layers where some neuron's spike count reached `u32::MAX`
+/// (counts saturate there): their rates are wrong, usually because
+/// `scale_firing_rates` is far too large.
+pub fn saturated_layers<T>(net: &Network, outputs: &[SimOutput<T>]) -> Vec<String> {
+    net.nodes
+        .iter()
+        .enumerate()
+        .filter(|(id, _)| {
+            outputs.iter().any(|o| {
+                o.spike_counts
+                    .get(*id)
+                    .is_some_and(|c| c.contains(&u32::MAX))
+            })
+        })
+        .map(|(_, n)| n.name.clone())
+        .collect()
 }
 
 /// Writes every probe as an array of shape (images, rows, neurons), named by
@@ -204,6 +248,17 @@ mod tests {
         assert_eq!(
             accuracy(&out, &probe(200), 0, 2, ReadAt::Step(50), 100, &[1]),
             (0, 0)
+        );
+    }
+
+    #[test]
+    fn labels_beyond_the_classes_are_named() {
+        assert_eq!(labels_fit(&[0, 9, 3], 10, "out", "d.npz", 0), Ok(()));
+        let e = labels_fit(&[0, 3, 10], 10, "out", "d.npz", 100).unwrap_err();
+        assert!(e.contains("example 102 of `d.npz` has label 10"), "{e}");
+        assert!(
+            e.contains("`out` has only 10 class scores (labels 0 to 9)"),
+            "{e}"
         );
     }
 
