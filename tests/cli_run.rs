@@ -224,3 +224,37 @@ fn saturated_spike_counts_are_warned_about() {
     assert!(out.status.success(), "{stderr}");
     assert!(!stderr.contains("saturated"), "{stderr}");
 }
+
+/// `--out` naming a FIFO is refused before the simulation, and the FIFO is
+/// left in place (it used to be replaced by a regular file).
+#[cfg(unix)]
+#[test]
+fn out_refuses_anything_but_a_regular_file() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = temp_dir("cli", "out-fifo");
+    let spec = write_spec(&dir, "");
+    write_tiny_params(&dir, 49, |i| 5.0 + i as f32 * 2.0);
+    let fifo = dir.join("probes.npz");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let out = snnc()
+        .arg("run")
+        .arg(&spec)
+        .arg("--out")
+        .arg(&fifo)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("cannot write --out") && stderr.contains("a FIFO"),
+        "{stderr}"
+    );
+    assert!(std::fs::symlink_metadata(&fifo)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+}

@@ -57,3 +57,72 @@ train {{
     assert!(skipped > 0, "every epoch improved; the test shows nothing");
     assert!(dir.join("params.npz").is_file());
 }
+
+fn write_small_train(dir: &std::path::Path, save: &str) -> std::path::PathBuf {
+    let spec = dir.join("small.snn");
+    std::fs::write(
+        &spec,
+        format!(
+            "{TINY_NETWORK}
+probe pred = out
+train {{
+    network   = tiny
+    data      = mnist_idx(\"{}\", split=test, limit=20)
+    optimizer = sgd(lr=0.1)
+    loss pred = sparse_categorical_crossentropy(from_logits=true)
+    epochs    = 1
+    batch     = 10
+    save      = \"{save}\"
+}}
+",
+            bundled_data().display()
+        ),
+    )
+    .unwrap();
+    spec
+}
+
+/// A save path another live process holds the lock of is refused before
+/// training; a lock left by a dead process is taken over and removed.
+#[test]
+fn a_save_path_in_use_is_refused() {
+    let dir = temp_dir("train", "locked");
+    let spec = write_small_train(&dir, "params.npz");
+    let lock = dir.join(".params.npz.lock");
+    // pid 1 always runs.
+    std::fs::write(&lock, "1").unwrap();
+    let out = snnc().arg("train").arg(&spec).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("another snnc process (pid 1) is writing this file"),
+        "{stderr}"
+    );
+    assert!(!dir.join("params.npz").exists());
+
+    // Above Linux's largest pid_max: no such process.
+    std::fs::write(&lock, "4999999").unwrap();
+    stdout_of(snnc().arg("train").arg(&spec));
+    assert!(dir.join("params.npz").is_file());
+    assert!(!lock.exists(), "the lock is removed after training");
+}
+
+/// A symlink as the save path is refused before training and left as is.
+#[cfg(unix)]
+#[test]
+fn a_symlink_save_path_is_refused() {
+    let dir = temp_dir("train", "symlink");
+    let target = dir.join("elsewhere.npz");
+    std::fs::write(&target, b"keep").unwrap();
+    std::os::unix::fs::symlink(&target, dir.join("params.npz")).unwrap();
+    let spec = write_small_train(&dir, "params.npz");
+    let out = snnc().arg("train").arg(&spec).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("a symbolic link"), "{stderr}");
+    assert!(std::fs::symlink_metadata(dir.join("params.npz"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(std::fs::read(&target).unwrap(), b"keep");
+}

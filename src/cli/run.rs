@@ -108,6 +108,10 @@ fn execute<T: Real>(
 ) -> Result<ExitCode, String> {
     let model = &program.models[run.model];
     let net = program.network_of(model);
+    if let Some(out) = &args.out {
+        // Before the simulation, not after it.
+        snnc_runtime::io::replaceable(out).map_err(|e| format!("cannot write --out: {e}"))?;
+    }
     let exec::Loaded { dataset, params } = exec::load(program, run, dir)?;
     let node_params: Vec<NodeParams<T>> = snnc_runtime::params::node_params(params.as_ref(), net);
 
