@@ -77,10 +77,25 @@ fn read_npz_from<R: Read + Seek>(
             continue;
         }
         let name = member.name().to_string();
-        let mut buf = Vec::with_capacity(member.size().min(MAX_PREALLOC) as usize);
-        member
+        // The size the directory declares bounds what is inflated: a
+        // member that inflates past it is corrupt (or a zip bomb), and one
+        // that declares more than the memory budget is not read at all.
+        let declared = member.size();
+        crate::budget::check(
+            declared,
+            &format!("member '{name}'"),
+            "check that this is the right file",
+        )
+        .map_err(|e| IoError::new(path, e).at(format!("member '{name}'")))?;
+        let mut buf = Vec::with_capacity(declared.min(MAX_PREALLOC) as usize);
+        Read::take(&mut member, declared.saturating_add(1))
             .read_to_end(&mut buf)
             .map_err(|e| corrupt(format!("could not read the member's data: {e}")))?;
+        if buf.len() as u64 > declared {
+            return Err(corrupt(format!(
+                "the member inflates to more than the {declared} bytes the archive declares for it"
+            )));
+        }
         let array = parse_npy_detailed(&buf)
             .map_err(|e| IoError::parse(path, e).within(format!("member '{name}'")))?;
         let key = name.strip_suffix(".npy").unwrap_or(&name).to_string();
@@ -353,6 +368,30 @@ mod tests {
         let err = read_npz_from(Path::new("w.npz"), Cursor::new(bytes)).unwrap_err();
         let s = err.to_string();
         assert!(s.starts_with("w.npz: member 'weird.npy': "), "{s}");
+    }
+
+    /// A deflated member that inflates past the size the archive declares
+    /// is an error after one byte more than declared, not an allocation.
+    #[test]
+    fn a_member_inflating_past_its_declared_size_is_refused() {
+        let zeros = NdArray::from_f32(vec![1 << 18], vec![0.0; 1 << 18]);
+        let mut bytes = deflated_npz(&[("big".to_string(), zeros)]);
+        // Declare 100 bytes in the local header (offset 22) and in the
+        // central directory entry (offset 24).
+        let patch = |bytes: &mut Vec<u8>, sig: &[u8], at: usize| {
+            let i = bytes.windows(4).position(|w| w == sig).unwrap();
+            bytes[i + at..i + at + 4].copy_from_slice(&100u32.to_le_bytes());
+        };
+        patch(&mut bytes, b"PK\x03\x04", 22);
+        patch(&mut bytes, b"PK\x01\x02", 24);
+        let e = read_npz_from(Path::new("bomb.npz"), Cursor::new(bytes))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("inflates to more than the 100 bytes the archive declares"),
+            "{e}"
+        );
+        assert!(e.contains("member 'big.npy'"), "{e}");
     }
 
     #[test]
