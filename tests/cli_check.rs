@@ -79,3 +79,56 @@ fn a_diagnostic_far_out_on_a_long_line_is_rendered() {
         "a line of the report is too long:\n{stderr}"
     );
 }
+
+/// `--emit clif` on a layer of 4,294,967,295 units stops with an error
+/// naming the layer and the setting (it used to abort allocating
+/// placeholder weights), and `--max-memory` sets the budget.
+#[test]
+fn emit_clif_checks_the_memory_it_needs() {
+    let dir = temp_dir("check", "clif-memory");
+    let huge = dir.join("huge.snn");
+    std::fs::write(
+        &huge,
+        "network n {\n    input x: 4\n    d = dense(x, units=4294967295)\n    out = dense(d, units=10)\n}\n",
+    )
+    .unwrap();
+    let out = snnc()
+        .args(["check", "--emit", "clif"])
+        .arg(&huge)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("compiling network `n` needs about"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("layer `d` is the largest; lower its `units`"),
+        "{stderr}"
+    );
+
+    let small = dir.join("small.snn");
+    std::fs::write(
+        &small,
+        "network n {\n    input x: 4\n    out = dense(x, units=10)\n}\n",
+    )
+    .unwrap();
+    let clif = |budget: &str| {
+        snnc()
+            .args(["check", "--emit", "clif", "--max-memory", budget])
+            .arg(&small)
+            .output()
+            .unwrap()
+    };
+    assert!(clif("1G").status.success());
+    let out = clif("100");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("budget of 100 bytes (--max-memory)"),
+        "{stderr}"
+    );
+    let out = clif("lots");
+    assert_eq!(out.status.code(), Some(2), "a bad size is a usage error");
+}

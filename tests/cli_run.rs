@@ -258,3 +258,27 @@ fn out_refuses_anything_but_a_regular_file() {
         .file_type()
         .is_fifo());
 }
+
+/// A run whose probe record cannot fit the memory budget stops before
+/// simulating, naming `present` (it used to abort allocating).
+#[test]
+fn a_run_too_large_for_the_memory_budget_is_refused() {
+    let dir = temp_dir("cli", "budget");
+    let spec = write_tiny_spec(
+        &dir,
+        "tiny.snn",
+        "    synapse = lowpass(5ms)",
+        5,
+        "    steps = 1000000000",
+    );
+    write_tiny_params(&dir, 49, |_| 0.0);
+    let out = snnc()
+        .args(["run", "--max-memory", "1G"])
+        .arg(&spec)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("this run needs about"), "{stderr}");
+    assert!(stderr.contains("lower `present`"), "{stderr}");
+}

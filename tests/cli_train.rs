@@ -126,3 +126,47 @@ fn a_symlink_save_path_is_refused() {
         .is_symlink());
     assert_eq!(std::fs::read(&target).unwrap(), b"keep");
 }
+
+/// Training a conv layer of 2,000,000,000 filters stops before training
+/// with an error naming the layer (it used to abort allocating).
+#[test]
+fn training_too_large_for_the_memory_budget_is_refused() {
+    let dir = temp_dir("train", "budget");
+    let spec = dir.join("huge.snn");
+    std::fs::write(
+        &spec,
+        format!(
+            "network big {{
+    input image: 28x28x1
+    conv = conv2d(image, filters=2000000000, kernel=3x3, activation=relu)
+    flat = flatten(conv)
+    out = dense(flat, units=10)
+}}
+probe pred = out
+train {{
+    network   = big
+    data      = mnist_idx(\"{}\", split=test, limit=20)
+    optimizer = sgd(lr=0.1)
+    loss pred = sparse_categorical_crossentropy(from_logits=true)
+    epochs    = 1
+    batch     = 10
+    save      = \"params.npz\"
+}}
+",
+            bundled_data().display()
+        ),
+    )
+    .unwrap();
+    let out = snnc().arg("train").arg(&spec).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("training network `big` needs about"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("layer `conv` is the largest; lower its `filters`"),
+        "{stderr}"
+    );
+    assert!(!dir.join("params.npz").exists());
+}

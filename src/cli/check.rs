@@ -109,6 +109,7 @@ fn clif(program: &Program) -> Result<String, String> {
 }
 
 fn model_clif<T: Real>(net: &Network, model: &Model, dt: f64) -> Result<String, String> {
+    super::memory::check_compile(net, std::mem::size_of::<T>() as u64)?;
     let params: Vec<NodeParams<T>> = net
         .nodes
         .iter()

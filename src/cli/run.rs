@@ -129,6 +129,13 @@ fn execute<T: Real>(
         &dataset.origin,
         run.data.offset,
     )?;
+    super::memory::check_run(
+        net,
+        &probes,
+        dataset.len(),
+        run.steps,
+        std::mem::size_of::<T>() as u64,
+    )?;
     let report_index = probes
         .iter()
         .position(|p| p.name == report_probe.name)

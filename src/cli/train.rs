@@ -77,6 +77,7 @@ pub fn run(args: TrainArgs) -> Result<ExitCode, String> {
     replaceable(&save).map_err(cannot)?;
     let _lock = PathLock::acquire(&save).map_err(cannot)?;
 
+    super::memory::check_train(net, train.batch)?;
     let dataset = data::load(&train.data, &spec.dir).map_err(|e| e.to_string())?;
     let input = net
         .inputs()
