@@ -170,3 +170,73 @@ train {{
     );
     assert!(!dir.join("params.npz").exists());
 }
+
+/// Ctrl-C during training removes the save path's lock (and any temp file
+/// of a save in progress) and exits with 130.
+#[cfg(target_os = "linux")]
+#[test]
+fn an_interrupted_training_leaves_no_lock_or_temp_file() {
+    use std::time::{Duration, Instant};
+    let dir = temp_dir("train", "interrupt");
+    let spec = dir.join("long.snn");
+    std::fs::write(
+        &spec,
+        format!(
+            "{TINY_NETWORK}
+probe pred = out
+train {{
+    network   = tiny
+    data      = mnist_idx(\"{}\", split=test)
+    optimizer = sgd(lr=0.1)
+    loss pred = sparse_categorical_crossentropy(from_logits=true)
+    epochs    = 100000
+    batch     = 10
+    save      = \"params.npz\"
+}}
+",
+            bundled_data().display()
+        ),
+    )
+    .unwrap();
+    let mut child = snnc()
+        .arg("train")
+        .arg(&spec)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let lock = dir.join(".params.npz.lock");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    // Wait for the lock, then for a first save, so the interrupt comes
+    // while training goes on.
+    while !(lock.exists() && dir.join("params.npz").exists()) {
+        assert!(Instant::now() < deadline, "training did not start");
+        assert!(child.try_wait().unwrap().is_none(), "training ended early");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "training did not stop on SIGINT");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(130), "{status}");
+    assert!(!lock.exists(), "the lock is removed");
+    let temps: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp-"))
+        .collect();
+    assert!(temps.is_empty(), "{temps:?}");
+    assert!(
+        dir.join("params.npz").is_file(),
+        "the last complete save stays"
+    );
+}

@@ -12,17 +12,94 @@
 //! file `.{filename}.lock` holding the writer's pid keeps two processes from
 //! writing one path at once ([`PathLock`]; `snnc train` holds it for the
 //! whole training), and the temp and lock files of processes that died
-//! mid-write are removed by the next write to the path.
+//! mid-write are removed by the next write to the path. While a temp or
+//! lock file exists it is registered for [`remove_interrupted_files`], which
+//! the `snnc` binary calls from its Ctrl-C (SIGINT/SIGTERM) handler.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
 use super::error::IoError;
 
 /// Distinguishes temp files of concurrent writes within one process.
 static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// The temp and lock files this process has open, as NUL-terminated paths,
+/// for a signal handler to remove: reading an atomic and calling `unlink`
+/// are all it does, both safe in a handler. The strings are leaked (a few
+/// bytes per write) so that a handler never reads freed memory.
+const INTERRUPT_SLOTS: usize = 32;
+#[allow(clippy::declare_interior_mutable_const)]
+const EMPTY_SLOT: AtomicPtr<u8> = AtomicPtr::new(std::ptr::null_mut());
+static INTERRUPT_FILES: [AtomicPtr<u8>; INTERRUPT_SLOTS] = [EMPTY_SLOT; INTERRUPT_SLOTS];
+
+/// A file registered for removal on interruption, until dropped.
+struct Registered(Option<usize>);
+
+impl Registered {
+    fn new(path: &Path) -> Registered {
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStrExt;
+            let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+                return Registered(None);
+            };
+            let ptr = c.into_raw().cast::<u8>();
+            for (i, slot) in INTERRUPT_FILES.iter().enumerate() {
+                if slot
+                    .compare_exchange(
+                        std::ptr::null_mut(),
+                        ptr,
+                        Ordering::SeqCst,
+                        Ordering::SeqCst,
+                    )
+                    .is_ok()
+                {
+                    return Registered(Some(i));
+                }
+            }
+            // Every slot taken: the file is left to the next write's cleanup.
+            // SAFETY: `ptr` came from `into_raw` and was never shared.
+            drop(unsafe { std::ffi::CString::from_raw(ptr.cast()) });
+        }
+        #[cfg(not(unix))]
+        let _ = path;
+        Registered(None)
+    }
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        if let Some(i) = self.0 {
+            // Leaked on purpose: a handler may be reading it right now.
+            INTERRUPT_FILES[i].store(std::ptr::null_mut(), Ordering::SeqCst);
+        }
+    }
+}
+
+/// Removes the temp and lock files of writes in progress. Only
+/// async-signal-safe calls: meant for a SIGINT/SIGTERM handler, just before
+/// the process exits.
+pub fn remove_interrupted_files() {
+    #[cfg(unix)]
+    {
+        extern "C" {
+            fn unlink(path: *const std::ffi::c_char) -> i32;
+        }
+        for slot in &INTERRUPT_FILES {
+            let ptr = slot.load(Ordering::SeqCst);
+            if !ptr.is_null() {
+                // SAFETY: a registered pointer is a leaked, NUL-terminated
+                // CString that is never freed.
+                unsafe {
+                    unlink(ptr.cast());
+                }
+            }
+        }
+    }
+}
 
 /// Writes a file atomically: `write` fills a temporary file next to `path`,
 /// which is flushed, fsynced and then renamed over `path`.
@@ -70,6 +147,7 @@ pub fn write_atomic(
     let _lock = PathLock::acquire(path)?;
     remove_stale_temps(&dir, &name);
     let (tmp_path, file) = create_temp(path, &dir, &name)?;
+    let registered = Registered::new(&tmp_path);
     let result = fill_and_sync(file, write);
     let result = result.and_then(|()| fs::rename(&tmp_path, path));
     if let Err(e) = result {
@@ -78,6 +156,7 @@ pub fn write_atomic(
         return Err(IoError::os(path, "could not write the file", &e)
             .at(format!("temporary file '{}' (removed)", tmp_path.display())));
     }
+    drop(registered);
     sync_dir(&dir);
     Ok(())
 }
@@ -168,10 +247,19 @@ fn remove_stale_temps(dir: &Path, name: &str) {
 /// holding the owner's pid, removed when the lock is dropped. A lock whose
 /// owner is no longer running is taken over. Taking a lock this process
 /// already holds succeeds (and leaves it to the outer holder).
-#[derive(Debug)]
 pub struct PathLock {
     lock: PathBuf,
     owned: bool,
+    _registered: Registered,
+}
+
+impl std::fmt::Debug for PathLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PathLock")
+            .field("lock", &self.lock)
+            .field("owned", &self.owned)
+            .finish()
+    }
 }
 
 impl PathLock {
@@ -194,12 +282,23 @@ impl PathLock {
                         return Err(IoError::os(path, "could not write the lock file", &e)
                             .at(format!("lock file '{}'", lock.display())));
                     }
-                    return Ok(PathLock { lock, owned: true });
+                    let registered = Registered::new(&lock);
+                    return Ok(PathLock {
+                        lock,
+                        owned: true,
+                        _registered: registered,
+                    });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                     let text = fs::read_to_string(&lock).unwrap_or_default();
                     match text.trim().parse::<u32>() {
-                        Ok(pid) if pid == me => return Ok(PathLock { lock, owned: false }),
+                        Ok(pid) if pid == me => {
+                            return Ok(PathLock {
+                                lock,
+                                owned: false,
+                                _registered: Registered(None),
+                            })
+                        }
                         Ok(pid) if alive(pid) => {
                             return Err(IoError::new(
                                 path,
@@ -468,6 +567,37 @@ pub(crate) mod tests {
         write_atomic(&p, |w| w.write_all(b"y")).expect("own lock");
         assert!(lock.exists(), "the outer holder keeps the lock");
         drop(held);
+        assert!(!lock.exists());
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[cfg(unix)]
+    /// Whether `path` is registered for removal on interruption (the
+    /// removal itself is process-wide, so it is tested on the binary, in
+    /// tests/cli_train.rs).
+    fn registered(path: &Path) -> bool {
+        use std::os::unix::ffi::OsStrExt;
+        INTERRUPT_FILES.iter().any(|slot| {
+            let ptr = slot.load(Ordering::SeqCst);
+            // SAFETY: registered pointers are leaked CStrings, never freed.
+            !ptr.is_null()
+                && unsafe { std::ffi::CStr::from_ptr(ptr.cast()) }.to_bytes()
+                    == path.as_os_str().as_bytes()
+        })
+    }
+
+    /// A held lock is registered for removal on interruption, and no longer
+    /// once released.
+    #[cfg(unix)]
+    #[test]
+    fn held_locks_are_registered_for_interruption() {
+        let dir = scratch_dir("atomic-interrupt");
+        let p = dir.join("params.npz");
+        let lock = dir.join(".params.npz.lock");
+        let held = PathLock::acquire(&p).expect("acquire");
+        assert!(registered(&lock));
+        drop(held);
+        assert!(!registered(&lock));
         assert!(!lock.exists());
         let _ = fs::remove_dir_all(&dir);
     }
