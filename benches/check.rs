@@ -3,10 +3,19 @@
 //! Generates a 1,000-layer spec (conv and dense stages, every layer reading
 //! the one before) and reports the median of repeated `check_source` runs,
 //! and the median wall time of the `snnc check` binary on the same file.
+//!
+//! Then the scaling cases, each against its goal (checking must stay
+//! linear in the size of the file and the number of diagnostics):
+//!
+//! - a clean chain of 32,000 layers, checked: goal < 1 s;
+//! - 8,000 diagnostics (one broken line each), checked and rendered as
+//!   text and as JSON: goal < 0.5 s;
+//! - 50,000 lines of `network a {`, checked and rendered.
 
 use std::time::{Duration, Instant};
 
 use snnc_compiler::check_source;
+use snnc_compiler::diagnostic::{render_json, render_text, SourceFile};
 
 fn deep_spec(layers: usize) -> String {
     let mut s = String::from("network deep {\n    input image: 28x28x1\n");
@@ -32,12 +41,95 @@ fn deep_spec(layers: usize) -> String {
     s
 }
 
+/// A network of `n` layers where every line after the input has a syntax
+/// error (a missing comma): `n` diagnostics.
+fn broken_lines(n: usize) -> String {
+    let mut s = String::from("network many {\n    input x: 4\n");
+    for i in 0..n {
+        s.push_str(&format!("    d{i} = dense(x units=2)\n"));
+    }
+    s.push_str("}\n");
+    s
+}
+
+/// Median time of `runs` calls of `f`.
+fn time(runs: usize, mut f: impl FnMut()) -> Duration {
+    median(
+        (0..runs)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed()
+            })
+            .collect(),
+    )
+}
+
+fn scaling() {
+    let spec = deep_spec(32_000);
+    assert!(
+        check_source(&spec).program.is_some(),
+        "the chain must check clean"
+    );
+    let t = time(5, || {
+        std::hint::black_box(check_source(std::hint::black_box(&spec)));
+    });
+    println!(
+        "clean chain, 32,000 layers ({} lines):    check median {:>8.1} ms over 5 runs (goal < 1000 ms)",
+        spec.lines().count(),
+        t.as_secs_f64() * 1e3
+    );
+
+    let text = broken_lines(8_000);
+    let n = check_source(&text).diagnostics.len();
+    assert_eq!(n, 8_000, "one diagnostic per broken line");
+    let file = SourceFile {
+        name: "many.snn".into(),
+        text: text.clone(),
+    };
+    let t = time(5, || {
+        let checked = check_source(&file.text);
+        std::hint::black_box(render_text(&file, &checked.diagnostics, false));
+    });
+    println!(
+        "{n} diagnostics:                    check + text median {:>8.1} ms over 5 runs (goal < 500 ms)",
+        t.as_secs_f64() * 1e3
+    );
+    let t = time(5, || {
+        let checked = check_source(&file.text);
+        std::hint::black_box(render_json(&file, &checked.diagnostics));
+    });
+    println!(
+        "{n} diagnostics:                    check + JSON median {:>8.1} ms over 5 runs (goal < 500 ms)",
+        t.as_secs_f64() * 1e3
+    );
+
+    let file = SourceFile {
+        name: "open.snn".into(),
+        text: "network a {\n".repeat(50_000),
+    };
+    let mut count = 0;
+    let t = time(3, || {
+        let checked = check_source(&file.text);
+        count = checked.diagnostics.len();
+        std::hint::black_box(render_text(&file, &checked.diagnostics, false));
+    });
+    println!(
+        "50,000 lines of `network a {{` ({count} diagnostics): check + text median {:>8.1} ms over 3 runs",
+        t.as_secs_f64() * 1e3
+    );
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
 }
 
 fn main() {
+    if std::env::args().any(|a| a == "--scaling-only") {
+        scaling();
+        return;
+    }
     let spec = deep_spec(1000);
     let layers = spec.matches(" = conv2d(").count()
         + spec.matches(" = dense(").count()
@@ -89,4 +181,5 @@ fn main() {
     } else {
         println!("(build `cargo build --release` to also time the `snnc check` process)");
     }
+    scaling();
 }

@@ -157,3 +157,128 @@ fn a_spec_with_errors_exits_1_and_shows_them() {
     );
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// Labels beyond the reported layer's classes are an error naming the
+/// example and the layer, not a silent 0% (`train` refuses them too).
+#[test]
+fn labels_outside_the_output_classes_are_refused() {
+    use snnc_runtime::io::{write_npz, ArrayData, NdArray};
+    let dir = temp_dir("cli", "labels");
+    write_tiny_params(&dir, 49, |_| 0.0);
+    let x = NdArray::from_f32(vec![3, 28, 28, 1], vec![0.5; 3 * 784]);
+    let y = NdArray::new(vec![3], ArrayData::I64(vec![1, 12, 3])).unwrap();
+    write_npz(&dir.join("data.npz"), &[("x", &x), ("y", &y)]).unwrap();
+    let spec = dir.join("labels.snn");
+    std::fs::write(
+        &spec,
+        format!(
+            "{}\n\nprobe pred = out\n\nrun {{\n    network = tiny\n    params = \"params.npz\"\n    data = npz(\"data.npz\")\n    steps = 5\n}}\n",
+            common::TINY_NETWORK
+        ),
+    )
+    .unwrap();
+    let out = snnc().arg("run").arg(&spec).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "run accepted label 12: {stderr}");
+    assert!(
+        stderr.contains("example 1 of") && stderr.contains("has label 12"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("`out` has only 10 class scores"),
+        "{stderr}"
+    );
+}
+
+/// A firing-rate scale so large that spike counts saturate at 2^32 - 1 is
+/// warned about, naming the layer.
+#[test]
+fn saturated_spike_counts_are_warned_about() {
+    let dir = temp_dir("cli", "saturate");
+    let spec = write_tiny_spec(
+        &dir,
+        "tiny.snn",
+        "    scale_firing_rates = 1e30",
+        5,
+        "    present = 20ms",
+    );
+    write_tiny_params(&dir, 49, |_| 5.0);
+    let out = snnc().arg("run").arg(&spec).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("warning: spike counts of `hidden` reached 4294967295 and saturated"),
+        "{stderr}"
+    );
+
+    // An ordinary scale gives no such warning.
+    let spec = write_tiny_spec(
+        &dir,
+        "tiny.snn",
+        "    scale_firing_rates = 5",
+        5,
+        "    present = 20ms",
+    );
+    let out = snnc().arg("run").arg(&spec).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("saturated"), "{stderr}");
+}
+
+/// `--out` naming a FIFO is refused before the simulation, and the FIFO is
+/// left in place (it used to be replaced by a regular file).
+#[cfg(unix)]
+#[test]
+fn out_refuses_anything_but_a_regular_file() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = temp_dir("cli", "out-fifo");
+    let spec = write_spec(&dir, "");
+    write_tiny_params(&dir, 49, |i| 5.0 + i as f32 * 2.0);
+    let fifo = dir.join("probes.npz");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let out = snnc()
+        .arg("run")
+        .arg(&spec)
+        .arg("--out")
+        .arg(&fifo)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("cannot write --out") && stderr.contains("a FIFO"),
+        "{stderr}"
+    );
+    assert!(std::fs::symlink_metadata(&fifo)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+}
+
+/// A run whose probe record cannot fit the memory budget stops before
+/// simulating, naming `present` (it used to abort allocating).
+#[test]
+fn a_run_too_large_for_the_memory_budget_is_refused() {
+    let dir = temp_dir("cli", "budget");
+    let spec = write_tiny_spec(
+        &dir,
+        "tiny.snn",
+        "    synapse = lowpass(5ms)",
+        5,
+        "    steps = 1000000000",
+    );
+    write_tiny_params(&dir, 49, |_| 0.0);
+    let out = snnc()
+        .args(["run", "--max-memory", "1G"])
+        .arg(&spec)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("this run needs about"), "{stderr}");
+    assert!(stderr.contains("lower `present`"), "{stderr}");
+}

@@ -57,3 +57,186 @@ train {{
     assert!(skipped > 0, "every epoch improved; the test shows nothing");
     assert!(dir.join("params.npz").is_file());
 }
+
+fn write_small_train(dir: &std::path::Path, save: &str) -> std::path::PathBuf {
+    let spec = dir.join("small.snn");
+    std::fs::write(
+        &spec,
+        format!(
+            "{TINY_NETWORK}
+probe pred = out
+train {{
+    network   = tiny
+    data      = mnist_idx(\"{}\", split=test, limit=20)
+    optimizer = sgd(lr=0.1)
+    loss pred = sparse_categorical_crossentropy(from_logits=true)
+    epochs    = 1
+    batch     = 10
+    save      = \"{save}\"
+}}
+",
+            bundled_data().display()
+        ),
+    )
+    .unwrap();
+    spec
+}
+
+/// A save path another live process holds the lock of is refused before
+/// training; a lock left by a dead process is taken over and removed.
+#[test]
+fn a_save_path_in_use_is_refused() {
+    let dir = temp_dir("train", "locked");
+    let spec = write_small_train(&dir, "params.npz");
+    let lock = dir.join(".params.npz.lock");
+    // pid 1 always runs.
+    std::fs::write(&lock, "1").unwrap();
+    let out = snnc().arg("train").arg(&spec).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("another snnc process (pid 1) is writing this file"),
+        "{stderr}"
+    );
+    assert!(!dir.join("params.npz").exists());
+
+    // Above Linux's largest pid_max: no such process.
+    std::fs::write(&lock, "4999999").unwrap();
+    stdout_of(snnc().arg("train").arg(&spec));
+    assert!(dir.join("params.npz").is_file());
+    assert!(!lock.exists(), "the lock is removed after training");
+}
+
+/// A symlink as the save path is refused before training and left as is.
+#[cfg(unix)]
+#[test]
+fn a_symlink_save_path_is_refused() {
+    let dir = temp_dir("train", "symlink");
+    let target = dir.join("elsewhere.npz");
+    std::fs::write(&target, b"keep").unwrap();
+    std::os::unix::fs::symlink(&target, dir.join("params.npz")).unwrap();
+    let spec = write_small_train(&dir, "params.npz");
+    let out = snnc().arg("train").arg(&spec).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("a symbolic link"), "{stderr}");
+    assert!(std::fs::symlink_metadata(dir.join("params.npz"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(std::fs::read(&target).unwrap(), b"keep");
+}
+
+/// Training a conv layer of 2,000,000,000 filters stops before training
+/// with an error naming the layer (it used to abort allocating).
+#[test]
+fn training_too_large_for_the_memory_budget_is_refused() {
+    let dir = temp_dir("train", "budget");
+    let spec = dir.join("huge.snn");
+    std::fs::write(
+        &spec,
+        format!(
+            "network big {{
+    input image: 28x28x1
+    conv = conv2d(image, filters=2000000000, kernel=3x3, activation=relu)
+    flat = flatten(conv)
+    out = dense(flat, units=10)
+}}
+probe pred = out
+train {{
+    network   = big
+    data      = mnist_idx(\"{}\", split=test, limit=20)
+    optimizer = sgd(lr=0.1)
+    loss pred = sparse_categorical_crossentropy(from_logits=true)
+    epochs    = 1
+    batch     = 10
+    save      = \"params.npz\"
+}}
+",
+            bundled_data().display()
+        ),
+    )
+    .unwrap();
+    let out = snnc().arg("train").arg(&spec).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("training network `big` needs about"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("layer `conv` is the largest; lower its `filters`"),
+        "{stderr}"
+    );
+    assert!(!dir.join("params.npz").exists());
+}
+
+/// Ctrl-C during training removes the save path's lock (and any temp file
+/// of a save in progress) and exits with 130.
+#[cfg(target_os = "linux")]
+#[test]
+fn an_interrupted_training_leaves_no_lock_or_temp_file() {
+    use std::time::{Duration, Instant};
+    let dir = temp_dir("train", "interrupt");
+    let spec = dir.join("long.snn");
+    std::fs::write(
+        &spec,
+        format!(
+            "{TINY_NETWORK}
+probe pred = out
+train {{
+    network   = tiny
+    data      = mnist_idx(\"{}\", split=test)
+    optimizer = sgd(lr=0.1)
+    loss pred = sparse_categorical_crossentropy(from_logits=true)
+    epochs    = 100000
+    batch     = 10
+    save      = \"params.npz\"
+}}
+",
+            bundled_data().display()
+        ),
+    )
+    .unwrap();
+    let mut child = snnc()
+        .arg("train")
+        .arg(&spec)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let lock = dir.join(".params.npz.lock");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    // Wait for the lock, then for a first save, so the interrupt comes
+    // while training goes on.
+    while !(lock.exists() && dir.join("params.npz").exists()) {
+        assert!(Instant::now() < deadline, "training did not start");
+        assert!(child.try_wait().unwrap().is_none(), "training ended early");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "training did not stop on SIGINT");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(130), "{status}");
+    assert!(!lock.exists(), "the lock is removed");
+    let temps: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp-"))
+        .collect();
+    assert!(temps.is_empty(), "{temps:?}");
+    assert!(
+        dir.join("params.npz").is_file(),
+        "the last complete save stays"
+    );
+}

@@ -103,6 +103,31 @@ impl Client {
         stdin.flush().expect("flush");
     }
 
+    /// Writes raw bytes to the server, framing and all.
+    fn send_raw(&mut self, bytes: &[u8]) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        stdin.write_all(bytes).expect("write to server");
+        stdin.flush().expect("flush");
+    }
+
+    /// A framed message with this body.
+    fn send_body(&mut self, body: &[u8]) {
+        let mut msg = format!("Content-Length: {}\r\n\r\n", body.len()).into_bytes();
+        msg.extend_from_slice(body);
+        self.send_raw(&msg);
+    }
+
+    /// The next response to request `id` (a result or an error).
+    fn response(&mut self, id: i64) -> Value {
+        loop {
+            let msg = self.recv();
+            if msg.get("id") == Some(&json!(id)) && msg.get("method").is_none() {
+                return msg;
+            }
+            self.pending.push_back(msg);
+        }
+    }
+
     fn recv(&mut self) -> Value {
         match self.incoming.recv_timeout(TIMEOUT) {
             Ok(v) => v,
@@ -538,6 +563,57 @@ fn broken_text_never_takes_the_server_down() {
         "{hover}"
     );
     c.finish();
+}
+
+/// Malformed messages are answered with an error (when they carry an `id`)
+/// or skipped; the server keeps serving, and a huge Content-Length is read
+/// past rather than allocated.
+#[test]
+fn malformed_messages_never_take_the_server_down() {
+    let mut c = Client::start();
+    c.open("network n {\n    input x: 4\n}\n");
+    // Invalid UTF-8 inside a request with an id: a parse error answer.
+    c.send_body(b"{\"jsonrpc\":\"2.0\",\"id\":900,\"method\":\"textDocument/hover\xff\"}");
+    let r = c.response(900);
+    assert_eq!(r["error"]["code"], json!(-32700), "{r}");
+    // Invalid UTF-8 in a notification: skipped.
+    c.send_body(b"{\"jsonrpc\":\"2.0\",\"method\":\"x\",\"params\":\"\xc3\x28\"}");
+    // Not JSON at all: skipped (there is no id to answer).
+    c.send_body(b"{\"jsonrpc\": \"2.0\", \"id\": 901, \"method\": ");
+    // A method that is not a string: an invalid-request answer.
+    c.send_body(b"{\"jsonrpc\":\"2.0\",\"id\":902,\"method\":17}");
+    let r = c.response(902);
+    assert_eq!(r["error"]["code"], json!(-32600), "{r}");
+    // JSON that is not an object, and a frame without Content-Length.
+    c.send_body(b"[1, 2, 3]");
+    c.send_raw(b"Content-Type: text/plain\r\n\r\n");
+    // A message over the size limit is read past, not into memory.
+    let big = snnc_lsp::transport::MAX_MESSAGE + 1;
+    c.send_raw(format!("Content-Length: {big}\r\n\r\n").as_bytes());
+    c.send_raw(&vec![b' '; big]);
+    // Still serving: a change is checked and a request answered.
+    let diags = c.change(
+        2,
+        json!([{ "text": "network n {\n    y = dense(nope, units=2)\n}\n" }]),
+    );
+    assert_eq!(diags.len(), 1, "{diags:?}");
+    c.at("textDocument/hover", (1, 4));
+    c.finish();
+
+    // A Content-Length of 99,999,999,999 with the input ending early: the
+    // server ends normally (exit code 1: no shutdown), it does not abort.
+    let mut c = Client::start();
+    c.send_raw(b"Content-Length: 99999999999\r\n\r\n{}");
+    drop(c.stdin.take());
+    let deadline = Instant::now() + TIMEOUT;
+    let status = loop {
+        if let Some(status) = c.child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the server did not exit");
+        thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(status.code(), Some(1), "{status}");
 }
 
 /// Every regex (`match`, `begin`) in a TextMate grammar.

@@ -179,3 +179,55 @@ fn raster_marks_are_the_probed_spikes() {
     );
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// A probe that records nothing within the run (`sample_every` longer
+/// than the run) is a clear error, as is a plot too large for the memory
+/// budget.
+#[test]
+fn a_probe_without_records_or_too_much_memory_is_an_error() {
+    let dir = temp_dir("plot", "no-records");
+    let spec = write_spec(&dir);
+    let mut text = std::fs::read_to_string(&spec).unwrap();
+    text.push_str("\nprobe slow = hidden, sample_every=100\n");
+    std::fs::write(&spec, text).unwrap();
+    let out = snnc()
+        .arg("plot")
+        .arg(&spec)
+        .args(["--probe", "slow", "--kind", "activity", "-o"])
+        .arg(dir.join("slow.png"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("probe `slow` records every 100 steps, but the run has only 40"),
+        "{stderr}"
+    );
+    assert!(!dir.join("slow.png").exists());
+
+    // 100,000 steps of 16 values: 6 MiB of record, over a budget of 1 MiB
+    // (which the bundled images, 766 KiB, fit).
+    let text = std::fs::read_to_string(&spec)
+        .unwrap()
+        .replace("present = 40ms", "present = 100000ms");
+    std::fs::write(&spec, text).unwrap();
+    let out = snnc()
+        .arg("plot")
+        .arg(&spec)
+        .args([
+            "--probe",
+            "rates",
+            "--kind",
+            "activity",
+            "--max-memory",
+            "1M",
+            "-o",
+        ])
+        .arg(dir.join("rates.png"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("this run needs about"), "{stderr}");
+    assert!(stderr.contains("lower `present`"), "{stderr}");
+}

@@ -13,7 +13,8 @@
 //! For each mutated text the test asserts that `check_source` does not panic,
 //! that every diagnostic's primary and secondary spans lie inside the text on
 //! character boundaries, that `render_text` and `render_json` do not panic
-//! (and that the JSON lines parse), that a result without errors carries
+//! (and that the JSON lines parse, and each text header shows the line and
+//! column the JSON gives), that a result without errors carries
 //! a program, and that the editor index builds with every place in the
 //! text. Failures are collected, shrunk to a small input that still fails,
 //! and reported together.
@@ -536,6 +537,26 @@ fn check_one(text: &str) -> Result<bool, String> {
         render_json(&file, &checked.diagnostics)
     }))
     .map_err(|_| format!("render_json panicked: {}", last_panic()))?;
+    // The text header of each diagnostic shows the line and column the
+    // JSON gives (both count characters).
+    for (d, line) in checked.diagnostics.iter().zip(json.lines()) {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .map_err(|e| format!("render_json wrote invalid JSON ({e}): {line}"))?;
+        let at = format!(
+            "[mutant.snn:{}:{}]",
+            v["span"]["start_line"], v["span"]["start_column"]
+        );
+        let rendered = render_text(&file, std::slice::from_ref(d), false);
+        let header = rendered.lines().find(|l| l.contains("╭─["));
+        if header.is_some_and(|h| !h.contains(&at)) {
+            return Err(format!(
+                "{} ({}): the text header {:?} is not at {at} as in JSON",
+                d.code,
+                d.message,
+                header.unwrap_or_default()
+            ));
+        }
+    }
     let lines = json.lines().count();
     if lines != checked.diagnostics.len() {
         return Err(format!(

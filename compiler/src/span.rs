@@ -77,16 +77,53 @@ pub fn line_starts(source: &str) -> Vec<usize> {
 /// 1-based line and column (in characters) of a byte offset, as editors and
 /// the JSON diagnostics show them. Lines end at `\r\n`, `\n` or a lone
 /// `\r`; an offset inside a `\r\n` is the end of its line.
+///
+/// This builds a [`LineIndex`] each call; to place many offsets in one
+/// text, build the index once.
 pub fn line_col(source: &str, offset: usize) -> (usize, usize) {
-    let mut offset = floor_char_boundary(source, offset.min(source.len()));
-    let bytes = source.as_bytes();
-    if offset > 0 && bytes.get(offset) == Some(&b'\n') && bytes[offset - 1] == b'\r' {
-        offset -= 1;
+    LineIndex::new(source).line_col(source, offset)
+}
+
+/// Where each line of one text starts, built once so that placing an offset
+/// costs a binary search and a walk over its own line, not a scan from the
+/// start of the file.
+#[derive(Clone, Debug)]
+pub struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    pub fn new(source: &str) -> Self {
+        LineIndex {
+            starts: line_starts(source),
+        }
     }
-    let breaks = (0..offset).filter(|&i| ends_line(bytes, i));
-    let (line, line_start) = breaks.fold((1, 0), |(n, _), i| (n + 1, i + 1));
-    let col = source[line_start..offset].chars().count() + 1;
-    (line, col)
+
+    /// The byte offset where each line starts; the first is 0.
+    pub fn starts(&self) -> &[usize] {
+        &self.starts
+    }
+
+    /// The 0-based line holding byte `offset` (the line a break ends, for
+    /// the break's own bytes).
+    pub fn line_of(&self, offset: usize) -> usize {
+        self.starts
+            .partition_point(|&s| s <= offset)
+            .saturating_sub(1)
+    }
+
+    /// As [`line_col`], for the text this index was built from.
+    pub fn line_col(&self, source: &str, offset: usize) -> (usize, usize) {
+        let mut offset = floor_char_boundary(source, offset.min(source.len()));
+        let bytes = source.as_bytes();
+        if offset > 0 && bytes.get(offset) == Some(&b'\n') && bytes[offset - 1] == b'\r' {
+            offset -= 1;
+        }
+        let line = self.line_of(offset);
+        let line_start = self.starts.get(line).copied().unwrap_or(0).min(offset);
+        let col = source[line_start..offset].chars().count() + 1;
+        (line + 1, col)
+    }
 }
 
 /// The largest char boundary at or below `offset`.
@@ -121,5 +158,30 @@ mod tests {
                                               // The end of the first line, at its `\r` or inside its `\r\n`.
         assert_eq!(line_col(src, 1), (1, 2));
         assert_eq!(line_col(src, 2), (1, 2));
+    }
+
+    /// The index agrees with a scan from the start at every offset,
+    /// including offsets inside a character and inside a `\r\n`.
+    #[test]
+    fn line_index_agrees_with_a_scan() {
+        fn scan(source: &str, offset: usize) -> (usize, usize) {
+            let mut offset = floor_char_boundary(source, offset.min(source.len()));
+            let bytes = source.as_bytes();
+            if offset > 0 && bytes.get(offset) == Some(&b'\n') && bytes[offset - 1] == b'\r' {
+                offset -= 1;
+            }
+            let breaks = (0..offset).filter(|&i| ends_line(bytes, i));
+            let (line, start) = breaks.fold((1, 0), |(n, _), i| (n + 1, i + 1));
+            (line, source[start..offset].chars().count() + 1)
+        }
+        let src = "a\r\nµb\rc\n\n é}\r\n";
+        let index = LineIndex::new(src);
+        for offset in 0..=src.len() + 2 {
+            assert_eq!(
+                index.line_col(src, offset),
+                scan(src, offset),
+                "offset {offset}"
+            );
+        }
     }
 }

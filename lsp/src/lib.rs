@@ -11,6 +11,7 @@ pub mod document;
 pub mod hover;
 pub mod position;
 mod server;
+pub mod transport;
 
 pub use completion::complete;
 pub use server::{capabilities, run_stdio, serve, Server};

@@ -22,30 +22,25 @@ use crate::hover::hover;
 
 /// Serves one client over stdin and stdout until it says `exit`. Returns
 /// whether the client shut the server down properly first (the exit code
-/// the protocol asks for is 0 then, 1 otherwise).
+/// the protocol asks for is 0 then, 1 otherwise). Nothing the client sends
+/// ends the server early: see [`crate::transport`].
 pub fn run_stdio() -> Result<bool, String> {
-    let (connection, io_threads) = Connection::stdio();
+    let (connection, reader, writer) = crate::transport::stdio();
     let result = serve(&connection);
+    // Dropping the connection ends the writer once it has sent what is
+    // queued.
     drop(connection);
+    let _ = writer.join();
     match result {
         // After `exit` or the end of stdin the reader thread has ended.
         Ok(clean) => {
-            io_threads
+            reader
                 .join()
-                .map_err(|e| format!("LSP I/O error: {e}"))?;
+                .map_err(|_| "the LSP reader thread panicked".to_string())?;
             Ok(clean)
         }
-        // After a protocol error the reader may still be blocked on stdin:
-        // give the writer a moment to send what is queued, then give up.
-        Err(e) => {
-            let (done, wait) = std::sync::mpsc::channel();
-            std::thread::spawn(move || {
-                let _ = io_threads.join();
-                let _ = done.send(());
-            });
-            let _ = wait.recv_timeout(std::time::Duration::from_millis(500));
-            Err(e)
-        }
+        // After a handshake error the reader may still be blocked on stdin.
+        Err(e) => Err(e),
     }
 }
 

@@ -71,13 +71,20 @@ pub fn load(src: &DataSource, base: &Path) -> Result<Dataset, IoError> {
         DataKind::Npz { path, x, y } => {
             let path = base.join(path);
             let mut arrays = read_npz(&path)?;
-            let mut take = |key: &str| {
-                let names: Vec<String> = arrays.iter().map(|(n, _)| n.clone()).collect();
-                match arrays.iter().position(|(n, _)| n == key) {
-                    Some(i) => Ok(arrays.swap_remove(i).1),
-                    None => Err(IoError::new(&path, format!("no array `{key}` in this file"))
-                        .with_help(format!("the file has {}; name the arrays with `npz(\"...\", x=\"...\", y=\"...\")`", names.join(", ")))),
-                }
+            // Every array of the file, for the message when one is missing.
+            let names: Vec<String> = arrays.iter().map(|(n, _)| format!("`{n}`")).collect();
+            let has = if names.is_empty() {
+                "the file holds no arrays".to_string()
+            } else {
+                format!("the file holds {}", names.join(", "))
+            };
+            let mut take = |key: &str| match arrays.iter().position(|(n, _)| n == key) {
+                Some(i) => Ok(arrays.swap_remove(i).1),
+                None => Err(
+                    IoError::new(&path, format!("no array `{key}` in this file")).with_help(
+                        format!("{has}; name the arrays with `npz(\"...\", x=\"...\", y=\"...\")`"),
+                    ),
+                ),
             };
             let xs = take(x)?;
             let ys = take(y)?;
@@ -156,6 +163,10 @@ fn assemble(
             format!("{} labels for {n} examples", lshape[0]),
         )
         .with_help("images and labels must come in pairs"));
+    }
+    if n == 0 {
+        return Err(IoError::new(&images.path, "the data holds no examples")
+            .with_help("point the data at a file with at least one example"));
     }
     if src.offset >= n {
         return Err(IoError::new(
@@ -291,6 +302,33 @@ mod tests {
         assert!(e.contains("3 labels for 2 examples"), "{e}");
         let e = load(&source(kind, None, 7), &dir).unwrap_err().to_string();
         assert!(e.contains("3 labels") || e.contains("offset"), "{e}");
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    /// An npz without the labels names what it does hold; empty data says
+    /// so (not "offset 0 skips all 0 examples").
+    #[test]
+    fn missing_labels_and_empty_data_are_named() {
+        let dir = temp_dir("names");
+        let kind = DataKind::Npz {
+            path: "d.npz".into(),
+            x: "x".into(),
+            y: "y".into(),
+        };
+        let x = NdArray::from_f32(vec![2, 2], vec![0.0; 4]);
+        write_npz(&dir.join("d.npz"), &[("x", &x)]).unwrap();
+        let e = load(&source(kind.clone(), None, 0), &dir)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no array `y` in this file"), "{e}");
+        assert!(e.contains("the file holds `x`;"), "{e}");
+
+        let x = NdArray::from_f32(vec![0, 2], vec![]);
+        let y = NdArray::new(vec![0], ArrayData::I64(vec![])).unwrap();
+        write_npz(&dir.join("d.npz"), &[("x", &x), ("y", &y)]).unwrap();
+        let e = load(&source(kind, None, 0), &dir).unwrap_err().to_string();
+        assert!(e.contains("the data holds no examples"), "{e}");
+        assert!(!e.contains("offset"), "{e}");
         std::fs::remove_dir_all(dir).ok();
     }
 

@@ -8,6 +8,7 @@
 //! - [`train`]: rate-mode training (backprop, Keras losses and optimizers).
 
 pub mod analysis;
+pub mod budget;
 pub mod data;
 pub mod io;
 pub mod jit;

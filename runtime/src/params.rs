@@ -5,7 +5,7 @@ use std::path::Path;
 
 use snnc_compiler::ir::{Network, ParamRole};
 
-use crate::io::{read_npz, write_npz, IoError, NdArray};
+use crate::io::{read_npz, write_npz, ArrayData, IoError, NdArray};
 use crate::reference::{NodeParams, Real};
 
 /// The weights of one network, per node. Stored as f64: params files hold
@@ -88,6 +88,16 @@ pub fn from_arrays(
                 continue;
             };
             let (_, array) = arrays.swap_remove(pos);
+            if !matches!(array.data, ArrayData::F32(_) | ArrayData::F64(_)) {
+                // Integer or bool weights are almost always the wrong array
+                // (labels, indices, a mask): refuse rather than run them.
+                problems.push(format!(
+                    "`{}` holds {} values; weights must be float32 or float64 (save it with .astype('float32'))",
+                    spec.name,
+                    array.dtype_name()
+                ));
+                continue;
+            }
             if array.shape != spec.shape {
                 problems.push(format!(
                     "`{}` has shape {}, but layer `{}` needs {}",
@@ -215,6 +225,26 @@ mod tests {
         assert!(e.contains("missing `h.bias`"), "{e}");
         assert!(e.contains("`o.kernel` holds NaN at flat index 1"), "{e}");
         assert!(e.contains("`z.bias` (1,) is not a parameter"), "{e}");
+        std::fs::remove_file(path).ok();
+    }
+
+    /// Integer and bool weights are refused, naming the file and the member.
+    #[test]
+    fn integer_and_bool_weights_are_refused() {
+        let net = net();
+        let path = tmp("dtype");
+        let ints = NdArray::new(vec![4, 3], ArrayData::I64(vec![1; 12])).unwrap();
+        let bias = NdArray::from_f32(vec![3], vec![0.0; 3]);
+        let mask = NdArray::new(vec![3, 2], ArrayData::Bool(vec![true; 6])).unwrap();
+        write_npz(
+            &path,
+            &[("h.kernel", &ints), ("h.bias", &bias), ("o.kernel", &mask)],
+        )
+        .unwrap();
+        let e = load(&path, &net).unwrap_err().to_string();
+        assert!(e.contains(&path.display().to_string()), "{e}");
+        assert!(e.contains("`h.kernel` holds int64 values"), "{e}");
+        assert!(e.contains("`o.kernel` holds bool values"), "{e}");
         std::fs::remove_file(path).ok();
     }
 }

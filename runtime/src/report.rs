@@ -55,22 +55,57 @@ pub fn accuracy<T: Real>(
     steps: usize,
     labels: &[u32],
 ) -> (usize, usize) {
-    let rows = steps / probe.every;
+    let every = probe.every.max(1);
+    let rows = steps / every;
+    if rows == 0 {
+        // The probe recorded nothing (the checker refuses such a report):
+        // nothing is read, nothing is right.
+        return (0, 0);
+    }
     let step = match at {
-        ReadAt::Last => rows * probe.every,
+        ReadAt::Last => rows * every,
         ReadAt::Step(k) => k.min(steps),
     };
     // Row r holds step (r+1)*every; read the last recorded row at or before `step`.
-    let row = (step / probe.every).max(1) - 1;
+    let row = (step / every).max(1) - 1;
     let correct = outputs
         .iter()
         .zip(labels)
         .filter(|(out, &label)| {
-            let values = &out.probes[index][row * size..(row + 1) * size];
-            argmax(values) == Some(label as usize)
+            let values = out
+                .probes
+                .get(index)
+                .and_then(|p| p.get(row * size..(row + 1) * size));
+            values.is_some_and(|v| argmax(v) == Some(label as usize))
         })
         .count();
-    (correct, (row + 1) * probe.every)
+    (correct, (row + 1) * every)
+}
+
+/// Checks that every label names one of the reported layer's `classes`
+/// class scores: a label beyond them can never be read right, so a run
+/// with one reports a meaningless accuracy. `first` is the index of the
+/// first label in its data file (the data's `offset`), for the message.
+pub fn labels_fit(
+    labels: &[u32],
+    classes: usize,
+    layer: &str,
+    origin: &str,
+    first: usize,
+) -> Result<(), String> {
+    match labels
+        .iter()
+        .enumerate()
+        .find(|(_, &y)| y as usize >= classes)
+    {
+        None => Ok(()),
+        Some((i, &y)) => Err(format!(
+            "example {} of `{origin}` has label {y}, but `{layer}` has only {classes} class scores \
+             (labels 0 to {}); check that the data and the network's output belong together",
+            first + i,
+            classes.saturating_sub(1)
+        )),
+    }
 }
 
 fn argmax<T: Real>(values: &[T]) -> Option<usize> {
@@ -123,6 +158,24 @@ pub fn layer_stats<T>(
     stats
 }
 
+/// The spiking layers where some neuron's spike count reached `u32::MAX`
+/// (counts saturate there): their rates are wrong, usually because
+/// `scale_firing_rates` is far too large.
+pub fn saturated_layers<T>(net: &Network, outputs: &[SimOutput<T>]) -> Vec<String> {
+    net.nodes
+        .iter()
+        .enumerate()
+        .filter(|(id, _)| {
+            outputs.iter().any(|o| {
+                o.spike_counts
+                    .get(*id)
+                    .is_some_and(|c| c.contains(&u32::MAX))
+            })
+        })
+        .map(|(_, n)| n.name.clone())
+        .collect()
+}
+
 /// Writes every probe as an array of shape (images, rows, neurons), named by
 /// the probe, as NengoDL's `sim.predict` returns them.
 pub fn write_probes<T: Real>(
@@ -159,4 +212,72 @@ pub fn write_probes<T: Real>(
     }
     let refs: Vec<(&str, &NdArray)> = arrays.iter().map(|(n, a)| (n.as_str(), a)).collect();
     write_npz(path, &refs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use snnc_compiler::ir::Synapse;
+
+    fn probe(every: usize) -> BoundProbe {
+        BoundProbe {
+            probe: 0,
+            name: "pred".into(),
+            node: 0,
+            synapse: Synapse::None,
+            every,
+        }
+    }
+
+    fn output(rows: &[[f32; 2]]) -> SimOutput<f32> {
+        SimOutput {
+            probes: vec![rows.iter().flatten().copied().collect()],
+            spike_counts: Vec::new(),
+        }
+    }
+
+    /// A probe that records less often than the run has steps recorded
+    /// nothing: no panic, nothing counted.
+    #[test]
+    fn a_probe_with_no_record_reads_nothing() {
+        let out = vec![output(&[])];
+        assert_eq!(
+            accuracy(&out, &probe(200), 0, 2, ReadAt::Last, 100, &[1]),
+            (0, 0)
+        );
+        assert_eq!(
+            accuracy(&out, &probe(200), 0, 2, ReadAt::Step(50), 100, &[1]),
+            (0, 0)
+        );
+    }
+
+    #[test]
+    fn labels_beyond_the_classes_are_named() {
+        assert_eq!(labels_fit(&[0, 9, 3], 10, "out", "d.npz", 0), Ok(()));
+        let e = labels_fit(&[0, 3, 10], 10, "out", "d.npz", 100).unwrap_err();
+        assert!(e.contains("example 102 of `d.npz` has label 10"), "{e}");
+        assert!(
+            e.contains("`out` has only 10 class scores (labels 0 to 9)"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn reads_the_last_record_at_or_before_the_step() {
+        // Records at steps 2 and 4: class 0 then class 1.
+        let out = vec![output(&[[1.0, 0.0], [0.0, 1.0]])];
+        assert_eq!(
+            accuracy(&out, &probe(2), 0, 2, ReadAt::Last, 5, &[1]),
+            (1, 4)
+        );
+        assert_eq!(
+            accuracy(&out, &probe(2), 0, 2, ReadAt::Step(3), 5, &[0]),
+            (1, 2)
+        );
+        // Fewer rows than the steps say (a short output): not counted.
+        assert_eq!(
+            accuracy(&out, &probe(1), 0, 2, ReadAt::Last, 5, &[1]),
+            (0, 5)
+        );
+    }
 }

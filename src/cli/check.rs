@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 use snnc_compiler::check_source;
-use snnc_compiler::diagnostic::{render_json, render_text};
+use snnc_compiler::diagnostic::{render_json, render_json_unreadable, render_text};
 use snnc_compiler::ir::{Model, Network, ParamRole, Precision, Program};
 use snnc_runtime::jit::JitModel;
 use snnc_runtime::reference::{NodeParams, Real, SimConfig};
@@ -46,7 +46,15 @@ pub fn run(args: CheckArgs) -> Result<ExitCode, String> {
         let file = match read_source(path) {
             Ok(f) => f,
             Err(e) => {
-                eprintln!("error: {e}");
+                match args.message_format {
+                    MessageFormat::Human => eprintln!("error: {e}"),
+                    MessageFormat::Json => {
+                        print!(
+                            "{}",
+                            render_json_unreadable(&path.display().to_string(), &e)
+                        )
+                    }
+                }
                 failed = true;
                 continue;
             }
@@ -101,6 +109,7 @@ fn clif(program: &Program) -> Result<String, String> {
 }
 
 fn model_clif<T: Real>(net: &Network, model: &Model, dt: f64) -> Result<String, String> {
+    super::memory::check_compile(net, std::mem::size_of::<T>() as u64)?;
     let params: Vec<NodeParams<T>> = net
         .nodes
         .iter()

@@ -4,6 +4,7 @@ mod check;
 mod diagnose;
 mod import;
 mod lsp;
+mod memory;
 mod plot;
 mod progress;
 mod run;
@@ -27,6 +28,13 @@ use clap::{Parser, Subcommand, ValueEnum};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+
+    /// The most memory a command may plan to use, e.g. 4G or 512M (powers
+    /// of 1024). Runs, compiles, trainings and file reads estimate what
+    /// they need first and stop with an error naming the setting that
+    /// makes it too large. Default: the memory available.
+    #[arg(long, global = true, value_name = "SIZE", value_parser = snnc_runtime::budget::parse_size)]
+    pub max_memory: Option<u64>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -73,6 +81,9 @@ pub enum MessageFormat {
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode, String> {
+    if let Some(bytes) = cli.max_memory {
+        snnc_runtime::budget::set_max_memory(bytes);
+    }
     match cli.command {
         Command::Check(args) => check::run(args),
         Command::Run(args) => run::run(args),

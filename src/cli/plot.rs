@@ -182,6 +182,13 @@ fn build_figure(
             names.join(", ")
         ));
     };
+    if probe.every > run.steps {
+        return Err(format!(
+            "probe `{}` records every {} steps, but the run has only {}: there is nothing to draw; \
+             lower its `sample_every`",
+            probe.name, probe.every, run.steps
+        ));
+    }
     let single = args.kind != PlotKind::Predictions;
     let wanted = if single {
         args.image + 1
@@ -209,6 +216,17 @@ fn build_figure(
     } else {
         0..n
     };
+    let elem = match run.precision {
+        snnc_compiler::ir::Precision::F64 => 8,
+        snnc_compiler::ir::Precision::F32 => 4,
+    };
+    super::memory::check_run(
+        net,
+        std::slice::from_ref(&probe),
+        range.len(),
+        run.steps,
+        elem,
+    )?;
     let outputs = exec::simulate(
         net,
         model,

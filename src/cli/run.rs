@@ -10,7 +10,7 @@ use snnc_compiler::ir::{BoundProbe, Precision, Program, Run};
 use snnc_runtime::analysis::exec;
 use snnc_runtime::jit::{self, JitModel};
 use snnc_runtime::reference::{simulate_batch, NodeParams, Real, SimConfig};
-use snnc_runtime::report::{accuracy, layer_stats, write_probes, RunReport};
+use snnc_runtime::report::{accuracy, layer_stats, saturated_layers, write_probes, RunReport};
 
 use super::spec::load_spec;
 
@@ -108,6 +108,10 @@ fn execute<T: Real>(
 ) -> Result<ExitCode, String> {
     let model = &program.models[run.model];
     let net = program.network_of(model);
+    if let Some(out) = &args.out {
+        // Before the simulation, not after it.
+        snnc_runtime::io::replaceable(out).map_err(|e| format!("cannot write --out: {e}"))?;
+    }
     let exec::Loaded { dataset, params } = exec::load(program, run, dir)?;
     let node_params: Vec<NodeParams<T>> = snnc_runtime::params::node_params(params.as_ref(), net);
 
@@ -118,6 +122,20 @@ fn execute<T: Real>(
     } else {
         vec![report_probe.clone()]
     };
+    snnc_runtime::report::labels_fit(
+        &dataset.labels,
+        net.nodes[report_probe.node].size(),
+        &net.nodes[report_probe.node].name,
+        &dataset.origin,
+        run.data.offset,
+    )?;
+    super::memory::check_run(
+        net,
+        &probes,
+        dataset.len(),
+        run.steps,
+        std::mem::size_of::<T>() as u64,
+    )?;
     let report_index = probes
         .iter()
         .position(|p| p.name == report_probe.name)
@@ -199,6 +217,20 @@ fn execute<T: Real>(
         seconds,
         images_steps_per_second: (images * run.steps) as f64 / seconds.max(1e-9),
     };
+    let saturated = saturated_layers(net, &outputs);
+    if !saturated.is_empty() {
+        eprintln!(
+            "warning: spike counts of {} reached {} and saturated: the rates reported for {} are too low; \
+             lower `scale_firing_rates` (or the layer's `scale`)",
+            saturated
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            u32::MAX,
+            if saturated.len() == 1 { "it" } else { "them" }
+        );
+    }
     if let Some(out) = &args.out {
         write_probes(
             out,

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use clap::{Args, ValueEnum};
 use snnc_compiler::ir::{DataKind, LossKind, Optimizer, Schedule, Split, Train};
 use snnc_runtime::data::{self, Dataset};
-use snnc_runtime::io::{write_npz, NdArray};
+use snnc_runtime::io::{replaceable, write_npz, NdArray, PathLock};
 use snnc_runtime::train::{
     self, EpochReport, EvalData, Metrics, Progress, TrainData, TrainOptions,
 };
@@ -70,7 +70,14 @@ pub fn run(args: TrainArgs) -> Result<ExitCode, String> {
     let net = program.network_of(model);
     let save = spec.dir.join(&train.save);
     check_save_dir(&save)?;
+    // Refuse a save path that is not a regular file, and hold its lock for
+    // the whole training: a second `snnc train` saving to the same path
+    // stops here instead of overwriting this one's epochs.
+    let cannot = |e: snnc_runtime::io::IoError| format!("cannot save the params: {e}");
+    replaceable(&save).map_err(cannot)?;
+    let _lock = PathLock::acquire(&save).map_err(cannot)?;
 
+    super::memory::check_train(net, train.batch)?;
     let dataset = data::load(&train.data, &spec.dir).map_err(|e| e.to_string())?;
     let input = net
         .inputs()

@@ -101,10 +101,10 @@ pub fn data_source(e: &Expr, d: &mut Diags) -> Option<DataSource> {
             call.at_most_positional(0, d);
             let images = call
                 .require("images", "images=\"images-idx3-ubyte.gz\"", d)
-                .and_then(|x| v::string(x, "`images`", d));
+                .and_then(|x| v::file_path(x, "`images`", d));
             let labels = call
                 .require("labels", "labels=\"labels-idx1-ubyte.gz\"", d)
-                .and_then(|x| v::string(x, "`labels`", d));
+                .and_then(|x| v::file_path(x, "`labels`", d));
             DataKind::Idx {
                 images: images?,
                 labels: labels?,
@@ -113,7 +113,7 @@ pub fn data_source(e: &Expr, d: &mut Diags) -> Option<DataSource> {
         _ => {
             call.at_most_positional(1, d);
             let path = match call.positional.first() {
-                Some(p) => v::string(p, "the .npz path", d),
+                Some(p) => v::file_path(p, "the .npz path", d),
                 None if call.misplaced => None,
                 None => {
                     d.push(

@@ -6,7 +6,7 @@ use super::suggest::{did_you_mean, hint};
 use super::values::{self as v, Call, Diags};
 use super::vocabulary::{call_args, ACTIVATIONS, LAYER_KINDS};
 use crate::diagnostic::{Code, Diagnostic};
-use crate::ir::{Activation, Network, Node, Op, Padding, ParamRole, ParamSpec};
+use crate::ir::{Activation, Network, Node, NodeId, Op, Padding, ParamRole, ParamSpec};
 use crate::span::Span;
 use crate::syntax::ast::{Block, Expr, ExprKind, Ident, Stmt};
 
@@ -53,6 +53,9 @@ pub fn check_network(block: &Block, name: &Ident, d: &mut Diags) -> Checked {
     // Every layer name of the block, where it is first defined, so that a
     // layer read before its definition is told apart from an unknown one.
     let mut all: HashMap<String, Span> = HashMap::new();
+    // The id of every node built so far, by name: a layer finds its inputs
+    // in constant time, so a long chain checks in linear time.
+    let mut ids: HashMap<String, NodeId> = HashMap::new();
     for stmt in &block.body {
         if let Some(n) = layer_name(stmt) {
             all.entry(n.node.clone()).or_insert(n.span);
@@ -95,7 +98,7 @@ pub fn check_network(block: &Block, name: &Ident, d: &mut Diags) -> Checked {
                         .help("write `name = kind(input, arg=value, ...)`"),
                     );
                 }
-                (key, layer(key, value, &net, &broken, &all, d))
+                (key, layer(key, value, &net, &ids, &broken, &all, d))
             }
             Stmt::Assign {
                 key,
@@ -155,7 +158,10 @@ pub fn check_network(block: &Block, name: &Ident, d: &mut Diags) -> Checked {
         }
         defined.insert(layer_name.node.clone(), layer_name.span);
         match built {
-            Some(node) => net.nodes.push(node),
+            Some(node) => {
+                ids.entry(node.name.clone()).or_insert(net.nodes.len());
+                net.nodes.push(node);
+            }
             None => {
                 broken.insert(layer_name.node.clone(), layer_name.span);
             }
@@ -196,6 +202,7 @@ fn layer(
     name: &Ident,
     value: &Expr,
     net: &Network,
+    ids: &HashMap<String, NodeId>,
     broken: &HashMap<String, Span>,
     all: &HashMap<String, Span>,
     d: &mut Diags,
@@ -288,7 +295,7 @@ fn layer(
             ok = false;
             continue;
         };
-        if let Some(id) = net.node(input_name) {
+        if let Some(&id) = ids.get(input_name) {
             inputs.push(id);
         } else if broken.contains_key(input_name) {
             ok = false; // already reported where it was defined

@@ -91,7 +91,9 @@ pub fn check_run(block: &Block, p: &Program, broken: &Broken, d: &mut Diags) -> 
     let s = settings::collect("run", block.header, &block.body, &vocab::RUN, d);
     s.no_extras(d);
     let model = model_of(&s, &p.models, broken, d);
-    let params = s.value("params").and_then(|e| v::string(e, "`params`", d));
+    let params = s
+        .value("params")
+        .and_then(|e| v::file_path(e, "`params`", d));
     let data = s
         .require("data", "data = mnist_idx(\"data/mnist\", split=test)", d)
         .and_then(|e| data_source(e, d));
@@ -195,6 +197,10 @@ pub fn check_run(block: &Block, p: &Program, broken: &Broken, d: &mut Diags) -> 
             net_incomplete || !broken.probes.is_empty(),
             d,
         ),
+    };
+    let report = match (report, steps) {
+        (Some(r), Some(n)) => report_in_run(r, &probes, &p.probes, s.value("report"), n, d),
+        (r, _) => r,
     };
     Some(Run {
         name: block.name.as_ref().map(|n| n.node.clone()),
@@ -356,6 +362,79 @@ fn report(
     Some(Report { probe, at: at? })
 }
 
+/// A report the run can read: its probe records at least once within the
+/// run, and `at` is a step of the run at or after the probe's first record.
+fn report_in_run(
+    r: Report,
+    probes: &[BoundProbe],
+    all: &[Probe],
+    e: Option<&Expr>,
+    steps: usize,
+    d: &mut Diags,
+) -> Option<Report> {
+    let bound = &probes[r.probe];
+    let probe_span = all.get(bound.probe).map_or(Span::default(), |p| p.span);
+    if bound.every > steps {
+        d.push(
+            Diagnostic::error(
+                Code::OutOfRange,
+                probe_span,
+                format!(
+                    "probe `{}` records every {} steps, but the run has only {steps}: there is nothing to report",
+                    bound.name, bound.every
+                ),
+            )
+            .label(format!("first record at step {}", bound.every))
+            .help(format!(
+                "make `sample_every` at most {steps} steps, or present each input longer"
+            )),
+        );
+        return None;
+    }
+    let at_span = e
+        .and_then(|e| match &e.kind {
+            ExprKind::Call { args, .. } => args
+                .iter()
+                .find(|a| a.name.as_ref().is_some_and(|n| n.node == "at"))
+                .map(|a| a.value.span),
+            _ => None,
+        })
+        .unwrap_or(probe_span);
+    match r.at {
+        ReadAt::Step(k) if k > steps => {
+            d.push(
+                Diagnostic::error(
+                    Code::OutOfRange,
+                    at_span,
+                    format!("`at` is step {k}, but the run has only {steps} steps"),
+                )
+                .label("after the last step")
+                .help(format!("use `at=last`, or a step from 1 to {steps}")),
+            );
+            None
+        }
+        ReadAt::Step(k) if k < bound.every => {
+            d.push(
+                Diagnostic::error(
+                    Code::OutOfRange,
+                    at_span,
+                    format!(
+                        "`at` is step {k}, but probe `{}` first records at step {}",
+                        bound.name, bound.every
+                    ),
+                )
+                .label("before the probe's first record")
+                .help(format!(
+                    "read at step {} or later, or lower the probe's `sample_every`",
+                    bound.every
+                )),
+            );
+            None
+        }
+        _ => Some(r),
+    }
+}
+
 fn shape_str(shape: &[usize]) -> String {
     shape
         .iter()
@@ -423,7 +502,7 @@ pub fn check_train(block: &Block, p: &Program, broken: &Broken, d: &mut Diags) -
         .map_or(Some(0), |e| v::count(e, "`seed`", 0, d));
     let save = s
         .require("save", "save = \"params.npz\"", d)
-        .and_then(|e| v::string(e, "`save`", d));
+        .and_then(|e| v::file_path(e, "`save`", d));
 
     let model = model?;
     let net = p.network_of(&p.models[model]);

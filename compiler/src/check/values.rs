@@ -380,6 +380,21 @@ pub fn string(e: &Expr, what: &str, d: &mut Diags) -> Option<String> {
     }
 }
 
+/// A string naming a file: not empty (an empty path is the spec's own
+/// directory, which no file reader can open).
+pub fn file_path(e: &Expr, what: &str, d: &mut Diags) -> Option<String> {
+    let s = string(e, what, d)?;
+    if s.trim().is_empty() {
+        d.push(
+            Diagnostic::error(Code::OutOfRange, e.span, format!("{what} is an empty path"))
+                .label("names no file")
+                .help("give the file's path, relative to the spec, for example \"params.npz\""),
+        );
+        return None;
+    }
+    Some(s)
+}
+
 pub fn boolean(e: &Expr, what: &str, d: &mut Diags) -> Option<bool> {
     match &e.kind {
         ExprKind::Ident(w) if w == "true" => Some(true),

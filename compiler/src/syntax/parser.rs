@@ -796,6 +796,50 @@ mod tests {
         file
     }
 
+    /// A stray `}` next to non-ASCII characters (letters, emoji, Unicode
+    /// spaces and line separators) gets spans on character boundaries, in
+    /// every kind of place a `}` can be stray.
+    #[test]
+    fn stray_braces_next_to_non_ascii_get_char_boundary_spans() {
+        let before = [
+            "",
+            "network n {\n    input x: 4\n",
+            "network n {\n    input x: 4\n}\n",
+            "network n {\n    input x: 4\n}\n    y = dense(x, units=2)\n",
+            "run {\n",
+            "probe p = q ",
+        ];
+        let brace = ["}", " }", "é}", "\u{a0}}"];
+        let next = [
+            "", "é", "😀", "\u{a0}", "\u{3000}", "\u{85}", "\u{2028}", "é}", "\r", "\ré", "\u{301}",
+        ];
+        let end = ["", "\n", "\n}\n", " x\n", "\né\n"];
+        for b in before {
+            for r in brace {
+                for n in next {
+                    for e in end {
+                        let src = format!("{b}{r}{n}{e}");
+                        let checked = crate::check_source(&src);
+                        for d in &checked.diagnostics {
+                            let spans = std::iter::once(d.primary.span)
+                                .chain(d.secondary.iter().map(|l| l.span));
+                            for sp in spans {
+                                assert!(
+                                    sp.start <= sp.end
+                                        && sp.end <= src.len()
+                                        && src.is_char_boundary(sp.start)
+                                        && src.is_char_boundary(sp.end),
+                                    "{src:?}: {sp:?} for {}",
+                                    d.message
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn parses_blocks_and_statements() {
         let file = ok("network n {\n  input x: 28x28x1\n  y = dense(x, units=10)\n}\nprobe p = y, sample_every=10\n");

@@ -10,7 +10,8 @@
 //! `1f 8b`) is inflated transparently; a download cut short must then be
 //! reported as such, not as a mysterious short array.
 
-use std::io::Read;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 use flate2::read::MultiGzDecoder;
@@ -58,24 +59,95 @@ pub fn parse_idx(bytes: &[u8]) -> Result<IdxArray, String> {
 }
 
 /// Reads an IDX file, inflating it first if it is gzip-compressed.
+///
+/// Nothing beyond what the header declares is read into memory (one byte
+/// more, to tell that there is more): a gzip bomb, or `/dev/zero`, stops at
+/// the header's size, and a header declaring more than the memory budget
+/// (see [`crate::budget`]) is an error before any data is read.
 pub fn read_idx(path: &Path) -> Result<IdxArray, IoError> {
-    let bytes = std::fs::read(path).map_err(|e| IoError::os(path, "could not read", &e))?;
-    decode_idx_file(&bytes).map_err(|e| IoError::parse(path, e))
+    let file = File::open(path).map_err(|e| IoError::os(path, "could not read", &e))?;
+    let meta = file.metadata().ok();
+    if meta.as_ref().is_some_and(|m| m.is_dir()) {
+        return Err(IoError::new(path, "this is a directory, not an IDX file")
+            .with_help("name the IDX file itself, or use mnist_idx(\"DIR\") for a directory"));
+    }
+    let compressed = meta.map_or(0, |m| m.len() as usize);
+    decode_idx_stream(BufReader::new(file), compressed).map_err(|e| IoError::parse(path, e))
 }
 
 /// Gunzips if needed, then parses.
+#[cfg(test)]
 fn decode_idx_file(bytes: &[u8]) -> Result<IdxArray, ParseError> {
-    if !bytes.starts_with(&[0x1f, 0x8b]) {
-        return parse_idx_detailed(bytes);
+    decode_idx_stream(bytes, bytes.len())
+}
+
+/// Reads and parses an IDX stream, gunzipping it when it starts with the
+/// gzip magic; `compressed` is the stream's size, for messages.
+fn decode_idx_stream(mut r: impl BufRead, compressed: usize) -> Result<IdxArray, ParseError> {
+    let gz = r
+        .fill_buf()
+        .map_err(|e| read_failure(&e))?
+        .starts_with(&[0x1f, 0x8b]);
+    if !gz {
+        let raw = read_declared(&mut r).map_err(|(e, _)| e)?;
+        return parse_idx_detailed(&raw);
     }
-    let mut raw = Vec::new();
-    match MultiGzDecoder::new(bytes).read_to_end(&mut raw) {
-        Ok(_) => parse_idx_detailed(&raw).map_err(|e| ParseError {
+    match read_declared(&mut MultiGzDecoder::new(r)) {
+        Ok(raw) => parse_idx_detailed(&raw).map_err(|e| ParseError {
             place: e.place.map(|p| format!("after gunzip, {p}")),
             ..e
         }),
-        Err(e) => Err(gzip_failure(bytes.len(), &raw, &e)),
+        Err((e, None)) => Err(e),
+        Err((_, Some((io, partial)))) => Err(gzip_failure(compressed, &partial, &io)),
     }
+}
+
+fn read_failure(e: &std::io::Error) -> ParseError {
+    ParseError::new("the file", format!("could not read: {e}"))
+}
+
+/// Reads the IDX header, then at most one byte more than the data it
+/// declares. A read error comes back with the bytes read before it.
+#[allow(clippy::type_complexity)]
+fn read_declared(
+    r: &mut impl Read,
+) -> Result<Vec<u8>, (ParseError, Option<(std::io::Error, Vec<u8>)>)> {
+    let mut buf = Vec::new();
+    let mut read = |buf: &mut Vec<u8>,
+                    n: u64|
+     -> Result<(), (ParseError, Option<(std::io::Error, Vec<u8>)>)> {
+        match r.take(n).read_to_end(buf) {
+            Ok(_) => Ok(()),
+            Err(e) => Err((read_failure(&e), Some((e, std::mem::take(buf))))),
+        }
+    };
+    read(&mut buf, 4)?;
+    if let [0, 0, _, nd] = buf[..] {
+        read(&mut buf, 4 * u64::from(nd))?;
+    }
+    let declared = match (buf.get(2), header_size_and_count(&buf)) {
+        (Some(&TYPE_U8), Some((hs, n))) => (hs as u64).checked_add(n as u64),
+        // A header the parser will refuse: nothing more is needed.
+        _ => Some(buf.len() as u64),
+    };
+    let Some(declared) = declared else {
+        // Too many elements to count: the parser says so.
+        return Ok(buf);
+    };
+    if let Err(e) =
+        crate::budget::check(declared, "this IDX file", "check that it is the right file")
+    {
+        return Err((
+            ParseError::new(
+                format!("bytes 4..{} (dimension sizes)", buf.len()),
+                format!("its header declares {declared} bytes: {e}"),
+            ),
+            None,
+        ));
+    }
+    let rest = (declared + 1).saturating_sub(buf.len() as u64);
+    read(&mut buf, rest)?;
+    Ok(buf)
 }
 
 /// Describes a broken gzip stream, with the size the IDX header inside it
@@ -384,6 +456,31 @@ mod tests {
         let err = read_idx(&dir.join("nope")).unwrap_err().to_string();
         assert!(err.contains("nope"), "{err}");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A gzip stream inflating far past its header's size is read only one
+    /// byte past it (a 10 MB tail after a 2-byte array reports 1 extra
+    /// byte, not 10 MB), and a header declaring more than the memory budget
+    /// is refused before its data is read.
+    #[test]
+    fn reading_stops_at_the_declared_size() {
+        let mut bomb = idx(TYPE_U8, &[2], &[1, 2]);
+        bomb.resize(bomb.len() + (10 << 20), 0);
+        let err = decode_idx_file(&gzip(&bomb)).unwrap_err().to_string();
+        assert!(err.contains("1 unexpected bytes after the data"), "{err}");
+
+        let huge = idx(TYPE_U8, &[1_000_000, 1_000_000, 100], &[0; 64]);
+        let err = decode_idx_file(&gzip(&huge)).unwrap_err().to_string();
+        assert!(err.contains("declares 100000000000016 bytes"), "{err}");
+        assert!(err.contains("memory budget"), "{err}");
+    }
+
+    #[test]
+    fn a_device_or_a_directory_is_not_read_whole() {
+        let err = read_idx(Path::new("/dev/zero")).unwrap_err().to_string();
+        assert!(err.contains("element type 0x00"), "{err}");
+        let err = read_idx(&std::env::temp_dir()).unwrap_err().to_string();
+        assert!(err.contains("this is a directory"), "{err}");
     }
 
     /// Reads the real MNIST test set when it is present (not in the repo).

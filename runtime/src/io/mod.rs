@@ -11,7 +11,7 @@ mod npy;
 mod npy_header;
 mod npz;
 
-pub use atomic::write_atomic;
+pub use atomic::{remove_interrupted_files, replaceable, write_atomic, PathLock};
 pub use error::{IoError, ParseError};
 pub use idx::{parse_idx, read_idx, IdxArray};
 pub use npy::{encode_npy, parse_npy, read_npy, write_npy, ArrayData, NdArray};

@@ -25,6 +25,11 @@ const MAX_PREALLOC: u64 = 1 << 26;
 ///
 /// Names lose their `.npy` suffix, as with `np.load(path).files`.
 pub fn read_npz(path: &Path) -> Result<Vec<(String, NdArray)>, IoError> {
+    if path.is_dir() {
+        // Opening a directory succeeds on Unix; reading it does not.
+        return Err(IoError::new(path, "this is a directory, not an .npz file")
+            .with_help("name the .npz file itself (for example `params = \"params.npz\"`)"));
+    }
     let file = File::open(path).map_err(|e| IoError::os(path, "could not open", &e))?;
     read_npz_from(path, BufReader::new(file))
 }
@@ -34,6 +39,19 @@ fn read_npz_from<R: Read + Seek>(
     path: &Path,
     mut reader: R,
 ) -> Result<Vec<(String, NdArray)>, IoError> {
+    if let Err(e) = ZipArchive::new(&mut reader) {
+        return Err(not_a_zip(path, &mut reader, &e));
+    }
+    // The zip reader keeps one member per name: a second member of the same
+    // name would silently replace the first.
+    if let Some(name) = duplicate_member(&mut reader) {
+        return Err(IoError::new(
+            path,
+            format!("the archive holds two members named '{name}'"),
+        )
+        .at(format!("member '{name}'"))
+        .with_help("which one is meant is unclear; re-save the arrays with np.savez, each once"));
+    }
     let mut archive = match ZipArchive::new(&mut reader) {
         Ok(a) => a,
         Err(e) => return Err(not_a_zip(path, &mut reader, &e)),
@@ -59,16 +77,84 @@ fn read_npz_from<R: Read + Seek>(
             continue;
         }
         let name = member.name().to_string();
-        let mut buf = Vec::with_capacity(member.size().min(MAX_PREALLOC) as usize);
-        member
+        // The size the directory declares bounds what is inflated: a
+        // member that inflates past it is corrupt (or a zip bomb), and one
+        // that declares more than the memory budget is not read at all.
+        let declared = member.size();
+        crate::budget::check(
+            declared,
+            &format!("member '{name}'"),
+            "check that this is the right file",
+        )
+        .map_err(|e| IoError::new(path, e).at(format!("member '{name}'")))?;
+        let mut buf = Vec::with_capacity(declared.min(MAX_PREALLOC) as usize);
+        Read::take(&mut member, declared.saturating_add(1))
             .read_to_end(&mut buf)
             .map_err(|e| corrupt(format!("could not read the member's data: {e}")))?;
+        if buf.len() as u64 > declared {
+            return Err(corrupt(format!(
+                "the member inflates to more than the {declared} bytes the archive declares for it"
+            )));
+        }
         let array = parse_npy_detailed(&buf)
             .map_err(|e| IoError::parse(path, e).within(format!("member '{name}'")))?;
         let key = name.strip_suffix(".npy").unwrap_or(&name).to_string();
         out.push((key, array));
     }
     Ok(out)
+}
+
+/// The first member name that the zip's central directory lists twice, if
+/// any. Best effort: a directory it cannot walk (zip64, an odd layout)
+/// gives `None`, and the zip reader judges the rest.
+fn duplicate_member<R: Read + Seek>(reader: &mut R) -> Option<String> {
+    const EOCD: &[u8] = b"PK\x05\x06";
+    const ENTRY: &[u8] = b"PK\x01\x02";
+    let len = reader.seek(SeekFrom::End(0)).ok()?;
+    // The end record is 22 bytes plus a comment of at most 65,535.
+    let tail_len = len.min(22 + 65_535);
+    reader.seek(SeekFrom::Start(len - tail_len)).ok()?;
+    let mut tail = Vec::new();
+    reader.take(tail_len).read_to_end(&mut tail).ok()?;
+    let at = tail.windows(4).rposition(|w| w == EOCD)?;
+    let eocd = tail.get(at..at + 22)?;
+    let u16_at = |b: &[u8], i: usize| Some(u16::from_le_bytes([*b.get(i)?, *b.get(i + 1)?]));
+    let u32_at = |b: &[u8], i: usize| {
+        Some(u32::from_le_bytes([
+            *b.get(i)?,
+            *b.get(i + 1)?,
+            *b.get(i + 2)?,
+            *b.get(i + 3)?,
+        ]))
+    };
+    let entries = u16_at(eocd, 10)?;
+    let size = u64::from(u32_at(eocd, 12)?);
+    let eocd_pos = len - tail_len + at as u64;
+    // The directory ends where the end record starts (this also holds for
+    // an archive with bytes prepended).
+    let start = eocd_pos.checked_sub(size)?;
+    if size > 64 << 20 {
+        return None;
+    }
+    reader.seek(SeekFrom::Start(start)).ok()?;
+    let mut dir = Vec::new();
+    reader.take(size).read_to_end(&mut dir).ok()?;
+    let mut seen = std::collections::HashSet::new();
+    let mut i = 0usize;
+    for _ in 0..entries {
+        if dir.get(i..i + 4)? != ENTRY {
+            return None;
+        }
+        let name_len = usize::from(u16_at(&dir, i + 28)?);
+        let extra_len = usize::from(u16_at(&dir, i + 30)?);
+        let comment_len = usize::from(u16_at(&dir, i + 32)?);
+        let name = String::from_utf8_lossy(dir.get(i + 46..i + 46 + name_len)?).into_owned();
+        if !seen.insert(name.clone()) {
+            return Some(name);
+        }
+        i += 46 + name_len + extra_len + comment_len;
+    }
+    None
 }
 
 /// Explains why the zip reader rejected the file, recognising the common
@@ -282,6 +368,68 @@ mod tests {
         let err = read_npz_from(Path::new("w.npz"), Cursor::new(bytes)).unwrap_err();
         let s = err.to_string();
         assert!(s.starts_with("w.npz: member 'weird.npy': "), "{s}");
+    }
+
+    /// A deflated member that inflates past the size the archive declares
+    /// is an error after one byte more than declared, not an allocation.
+    #[test]
+    fn a_member_inflating_past_its_declared_size_is_refused() {
+        let zeros = NdArray::from_f32(vec![1 << 18], vec![0.0; 1 << 18]);
+        let mut bytes = deflated_npz(&[("big".to_string(), zeros)]);
+        // Declare 100 bytes in the local header (offset 22) and in the
+        // central directory entry (offset 24).
+        let patch = |bytes: &mut Vec<u8>, sig: &[u8], at: usize| {
+            let i = bytes.windows(4).position(|w| w == sig).unwrap();
+            bytes[i + at..i + at + 4].copy_from_slice(&100u32.to_le_bytes());
+        };
+        patch(&mut bytes, b"PK\x03\x04", 22);
+        patch(&mut bytes, b"PK\x01\x02", 24);
+        let e = read_npz_from(Path::new("bomb.npz"), Cursor::new(bytes))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("inflates to more than the 100 bytes the archive declares"),
+            "{e}"
+        );
+        assert!(e.contains("member 'big.npy'"), "{e}");
+    }
+
+    #[test]
+    fn a_directory_is_named_as_such() {
+        let dir = std::env::temp_dir();
+        let e = read_npz(&dir).unwrap_err().to_string();
+        assert!(e.contains("this is a directory, not an .npz file"), "{e}");
+        assert!(!e.contains("bytes"), "{e}");
+    }
+
+    #[test]
+    fn a_member_named_twice_is_an_error() {
+        let a = NdArray::from_f32(vec![2], vec![1.0, 2.0]);
+        let b = NdArray::from_f32(vec![2], vec![3.0, 4.0]);
+        let mut bytes = encode_npz(&[("a", &a), ("b", &b)]).unwrap();
+        // Rename member `b.npy` to `a.npy` in its local header and in the
+        // central directory (the names are not in any checksum).
+        let mut renamed = 0;
+        for i in 0..bytes.len() - 5 {
+            if &bytes[i..i + 5] == b"b.npy" {
+                bytes[i] = b'a';
+                renamed += 1;
+            }
+        }
+        assert_eq!(renamed, 2);
+        let e = read_npz_from(Path::new("dup.npz"), Cursor::new(bytes))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("dup.npz"), "{e}");
+        assert!(e.contains("two members named 'a.npy'"), "{e}");
+        // Distinct names are read as before.
+        let bytes = encode_npz(&[("a", &a), ("b", &b)]).unwrap();
+        assert_eq!(
+            read_npz_from(Path::new("ok.npz"), Cursor::new(bytes))
+                .unwrap()
+                .len(),
+            2
+        );
     }
 
     #[test]
