@@ -188,3 +188,24 @@ fn an_amplitude_swap_is_compared_with_its_own_rate_mode() {
     );
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// Per-step probes on every spiking layer for a 10^6-second presentation
+/// do not fit: a named error before anything is simulated.
+#[test]
+fn a_presentation_too_long_for_memory_is_refused() {
+    let dir = temp_dir("diagnose", "memory");
+    let spec = write_spec(&dir, "    scale_firing_rates = 10", "1000000s");
+    write_tiny_params(&dir, 49, |i| 5.0 + i as f32 * 2.0);
+    let out = snnc()
+        .args(["diagnose", "--max-memory", "1G"])
+        .arg(&spec)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("--max-memory") && err.contains("`present`"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}

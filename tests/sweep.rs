@@ -101,3 +101,20 @@ fn sweep_rows_match_individual_runs() {
     }
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn a_sweep_too_large_for_memory_is_refused() {
+    let dir = temp_dir("sweep", "memory");
+    let spec = write_spec(&dir, "base.snn", "", "20ms");
+    write_tiny_params(&dir, 49, |i| 5.0 + i as f32 * 2.0);
+    let out = snnc()
+        .arg("sweep")
+        .arg(&spec)
+        .args(["--present", "20ms,1000000s", "--max-memory", "1G"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("--max-memory"), "{err}");
+    std::fs::remove_dir_all(dir).ok();
+}

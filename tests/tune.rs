@@ -178,4 +178,14 @@ fn validation_examples_may_not_be_the_test_examples() {
         err.contains("--validation: unknown data source `mnist`"),
         "{err}"
     );
+    // A search that would not fit the memory budget stops before it starts.
+    let out = snnc()
+        .arg("tune")
+        .arg(&spec)
+        .args(["--max-steps", "1000000000", "--max-memory", "1G"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("--max-memory"), "{err}");
 }

@@ -134,6 +134,8 @@ pub fn run(args: DiagnoseArgs) -> Result<ExitCode, String> {
     probes.push(exec::probe_on(net, out_node));
     let twin = probes.len() - 1;
 
+    // Both models' probes on every spiking layer, CHUNK images at a time.
+    super::memory::check_run(net, &probes, CHUNK.min(images) * 2, run.steps, 8)?;
     let mut accums: Vec<LayerAccum> = spiking
         .iter()
         .map(|&id| {

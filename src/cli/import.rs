@@ -125,6 +125,14 @@ fn calibrate(spec: &Path, params: &Path, data: &str, args: &ImportArgs) -> Resul
         dataset: exec::load_data(net, &source, Path::new("."))?,
         params: Some(snnc_runtime::params::load(params, net).map_err(|e| e.to_string())?),
     };
+    let probe = exec::probe_on(net, output);
+    super::memory::check_run(
+        net,
+        std::slice::from_ref(&probe),
+        loaded.dataset.len(),
+        args.max_steps,
+        8,
+    )?;
     let problem = Problem {
         net,
         base: &base,

@@ -195,6 +195,14 @@ pub fn run(args: SweepArgs) -> Result<ExitCode, String> {
     let probe = run.probes[run.report.probe].clone();
     let size = net.nodes[probe.node].size();
     let total = scales.len() * synapses.len() * presents.len();
+    let longest = presents.iter().map(|p| p.map_or(run.steps, |p| p.1)).max();
+    super::memory::check_run(
+        net,
+        std::slice::from_ref(&probe),
+        images,
+        longest.unwrap_or(run.steps),
+        8,
+    )?;
     let bar = super::progress::bar(total as u64, "sweeping");
 
     let mut rows = Vec::new();

@@ -166,6 +166,16 @@ pub fn run(args: TuneArgs) -> Result<ExitCode, String> {
         params: test.params.clone(),
     };
     let output = run.probes[run.report.probe].node;
+    // Every setting records the output every step for each validation
+    // example (as f64), at most `max_steps` steps.
+    let probe = exec::probe_on(net, output);
+    super::memory::check_run(
+        net,
+        std::slice::from_ref(&probe),
+        val.dataset.len().max(test.dataset.len()),
+        args.max_steps,
+        8,
+    )?;
     let problem = Problem {
         net,
         base: &base,
