@@ -125,14 +125,6 @@ fn calibrate(spec: &Path, params: &Path, data: &str, args: &ImportArgs) -> Resul
         dataset: exec::load_data(net, &source, Path::new("."))?,
         params: Some(snnc_runtime::params::load(params, net).map_err(|e| e.to_string())?),
     };
-    let probe = exec::probe_on(net, output);
-    super::memory::check_run(
-        net,
-        std::slice::from_ref(&probe),
-        loaded.dataset.len(),
-        args.max_steps,
-        8,
-    )?;
     let problem = Problem {
         net,
         base: &base,
@@ -147,12 +139,7 @@ fn calibrate(spec: &Path, params: &Path, data: &str, args: &ImportArgs) -> Resul
         budget: Duration::from_secs_f64(args.budget.min(1e9)),
         ..Options::default()
     };
-    let bar = super::progress::counted_bar(0, "tuning", "settings");
-    let outcome = tune::tune(&problem, &options, &|done, planned| {
-        bar.set_length(planned as u64);
-        bar.set_position(done as u64);
-    })?;
-    bar.finish_and_clear();
+    let outcome = super::tune::search(&problem, &options, 0)?;
     let Some(trial) = outcome.chosen.map(|i| &outcome.trials[i]) else {
         return Err(format!(
             "--calibrate: no setting spiked and told the {} examples apart; check the data's pixel_max",

@@ -166,16 +166,6 @@ pub fn run(args: TuneArgs) -> Result<ExitCode, String> {
         params: test.params.clone(),
     };
     let output = run.probes[run.report.probe].node;
-    // Every setting records the output every step for each validation
-    // example (as f64), at most `max_steps` steps.
-    let probe = exec::probe_on(net, output);
-    super::memory::check_run(
-        net,
-        std::slice::from_ref(&probe),
-        val.dataset.len().max(test.dataset.len()),
-        args.max_steps,
-        8,
-    )?;
     let problem = Problem {
         net,
         base: &base,
@@ -185,12 +175,7 @@ pub fn run(args: TuneArgs) -> Result<ExitCode, String> {
         seed: run.seed,
         precision: run.precision,
     };
-    let bar = super::progress::counted_bar(0, "tuning", "settings");
-    let outcome = tune::tune(&problem, &options, &|done, planned| {
-        bar.set_length(planned as u64);
-        bar.set_position(done as u64);
-    })?;
-    bar.finish_and_clear();
+    let outcome = search(&problem, &options, test.dataset.len())?;
 
     let mut chosen = None;
     let mut written = None;
@@ -256,6 +241,32 @@ pub fn run(args: TuneArgs) -> Result<ExitCode, String> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// `tune::tune` with a progress bar, once the memory budget allows it;
+/// the chosen setting is then also run on `test_examples`.
+pub fn search(
+    problem: &Problem,
+    options: &Options,
+    test_examples: usize,
+) -> Result<Outcome, String> {
+    // Every setting records the output every step (as f64) for each
+    // example, for at most `max_steps` steps.
+    let probe = exec::probe_on(problem.net, problem.output);
+    super::memory::check_run(
+        problem.net,
+        std::slice::from_ref(&probe),
+        problem.data.dataset.len().max(test_examples),
+        options.max_steps,
+        8,
+    )?;
+    let bar = super::progress::counted_bar(0, "tuning", "settings");
+    let outcome = tune::tune(problem, options, &|done, planned| {
+        bar.set_length(planned as u64);
+        bar.set_position(done as u64);
+    })?;
+    bar.finish_and_clear();
+    Ok(outcome)
 }
 
 fn options(args: &TuneArgs) -> Result<Options, String> {
@@ -397,7 +408,6 @@ fn validation_data(
 }
 
 /// The original spec, then the chosen variant and a run block for it.
-#[allow(clippy::too_many_arguments)]
 fn tuned_spec(
     spec: &Spec,
     run: &Run,
