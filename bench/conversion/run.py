@@ -3,7 +3,7 @@
 `snnc tune` on every network we ship or import, and `snnc diagnose --fix`
 followed until it has nothing left to say.
 
-    python3 bench/conversion/run.py [--seeds 0,1,2] [--reg-seeds 0] [--only k2s,tune,diagnose]
+    python3 bench/conversion/run.py [--seeds 0,1,2] [--reg-seeds 0] [--only k2s,nengo,tune,diagnose]
 
 1. keras-to-snn (NengoDL's example): conv 32 -> conv 64 stride 2 -> dense
    10 on raw pixels 0..255, trained by `snnc train` (2 epochs, Adam 1e-3,
@@ -12,6 +12,10 @@ followed until it has nothing left to say.
    to the figures NengoDL's documentation publishes. The rate-regularised
    rows train with `rate_mse(target=250Hz, weight=1e-3)` on both conv
    layers (RMSprop 1e-3, 10 epochs), NengoDL's recipe.
+   With `nengo` (needs the venv of bench/nengo/setup.sh): the same network
+   trained by Keras (bench/conversion/nengo_k2s.py), each setting run by
+   NengoDL on this machine and by snnc on the very same weights, which
+   tells the simulators apart from the training.
 2. `snnc tune` (defaults: 30 steps at most, 5-minute budget) on
    specs/mnist.snn, specs/deep.snn, keras-to-snn and the Keras models of
    ../shared/keras, imported: rate and spiking accuracy on 1000 test
@@ -160,6 +164,36 @@ def k2s(cache, seeds, reg_seeds):
             save_cache(cache)
 
 
+def nengo(cache, seeds):
+    venv_py = os.path.join(ROOT, "target", "nengo-venv", "bin", "python")
+    if not os.path.exists(venv_py):
+        sys.exit("no NengoDL venv: run bash bench/nengo/setup.sh first")
+    for seed in seeds:
+        name = f"k2s_keras_s{seed}"
+        key = f"nengo/{name}"
+        if key in cache:
+            continue
+        print(f"training {name} with Keras and running NengoDL ...", flush=True)
+        out = subprocess.run(
+            [venv_py, os.path.join(ROOT, "bench", "conversion", "nengo_k2s.py"),
+             "--data", MNIST, "--out", os.path.join(WORK, f"{name}.npz"), "--seed", str(seed)],
+            capture_output=True, text=True,
+        )
+        if out.returncode != 0:
+            sys.exit(f"nengo_k2s.py failed:\n{out.stderr[-3000:]}")
+        nengo_rows = json.loads(out.stdout.strip().splitlines()[-1])
+        spec = os.path.join(WORK, f"{name}.snn")
+        with open(spec, "w") as f:
+            f.write(k2s_spec(name, K2S_ROWS, ""))
+        snnc_rows = {}
+        for i, (row, *_rest) in enumerate(K2S_ROWS):
+            r = snnc("run", spec, "--run", f"r{i}", "--format", "json")
+            snnc_rows[row] = 100.0 * r["accuracy"]
+            print(f"  {row}: NengoDL {nengo_rows[row]:.2f}%, snnc {snnc_rows[row]:.2f}%", flush=True)
+        cache[key] = {"nengo": nengo_rows, "snnc": snnc_rows}
+        save_cache(cache)
+
+
 def tune_one(cache, key, spec, extra):
     if key in cache:
         return
@@ -285,6 +319,23 @@ def table(cache, seeds, reg_seeds):
             mean = statistics.mean(vals)
             ok = "yes" if mean >= published - 2.0 else f"no ({mean - published:+.2f})"
             lines.append(f"| {row} | {published:.2f}% | {mean:.2f}% | {min(vals):.2f}-{max(vals):.2f} | {ok} |")
+    same = [v for k, v in sorted(cache.items()) if k.startswith("nengo/")]
+    if same:
+        lines += [
+            "",
+            "## The same weights in NengoDL and in snnc",
+            "",
+            f"The network trained by Keras (Adam 1e-3, batch 200, 2 epochs, all 60,000 images; {len(same)} seed(s)), "
+            "then each setting run by NengoDL 3.6 on this machine and by snnc, on the first 400 test images. "
+            "Both start spiking neurons uniformly in [0, 1) (from different random generators).",
+            "",
+            "| setting | NengoDL | snnc | difference |",
+            "|---|---|---|---|",
+        ]
+        for row, *_ in K2S_ROWS:
+            n = statistics.mean(r["nengo"][row] for r in same)
+            s = statistics.mean(r["snnc"][row] for r in same)
+            lines.append(f"| {row} | {n:.2f}% | {s:.2f}% | {s - n:+.2f} |")
     lines += [
         "",
         "## `snnc tune` (at most 30 steps, 1000 test images)",
@@ -303,7 +354,7 @@ def table(cache, seeds, reg_seeds):
         rounds = r["rounds"]
         done = len(rounds) - 1 if rounds[-1]["findings"] == 0 else "not reached"
         acc = " -> ".join(f"{x['spiking']:.1f}%" for x in rounds)
-        final = r["final_variant"].replace("\n", "; ").replace("    ", "")
+        final = r["final_variant"].split("{", 1)[-1].strip().replace("\n", "; ").replace("    ", "")
         lines.append(f"| {key[9:]} | {done} | {acc} | {rounds[-1]['rate']:.1f}% | {final} |")
     return "\n".join(lines) + "\n"
 
@@ -324,6 +375,8 @@ def main():
     cache = load_cache()
     if "k2s" in only:
         k2s(cache, seeds, reg_seeds)
+    if "nengo" in only:
+        nengo(cache, seeds)
     if "tune" in only:
         tune_all(cache, seeds)
     if "diagnose" in only:
