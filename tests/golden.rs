@@ -168,6 +168,10 @@ fn run_case<T: Real>(name: &str, case: &Case, tol: f64) -> Outcome {
 #[test]
 fn golden_cases_match_nengo_in_f64_and_f32() {
     let Some(dir) = golden_dir() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "../shared/golden is missing: CI must have it"
+        );
         eprintln!("note: ../shared/golden not found beside the repo; golden cases skipped");
         return;
     };
