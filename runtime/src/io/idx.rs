@@ -312,7 +312,6 @@ mod tests {
     use flate2::write::GzEncoder;
     use flate2::Compression;
     use std::io::Write;
-    use std::path::PathBuf;
 
     fn idx(ty: u8, dims: &[u32], data: &[u8]) -> Vec<u8> {
         let mut v = vec![0, 0, ty, dims.len() as u8];

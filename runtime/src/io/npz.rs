@@ -246,7 +246,6 @@ mod tests {
     use super::*;
     use crate::io::atomic::tests::scratch_dir;
     use crate::io::npy::ArrayData;
-    use std::path::PathBuf;
 
     fn all_dtypes() -> Vec<(String, NdArray)> {
         let arrays = vec![
