@@ -282,3 +282,59 @@ fn a_run_too_large_for_the_memory_budget_is_refused() {
     assert!(stderr.contains("this run needs about"), "{stderr}");
     assert!(stderr.contains("lower `present`"), "{stderr}");
 }
+
+/// The JSON report of `snnc run --format json SPEC ARGS...`.
+fn run_json(spec: &Path, args: &[&str]) -> serde_json::Value {
+    let out = snnc()
+        .args(["run", "--format", "json"])
+        .args(args)
+        .arg(spec)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "snnc run {args:?} failed: {stderr}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn steps_present_and_seed_override_the_run_block() {
+    let dir = temp_dir("cli", "overrides");
+    let spec = write_spec(&dir, "seed = 1");
+    write_tiny_params(&dir, 49, |i| 5.0 + i as f32 * 2.0);
+    let base = run_json(&spec, &["--limit", "8"]);
+    assert_eq!(base["steps"], 20);
+    assert_eq!(
+        run_json(&spec, &["--limit", "8", "--steps", "7"])["steps"],
+        7
+    );
+    assert_eq!(
+        run_json(&spec, &["--limit", "8", "--present", "0.03s"])["steps"],
+        30
+    );
+    // The initial voltages come from the seed: `--seed 1` is the spec's
+    // `seed = 1`, another seed starts the neurons elsewhere.
+    let rates = |r: &serde_json::Value| r["layers"].to_string();
+    assert_eq!(
+        rates(&run_json(&spec, &["--limit", "8", "--seed", "1"])),
+        rates(&base)
+    );
+    assert_ne!(
+        rates(&run_json(&spec, &["--limit", "8", "--seed", "2"])),
+        rates(&base)
+    );
+
+    for (args, wanted) in [
+        (&["--steps", "0"][..], "--steps must be at least 1"),
+        (&["--present", "20"][..], "`20ms`"),
+        (
+            &["--steps", "5", "--present", "5ms"][..],
+            "cannot be used with",
+        ),
+    ] {
+        let out = snnc().arg("run").args(args).arg(&spec).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} ran");
+        assert!(stderr.contains(wanted), "{args:?}: {stderr}");
+    }
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -231,3 +231,26 @@ fn a_probe_without_records_or_too_much_memory_is_an_error() {
     assert!(stderr.contains("this run needs about"), "{stderr}");
     assert!(stderr.contains("lower `present`"), "{stderr}");
 }
+
+#[test]
+fn steps_and_present_override_the_run_block() {
+    let dir = temp_dir("plot", "overrides");
+    let spec = write_spec(&dir);
+    let spikes = |args: &[&str]| -> u64 {
+        let mut all = vec!["--kind", "raster", "--probe", "rates", "--image", "1"];
+        all.extend_from_slice(args);
+        let out = plot(&spec, &all, &dir.join("r.svg"));
+        let words: Vec<&str> = out.split_whitespace().collect();
+        let at = words.iter().position(|w| w.starts_with("spikes")).unwrap();
+        words[at - 1].parse().unwrap()
+    };
+    let full = spikes(&[]);
+    let short = spikes(&["--steps", "10"]);
+    assert!(
+        full > short && short > 0,
+        "40 steps {full}, 10 steps {short}"
+    );
+    assert_eq!(spikes(&["--present", "10ms"]), short);
+    assert_eq!(spikes(&["--seed", "0"]), full, "the run block's seed is 0");
+    std::fs::remove_dir_all(dir).ok();
+}

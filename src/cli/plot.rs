@@ -72,6 +72,9 @@ pub struct PlotArgs {
     #[arg(long, value_name = "NAME")]
     pub variant: Option<String>,
 
+    #[command(flatten)]
+    pub sim: super::overrides::SimOverrides,
+
     /// Image size in pixels.
     #[arg(long, value_name = "WxH", default_value = "1000x600")]
     pub size: String,
@@ -150,6 +153,7 @@ pub fn run(args: PlotArgs) -> Result<ExitCode, String> {
     if let Some(v) = &args.variant {
         run.model = exec::pick_variant(program, &run, v)?;
     }
+    args.sim.apply(&mut run)?;
     let (figure, summary) = build_figure(program, &mut run, &spec.dir, &args)?;
     if svg {
         draw(

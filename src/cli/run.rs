@@ -40,6 +40,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
 
+    #[command(flatten)]
+    pub sim: super::overrides::SimOverrides,
+
     /// How to print the report.
     #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
     pub format: ReportFormat,
@@ -80,6 +83,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, String> {
     if let Some(variant) = &args.variant {
         run.model = exec::pick_variant(program, &run, variant)?;
     }
+    args.sim.apply(&mut run)?;
     if let Some(limit) = args.limit {
         if limit == 0 {
             return Err("--limit must be at least 1".into());
