@@ -511,6 +511,9 @@ pub struct Train {
     pub seed: u64,
     /// Where the params `.npz` is written, relative to the spec's directory.
     pub save: String,
+    /// Params `.npz` training starts from (fine-tuning), relative to the
+    /// spec's directory; `None` starts from Glorot initialisation.
+    pub init: Option<String>,
     /// The probes the losses read, bound to the trained network.
     pub probes: Vec<BoundProbe>,
     #[serde(skip)]

@@ -503,6 +503,10 @@ pub fn check_train(block: &Block, p: &Program, broken: &Broken, d: &mut Diags) -
     let save = s
         .require("save", "save = \"params.npz\"", d)
         .and_then(|e| v::file_path(e, "`save`", d));
+    let init = match s.value("init") {
+        Some(e) => v::file_path(e, "`init`", d).map(Some),
+        None => Some(None),
+    };
 
     let model = model?;
     let net = p.network_of(&p.models[model]);
@@ -557,6 +561,7 @@ pub fn check_train(block: &Block, p: &Program, broken: &Broken, d: &mut Diags) -
         keep_best: keep_best?,
         seed: seed? as u64,
         save: save?,
+        init: init?,
         probes,
         span: block.span,
     })

@@ -84,6 +84,7 @@ pub const TRAIN: BlockKeys = BlockKeys {
         "validation_split",
         "keep",
         "seed",
+        "init",
         "save",
     ],
     targeted: &["loss"],
