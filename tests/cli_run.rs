@@ -338,3 +338,67 @@ fn steps_present_and_seed_override_the_run_block() {
     }
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// The bundled MNIST images as `.npy`/`.npz` files, float32 (N, 28, 28, 1)
+/// as a Keras user has them, with labels in NengoDL's (N, 1, 1), Keras'
+/// (N, 1) and one-hot shapes: every form runs to the accuracy of the IDX
+/// files themselves.
+#[test]
+fn npy_and_npz_data_with_keras_and_nengo_dl_label_shapes() {
+    use snnc_runtime::io::{read_idx, write_npy, write_npz, NdArray};
+    let dir = temp_dir("cli", "npy");
+    let spec = write_spec(&dir, "");
+    write_tiny_params(&dir, 49, |i| 5.0 + i as f32 * 2.0);
+    let n = 40;
+    let images = read_idx(&bundled_data().join("t10k-images-idx3-ubyte.gz")).unwrap();
+    let labels = read_idx(&bundled_data().join("t10k-labels-idx1-ubyte.gz")).unwrap();
+    let x = NdArray::from_f32(
+        vec![n, 28, 28, 1],
+        images.data[..n * 784]
+            .iter()
+            .map(|&p| (p as f64 / 255.0) as f32)
+            .collect(),
+    );
+    let classes: Vec<u8> = labels.data[..n].to_vec();
+    let nengo = NdArray::from_f32(vec![n, 1, 1], classes.iter().map(|&c| c as f32).collect());
+    let keras = NdArray::from_f64(vec![n, 1], classes.iter().map(|&c| c as f64).collect());
+    let one_hot = NdArray::from_f32(
+        vec![n, 10],
+        (0..n * 10)
+            .map(|k| f32::from(classes[k / 10] as usize == k % 10))
+            .collect(),
+    );
+    write_npy(&dir.join("x.npy"), &x).unwrap();
+    write_npy(&dir.join("y.npy"), &nengo).unwrap();
+    write_npz(
+        &dir.join("d.npz"),
+        &[("x", &x), ("keras", &keras), ("one_hot", &one_hot)],
+    )
+    .unwrap();
+
+    let idx = run_json(&spec, &[]);
+    assert_eq!(idx["images"], n);
+    let text = std::fs::read_to_string(&spec).unwrap();
+    let data_line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("data = mnist_idx"))
+        .unwrap()
+        .to_string();
+    for source in [
+        "npy(\"x.npy\", labels=\"y.npy\")",
+        "npz(\"d.npz\", y=\"keras\")",
+        "npz(\"d.npz\", y=\"one_hot\")",
+    ] {
+        let other = dir.join("other.snn");
+        std::fs::write(
+            &other,
+            text.replace(&data_line, &format!("    data = {source}")),
+        )
+        .unwrap();
+        let report = run_json(&other, &[]);
+        assert_eq!(report["images"], n, "{source}");
+        assert_eq!(report["correct"], idx["correct"], "{source}");
+        assert_eq!(report["layers"], idx["layers"], "{source}");
+    }
+    std::fs::remove_dir_all(dir).ok();
+}

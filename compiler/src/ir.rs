@@ -434,6 +434,8 @@ pub enum DataKind {
     Idx { images: String, labels: String },
     /// Arrays `x` (examples first) and `y` (integer labels) of an `.npz`.
     Npz { path: String, x: String, y: String },
+    /// An `.npy` of examples (examples first) and an `.npy` of labels.
+    Npy { x: String, labels: String },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

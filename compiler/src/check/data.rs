@@ -110,6 +110,32 @@ pub fn data_source(e: &Expr, d: &mut Diags) -> Option<DataSource> {
                 labels: labels?,
             }
         }
+        "npy" => {
+            call.at_most_positional(1, d);
+            let x = match call.positional.first() {
+                Some(p) => v::file_path(p, "the examples' .npy path", d),
+                None if call.misplaced => None,
+                None => {
+                    d.push(
+                        Diagnostic::error(
+                            Code::Missing,
+                            e.span,
+                            "`npy` needs the path of the examples' file",
+                        )
+                        .label("no path")
+                        .help("write `npy(\"x.npy\", labels=\"y.npy\")`"),
+                    );
+                    None
+                }
+            };
+            let labels = call
+                .require("labels", "labels=\"y.npy\"", d)
+                .and_then(|x| v::file_path(x, "`labels`", d));
+            DataKind::Npy {
+                x: x?,
+                labels: labels?,
+            }
+        }
         _ => {
             call.at_most_positional(1, d);
             let path = match call.positional.first() {

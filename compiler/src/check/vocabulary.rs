@@ -28,7 +28,7 @@ pub const NEURONS: [&str; 6] = ["relu", "spiking_relu", "lif", "lif_rate", "sigm
 pub const SYNAPSES: [&str; 3] = ["none", "lowpass", "alpha"];
 
 /// Data sources of `data = ...`.
-pub const DATA_SOURCES: [&str; 3] = ["mnist_idx", "idx", "npz"];
+pub const DATA_SOURCES: [&str; 4] = ["mnist_idx", "idx", "npz", "npy"];
 
 /// Optimizers of `optimizer = ...`.
 pub const OPTIMIZERS: [&str; 3] = ["rmsprop", "adam", "sgd"];
@@ -163,6 +163,7 @@ pub const CALLS: &[(&str, &[&str])] = &[
     ("mnist_idx", &["split"]),
     ("idx", &["images", "labels"]),
     ("npz", &["x", "y"]),
+    ("npy", &["labels"]),
     // Optimizers.
     ("rmsprop", &["lr", "rho", "epsilon"]),
     ("adam", &["lr", "beta1", "beta2", "epsilon"]),
