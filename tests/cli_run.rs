@@ -402,3 +402,62 @@ fn npy_and_npz_data_with_keras_and_nengo_dl_label_shapes() {
     }
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// A rate run reports each rate layer's rates in Hz as a spiking run does:
+/// the output at the last step (amplitude 1, scale 1: the output is the
+/// rate), as `--out` records it.
+#[test]
+fn rate_runs_report_rates_per_layer() {
+    let dir = temp_dir("cli", "rates");
+    let spec = write_spec(&dir, "");
+    write_tiny_params(&dir, 49, |i| -20.0 + i as f32 * 6.0);
+    let probes = dir.join("probes.npz");
+    let report = run_json(
+        &spec,
+        &[
+            "--variant",
+            "tiny",
+            "--limit",
+            "6",
+            "--out",
+            probes.to_str().unwrap(),
+        ],
+    );
+    let layers = report["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 1, "{layers:?}");
+    assert_eq!(layers[0]["name"], "hidden");
+    assert_eq!(layers[0]["neuron"], "relu");
+    let arrays = snnc_runtime::io::read_npz(&probes).unwrap();
+    let rates = &arrays.iter().find(|(n, _)| n == "rates").unwrap().1;
+    assert_eq!(arrays.len(), 2, "only the spec's probes are written");
+    let (images, steps, size) = (rates.shape[0], rates.shape[1], rates.shape[2]);
+    let values = rates.to_f64_vec();
+    let last: Vec<f64> = (0..images)
+        .flat_map(|i| values[(i * steps + steps - 1) * size..(i * steps + steps) * size].to_vec())
+        .collect();
+    let mean = last.iter().sum::<f64>() / last.len() as f64;
+    let max = last.iter().cloned().fold(0.0, f64::max);
+    let silent = last.iter().filter(|&&r| r <= 0.0).count() as f64 / last.len() as f64;
+    let close =
+        |a: &serde_json::Value, b: f64| (a.as_f64().unwrap() - b).abs() <= 1e-4 * b.max(1.0);
+    assert!(
+        mean > 0.0 && silent > 0.0 && silent < 1.0,
+        "{mean} {silent}"
+    );
+    assert!(
+        close(&layers[0]["mean_rate_hz"], mean),
+        "{} vs {mean}",
+        layers[0]
+    );
+    assert!(
+        close(&layers[0]["max_rate_hz"], max),
+        "{} vs {max}",
+        layers[0]
+    );
+    assert!(
+        close(&layers[0]["silent_fraction"], silent),
+        "{} vs {silent}",
+        layers[0]
+    );
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -10,7 +10,9 @@ use snnc_compiler::ir::{BoundProbe, Precision, Program, Run};
 use snnc_runtime::analysis::exec;
 use snnc_runtime::jit::{self, JitModel};
 use snnc_runtime::reference::{simulate_batch, NodeParams, Real, SimConfig};
-use snnc_runtime::report::{accuracy, layer_stats, saturated_layers, write_probes, RunReport};
+use snnc_runtime::report::{
+    accuracy, layer_stats, rate_layer_stats, rate_probes, saturated_layers, write_probes, RunReport,
+};
 
 use super::spec::load_spec;
 
@@ -121,11 +123,15 @@ fn execute<T: Real>(
 
     // Record the reported probe, and every probe only when they are written.
     let report_probe = &run.probes[run.report.probe];
-    let probes: Vec<BoundProbe> = if args.out.is_some() {
+    let mut probes: Vec<BoundProbe> = if args.out.is_some() {
         run.probes.clone()
     } else {
         vec![report_probe.clone()]
     };
+    // The last step of every rate layer, for its rates (not written).
+    let written = probes.len();
+    let rate_probes = rate_probes(net, model, run.steps);
+    probes.extend(rate_probes.iter().cloned());
     snnc_runtime::report::labels_fit(
         &dataset.labels,
         net.nodes[report_probe.node].size(),
@@ -145,7 +151,7 @@ fn execute<T: Real>(
         .position(|p| p.name == report_probe.name)
         .unwrap_or(0);
     if args.out.is_some() {
-        let bytes: usize = probes
+        let bytes: usize = probes[..written]
             .iter()
             .map(|p| dataset.len() * (run.steps / p.every) * net.nodes[p.node].size() * 4)
             .sum();
@@ -217,7 +223,18 @@ fn execute<T: Real>(
         dt: run.dt,
         report_probe: report_probe.name.clone(),
         read_step,
-        layers: layer_stats(net, model, &outputs, run.steps, run.dt),
+        layers: {
+            let mut layers = layer_stats(net, model, &outputs, run.steps, run.dt);
+            layers.extend(rate_layer_stats(
+                net,
+                model,
+                &outputs,
+                &rate_probes,
+                written,
+            ));
+            layers.sort_by_key(|l| net.nodes.iter().position(|n| n.name == l.name));
+            layers
+        },
         seconds,
         images_steps_per_second: (images * run.steps) as f64 / seconds.max(1e-9),
     };
@@ -239,7 +256,7 @@ fn execute<T: Real>(
         write_probes(
             out,
             net,
-            &probes,
+            &probes[..written],
             &outputs,
             run.steps,
             std::mem::size_of::<T>() == 8,
