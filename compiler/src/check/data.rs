@@ -84,7 +84,7 @@ pub fn data_source(e: &Expr, d: &mut Diags) -> Option<DataSource> {
             };
             let split = call
                 .require("split", "split=test", d)
-                .and_then(|s| v::keyword(s, "split", &["train", "test"], d))
+                .and_then(|s| v::keyword(s, "split", super::vocabulary::value_words("split"), d))
                 .map(|s| {
                     if s == "train" {
                         Split::Train

@@ -149,7 +149,10 @@ pub fn check_run(block: &Block, p: &Program, broken: &Broken, d: &mut Diags) -> 
         Some(e) => v::choice(
             e,
             "precision",
-            &[("f32", Precision::F32), ("f64", Precision::F64)],
+            &pair(
+                vocab::value_words("precision"),
+                [Precision::F32, Precision::F64],
+            ),
             d,
         ),
         None => Some(Precision::F32),
@@ -445,6 +448,12 @@ fn shape_str(shape: &[usize]) -> String {
 
 // --------------------------------------------------------------- train ----
 
+/// The words of a setting, from the vocabulary, each with its value.
+fn pair<T: Copy, const N: usize>(words: &[&'static str], values: [T; N]) -> Vec<(&'static str, T)> {
+    debug_assert_eq!(words.len(), N, "the vocabulary lists {words:?}");
+    words.iter().copied().zip(values).collect()
+}
+
 pub fn check_train(block: &Block, p: &Program, broken: &Broken, d: &mut Diags) -> Option<Train> {
     let s = settings::collect("train", block.header, &block.body, &vocab::TRAIN, d);
     s.no_extras(d);
@@ -459,10 +468,10 @@ pub fn check_train(block: &Block, p: &Program, broken: &Broken, d: &mut Diags) -
         Some(e) => v::choice(
             e,
             "schedule",
-            &[
-                ("constant", Schedule::Constant),
-                ("cosine", Schedule::Cosine),
-            ],
+            &pair(
+                vocab::value_words("schedule"),
+                [Schedule::Constant, Schedule::Cosine],
+            ),
             d,
         ),
         None => Some(Schedule::Constant),
@@ -479,7 +488,7 @@ pub fn check_train(block: &Block, p: &Program, broken: &Broken, d: &mut Diags) -
         None => Some(0.0),
     };
     let keep_best = match s.value("keep") {
-        Some(e) => v::choice(e, "keep", &[("last", false), ("best", true)], d).and_then(|best| {
+        Some(e) => v::choice(e, "keep", &pair(vocab::value_words("keep"), [false, true]), d).and_then(|best| {
             if best && validation_split == Some(0.0) {
                 d.push(
                     Diagnostic::error(

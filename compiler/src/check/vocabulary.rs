@@ -41,6 +41,28 @@ pub const LOSSES: [&str; 4] = [
     "rate_mse",
 ];
 
+/// The bare words a value may be, by the setting or argument that takes
+/// them (besides neuron types, activations and `none` for synapses).
+pub const VALUE_WORDS: [(&str, &[&str]); 8] = [
+    ("schedule", &["constant", "cosine"]),
+    ("keep", &["last", "best"]),
+    ("precision", &["f32", "f64"]),
+    ("split", &["train", "test"]),
+    ("padding", &["valid", "same"]),
+    ("initial_voltage", &["zero", "uniform"]),
+    ("at", &["last"]),
+    ("from_logits", &["true", "false"]),
+];
+
+/// The words `setting` (or argument) takes, from [`VALUE_WORDS`]; empty
+/// for one that takes none.
+pub fn value_words(setting: &str) -> &'static [&'static str] {
+    VALUE_WORDS
+        .iter()
+        .find(|(s, _)| *s == setting)
+        .map_or(&[], |(_, w)| w)
+}
+
 /// The keys a settings block (`convert`, `train`, `run`) accepts.
 #[derive(Clone, Copy, Debug)]
 pub struct BlockKeys {
@@ -211,6 +233,12 @@ mod tests {
             ["split", "limit", "offset", "pixel_max"]
         );
         assert!(call_args("conv3d").is_none());
+    }
+
+    #[test]
+    fn value_words_by_setting() {
+        assert_eq!(value_words("keep"), ["last", "best"]);
+        assert!(value_words("network").is_empty());
     }
 
     #[test]
