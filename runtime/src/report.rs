@@ -23,9 +23,18 @@ pub struct LayerStats {
     pub silent_fraction: f64,
 }
 
+/// The version of [`RunReport`]'s JSON layout: raised when a key changes
+/// meaning or goes away (new keys do not raise it). docs/json.md documents
+/// each version.
+pub const RUN_SCHEMA: u32 = 1;
+
 #[derive(Clone, Debug, Serialize)]
 pub struct RunReport {
+    /// The version of this report's layout ([`RUN_SCHEMA`]).
+    pub schema: u32,
     pub spec: String,
+    /// The run block's name (`None` for an unnamed block).
+    pub run: Option<String>,
     pub model: String,
     pub engine: String,
     pub precision: String,

@@ -86,6 +86,15 @@ pub fn run(args: RunArgs) -> Result<ExitCode, String> {
         run.model = exec::pick_variant(program, &run, variant)?;
     }
     args.sim.apply(&mut run)?;
+    if args.run.is_none() && program.runs.len() > 1 {
+        eprintln!(
+            "note: the spec has {} run blocks; running the first, {} (choose one with --run NAME)",
+            program.runs.len(),
+            run.name
+                .as_ref()
+                .map_or("which is unnamed".to_string(), |n| format!("`{n}`"))
+        );
+    }
     if let Some(limit) = args.limit {
         if limit == 0 {
             return Err("--limit must be at least 1".into());
@@ -202,7 +211,9 @@ fn execute<T: Real>(
     );
     let images = dataset.len();
     let report = RunReport {
+        schema: snnc_runtime::report::RUN_SCHEMA,
         spec: spec_path.display().to_string(),
+        run: run.name.clone(),
         model: model.name.clone(),
         engine: match args.engine {
             Engine::Jit => "jit",
@@ -275,8 +286,11 @@ fn execute<T: Real>(
 
 fn print_report(r: &RunReport, out: Option<&Path>) {
     println!(
-        "{}: `{}` on {} images x {} steps (dt {} ms, {}, {} engine)",
+        "{}{}: `{}` on {} images x {} steps (dt {} ms, {}, {} engine)",
         r.spec,
+        r.run
+            .as_ref()
+            .map_or(String::new(), |n| format!(", run `{n}`")),
         r.model,
         r.images,
         r.steps,

@@ -192,8 +192,15 @@ pub fn run(args: TrainArgs) -> Result<ExitCode, String> {
                 match format {
                     TrainFormat::Human => print_epoch(report, &train, saved),
                     TrainFormat::Json => {
-                        let json =
-                            epoch_json(report, &train, &spec_name, &model.name, &save, saved);
+                        let json = epoch_json(
+                            report,
+                            &train,
+                            &spec_name,
+                            &model.name,
+                            &save,
+                            init.as_deref(),
+                            saved,
+                        );
                         println!("{json}");
                     }
                 }
@@ -386,15 +393,21 @@ fn metrics_json(m: &Metrics) -> serde_json::Value {
     })
 }
 
+/// The version of `train --format json`'s line layout: raised when a key
+/// changes meaning or goes away. docs/json.md documents each version.
+const TRAIN_SCHEMA: u32 = 1;
+
 fn epoch_json(
     r: &EpochReport,
     train: &Train,
     spec: &str,
     model: &str,
     save: &Path,
+    init: Option<&Path>,
     saved: bool,
 ) -> serde_json::Value {
     serde_json::json!({
+        "schema": TRAIN_SCHEMA,
         "spec": spec,
         "model": model,
         "epoch": r.epoch,
@@ -406,6 +419,7 @@ fn epoch_json(
         "train_seconds": r.train_seconds,
         "eval_seconds": r.eval_seconds,
         "params": save.display().to_string(),
+        "init": init.map(|p| p.display().to_string()),
         "saved": saved,
     })
 }
