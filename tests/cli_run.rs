@@ -461,3 +461,97 @@ fn rate_runs_report_rates_per_layer() {
     );
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// `npy(...)` without labels: `snnc run` predicts (the probes with
+/// `--out`) without an accuracy; the checker refuses an accuracy report or
+/// a training on it, and the commands that measure accuracy say why.
+#[test]
+fn unlabelled_data_gives_predictions_without_accuracy() {
+    use snnc_runtime::io::{read_idx, read_npz, write_npy, NdArray};
+    let dir = temp_dir("cli", "unlabelled");
+    let spec = write_spec(&dir, "");
+    write_tiny_params(&dir, 49, |i| 5.0 + i as f32 * 2.0);
+    let n = 12;
+    let images = read_idx(&bundled_data().join("t10k-images-idx3-ubyte.gz")).unwrap();
+    let x = NdArray::from_f32(
+        vec![n, 28, 28, 1],
+        images.data[..n * 784]
+            .iter()
+            .map(|&p| (p as f64 / 255.0) as f32)
+            .collect(),
+    );
+    write_npy(&dir.join("x.npy"), &x).unwrap();
+    let text = std::fs::read_to_string(&spec).unwrap();
+    let data_line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("data = mnist_idx"))
+        .unwrap()
+        .to_string();
+    let labelled_out = dir.join("labelled.npz");
+    run_json(
+        &spec,
+        &["--limit", "12", "--out", labelled_out.to_str().unwrap()],
+    );
+
+    let unlabelled = dir.join("unlabelled.snn");
+    std::fs::write(
+        &unlabelled,
+        text.replace(&data_line, "    data = npy(\"x.npy\")"),
+    )
+    .unwrap();
+    let out = dir.join("predicted.npz");
+    let report = run_json(&unlabelled, &["--out", out.to_str().unwrap()]);
+    assert_eq!(report["images"], n);
+    assert!(
+        report["accuracy"].is_null() && report["correct"].is_null(),
+        "{report}"
+    );
+    assert_eq!(read_npz(&out).unwrap(), read_npz(&labelled_out).unwrap());
+    let human = stdout_of(snnc().arg("run").arg(&unlabelled));
+    assert!(
+        human.contains("accuracy  none: the data has no labels"),
+        "{human}"
+    );
+
+    // The commands that measure accuracy refuse it, naming the file.
+    let o = snnc()
+        .args(["sweep", "--scale", "2"])
+        .arg(&unlabelled)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(err.contains("x.npy: this data has no labels"), "{err}");
+
+    // The checker knows: no accuracy report, no training without labels.
+    let with_report = dir.join("report.snn");
+    std::fs::write(
+        &with_report,
+        std::fs::read_to_string(&unlabelled).unwrap().replace(
+            "    present = 20ms",
+            "    present = 20ms\n    report = accuracy(pred, at=last)",
+        ),
+    )
+    .unwrap();
+    let training = dir.join("train.snn");
+    std::fs::write(
+        &training,
+        format!(
+            "{}\nprobe pred = out\ntrain {{\n    network = tiny\n    data = npy(\"x.npy\")\n    optimizer = sgd(lr=0.1)\n    loss pred = sparse_categorical_crossentropy(from_logits=true)\n    epochs = 1\n    save = \"p.npz\"\n}}\n",
+            common::TINY_NETWORK
+        ),
+    )
+    .unwrap();
+    for (file, wanted) in [
+        (&with_report, "an accuracy needs labels"),
+        (&training, "training needs labels"),
+    ] {
+        let o = snnc().arg("check").arg(file).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(err.contains(wanted) && err.contains("labels="), "{err}");
+    }
+    let o = snnc().arg("check").arg(&unlabelled).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::remove_dir_all(dir).ok();
+}

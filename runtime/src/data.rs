@@ -12,7 +12,10 @@ use crate::io::{read_idx, read_npy, read_npz, ArrayData, IoError, NdArray};
 pub struct Dataset {
     /// `len() * example_size` values.
     pub images: Vec<f32>,
+    /// One per example; empty when the data is unlabelled.
     pub labels: Vec<u32>,
+    /// Whether the data has labels (`npy(...)` without `labels=` has none).
+    pub labelled: bool,
     /// The shape of one example as stored (`[28, 28]` for MNIST).
     pub example_shape: Vec<usize>,
     /// Where it came from, for messages.
@@ -21,11 +24,15 @@ pub struct Dataset {
 
 impl Dataset {
     pub fn len(&self) -> usize {
-        self.labels.len()
+        if self.labelled {
+            self.labels.len()
+        } else {
+            self.images.len() / self.example_size().max(1)
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.labels.is_empty()
+        self.len() == 0
     }
 
     pub fn example_size(&self) -> usize {
@@ -42,7 +49,12 @@ impl Dataset {
         let n = self.example_size();
         Dataset {
             images: self.images[range.start * n..range.end * n].to_vec(),
-            labels: self.labels[range.clone()].to_vec(),
+            labels: if self.labelled {
+                self.labels[range.clone()].to_vec()
+            } else {
+                Vec::new()
+            },
+            labelled: self.labelled,
             example_shape: self.example_shape.clone(),
             origin: self.origin.clone(),
         }
@@ -61,23 +73,26 @@ pub fn load(src: &DataSource, base: &Path) -> Result<Dataset, IoError> {
             let images = find_idx(&dir, &format!("{stem}-images-idx3-ubyte"))?;
             let labels = find_idx(&dir, &format!("{stem}-labels-idx1-ubyte"))?;
             let origin = images.display().to_string();
-            (idx_array(&images)?, idx_array(&labels)?, origin)
+            (idx_array(&images)?, Some(idx_array(&labels)?), origin)
         }
         DataKind::Idx { images, labels } => {
             let (images, labels) = (base.join(images), base.join(labels));
             let origin = images.display().to_string();
-            (idx_array(&images)?, idx_array(&labels)?, origin)
+            (idx_array(&images)?, Some(idx_array(&labels)?), origin)
         }
         DataKind::Npy { x, labels } => {
-            let (x, labels) = (base.join(x), base.join(labels));
+            let (x, labels) = (base.join(x), labels.as_ref().map(|l| base.join(l)));
             let origin = x.display().to_string();
             let images = Labelled {
                 array: read_npy(&x)?,
                 path: x,
             };
-            let labels = Labelled {
-                array: read_npy(&labels)?,
-                path: labels,
+            let labels = match labels {
+                Some(labels) => Some(Labelled {
+                    array: read_npy(&labels)?,
+                    path: labels,
+                }),
+                None => None,
             };
             (images, labels, origin)
         }
@@ -106,10 +121,10 @@ pub fn load(src: &DataSource, base: &Path) -> Result<Dataset, IoError> {
                     path: path.clone(),
                     array: xs,
                 },
-                Labelled {
+                Some(Labelled {
                     path: path.clone(),
                     array: ys,
-                },
+                }),
                 format!("{}", path.display()),
             )
         }
@@ -151,7 +166,7 @@ fn idx_array(path: &Path) -> Result<Labelled, IoError> {
 
 fn assemble(
     images: Labelled,
-    labels: Labelled,
+    labels: Option<Labelled>,
     src: &DataSource,
     origin: String,
 ) -> Result<Dataset, IoError> {
@@ -160,17 +175,8 @@ fn assemble(
         return Err(IoError::new(&images.path, "the images array is a scalar")
             .with_help("store examples along the first axis"));
     };
-    let lshape = &labels.array.shape;
-    if lshape.is_empty() {
-        return Err(IoError::new(&labels.path, "the labels array is a scalar")
-            .with_help("store one label per example along the first axis"));
-    }
-    if lshape[0] != n {
-        return Err(IoError::new(
-            &labels.path,
-            format!("{} labels for {n} examples", lshape[0]),
-        )
-        .with_help("images and labels must come in pairs"));
+    if let Some(labels) = &labels {
+        check_label_count(labels, n)?;
     }
     if n == 0 {
         return Err(IoError::new(&images.path, "the data holds no examples")
@@ -209,13 +215,34 @@ fn assemble(
         )
         .with_help("clean the data before running"));
     }
-    let out_labels = class_indices(&labels, src.offset..end)?;
+    let out_labels = match &labels {
+        Some(labels) => class_indices(labels, src.offset..end)?,
+        None => Vec::new(),
+    };
     Ok(Dataset {
         images: images_out,
         labels: out_labels,
+        labelled: labels.is_some(),
         example_shape: example_shape.to_vec(),
         origin,
     })
+}
+
+/// Labels must be an array with one entry (or row) per example.
+fn check_label_count(labels: &Labelled, n: usize) -> Result<(), IoError> {
+    let lshape = &labels.array.shape;
+    if lshape.is_empty() {
+        return Err(IoError::new(&labels.path, "the labels array is a scalar")
+            .with_help("store one label per example along the first axis"));
+    }
+    if lshape[0] != n {
+        return Err(IoError::new(
+            &labels.path,
+            format!("{} labels for {n} examples", lshape[0]),
+        )
+        .with_help("images and labels must come in pairs"));
+    }
+    Ok(())
 }
 
 /// The class index of examples `range` from labels shaped as Keras and
@@ -432,7 +459,7 @@ mod tests {
         crate::io::write_npy(&dir.join("y.npy"), &y).unwrap();
         let kind = DataKind::Npy {
             x: "x.npy".into(),
-            labels: "y.npy".into(),
+            labels: Some("y.npy".into()),
         };
         let ds = load(&source(kind.clone(), Some(2), 1), &dir).unwrap();
         assert_eq!(ds.labels, vec![0, 2]);
@@ -441,6 +468,15 @@ mod tests {
         std::fs::remove_file(dir.join("y.npy")).unwrap();
         let e = load(&source(kind, None, 0), &dir).unwrap_err().to_string();
         assert!(e.contains("y.npy"), "{e}");
+        // Without `labels=`, the examples alone.
+        let unlabelled = DataKind::Npy {
+            x: "x.npy".into(),
+            labels: None,
+        };
+        let ds = load(&source(unlabelled, None, 1), &dir).unwrap();
+        assert!(!ds.labelled && ds.labels.is_empty());
+        assert_eq!(ds.len(), 2);
+        assert_eq!(ds.slice(1..2).len(), 1);
         std::fs::remove_dir_all(dir).ok();
     }
 

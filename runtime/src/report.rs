@@ -38,8 +38,9 @@ pub struct RunReport {
     pub model: String,
     pub engine: String,
     pub precision: String,
-    pub accuracy: f64,
-    pub correct: usize,
+    /// `None` when the data has no labels (predictions only).
+    pub accuracy: Option<f64>,
+    pub correct: Option<usize>,
     pub images: usize,
     pub steps: usize,
     pub dt: f64,

@@ -127,7 +127,7 @@ fn execute<T: Real>(
         // Before the simulation, not after it.
         snnc_runtime::io::replaceable(out).map_err(|e| format!("cannot write --out: {e}"))?;
     }
-    let exec::Loaded { dataset, params } = exec::load(program, run, dir)?;
+    let exec::Loaded { dataset, params } = exec::load_predicting(program, run, dir)?;
     let node_params: Vec<NodeParams<T>> = snnc_runtime::params::node_params(params.as_ref(), net);
 
     // Record the reported probe, and every probe only when they are written.
@@ -227,8 +227,10 @@ fn execute<T: Real>(
             "f32"
         }
         .into(),
-        accuracy: correct as f64 / images.max(1) as f64,
-        correct,
+        accuracy: dataset
+            .labelled
+            .then(|| correct as f64 / images.max(1) as f64),
+        correct: dataset.labelled.then_some(correct),
         images,
         steps: run.steps,
         dt: run.dt,
@@ -298,14 +300,24 @@ fn print_report(r: &RunReport, out: Option<&Path>) {
         r.precision,
         r.engine
     );
-    println!(
-        "accuracy  {:.2}%  ({} / {}, `{}` at step {})",
-        r.accuracy * 100.0,
-        r.correct,
-        r.images,
-        r.report_probe,
-        r.read_step
-    );
+    match (r.accuracy, r.correct) {
+        (Some(accuracy), Some(correct)) => println!(
+            "accuracy  {:.2}%  ({} / {}, `{}` at step {})",
+            accuracy * 100.0,
+            correct,
+            r.images,
+            r.report_probe,
+            r.read_step
+        ),
+        _ => println!(
+            "accuracy  none: the data has no labels ({})",
+            if out.is_some() {
+                "the predictions are the probes written below"
+            } else {
+                "write the predictions with --out probes.npz"
+            }
+        ),
+    }
     if !r.layers.is_empty() {
         println!(
             "{:<12} {:<13} {:>9} {:>14} {:>13} {:>8}",

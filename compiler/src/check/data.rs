@@ -128,13 +128,11 @@ pub fn data_source(e: &Expr, d: &mut Diags) -> Option<DataSource> {
                     None
                 }
             };
-            let labels = call
-                .require("labels", "labels=\"y.npy\"", d)
-                .and_then(|x| v::file_path(x, "`labels`", d));
-            DataKind::Npy {
-                x: x?,
-                labels: labels?,
-            }
+            let labels = match call.get("labels") {
+                Some(l) => Some(v::file_path(l, "`labels`", d)?),
+                None => None,
+            };
+            DataKind::Npy { x: x?, labels }
         }
         _ => {
             call.at_most_positional(1, d);

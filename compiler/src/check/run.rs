@@ -191,6 +191,18 @@ pub fn check_run(block: &Block, p: &Program, broken: &Broken, d: &mut Diags) -> 
     let dt_v = dt?;
     let probes = bind(&p.probes, net, dt_v, d);
     let report = match s.value("report") {
+        Some(e) if data.as_ref().is_some_and(|src| !src.kind.labelled()) => {
+            d.push(
+                Diagnostic::error(
+                    Code::Missing,
+                    e.span,
+                    "an accuracy needs labels, but this run's data has none",
+                )
+                .label("needs labels")
+                .help("give the data its labels (`npy(\"x.npy\", labels=\"y.npy\")`), or remove `report` to predict without an accuracy (`snnc run --out` writes the probes)"),
+            );
+            None
+        }
         Some(e) => report(e, &probes, net, &p.probes, broken, d),
         None if s.is_broken("report") => None,
         None => default_report(
@@ -460,7 +472,22 @@ pub fn check_train(block: &Block, p: &Program, broken: &Broken, d: &mut Diags) -
     let model = model_of(&s, &p.models, broken, d);
     let data = s
         .require("data", "data = mnist_idx(\"data/mnist\", split=train)", d)
-        .and_then(|e| data_source(e, d));
+        .and_then(|e| data_source(e, d))
+        .and_then(|src| {
+            if src.kind.labelled() {
+                return Some(src);
+            }
+            d.push(
+                Diagnostic::error(
+                    Code::Missing,
+                    src.span,
+                    "training needs labels, but this data has none",
+                )
+                .label("no labels")
+                .help("add the labels' file: `npy(\"x.npy\", labels=\"y.npy\")`"),
+            );
+            None
+        });
     let optimizer = s
         .require("optimizer", "optimizer = rmsprop(lr=0.001)", d)
         .and_then(|e| optimizer(e, d));
