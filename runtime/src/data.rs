@@ -44,6 +44,18 @@ impl Dataset {
         &self.images[i * n..(i + 1) * n]
     }
 
+    /// Steps per example when the examples are NengoDL's `(steps,
+    /// features)` sequences for an input of `input_size` values (a row fed
+    /// per step); `None` when each example is one input, held.
+    pub fn steps_per_example(&self, input_size: usize) -> Option<usize> {
+        match self.example_shape[..] {
+            [steps, features] if features == input_size && steps * features != input_size => {
+                Some(steps)
+            }
+            _ => None,
+        }
+    }
+
     /// Examples `range` as a new dataset (for validation splits).
     pub fn slice(&self, range: std::ops::Range<usize>) -> Dataset {
         let n = self.example_size();

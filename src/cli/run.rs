@@ -9,7 +9,7 @@ use clap::{Args, ValueEnum};
 use snnc_compiler::ir::{BoundProbe, Precision, Program, Run};
 use snnc_runtime::analysis::exec;
 use snnc_runtime::jit::{self, JitModel};
-use snnc_runtime::reference::{simulate_batch, NodeParams, Real, SimConfig};
+use snnc_runtime::reference::{simulate_batch_seq, NodeParams, Real, SimConfig};
 use snnc_runtime::report::{
     accuracy, layer_stats, rate_layer_stats, rate_probes, saturated_layers, write_probes, RunReport,
 };
@@ -181,18 +181,36 @@ fn execute<T: Real>(
                 .collect()
         })
         .collect();
+    let input_size = net.inputs().next().map_or(0, |i| net.nodes[i].size());
+    let per_step = dataset.steps_per_example(input_size);
+    if let Some(t) = per_step {
+        if t != run.steps {
+            return Err(format!(
+                "{}: each example is a sequence of {t} steps of {input_size} values (NengoDL's (N, steps, features)), \
+                 but the run simulates {} steps; set `steps = {t}` in the run block or pass --steps {t}",
+                dataset.origin, run.steps
+            ));
+        }
+    }
     let cfg = SimConfig::of(run);
     let bar = super::progress::bar(dataset.len() as u64, "simulating");
     let tick = |done: usize| bar.set_position(done as u64);
     let start = Instant::now();
     let mut compile_seconds = None;
     let outputs = match args.engine {
-        Engine::Reference => {
-            simulate_batch(net, model, &node_params, &inputs, &probes, &cfg, &tick)
-        }
+        Engine::Reference => simulate_batch_seq(
+            net,
+            model,
+            &node_params,
+            &inputs,
+            per_step.is_some(),
+            &probes,
+            &cfg,
+            &tick,
+        ),
         Engine::Jit => JitModel::compile(net, model, &node_params, &probes, &cfg).and_then(|jit| {
             compile_seconds = Some(jit.compile_seconds);
-            jit::simulate_batch(&jit, &inputs, &tick)
+            jit::simulate_batch_seq(&jit, &inputs, per_step.is_some(), &tick)
         }),
     }
     .map_err(|e| format!("cannot simulate: {e}"))?;
