@@ -254,3 +254,57 @@ fn steps_and_present_override_the_run_block() {
     assert_eq!(spikes(&["--seed", "0"]), full, "the run block's seed is 0");
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// What cannot be drawn well is said, not drawn: a raster where nothing
+/// spiked, an output plot of a probe with more values than classes; fewer
+/// spiking neurons than `--neurons` asks for is named; the predicted class
+/// prints as a number.
+#[test]
+fn empty_oversized_and_short_plots_say_so() {
+    let dir = temp_dir("plot", "messages");
+    let spec = write_spec(&dir);
+    let text = std::fs::read_to_string(&spec).unwrap();
+    std::fs::write(&spec, format!("{text}\nprobe pooled = pool\n")).unwrap();
+    let out = dir.join("p.svg");
+    let fails = |args: &[&str]| -> String {
+        let o = snnc()
+            .arg("plot")
+            .arg(&spec)
+            .args(args)
+            .arg("-o")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(!o.status.success(), "{args:?} drew");
+        String::from_utf8_lossy(&o.stderr).to_string()
+    };
+    let e = fails(&["--kind", "output", "--probe", "pooled"]);
+    assert!(
+        e.contains("records 49 values") && e.contains("at most 20"),
+        "{e}"
+    );
+
+    let stdout = plot(&spec, &["--kind", "output", "--probe", "pred"], &out);
+    assert!(!stdout.contains("Some("), "{stdout}");
+    let predicted = stdout.split("predicted ").nth(1).unwrap().trim();
+    assert!(
+        predicted.parse::<usize>().is_ok() || predicted == "-",
+        "{stdout}"
+    );
+
+    let stdout = plot(
+        &spec,
+        &["--kind", "raster", "--probe", "rates", "--neurons", "5000"],
+        &out,
+    );
+    assert!(
+        stdout.contains("of the layer's 16 neurons spike; --neurons asked for 5000"),
+        "{stdout}"
+    );
+
+    // Every bias far below threshold: nothing spikes.
+    write_tiny_params(&dir, 49, |_| -1000.0);
+    let e = fails(&["--kind", "raster", "--probe", "rates"]);
+    assert!(e.contains("no neuron of `hidden` spiked on image 0"), "{e}");
+    std::fs::remove_dir_all(dir).ok();
+}
