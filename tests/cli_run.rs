@@ -282,3 +282,276 @@ fn a_run_too_large_for_the_memory_budget_is_refused() {
     assert!(stderr.contains("this run needs about"), "{stderr}");
     assert!(stderr.contains("lower `present`"), "{stderr}");
 }
+
+/// The JSON report of `snnc run --format json SPEC ARGS...`.
+fn run_json(spec: &Path, args: &[&str]) -> serde_json::Value {
+    let out = snnc()
+        .args(["run", "--format", "json"])
+        .args(args)
+        .arg(spec)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "snnc run {args:?} failed: {stderr}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn steps_present_and_seed_override_the_run_block() {
+    let dir = temp_dir("cli", "overrides");
+    let spec = write_spec(&dir, "seed = 1");
+    write_tiny_params(&dir, 49, |i| 5.0 + i as f32 * 2.0);
+    let base = run_json(&spec, &["--limit", "8"]);
+    assert_eq!(base["steps"], 20);
+    assert_eq!(
+        run_json(&spec, &["--limit", "8", "--steps", "7"])["steps"],
+        7
+    );
+    assert_eq!(
+        run_json(&spec, &["--limit", "8", "--present", "0.03s"])["steps"],
+        30
+    );
+    // The initial voltages come from the seed: `--seed 1` is the spec's
+    // `seed = 1`, another seed starts the neurons elsewhere.
+    let rates = |r: &serde_json::Value| r["layers"].to_string();
+    assert_eq!(
+        rates(&run_json(&spec, &["--limit", "8", "--seed", "1"])),
+        rates(&base)
+    );
+    assert_ne!(
+        rates(&run_json(&spec, &["--limit", "8", "--seed", "2"])),
+        rates(&base)
+    );
+
+    for (args, wanted) in [
+        (&["--steps", "0"][..], "--steps must be at least 1"),
+        (&["--present", "20"][..], "`20ms`"),
+        (
+            &["--steps", "5", "--present", "5ms"][..],
+            "cannot be used with",
+        ),
+    ] {
+        let out = snnc().arg("run").args(args).arg(&spec).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} ran");
+        assert!(stderr.contains(wanted), "{args:?}: {stderr}");
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// The bundled MNIST images as `.npy`/`.npz` files, float32 (N, 28, 28, 1)
+/// as a Keras user has them, with labels in NengoDL's (N, 1, 1), Keras'
+/// (N, 1) and one-hot shapes: every form runs to the accuracy of the IDX
+/// files themselves.
+#[test]
+fn npy_and_npz_data_with_keras_and_nengo_dl_label_shapes() {
+    use snnc_runtime::io::{read_idx, write_npy, write_npz, NdArray};
+    let dir = temp_dir("cli", "npy");
+    let spec = write_spec(&dir, "");
+    write_tiny_params(&dir, 49, |i| 5.0 + i as f32 * 2.0);
+    let n = 40;
+    let images = read_idx(&bundled_data().join("t10k-images-idx3-ubyte.gz")).unwrap();
+    let labels = read_idx(&bundled_data().join("t10k-labels-idx1-ubyte.gz")).unwrap();
+    let x = NdArray::from_f32(
+        vec![n, 28, 28, 1],
+        images.data[..n * 784]
+            .iter()
+            .map(|&p| (p as f64 / 255.0) as f32)
+            .collect(),
+    );
+    let classes: Vec<u8> = labels.data[..n].to_vec();
+    let nengo = NdArray::from_f32(vec![n, 1, 1], classes.iter().map(|&c| c as f32).collect());
+    let keras = NdArray::from_f64(vec![n, 1], classes.iter().map(|&c| c as f64).collect());
+    let one_hot = NdArray::from_f32(
+        vec![n, 10],
+        (0..n * 10)
+            .map(|k| f32::from(classes[k / 10] as usize == k % 10))
+            .collect(),
+    );
+    write_npy(&dir.join("x.npy"), &x).unwrap();
+    write_npy(&dir.join("y.npy"), &nengo).unwrap();
+    write_npz(
+        &dir.join("d.npz"),
+        &[("x", &x), ("keras", &keras), ("one_hot", &one_hot)],
+    )
+    .unwrap();
+
+    let idx = run_json(&spec, &[]);
+    assert_eq!(idx["images"], n);
+    let text = std::fs::read_to_string(&spec).unwrap();
+    let data_line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("data = mnist_idx"))
+        .unwrap()
+        .to_string();
+    for source in [
+        "npy(\"x.npy\", labels=\"y.npy\")",
+        "npz(\"d.npz\", y=\"keras\")",
+        "npz(\"d.npz\", y=\"one_hot\")",
+    ] {
+        let other = dir.join("other.snn");
+        std::fs::write(
+            &other,
+            text.replace(&data_line, &format!("    data = {source}")),
+        )
+        .unwrap();
+        let report = run_json(&other, &[]);
+        assert_eq!(report["images"], n, "{source}");
+        assert_eq!(report["correct"], idx["correct"], "{source}");
+        assert_eq!(report["layers"], idx["layers"], "{source}");
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// A rate run reports each rate layer's rates in Hz as a spiking run does:
+/// the output at the last step (amplitude 1, scale 1: the output is the
+/// rate), as `--out` records it.
+#[test]
+fn rate_runs_report_rates_per_layer() {
+    let dir = temp_dir("cli", "rates");
+    let spec = write_spec(&dir, "");
+    write_tiny_params(&dir, 49, |i| -20.0 + i as f32 * 6.0);
+    let probes = dir.join("probes.npz");
+    let report = run_json(
+        &spec,
+        &[
+            "--variant",
+            "tiny",
+            "--limit",
+            "6",
+            "--out",
+            probes.to_str().unwrap(),
+        ],
+    );
+    let layers = report["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 1, "{layers:?}");
+    assert_eq!(layers[0]["name"], "hidden");
+    assert_eq!(layers[0]["neuron"], "relu");
+    let arrays = snnc_runtime::io::read_npz(&probes).unwrap();
+    let rates = &arrays.iter().find(|(n, _)| n == "rates").unwrap().1;
+    assert_eq!(arrays.len(), 2, "only the spec's probes are written");
+    let (images, steps, size) = (rates.shape[0], rates.shape[1], rates.shape[2]);
+    let values = rates.to_f64_vec();
+    let last: Vec<f64> = (0..images)
+        .flat_map(|i| values[(i * steps + steps - 1) * size..(i * steps + steps) * size].to_vec())
+        .collect();
+    let mean = last.iter().sum::<f64>() / last.len() as f64;
+    let max = last.iter().cloned().fold(0.0, f64::max);
+    let silent = last.iter().filter(|&&r| r <= 0.0).count() as f64 / last.len() as f64;
+    let close =
+        |a: &serde_json::Value, b: f64| (a.as_f64().unwrap() - b).abs() <= 1e-4 * b.max(1.0);
+    assert!(
+        mean > 0.0 && silent > 0.0 && silent < 1.0,
+        "{mean} {silent}"
+    );
+    assert!(
+        close(&layers[0]["mean_rate_hz"], mean),
+        "{} vs {mean}",
+        layers[0]
+    );
+    assert!(
+        close(&layers[0]["max_rate_hz"], max),
+        "{} vs {max}",
+        layers[0]
+    );
+    assert!(
+        close(&layers[0]["silent_fraction"], silent),
+        "{} vs {silent}",
+        layers[0]
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// `npy(...)` without labels: `snnc run` predicts (the probes with
+/// `--out`) without an accuracy; the checker refuses an accuracy report or
+/// a training on it, and the commands that measure accuracy say why.
+#[test]
+fn unlabelled_data_gives_predictions_without_accuracy() {
+    use snnc_runtime::io::{read_idx, read_npz, write_npy, NdArray};
+    let dir = temp_dir("cli", "unlabelled");
+    let spec = write_spec(&dir, "");
+    write_tiny_params(&dir, 49, |i| 5.0 + i as f32 * 2.0);
+    let n = 12;
+    let images = read_idx(&bundled_data().join("t10k-images-idx3-ubyte.gz")).unwrap();
+    let x = NdArray::from_f32(
+        vec![n, 28, 28, 1],
+        images.data[..n * 784]
+            .iter()
+            .map(|&p| (p as f64 / 255.0) as f32)
+            .collect(),
+    );
+    write_npy(&dir.join("x.npy"), &x).unwrap();
+    let text = std::fs::read_to_string(&spec).unwrap();
+    let data_line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("data = mnist_idx"))
+        .unwrap()
+        .to_string();
+    let labelled_out = dir.join("labelled.npz");
+    run_json(
+        &spec,
+        &["--limit", "12", "--out", labelled_out.to_str().unwrap()],
+    );
+
+    let unlabelled = dir.join("unlabelled.snn");
+    std::fs::write(
+        &unlabelled,
+        text.replace(&data_line, "    data = npy(\"x.npy\")"),
+    )
+    .unwrap();
+    let out = dir.join("predicted.npz");
+    let report = run_json(&unlabelled, &["--out", out.to_str().unwrap()]);
+    assert_eq!(report["images"], n);
+    assert!(
+        report["accuracy"].is_null() && report["correct"].is_null(),
+        "{report}"
+    );
+    assert_eq!(read_npz(&out).unwrap(), read_npz(&labelled_out).unwrap());
+    let human = stdout_of(snnc().arg("run").arg(&unlabelled));
+    assert!(
+        human.contains("accuracy  none: the data has no labels"),
+        "{human}"
+    );
+
+    // The commands that measure accuracy refuse it, naming the file.
+    let o = snnc()
+        .args(["sweep", "--scale", "2"])
+        .arg(&unlabelled)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(err.contains("x.npy: this data has no labels"), "{err}");
+
+    // The checker knows: no accuracy report, no training without labels.
+    let with_report = dir.join("report.snn");
+    std::fs::write(
+        &with_report,
+        std::fs::read_to_string(&unlabelled).unwrap().replace(
+            "    present = 20ms",
+            "    present = 20ms\n    report = accuracy(pred, at=last)",
+        ),
+    )
+    .unwrap();
+    let training = dir.join("train.snn");
+    std::fs::write(
+        &training,
+        format!(
+            "{}\nprobe pred = out\ntrain {{\n    network = tiny\n    data = npy(\"x.npy\")\n    optimizer = sgd(lr=0.1)\n    loss pred = sparse_categorical_crossentropy(from_logits=true)\n    epochs = 1\n    save = \"p.npz\"\n}}\n",
+            common::TINY_NETWORK
+        ),
+    )
+    .unwrap();
+    for (file, wanted) in [
+        (&with_report, "an accuracy needs labels"),
+        (&training, "training needs labels"),
+    ] {
+        let o = snnc().arg("check").arg(file).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(err.contains(wanted) && err.contains("labels="), "{err}");
+    }
+    let o = snnc().arg("check").arg(&unlabelled).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::remove_dir_all(dir).ok();
+}

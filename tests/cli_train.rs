@@ -240,3 +240,44 @@ train {{
         "the last complete save stays"
     );
 }
+
+/// `--save` and `--seed` replace the train block's `save` and `seed`.
+#[test]
+fn save_and_seed_override_the_train_block() {
+    let dir = temp_dir("train", "overrides");
+    let spec = write_small_train(&dir, "params.npz");
+    let train = |args: &[&str]| {
+        let o = snnc().arg("train").arg(&spec).args(args).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    let elsewhere = dir.join("elsewhere.npz");
+    train(&["--save", elsewhere.to_str().unwrap()]);
+    assert!(elsewhere.is_file());
+    assert!(
+        !dir.join("params.npz").exists(),
+        "the block's save was written"
+    );
+    train(&[]);
+    // The block's seed is 0: `--seed 0` trains the same params, another
+    // seed other ones.
+    let block = std::fs::read(dir.join("params.npz")).unwrap();
+    assert_eq!(std::fs::read(&elsewhere).unwrap(), block);
+    let seeded = dir.join("seeded.npz");
+    train(&["--seed", "7", "--save", seeded.to_str().unwrap()]);
+    assert_ne!(std::fs::read(&seeded).unwrap(), block);
+    // Starting from saved params is refused with the file's name when the
+    // file is missing.
+    let o = snnc()
+        .arg("train")
+        .arg(&spec)
+        .args(["--init", "missing.npz"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("missing.npz") && err.contains("--init"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}

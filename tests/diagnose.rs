@@ -209,3 +209,23 @@ fn a_presentation_too_long_for_memory_is_refused() {
     );
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn steps_and_seed_override_the_run_block() {
+    let dir = temp_dir("diagnose", "overrides");
+    let spec = write_spec(&dir, "    scale_firing_rates = 5", "30ms");
+    write_tiny_params(&dir, 49, |i| 5.0 + i as f32 * 2.0);
+    let json = |args: &[&str]| -> serde_json::Value {
+        let out = stdout_of(
+            snnc()
+                .args(["diagnose", "--limit", "10", "--format", "json"])
+                .args(args)
+                .arg(&spec),
+        );
+        serde_json::from_str(&out).unwrap()
+    };
+    assert_eq!(json(&[])["steps"], 30);
+    assert_eq!(json(&["--steps", "12", "--seed", "4"])["steps"], 12);
+    assert_eq!(json(&["--present", "0.05s"])["steps"], 50);
+    std::fs::remove_dir_all(dir).ok();
+}

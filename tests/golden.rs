@@ -195,3 +195,108 @@ fn golden_cases_match_nengo_in_f64_and_f32() {
         );
     }
 }
+
+/// The golden cases from the command line: each case's input, a row per
+/// step, as a NengoDL-shaped `(1, steps, features)` `.npy` without labels,
+/// run by `snnc run --out` on both engines in f64, matches Nengo's output.
+/// `spiking_relu_dense_lowpass` feeds a time-varying input.
+#[test]
+fn golden_sequences_run_from_the_cli() {
+    let Some(dir) = golden_dir() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "../shared/golden is missing beside the repo: CI must have it"
+        );
+        eprintln!("note: ../shared/golden not found beside the repo; golden CLI cases skipped");
+        return;
+    };
+    let scratch = std::env::temp_dir().join(format!("snnc-golden-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).unwrap();
+    for name in [
+        "spiking_relu_dense_lowpass",
+        "spiking_relu_dense",
+        "lif_dense",
+    ] {
+        let case = Case {
+            arrays: read_npz(&dir.join(format!("{name}.npz"))).unwrap(),
+        };
+        let spec_text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/golden/{name}.snn")),
+        )
+        .unwrap();
+        let dt = case.f64s("dt")[0];
+        let steps = case.f64s("n_steps")[0] as usize;
+        let input = case.get("input");
+        let features = input.len() / steps;
+        let seq = NdArray::from_f64(vec![1, steps, features], input.to_f64_vec());
+        snnc_runtime::io::write_npy(&scratch.join("input.npy"), &seq).unwrap();
+        // Golden keys are `<layer>_kernel`; params files say `<layer>.kernel`.
+        let params: Vec<(String, NdArray)> = ["hidden", "output"]
+            .iter()
+            .flat_map(|l| ["kernel", "bias"].map(|k| (l.to_string(), k)))
+            .map(|(l, k)| {
+                let a = case.get(&format!("{l}_{k}"));
+                (
+                    format!("{l}.{k}"),
+                    NdArray::from_f64(a.shape.clone(), a.to_f64_vec()),
+                )
+            })
+            .collect();
+        let refs: Vec<(&str, &NdArray)> = params.iter().map(|(n, a)| (n.as_str(), a)).collect();
+        snnc_runtime::io::write_npz(&scratch.join("params.npz"), &refs).unwrap();
+        let spec = scratch.join("case.snn");
+        std::fs::write(
+            &spec,
+            format!(
+                "{spec_text}\nrun {{\n    network = golden\n    params = \"params.npz\"\n    data = npy(\"input.npy\")\n    dt = {}ms\n    steps = {steps}\n    precision = f64\n}}\n",
+                dt * 1e3
+            ),
+        )
+        .unwrap();
+        let expected = case.f64s("expected_output");
+        let scale = expected.iter().fold(1.0f64, |m, x| m.max(x.abs()));
+        for engine in ["reference", "jit"] {
+            let out = scratch.join(format!("{engine}.npz"));
+            let o = std::process::Command::new(env!("CARGO_BIN_EXE_snnc"))
+                .args(["run", "--engine", engine, "--out"])
+                .arg(&out)
+                .arg(&spec)
+                .output()
+                .unwrap();
+            assert!(
+                o.status.success(),
+                "{name} on {engine}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            let probes = read_npz(&out).unwrap();
+            let got = &probes.iter().find(|(n, _)| n == "output_out").unwrap().1;
+            assert_eq!(got.shape[..2], [1, steps], "{name}");
+            let got = got.to_f64_vec();
+            assert_eq!(got.len(), expected.len(), "{name}");
+            let worst = got
+                .iter()
+                .zip(&expected)
+                .map(|(g, e)| (g - e).abs())
+                .fold(0.0, f64::max);
+            assert!(
+                worst <= 1e-9 * scale,
+                "{name} on {engine}: output differs by {worst}"
+            );
+            println!("{name:<28} {engine:<9} from the CLI: max abs diff {worst:.2e}");
+        }
+    }
+    // A sequence whose length is not the run's steps is refused.
+    let spec = scratch.join("case.snn");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_snnc"))
+        .args(["run", "--steps", "7"])
+        .arg(&spec)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("input.npy") && err.contains("set `steps ="),
+        "{err}"
+    );
+    std::fs::remove_dir_all(scratch).ok();
+}

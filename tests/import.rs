@@ -652,3 +652,76 @@ fn calibrated_import_adds_a_tuned_variant_that_works() {
         "tuned {spiking}/300 vs rate {rate}/300"
     );
 }
+
+/// Fine-tuning an imported Keras model (`init` in the train block, or
+/// `--init`) starts from the model's own accuracy; training without it
+/// starts from a random network.
+#[test]
+fn fine_tuning_an_imported_model_starts_from_its_accuracy() {
+    let Some(dir) = shared_keras() else { return };
+    let out = scratch("finetune");
+    let o = snnc(&[
+        "import",
+        dir.join("seed.keras").to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let spec = out.join("seed.snn");
+    let imported = std::fs::read_to_string(&spec).unwrap();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data");
+    // The validation set is the last half of 200 images: 100..200.
+    let blocks = |init: &str| {
+        format!(
+            "{imported}\nrun keras {{\n    network = seed\n    params = \"seed_params.npz\"\n    data = mnist_idx(\"{d}\", split=test, offset=100, limit=100)\n    steps = 1\n}}\n\
+             train {{\n    network = seed\n    data = mnist_idx(\"{d}\", split=test, limit=200)\n    optimizer = sgd(lr=1e-9)\n    loss logits = sparse_categorical_crossentropy(from_logits=true)\n    epochs = 1\n    batch = 50\n    validation_split = 0.5\n{init}    save = \"tuned.npz\"\n}}\n",
+            d = data.display()
+        )
+    };
+    let val_accuracy = |extra: &[&str]| -> f64 {
+        let mut args = vec!["train", spec.to_str().unwrap(), "--format", "json"];
+        args.extend_from_slice(extra);
+        let o = snnc(&args);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        let epoch: serde_json::Value = serde_json::from_str(text(&o.stdout).trim()).unwrap();
+        epoch["val"]["accuracy"].as_f64().unwrap()
+    };
+
+    std::fs::write(&spec, blocks("    init = \"seed_params.npz\"\n")).unwrap();
+    let o = snnc(&["run", spec.to_str().unwrap(), "--format", "json"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let keras = report["accuracy"].as_f64().unwrap();
+    assert!(keras > 0.8, "the imported model reads {keras}");
+    let from_block = val_accuracy(&[]);
+    assert!(
+        (from_block - keras).abs() <= 0.01,
+        "fine-tuning starts at {from_block}, the model is at {keras}"
+    );
+
+    std::fs::write(&spec, blocks("")).unwrap();
+    let params = out.join("seed_params.npz");
+    let from_flag = val_accuracy(&["--init", params.to_str().unwrap()]);
+    assert_eq!(from_flag, from_block);
+    let from_scratch = val_accuracy(&[]);
+    assert!(
+        from_scratch < keras - 0.3,
+        "from Glorot {from_scratch}, the model {keras}"
+    );
+
+    // Params of another network are refused, naming the file and the array.
+    let other = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/mnist_params.npz");
+    let o = snnc(&[
+        "train",
+        spec.to_str().unwrap(),
+        "--init",
+        other.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("cannot start from the params") && err.contains("mnist_params.npz"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(out).ok();
+}

@@ -231,3 +231,80 @@ fn a_probe_without_records_or_too_much_memory_is_an_error() {
     assert!(stderr.contains("this run needs about"), "{stderr}");
     assert!(stderr.contains("lower `present`"), "{stderr}");
 }
+
+#[test]
+fn steps_and_present_override_the_run_block() {
+    let dir = temp_dir("plot", "overrides");
+    let spec = write_spec(&dir);
+    let spikes = |args: &[&str]| -> u64 {
+        let mut all = vec!["--kind", "raster", "--probe", "rates", "--image", "1"];
+        all.extend_from_slice(args);
+        let out = plot(&spec, &all, &dir.join("r.svg"));
+        let words: Vec<&str> = out.split_whitespace().collect();
+        let at = words.iter().position(|w| w.starts_with("spikes")).unwrap();
+        words[at - 1].parse().unwrap()
+    };
+    let full = spikes(&[]);
+    let short = spikes(&["--steps", "10"]);
+    assert!(
+        full > short && short > 0,
+        "40 steps {full}, 10 steps {short}"
+    );
+    assert_eq!(spikes(&["--present", "10ms"]), short);
+    assert_eq!(spikes(&["--seed", "0"]), full, "the run block's seed is 0");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// What cannot be drawn well is said, not drawn: a raster where nothing
+/// spiked, an output plot of a probe with more values than classes; fewer
+/// spiking neurons than `--neurons` asks for is named; the predicted class
+/// prints as a number.
+#[test]
+fn empty_oversized_and_short_plots_say_so() {
+    let dir = temp_dir("plot", "messages");
+    let spec = write_spec(&dir);
+    let text = std::fs::read_to_string(&spec).unwrap();
+    std::fs::write(&spec, format!("{text}\nprobe pooled = pool\n")).unwrap();
+    let out = dir.join("p.svg");
+    let fails = |args: &[&str]| -> String {
+        let o = snnc()
+            .arg("plot")
+            .arg(&spec)
+            .args(args)
+            .arg("-o")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(!o.status.success(), "{args:?} drew");
+        String::from_utf8_lossy(&o.stderr).to_string()
+    };
+    let e = fails(&["--kind", "output", "--probe", "pooled"]);
+    assert!(
+        e.contains("records 49 values") && e.contains("at most 20"),
+        "{e}"
+    );
+
+    let stdout = plot(&spec, &["--kind", "output", "--probe", "pred"], &out);
+    assert!(!stdout.contains("Some("), "{stdout}");
+    let predicted = stdout.split("predicted ").nth(1).unwrap().trim();
+    assert!(
+        predicted.parse::<usize>().is_ok() || predicted == "-",
+        "{stdout}"
+    );
+
+    let stdout = plot(
+        &spec,
+        &["--kind", "raster", "--probe", "rates", "--neurons", "5000"],
+        &out,
+    );
+    assert!(
+        stdout.contains("of the layer's 16 neurons spike; --neurons asked for 5000"),
+        "{stdout}"
+    );
+
+    // Every bias far below threshold: nothing spikes.
+    write_tiny_params(&dir, 49, |_| -1000.0);
+    let e = fails(&["--kind", "raster", "--probe", "rates"]);
+    assert!(e.contains("no neuron of `hidden` spiked on image 0"), "{e}");
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -118,3 +118,50 @@ fn a_sweep_too_large_for_memory_is_refused() {
     assert!(err.contains("--max-memory"), "{err}");
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn steps_and_seed_override_the_run_block() {
+    let dir = temp_dir("sweep", "overrides");
+    let spec = write_spec(&dir, "base.snn", "", "20ms");
+    write_tiny_params(&dir, 49, |i| 5.0 + i as f32 * 2.0);
+    let csv = dir.join("sweep.csv");
+    stdout_of(
+        snnc()
+            .arg("sweep")
+            .arg(&spec)
+            .args([
+                "--scale", "2", "--steps", "9", "--seed", "3", "--limit", "8", "--csv",
+            ])
+            .arg(&csv),
+    );
+    let table = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = table.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let row: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| row[header.iter().position(|h| *h == name).unwrap()];
+    assert_eq!(col("steps"), "9");
+    // The same setting through `snnc run` with the same overrides.
+    let only = write_spec(&dir, "only.snn", "    scale_firing_rates = 2", "20ms");
+    let text = std::fs::read_to_string(&only).unwrap();
+    std::fs::write(&only, text.replace("    scale hidden = 3\n", "")).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&stdout_of(
+        snnc()
+            .args([
+                "run", "--format", "json", "--limit", "8", "--steps", "9", "--seed", "3",
+            ])
+            .arg(&only),
+    ))
+    .unwrap();
+    assert_eq!(col("correct"), report["correct"].to_string());
+    let layer = &report["layers"][0];
+    let spikes = layer["mean_rate_hz"].as_f64().unwrap()
+        * layer["neurons"].as_f64().unwrap()
+        * 9.0
+        * report["dt"].as_f64().unwrap();
+    let swept: f64 = col("spikes_per_image").parse().unwrap();
+    assert!(
+        (spikes - swept).abs() < 1e-6 * spikes.max(1.0),
+        "{spikes} vs {swept}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}

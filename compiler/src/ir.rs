@@ -434,6 +434,17 @@ pub enum DataKind {
     Idx { images: String, labels: String },
     /// Arrays `x` (examples first) and `y` (integer labels) of an `.npz`.
     Npz { path: String, x: String, y: String },
+    /// An `.npy` of examples (examples first) and, unless the data is
+    /// unlabelled, an `.npy` of labels.
+    Npy { x: String, labels: Option<String> },
+}
+
+impl DataKind {
+    /// Whether the source has labels (only `npy(...)` without `labels=`
+    /// has none): runs of unlabelled data predict without an accuracy.
+    pub fn labelled(&self) -> bool {
+        !matches!(self, DataKind::Npy { labels: None, .. })
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -511,6 +522,9 @@ pub struct Train {
     pub seed: u64,
     /// Where the params `.npz` is written, relative to the spec's directory.
     pub save: String,
+    /// Params `.npz` training starts from (fine-tuning), relative to the
+    /// spec's directory; `None` starts from Glorot initialisation.
+    pub init: Option<String>,
     /// The probes the losses read, bound to the trained network.
     pub probes: Vec<BoundProbe>,
     #[serde(skip)]

@@ -5,14 +5,17 @@ use std::path::{Path, PathBuf};
 
 use snnc_compiler::ir::{DataKind, DataSource, Split};
 
-use crate::io::{read_idx, read_npz, ArrayData, IoError, NdArray};
+use crate::io::{read_idx, read_npy, read_npz, ArrayData, IoError, NdArray};
 
 /// Examples and labels, already offset, limited and scaled.
 #[derive(Clone, Debug)]
 pub struct Dataset {
     /// `len() * example_size` values.
     pub images: Vec<f32>,
+    /// One per example; empty when the data is unlabelled.
     pub labels: Vec<u32>,
+    /// Whether the data has labels (`npy(...)` without `labels=` has none).
+    pub labelled: bool,
     /// The shape of one example as stored (`[28, 28]` for MNIST).
     pub example_shape: Vec<usize>,
     /// Where it came from, for messages.
@@ -21,11 +24,15 @@ pub struct Dataset {
 
 impl Dataset {
     pub fn len(&self) -> usize {
-        self.labels.len()
+        if self.labelled {
+            self.labels.len()
+        } else {
+            self.images.len() / self.example_size().max(1)
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.labels.is_empty()
+        self.len() == 0
     }
 
     pub fn example_size(&self) -> usize {
@@ -37,12 +44,29 @@ impl Dataset {
         &self.images[i * n..(i + 1) * n]
     }
 
+    /// Steps per example when the examples are NengoDL's `(steps,
+    /// features)` sequences for an input of `input_size` values (a row fed
+    /// per step); `None` when each example is one input, held.
+    pub fn steps_per_example(&self, input_size: usize) -> Option<usize> {
+        match self.example_shape[..] {
+            [steps, features] if features == input_size && steps * features != input_size => {
+                Some(steps)
+            }
+            _ => None,
+        }
+    }
+
     /// Examples `range` as a new dataset (for validation splits).
     pub fn slice(&self, range: std::ops::Range<usize>) -> Dataset {
         let n = self.example_size();
         Dataset {
             images: self.images[range.start * n..range.end * n].to_vec(),
-            labels: self.labels[range.clone()].to_vec(),
+            labels: if self.labelled {
+                self.labels[range.clone()].to_vec()
+            } else {
+                Vec::new()
+            },
+            labelled: self.labelled,
             example_shape: self.example_shape.clone(),
             origin: self.origin.clone(),
         }
@@ -61,12 +85,28 @@ pub fn load(src: &DataSource, base: &Path) -> Result<Dataset, IoError> {
             let images = find_idx(&dir, &format!("{stem}-images-idx3-ubyte"))?;
             let labels = find_idx(&dir, &format!("{stem}-labels-idx1-ubyte"))?;
             let origin = images.display().to_string();
-            (idx_array(&images)?, idx_array(&labels)?, origin)
+            (idx_array(&images)?, Some(idx_array(&labels)?), origin)
         }
         DataKind::Idx { images, labels } => {
             let (images, labels) = (base.join(images), base.join(labels));
             let origin = images.display().to_string();
-            (idx_array(&images)?, idx_array(&labels)?, origin)
+            (idx_array(&images)?, Some(idx_array(&labels)?), origin)
+        }
+        DataKind::Npy { x, labels } => {
+            let (x, labels) = (base.join(x), labels.as_ref().map(|l| base.join(l)));
+            let origin = x.display().to_string();
+            let images = Labelled {
+                array: read_npy(&x)?,
+                path: x,
+            };
+            let labels = match labels {
+                Some(labels) => Some(Labelled {
+                    array: read_npy(&labels)?,
+                    path: labels,
+                }),
+                None => None,
+            };
+            (images, labels, origin)
         }
         DataKind::Npz { path, x, y } => {
             let path = base.join(path);
@@ -93,10 +133,10 @@ pub fn load(src: &DataSource, base: &Path) -> Result<Dataset, IoError> {
                     path: path.clone(),
                     array: xs,
                 },
-                Labelled {
+                Some(Labelled {
                     path: path.clone(),
                     array: ys,
-                },
+                }),
                 format!("{}", path.display()),
             )
         }
@@ -138,7 +178,7 @@ fn idx_array(path: &Path) -> Result<Labelled, IoError> {
 
 fn assemble(
     images: Labelled,
-    labels: Labelled,
+    labels: Option<Labelled>,
     src: &DataSource,
     origin: String,
 ) -> Result<Dataset, IoError> {
@@ -147,22 +187,8 @@ fn assemble(
         return Err(IoError::new(&images.path, "the images array is a scalar")
             .with_help("store examples along the first axis"));
     };
-    let lshape = &labels.array.shape;
-    if lshape.len() != 1 {
-        return Err(IoError::new(
-            &labels.path,
-            format!(
-                "labels must be one integer per example, found shape {}",
-                labels.array.shape_string()
-            ),
-        ));
-    }
-    if lshape[0] != n {
-        return Err(IoError::new(
-            &labels.path,
-            format!("{} labels for {n} examples", lshape[0]),
-        )
-        .with_help("images and labels must come in pairs"));
+    if let Some(labels) = &labels {
+        check_label_count(labels, n)?;
     }
     if n == 0 {
         return Err(IoError::new(&images.path, "the data holds no examples")
@@ -201,40 +227,103 @@ fn assemble(
         )
         .with_help("clean the data before running"));
     }
-    let raw_labels: Vec<i64> = match &labels.array.data {
-        ArrayData::U8(v) => v.iter().map(|&x| x as i64).collect(),
-        ArrayData::I64(v) => v.clone(),
-        ArrayData::I32(v) => v.iter().map(|&x| x as i64).collect(),
-        ArrayData::F32(_) | ArrayData::F64(_) | ArrayData::Bool(_) => {
+    let out_labels = match &labels {
+        Some(labels) => class_indices(labels, src.offset..end)?,
+        None => Vec::new(),
+    };
+    Ok(Dataset {
+        images: images_out,
+        labels: out_labels,
+        labelled: labels.is_some(),
+        example_shape: example_shape.to_vec(),
+        origin,
+    })
+}
+
+/// Labels must be an array with one entry (or row) per example.
+fn check_label_count(labels: &Labelled, n: usize) -> Result<(), IoError> {
+    let lshape = &labels.array.shape;
+    if lshape.is_empty() {
+        return Err(IoError::new(&labels.path, "the labels array is a scalar")
+            .with_help("store one label per example along the first axis"));
+    }
+    if lshape[0] != n {
+        return Err(IoError::new(
+            &labels.path,
+            format!("{} labels for {n} examples", lshape[0]),
+        )
+        .with_help("images and labels must come in pairs"));
+    }
+    Ok(())
+}
+
+/// The class index of examples `range` from labels shaped as Keras and
+/// NengoDL store them: `(N,)`, `(N, 1)` or `(N, 1, 1)` class indices
+/// (integers, or floats holding integers), or one-hot rows `(N, classes)`
+/// (also `(N, 1, classes)`).
+fn class_indices(labels: &Labelled, range: std::ops::Range<usize>) -> Result<Vec<u32>, IoError> {
+    let a = &labels.array;
+    let per: usize = a.shape[1..].iter().product();
+    let values: Vec<f64> = match &a.data {
+        ArrayData::U8(v) => v[range.start * per..range.end * per]
+            .iter()
+            .map(|&x| x as f64)
+            .collect(),
+        ArrayData::I64(v) => v[range.start * per..range.end * per]
+            .iter()
+            .map(|&x| x as f64)
+            .collect(),
+        ArrayData::I32(v) => v[range.start * per..range.end * per]
+            .iter()
+            .map(|&x| x as f64)
+            .collect(),
+        ArrayData::F32(v) => v[range.start * per..range.end * per]
+            .iter()
+            .map(|&x| x as f64)
+            .collect(),
+        ArrayData::F64(v) => v[range.start * per..range.end * per].to_vec(),
+        ArrayData::Bool(v) if per > 1 => v[range.start * per..range.end * per]
+            .iter()
+            .map(|&x| x as u8 as f64)
+            .collect(),
+        ArrayData::Bool(_) => {
             return Err(IoError::new(
                 &labels.path,
-                format!(
-                    "labels must be integers, found {}",
-                    labels.array.dtype_name()
-                ),
+                "labels must be class indices or one-hot rows, found booleans",
             )
             .with_help("store class indices as integers, e.g. `y.astype(np.int64)`"));
         }
     };
-    let mut out_labels = Vec::with_capacity(end - src.offset);
-    for (i, &l) in raw_labels[src.offset..end].iter().enumerate() {
-        if !(0..=u32::MAX as i64).contains(&l) {
-            return Err(IoError::new(
-                &labels.path,
-                format!(
-                    "label {l} of example {} is not a class index",
-                    src.offset + i
-                ),
-            ));
+    let mut out = Vec::with_capacity(range.len());
+    for (i, row) in values.chunks(per.max(1)).enumerate() {
+        let example = range.start + i;
+        if per == 1 {
+            let l = row[0];
+            if !(l.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(&l)) {
+                return Err(IoError::new(
+                    &labels.path,
+                    format!("label {l} of example {example} is not a class index"),
+                )
+                .with_help("labels are class indices 0, 1, 2, ... or one-hot rows"));
+            }
+            out.push(l as u32);
+        } else {
+            let ones: Vec<usize> = (0..per).filter(|&k| row[k] == 1.0).collect();
+            let zeros = row.iter().filter(|&&x| x == 0.0).count();
+            if ones.len() != 1 || zeros != per - 1 {
+                return Err(IoError::new(
+                    &labels.path,
+                    format!(
+                        "labels of shape {} are read as one-hot rows, but example {example}'s row is not a single 1 among 0s",
+                        a.shape_string()
+                    ),
+                )
+                .with_help("store one-hot rows, or class indices shaped (N,), (N, 1) or (N, 1, 1)"));
+            }
+            out.push(ones[0] as u32);
         }
-        out_labels.push(l as u32);
     }
-    Ok(Dataset {
-        images: images_out,
-        labels: out_labels,
-        example_shape: example_shape.to_vec(),
-        origin,
-    })
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -329,6 +418,77 @@ mod tests {
         let e = load(&source(kind, None, 0), &dir).unwrap_err().to_string();
         assert!(e.contains("the data holds no examples"), "{e}");
         assert!(!e.contains("offset"), "{e}");
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    /// NengoDL's `(N, 1, 1)` float labels, Keras' `(N, 1)` and one-hot
+    /// rows all read as class indices; anything else is refused.
+    #[test]
+    fn labels_in_keras_and_nengo_dl_shapes() {
+        let dir = temp_dir("labels");
+        let kind = DataKind::Npz {
+            path: "d.npz".into(),
+            x: "x".into(),
+            y: "y".into(),
+        };
+        let x = NdArray::from_f32(vec![3, 2], vec![0.0; 6]);
+        let read = |y: NdArray| {
+            write_npz(&dir.join("d.npz"), &[("x", &x), ("y", &y)]).unwrap();
+            load(&source(kind.clone(), None, 1), &dir).map(|d| d.labels)
+        };
+        let nengo = NdArray::from_f32(vec![3, 1, 1], vec![4.0, 7.0, 2.0]);
+        assert_eq!(read(nengo).unwrap(), vec![7, 2]);
+        let keras = NdArray::new(vec![3, 1], ArrayData::I32(vec![4, 7, 2])).unwrap();
+        assert_eq!(read(keras).unwrap(), vec![7, 2]);
+        let one_hot = NdArray::from_f32(vec![3, 3], vec![1., 0., 0., 0., 0., 1., 0., 1., 0.]);
+        assert_eq!(read(one_hot).unwrap(), vec![2, 1]);
+        let nested = NdArray::new(
+            vec![3, 1, 2],
+            ArrayData::Bool(vec![true, false, false, true, true, false]),
+        )
+        .unwrap();
+        assert_eq!(read(nested).unwrap(), vec![1, 0]);
+
+        let fractional = NdArray::from_f32(vec![3], vec![0.0, 1.5, 2.0]);
+        let e = read(fractional).unwrap_err().to_string();
+        assert!(
+            e.contains("label 1.5 of example 1 is not a class index"),
+            "{e}"
+        );
+        let two_hot = NdArray::from_f32(vec![3, 2], vec![1., 0., 1., 1., 0., 1.]);
+        let e = read(two_hot).unwrap_err().to_string();
+        assert!(e.contains("example 1's row is not a single 1"), "{e}");
+        assert!(e.contains("d.npz"), "{e}");
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn npy_examples_and_labels() {
+        let dir = temp_dir("npy");
+        let x = NdArray::from_f32(vec![3, 2, 2, 1], (0..12).map(|i| i as f32).collect());
+        let y = NdArray::from_f32(vec![3, 1, 1], vec![1.0, 0.0, 2.0]);
+        crate::io::write_npy(&dir.join("x.npy"), &x).unwrap();
+        crate::io::write_npy(&dir.join("y.npy"), &y).unwrap();
+        let kind = DataKind::Npy {
+            x: "x.npy".into(),
+            labels: Some("y.npy".into()),
+        };
+        let ds = load(&source(kind.clone(), Some(2), 1), &dir).unwrap();
+        assert_eq!(ds.labels, vec![0, 2]);
+        assert_eq!(ds.example_shape, vec![2, 2, 1]);
+        assert_eq!(ds.images, (4..12).map(|i| i as f32).collect::<Vec<_>>());
+        std::fs::remove_file(dir.join("y.npy")).unwrap();
+        let e = load(&source(kind, None, 0), &dir).unwrap_err().to_string();
+        assert!(e.contains("y.npy"), "{e}");
+        // Without `labels=`, the examples alone.
+        let unlabelled = DataKind::Npy {
+            x: "x.npy".into(),
+            labels: None,
+        };
+        let ds = load(&source(unlabelled, None, 1), &dir).unwrap();
+        assert!(!ds.labelled && ds.labels.is_empty());
+        assert_eq!(ds.len(), 2);
+        assert_eq!(ds.slice(1..2).len(), 1);
         std::fs::remove_dir_all(dir).ok();
     }
 

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use serde::Serialize;
-use snnc_compiler::ir::{BoundProbe, Model, Network, ReadAt};
+use snnc_compiler::ir::{BoundProbe, Model, Network, Neuron, ReadAt, Synapse};
 
 use crate::io::{write_npz, IoError, NdArray};
 use crate::reference::{Real, SimOutput};
@@ -14,7 +14,8 @@ pub struct LayerStats {
     pub name: String,
     pub neuron: String,
     pub neurons: usize,
-    /// Mean over neurons and images of each neuron's rate over the run, Hz.
+    /// Mean over neurons and images of each neuron's rate over the run, Hz
+    /// (a rate neuron's rate at the last step).
     pub mean_rate_hz: f64,
     /// The highest single neuron's rate on any image, Hz.
     pub max_rate_hz: f64,
@@ -22,14 +23,24 @@ pub struct LayerStats {
     pub silent_fraction: f64,
 }
 
+/// The version of [`RunReport`]'s JSON layout: raised when a key changes
+/// meaning or goes away (new keys do not raise it). docs/json.md documents
+/// each version.
+pub const RUN_SCHEMA: u32 = 1;
+
 #[derive(Clone, Debug, Serialize)]
 pub struct RunReport {
+    /// The version of this report's layout ([`RUN_SCHEMA`]).
+    pub schema: u32,
     pub spec: String,
+    /// The run block's name (`None` for an unnamed block).
+    pub run: Option<String>,
     pub model: String,
     pub engine: String,
     pub precision: String,
-    pub accuracy: f64,
-    pub correct: usize,
+    /// `None` when the data has no labels (predictions only).
+    pub accuracy: Option<f64>,
+    pub correct: Option<usize>,
     pub images: usize,
     pub steps: usize,
     pub dt: f64,
@@ -158,6 +169,69 @@ pub fn layer_stats<T>(
     stats
 }
 
+/// Probes on every layer of rate (non-spiking) neurons, recording only the
+/// last step: one row per image, what [`rate_layer_stats`] reads.
+pub fn rate_probes(net: &Network, model: &Model, steps: usize) -> Vec<BoundProbe> {
+    (0..net.nodes.len())
+        .filter(|&id| model.nodes[id].neuron.is_some_and(|n| !n.is_spiking()))
+        .map(|id| BoundProbe {
+            probe: usize::MAX,
+            name: net.nodes[id].name.clone(),
+            node: id,
+            synapse: Synapse::None,
+            every: steps.max(1),
+        })
+        .collect()
+}
+
+/// Firing statistics of the rate layers probed by `probes` (from
+/// [`rate_probes`]; `first` is the index of the first of them among the
+/// run's probes), from each neuron's output at the last step: a ReLU or
+/// LIF-rate output is `amplitude / scale` times its rate, a sigmoid or tanh
+/// output is the rate itself. A neuron is silent when its rate is 0.
+pub fn rate_layer_stats<T: Real>(
+    net: &Network,
+    model: &Model,
+    outputs: &[SimOutput<T>],
+    probes: &[BoundProbe],
+    first: usize,
+) -> Vec<LayerStats> {
+    let mut stats = Vec::new();
+    for (k, p) in probes.iter().enumerate() {
+        let Some(neuron) = model.nodes[p.node].neuron else {
+            continue;
+        };
+        let hz_per_output = match neuron {
+            Neuron::Sigmoid { .. } | Neuron::Tanh { .. } => 1.0,
+            n if n.amplitude() > 0.0 => model.nodes[p.node].scale / n.amplitude(),
+            _ => 1.0,
+        };
+        let n = net.nodes[p.node].size();
+        let (mut sum, mut max, mut silent) = (0.0f64, 0.0f64, 0usize);
+        for out in outputs {
+            let Some(row) = out.probes.get(first + k) else {
+                continue;
+            };
+            for &x in row.iter().take(n) {
+                let rate = Real::to_f64(x) * hz_per_output;
+                sum += rate;
+                max = max.max(rate);
+                silent += usize::from(rate <= 0.0);
+            }
+        }
+        let total = (n * outputs.len()).max(1) as f64;
+        stats.push(LayerStats {
+            name: net.nodes[p.node].name.clone(),
+            neuron: neuron.name().to_string(),
+            neurons: n,
+            mean_rate_hz: sum / total,
+            max_rate_hz: max,
+            silent_fraction: silent as f64 / total,
+        });
+    }
+    stats
+}
+
 /// The spiking layers where some neuron's spike count reached `u32::MAX`
 /// (counts saturate there): their rates are wrong, usually because
 /// `scale_firing_rates` is far too large.
@@ -217,7 +291,6 @@ pub fn write_probes<T: Real>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use snnc_compiler::ir::Synapse;
 
     fn probe(every: usize) -> BoundProbe {
         BoundProbe {

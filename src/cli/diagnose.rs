@@ -61,6 +61,9 @@ pub struct DiagnoseArgs {
     #[arg(long)]
     pub fix: bool,
 
+    #[command(flatten)]
+    pub sim: super::overrides::SimOverrides,
+
     /// How to print: a table and rendered findings, or one JSON object.
     #[arg(long, value_enum, default_value_t = DiagnoseFormat::Human)]
     pub format: DiagnoseFormat,
@@ -106,6 +109,7 @@ pub fn run(args: DiagnoseArgs) -> Result<ExitCode, String> {
     if let Some(v) = &args.variant {
         run.model = exec::pick_variant(program, &run, v)?;
     }
+    args.sim.apply(&mut run)?;
     let variant = &program.models[run.model];
     if !variant.converted || !variant.has_spiking() {
         return Err(format!(

@@ -5,6 +5,7 @@ mod diagnose;
 mod import;
 mod lsp;
 mod memory;
+mod overrides;
 mod plot;
 mod progress;
 mod run;

@@ -35,6 +35,9 @@ const CATEGORY10: [RGBColor; 10] = [
     RGBColor(23, 190, 207),
 ];
 
+/// Most classes `--kind output` draws a line for.
+const MAX_CLASSES: usize = 20;
+
 #[derive(Args, Debug)]
 pub struct PlotArgs {
     /// The `.snn` spec to run.
@@ -71,6 +74,9 @@ pub struct PlotArgs {
     /// Run this network or convert variant instead of the run block's.
     #[arg(long, value_name = "NAME")]
     pub variant: Option<String>,
+
+    #[command(flatten)]
+    pub sim: super::overrides::SimOverrides,
 
     /// Image size in pixels.
     #[arg(long, value_name = "WxH", default_value = "1000x600")]
@@ -150,6 +156,7 @@ pub fn run(args: PlotArgs) -> Result<ExitCode, String> {
     if let Some(v) = &args.variant {
         run.model = exec::pick_variant(program, &run, v)?;
     }
+    args.sim.apply(&mut run)?;
     let (figure, summary) = build_figure(program, &mut run, &spec.dir, &args)?;
     if svg {
         draw(
@@ -258,9 +265,25 @@ fn build_figure(
                 run.dt,
                 args.neurons,
             );
+            if r.neurons.is_empty() {
+                return Err(format!(
+                    "no neuron of `{layer}` spiked on image {} in {} steps: there is nothing to draw; \
+                     raise `scale_firing_rates` (or the layer's `scale`) or the presentation time (--present), or pick another --image",
+                    args.image, run.steps
+                ));
+            }
             let spikes: u32 = r.marks.iter().map(|m| m.2).sum();
+            let fewer = if r.neurons.len() < args.neurons.min(size) {
+                format!(
+                    " (only {} of the layer's {size} neurons spike; --neurons asked for {})",
+                    r.neurons.len(),
+                    args.neurons
+                )
+            } else {
+                String::new()
+            };
             let summary = format!(
-                "raster of `{}` ({layer}), image {}, {} neurons, {} marks, {} spikes",
+                "raster of `{}` ({layer}), image {}, {} neurons, {} marks, {} spikes{fewer}",
                 probe.name,
                 args.image,
                 r.neurons.len(),
@@ -336,9 +359,16 @@ fn build_figure(
             ))
         }
         PlotKind::Output => {
+            if size > MAX_CLASSES {
+                return Err(format!(
+                    "probe `{}` records {size} values; --kind output draws a line per class and takes at most {MAX_CLASSES} \
+                     (probe the output layer, or draw this one with --kind activity or raster)",
+                    probe.name
+                ));
+            }
             let rows = &outputs[0].probes[0];
             let steps = rows.len() / size.max(1);
-            let classes = size.min(20);
+            let classes = size;
             let series = (0..classes)
                 .map(|j| {
                     (
@@ -362,8 +392,10 @@ fn build_figure(
                 pred.map_or("-".into(), |p| p.to_string())
             );
             let summary = format!(
-                "output `{}` ({layer}), image {}, label {label}, predicted {pred:?}",
-                probe.name, args.image
+                "output `{}` ({layer}), image {}, label {label}, predicted {}",
+                probe.name,
+                args.image,
+                pred.map_or("-".into(), |p| p.to_string())
             );
             Ok((
                 Figure::Lines {

@@ -9,8 +9,10 @@ use clap::{Args, ValueEnum};
 use snnc_compiler::ir::{BoundProbe, Precision, Program, Run};
 use snnc_runtime::analysis::exec;
 use snnc_runtime::jit::{self, JitModel};
-use snnc_runtime::reference::{simulate_batch, NodeParams, Real, SimConfig};
-use snnc_runtime::report::{accuracy, layer_stats, saturated_layers, write_probes, RunReport};
+use snnc_runtime::reference::{simulate_batch_seq, NodeParams, Real, SimConfig};
+use snnc_runtime::report::{
+    accuracy, layer_stats, rate_layer_stats, rate_probes, saturated_layers, write_probes, RunReport,
+};
 
 use super::spec::load_spec;
 
@@ -39,6 +41,9 @@ pub struct RunArgs {
     /// Write every probe to this `.npz`, shape (images, steps, neurons).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub sim: super::overrides::SimOverrides,
 
     /// How to print the report.
     #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
@@ -80,6 +85,16 @@ pub fn run(args: RunArgs) -> Result<ExitCode, String> {
     if let Some(variant) = &args.variant {
         run.model = exec::pick_variant(program, &run, variant)?;
     }
+    args.sim.apply(&mut run)?;
+    if args.run.is_none() && program.runs.len() > 1 {
+        eprintln!(
+            "note: the spec has {} run blocks; running the first, {} (choose one with --run NAME)",
+            program.runs.len(),
+            run.name
+                .as_ref()
+                .map_or("which is unnamed".to_string(), |n| format!("`{n}`"))
+        );
+    }
     if let Some(limit) = args.limit {
         if limit == 0 {
             return Err("--limit must be at least 1".into());
@@ -112,16 +127,20 @@ fn execute<T: Real>(
         // Before the simulation, not after it.
         snnc_runtime::io::replaceable(out).map_err(|e| format!("cannot write --out: {e}"))?;
     }
-    let exec::Loaded { dataset, params } = exec::load(program, run, dir)?;
+    let exec::Loaded { dataset, params } = exec::load_predicting(program, run, dir)?;
     let node_params: Vec<NodeParams<T>> = snnc_runtime::params::node_params(params.as_ref(), net);
 
     // Record the reported probe, and every probe only when they are written.
     let report_probe = &run.probes[run.report.probe];
-    let probes: Vec<BoundProbe> = if args.out.is_some() {
+    let mut probes: Vec<BoundProbe> = if args.out.is_some() {
         run.probes.clone()
     } else {
         vec![report_probe.clone()]
     };
+    // The last step of every rate layer, for its rates (not written).
+    let written = probes.len();
+    let rate_probes = rate_probes(net, model, run.steps);
+    probes.extend(rate_probes.iter().cloned());
     snnc_runtime::report::labels_fit(
         &dataset.labels,
         net.nodes[report_probe.node].size(),
@@ -141,7 +160,7 @@ fn execute<T: Real>(
         .position(|p| p.name == report_probe.name)
         .unwrap_or(0);
     if args.out.is_some() {
-        let bytes: usize = probes
+        let bytes: usize = probes[..written]
             .iter()
             .map(|p| dataset.len() * (run.steps / p.every) * net.nodes[p.node].size() * 4)
             .sum();
@@ -162,18 +181,36 @@ fn execute<T: Real>(
                 .collect()
         })
         .collect();
+    let input_size = net.inputs().next().map_or(0, |i| net.nodes[i].size());
+    let per_step = dataset.steps_per_example(input_size);
+    if let Some(t) = per_step {
+        if t != run.steps {
+            return Err(format!(
+                "{}: each example is a sequence of {t} steps of {input_size} values (NengoDL's (N, steps, features)), \
+                 but the run simulates {} steps; set `steps = {t}` in the run block or pass --steps {t}",
+                dataset.origin, run.steps
+            ));
+        }
+    }
     let cfg = SimConfig::of(run);
     let bar = super::progress::bar(dataset.len() as u64, "simulating");
     let tick = |done: usize| bar.set_position(done as u64);
     let start = Instant::now();
     let mut compile_seconds = None;
     let outputs = match args.engine {
-        Engine::Reference => {
-            simulate_batch(net, model, &node_params, &inputs, &probes, &cfg, &tick)
-        }
+        Engine::Reference => simulate_batch_seq(
+            net,
+            model,
+            &node_params,
+            &inputs,
+            per_step.is_some(),
+            &probes,
+            &cfg,
+            &tick,
+        ),
         Engine::Jit => JitModel::compile(net, model, &node_params, &probes, &cfg).and_then(|jit| {
             compile_seconds = Some(jit.compile_seconds);
-            jit::simulate_batch(&jit, &inputs, &tick)
+            jit::simulate_batch_seq(&jit, &inputs, per_step.is_some(), &tick)
         }),
     }
     .map_err(|e| format!("cannot simulate: {e}"))?;
@@ -192,7 +229,9 @@ fn execute<T: Real>(
     );
     let images = dataset.len();
     let report = RunReport {
+        schema: snnc_runtime::report::RUN_SCHEMA,
         spec: spec_path.display().to_string(),
+        run: run.name.clone(),
         model: model.name.clone(),
         engine: match args.engine {
             Engine::Jit => "jit",
@@ -206,14 +245,27 @@ fn execute<T: Real>(
             "f32"
         }
         .into(),
-        accuracy: correct as f64 / images.max(1) as f64,
-        correct,
+        accuracy: dataset
+            .labelled
+            .then(|| correct as f64 / images.max(1) as f64),
+        correct: dataset.labelled.then_some(correct),
         images,
         steps: run.steps,
         dt: run.dt,
         report_probe: report_probe.name.clone(),
         read_step,
-        layers: layer_stats(net, model, &outputs, run.steps, run.dt),
+        layers: {
+            let mut layers = layer_stats(net, model, &outputs, run.steps, run.dt);
+            layers.extend(rate_layer_stats(
+                net,
+                model,
+                &outputs,
+                &rate_probes,
+                written,
+            ));
+            layers.sort_by_key(|l| net.nodes.iter().position(|n| n.name == l.name));
+            layers
+        },
         seconds,
         images_steps_per_second: (images * run.steps) as f64 / seconds.max(1e-9),
     };
@@ -235,7 +287,7 @@ fn execute<T: Real>(
         write_probes(
             out,
             net,
-            &probes,
+            &probes[..written],
             &outputs,
             run.steps,
             std::mem::size_of::<T>() == 8,
@@ -254,8 +306,11 @@ fn execute<T: Real>(
 
 fn print_report(r: &RunReport, out: Option<&Path>) {
     println!(
-        "{}: `{}` on {} images x {} steps (dt {} ms, {}, {} engine)",
+        "{}{}: `{}` on {} images x {} steps (dt {} ms, {}, {} engine)",
         r.spec,
+        r.run
+            .as_ref()
+            .map_or(String::new(), |n| format!(", run `{n}`")),
         r.model,
         r.images,
         r.steps,
@@ -263,14 +318,24 @@ fn print_report(r: &RunReport, out: Option<&Path>) {
         r.precision,
         r.engine
     );
-    println!(
-        "accuracy  {:.2}%  ({} / {}, `{}` at step {})",
-        r.accuracy * 100.0,
-        r.correct,
-        r.images,
-        r.report_probe,
-        r.read_step
-    );
+    match (r.accuracy, r.correct) {
+        (Some(accuracy), Some(correct)) => println!(
+            "accuracy  {:.2}%  ({} / {}, `{}` at step {})",
+            accuracy * 100.0,
+            correct,
+            r.images,
+            r.report_probe,
+            r.read_step
+        ),
+        _ => println!(
+            "accuracy  none: the data has no labels ({})",
+            if out.is_some() {
+                "the predictions are the probes written below"
+            } else {
+                "write the predictions with --out probes.npz"
+            }
+        ),
+    }
     if !r.layers.is_empty() {
         println!(
             "{:<12} {:<13} {:>9} {:>14} {:>13} {:>8}",

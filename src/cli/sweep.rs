@@ -42,6 +42,16 @@ pub struct SweepArgs {
     #[arg(long, value_name = "T,...", value_delimiter = ',')]
     pub present: Vec<String>,
 
+    /// Simulate N steps per input instead of the run block's (when no
+    /// --present is given).
+    #[arg(long, value_name = "N", conflicts_with = "present")]
+    pub steps: Option<usize>,
+
+    /// Draw the uniform initial voltages (those without their own seed)
+    /// from this seed instead of the run block's `seed`.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+
     /// Use at most N examples of the run's data.
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
@@ -147,6 +157,12 @@ pub fn run(args: SweepArgs) -> Result<ExitCode, String> {
     if let Some(v) = &args.variant {
         run.model = exec::pick_variant(program, &run, v)?;
     }
+    super::overrides::SimOverrides {
+        steps: args.steps,
+        present: None,
+        seed: args.seed,
+    }
+    .apply(&mut run)?;
     if let Some(limit) = args.limit {
         run.data.limit = Some(run.data.limit.map_or(limit, |l| l.min(limit)));
     }

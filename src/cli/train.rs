@@ -38,6 +38,22 @@ pub struct TrainArgs {
     /// Use at most N training examples (before the validation split).
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
+
+    /// Save the params here instead of the train block's `save` (relative
+    /// to the current directory, like every path on the command line).
+    #[arg(long, value_name = "FILE")]
+    pub save: Option<PathBuf>,
+
+    /// Seed the initialisation and the shuffling with N instead of the
+    /// train block's `seed`.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+
+    /// Fine-tune: start from these params (an `.npz` from `snnc train` or
+    /// `snnc import`) instead of the train block's `init` or Glorot
+    /// initialisation.
+    #[arg(long, value_name = "PARAMS")]
+    pub init: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -66,9 +82,23 @@ pub fn run(args: TrainArgs) -> Result<ExitCode, String> {
     if args.epochs == Some(0) {
         return Err("--epochs must be at least 1".into());
     }
+    if let Some(seed) = args.seed {
+        train.seed = seed;
+    }
     let model = &program.models[train.model];
     let net = program.network_of(model);
-    let save = spec.dir.join(&train.save);
+    let save = args
+        .save
+        .clone()
+        .unwrap_or_else(|| spec.dir.join(&train.save));
+    let init = args
+        .init
+        .clone()
+        .or_else(|| train.init.as_ref().map(|p| spec.dir.join(p)));
+    let initial_params = match &init {
+        Some(path) => Some(initial_params(path, net)?),
+        None => None,
+    };
     check_save_dir(&save)?;
     // Refuse a save path that is not a regular file, and hold its lock for
     // the whole training: a second `snnc train` saving to the same path
@@ -89,6 +119,7 @@ pub fn run(args: TrainArgs) -> Result<ExitCode, String> {
 
     let opts = TrainOptions {
         epochs: args.epochs,
+        initial_params,
         ..TrainOptions::default()
     };
     let epochs = args.epochs.unwrap_or(train.epochs);
@@ -99,7 +130,7 @@ pub fn run(args: TrainArgs) -> Result<ExitCode, String> {
     };
     if args.format == TrainFormat::Human {
         println!(
-            "{}: training `{}` in rate mode on {} images{} ({}), {} epochs of batch {}, {}",
+            "{}: training `{}` in rate mode on {} images{} ({}), {} epoch{} of batch {}, {}",
             spec.path.display(),
             model.name,
             dataset.len() - n_val,
@@ -110,6 +141,7 @@ pub fn run(args: TrainArgs) -> Result<ExitCode, String> {
             },
             dataset.origin,
             epochs,
+            if epochs == 1 { "" } else { "s" },
             train.batch,
             optimizer_name(&train.optimizer)
                 + match train.schedule {
@@ -117,6 +149,9 @@ pub fn run(args: TrainArgs) -> Result<ExitCode, String> {
                     Schedule::Cosine => ", lr on a cosine schedule to 0",
                 }
         );
+        if let Some(init) = &init {
+            println!("starting from the params in {}", init.display());
+        }
         if train.keep_best {
             println!(
                 "params    saved to {} at every epoch that improves on the best validation result (keep = best)",
@@ -157,8 +192,15 @@ pub fn run(args: TrainArgs) -> Result<ExitCode, String> {
                 match format {
                     TrainFormat::Human => print_epoch(report, &train, saved),
                     TrainFormat::Json => {
-                        let json =
-                            epoch_json(report, &train, &spec_name, &model.name, &save, saved);
+                        let json = epoch_json(
+                            report,
+                            &train,
+                            &spec_name,
+                            &model.name,
+                            &save,
+                            init.as_deref(),
+                            saved,
+                        );
                         println!("{json}");
                     }
                 }
@@ -181,6 +223,20 @@ pub fn run(args: TrainArgs) -> Result<ExitCode, String> {
         Ok(_) => Ok(ExitCode::SUCCESS),
         Err(e) => Err(format!("training stopped: {e}")),
     }
+}
+
+/// The params a fine-tuning starts from, checked against the network's
+/// layers (names, shapes) before any training.
+fn initial_params(
+    path: &Path,
+    net: &snnc_compiler::ir::Network,
+) -> Result<Vec<(String, NdArray)>, String> {
+    let arrays = snnc_runtime::io::read_npz(path).map_err(|e| {
+        format!("cannot start from the params: {e} (set `init` in the train block or pass --init PARAMS)")
+    })?;
+    snnc_runtime::params::from_arrays(path, net, &mut arrays.clone())
+        .map_err(|e| format!("cannot start from the params: {e}"))?;
+    Ok(arrays)
 }
 
 /// Fails before training when the params could never be saved.
@@ -337,15 +393,21 @@ fn metrics_json(m: &Metrics) -> serde_json::Value {
     })
 }
 
+/// The version of `train --format json`'s line layout: raised when a key
+/// changes meaning or goes away. docs/json.md documents each version.
+const TRAIN_SCHEMA: u32 = 1;
+
 fn epoch_json(
     r: &EpochReport,
     train: &Train,
     spec: &str,
     model: &str,
     save: &Path,
+    init: Option<&Path>,
     saved: bool,
 ) -> serde_json::Value {
     serde_json::json!({
+        "schema": TRAIN_SCHEMA,
         "spec": spec,
         "model": model,
         "epoch": r.epoch,
@@ -357,6 +419,7 @@ fn epoch_json(
         "train_seconds": r.train_seconds,
         "eval_seconds": r.eval_seconds,
         "params": save.display().to_string(),
+        "init": init.map(|p| p.display().to_string()),
         "saved": saved,
     })
 }

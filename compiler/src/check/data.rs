@@ -84,7 +84,7 @@ pub fn data_source(e: &Expr, d: &mut Diags) -> Option<DataSource> {
             };
             let split = call
                 .require("split", "split=test", d)
-                .and_then(|s| v::keyword(s, "split", &["train", "test"], d))
+                .and_then(|s| v::keyword(s, "split", super::vocabulary::value_words("split"), d))
                 .map(|s| {
                     if s == "train" {
                         Split::Train
@@ -109,6 +109,30 @@ pub fn data_source(e: &Expr, d: &mut Diags) -> Option<DataSource> {
                 images: images?,
                 labels: labels?,
             }
+        }
+        "npy" => {
+            call.at_most_positional(1, d);
+            let x = match call.positional.first() {
+                Some(p) => v::file_path(p, "the examples' .npy path", d),
+                None if call.misplaced => None,
+                None => {
+                    d.push(
+                        Diagnostic::error(
+                            Code::Missing,
+                            e.span,
+                            "`npy` needs the path of the examples' file",
+                        )
+                        .label("no path")
+                        .help("write `npy(\"x.npy\", labels=\"y.npy\")`"),
+                    );
+                    None
+                }
+            };
+            let labels = match call.get("labels") {
+                Some(l) => Some(v::file_path(l, "`labels`", d)?),
+                None => None,
+            };
+            DataKind::Npy { x: x?, labels }
         }
         _ => {
             call.at_most_positional(1, d);

@@ -389,13 +389,14 @@ fn layer(
                 .map_or(Some([1, 1]), |e| v::pair(e, "`strides`", d));
             let padding = match call.get("padding") {
                 None => Some(Padding::Valid),
-                Some(e) => v::keyword(e, "padding", &["valid", "same"], d).map(|p| {
-                    if p == "same" {
-                        Padding::Same
-                    } else {
-                        Padding::Valid
-                    }
-                }),
+                Some(e) => v::keyword(e, "padding", super::vocabulary::value_words("padding"), d)
+                    .map(|p| {
+                        if p == "same" {
+                            Padding::Same
+                        } else {
+                            Padding::Valid
+                        }
+                    }),
             };
             match (filters, kernel, strides, padding) {
                 (Some(filters), Some(kernel), Some(strides), Some(padding)) => Some(Op::Conv2d {

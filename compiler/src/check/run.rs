@@ -149,7 +149,10 @@ pub fn check_run(block: &Block, p: &Program, broken: &Broken, d: &mut Diags) -> 
         Some(e) => v::choice(
             e,
             "precision",
-            &[("f32", Precision::F32), ("f64", Precision::F64)],
+            &pair(
+                vocab::value_words("precision"),
+                [Precision::F32, Precision::F64],
+            ),
             d,
         ),
         None => Some(Precision::F32),
@@ -188,6 +191,18 @@ pub fn check_run(block: &Block, p: &Program, broken: &Broken, d: &mut Diags) -> 
     let dt_v = dt?;
     let probes = bind(&p.probes, net, dt_v, d);
     let report = match s.value("report") {
+        Some(e) if data.as_ref().is_some_and(|src| !src.kind.labelled()) => {
+            d.push(
+                Diagnostic::error(
+                    Code::Missing,
+                    e.span,
+                    "an accuracy needs labels, but this run's data has none",
+                )
+                .label("needs labels")
+                .help("give the data its labels (`npy(\"x.npy\", labels=\"y.npy\")`), or remove `report` to predict without an accuracy (`snnc run --out` writes the probes)"),
+            );
+            None
+        }
         Some(e) => report(e, &probes, net, &p.probes, broken, d),
         None if s.is_broken("report") => None,
         None => default_report(
@@ -445,13 +460,34 @@ fn shape_str(shape: &[usize]) -> String {
 
 // --------------------------------------------------------------- train ----
 
+/// The words of a setting, from the vocabulary, each with its value.
+fn pair<T: Copy, const N: usize>(words: &[&'static str], values: [T; N]) -> Vec<(&'static str, T)> {
+    debug_assert_eq!(words.len(), N, "the vocabulary lists {words:?}");
+    words.iter().copied().zip(values).collect()
+}
+
 pub fn check_train(block: &Block, p: &Program, broken: &Broken, d: &mut Diags) -> Option<Train> {
     let s = settings::collect("train", block.header, &block.body, &vocab::TRAIN, d);
     s.no_extras(d);
     let model = model_of(&s, &p.models, broken, d);
     let data = s
         .require("data", "data = mnist_idx(\"data/mnist\", split=train)", d)
-        .and_then(|e| data_source(e, d));
+        .and_then(|e| data_source(e, d))
+        .and_then(|src| {
+            if src.kind.labelled() {
+                return Some(src);
+            }
+            d.push(
+                Diagnostic::error(
+                    Code::Missing,
+                    src.span,
+                    "training needs labels, but this data has none",
+                )
+                .label("no labels")
+                .help("add the labels' file: `npy(\"x.npy\", labels=\"y.npy\")`"),
+            );
+            None
+        });
     let optimizer = s
         .require("optimizer", "optimizer = rmsprop(lr=0.001)", d)
         .and_then(|e| optimizer(e, d));
@@ -459,10 +495,10 @@ pub fn check_train(block: &Block, p: &Program, broken: &Broken, d: &mut Diags) -
         Some(e) => v::choice(
             e,
             "schedule",
-            &[
-                ("constant", Schedule::Constant),
-                ("cosine", Schedule::Cosine),
-            ],
+            &pair(
+                vocab::value_words("schedule"),
+                [Schedule::Constant, Schedule::Cosine],
+            ),
             d,
         ),
         None => Some(Schedule::Constant),
@@ -479,7 +515,7 @@ pub fn check_train(block: &Block, p: &Program, broken: &Broken, d: &mut Diags) -
         None => Some(0.0),
     };
     let keep_best = match s.value("keep") {
-        Some(e) => v::choice(e, "keep", &[("last", false), ("best", true)], d).and_then(|best| {
+        Some(e) => v::choice(e, "keep", &pair(vocab::value_words("keep"), [false, true]), d).and_then(|best| {
             if best && validation_split == Some(0.0) {
                 d.push(
                     Diagnostic::error(
@@ -503,6 +539,10 @@ pub fn check_train(block: &Block, p: &Program, broken: &Broken, d: &mut Diags) -
     let save = s
         .require("save", "save = \"params.npz\"", d)
         .and_then(|e| v::file_path(e, "`save`", d));
+    let init = match s.value("init") {
+        Some(e) => v::file_path(e, "`init`", d).map(Some),
+        None => Some(None),
+    };
 
     let model = model?;
     let net = p.network_of(&p.models[model]);
@@ -557,6 +597,7 @@ pub fn check_train(block: &Block, p: &Program, broken: &Broken, d: &mut Diags) -
         keep_best: keep_best?,
         seed: seed? as u64,
         save: save?,
+        init: init?,
         probes,
         span: block.span,
     })

@@ -28,7 +28,7 @@ pub const NEURONS: [&str; 6] = ["relu", "spiking_relu", "lif", "lif_rate", "sigm
 pub const SYNAPSES: [&str; 3] = ["none", "lowpass", "alpha"];
 
 /// Data sources of `data = ...`.
-pub const DATA_SOURCES: [&str; 3] = ["mnist_idx", "idx", "npz"];
+pub const DATA_SOURCES: [&str; 4] = ["mnist_idx", "idx", "npz", "npy"];
 
 /// Optimizers of `optimizer = ...`.
 pub const OPTIMIZERS: [&str; 3] = ["rmsprop", "adam", "sgd"];
@@ -40,6 +40,28 @@ pub const LOSSES: [&str; 4] = [
     "rate_in_range",
     "rate_mse",
 ];
+
+/// The bare words a value may be, by the setting or argument that takes
+/// them (besides neuron types, activations and `none` for synapses).
+pub const VALUE_WORDS: [(&str, &[&str]); 8] = [
+    ("schedule", &["constant", "cosine"]),
+    ("keep", &["last", "best"]),
+    ("precision", &["f32", "f64"]),
+    ("split", &["train", "test"]),
+    ("padding", &["valid", "same"]),
+    ("initial_voltage", &["zero", "uniform"]),
+    ("at", &["last"]),
+    ("from_logits", &["true", "false"]),
+];
+
+/// The words `setting` (or argument) takes, from [`VALUE_WORDS`]; empty
+/// for one that takes none.
+pub fn value_words(setting: &str) -> &'static [&'static str] {
+    VALUE_WORDS
+        .iter()
+        .find(|(s, _)| *s == setting)
+        .map_or(&[], |(_, w)| w)
+}
 
 /// The keys a settings block (`convert`, `train`, `run`) accepts.
 #[derive(Clone, Copy, Debug)]
@@ -84,6 +106,7 @@ pub const TRAIN: BlockKeys = BlockKeys {
         "validation_split",
         "keep",
         "seed",
+        "init",
         "save",
     ],
     targeted: &["loss"],
@@ -162,6 +185,7 @@ pub const CALLS: &[(&str, &[&str])] = &[
     ("mnist_idx", &["split"]),
     ("idx", &["images", "labels"]),
     ("npz", &["x", "y"]),
+    ("npy", &["labels"]),
     // Optimizers.
     ("rmsprop", &["lr", "rho", "epsilon"]),
     ("adam", &["lr", "beta1", "beta2", "epsilon"]),
@@ -209,6 +233,12 @@ mod tests {
             ["split", "limit", "offset", "pixel_max"]
         );
         assert!(call_args("conv3d").is_none());
+    }
+
+    #[test]
+    fn value_words_by_setting() {
+        assert_eq!(value_words("keep"), ["last", "best"]);
+        assert!(value_words("network").is_empty());
     }
 
     #[test]

@@ -62,9 +62,24 @@ pub struct Loaded {
     pub params: Option<NetParams>,
 }
 
+/// A run's data and params; the data must have labels (every command but
+/// `snnc run` measures against them).
 pub fn load(program: &Program, run: &Run, dir: &Path) -> Result<Loaded, String> {
+    let loaded = load_run(program, run, dir, false)?;
+    labels_needed(&loaded.dataset)?;
+    Ok(loaded)
+}
+
+/// [`load`], with unlabelled data (predictions without an accuracy) and
+/// NengoDL's `(N, steps, features)` sequences (see
+/// [`Dataset::steps_per_example`]) too: what `snnc run` reads.
+pub fn load_predicting(program: &Program, run: &Run, dir: &Path) -> Result<Loaded, String> {
+    load_run(program, run, dir, true)
+}
+
+fn load_run(program: &Program, run: &Run, dir: &Path, sequences: bool) -> Result<Loaded, String> {
     let net = program.network_of(&program.models[run.model]);
-    let dataset = load_data(net, &run.data, dir)?;
+    let dataset = load_examples(net, &run.data, dir, sequences)?;
     let params = match &run.params {
         Some(p) => Some(params::load(&dir.join(p), net).map_err(|e| e.to_string())?),
         None => None,
@@ -72,14 +87,40 @@ pub fn load(program: &Program, run: &Run, dir: &Path) -> Result<Loaded, String> 
     Ok(Loaded { dataset, params })
 }
 
-/// The examples of `source`, checked against the input of `net`.
+/// The examples and labels of `source`, checked against the input of `net`.
 pub fn load_data(net: &Network, source: &DataSource, dir: &Path) -> Result<Dataset, String> {
+    let dataset = load_examples(net, source, dir, false)?;
+    labels_needed(&dataset)?;
+    Ok(dataset)
+}
+
+fn labels_needed(dataset: &Dataset) -> Result<(), String> {
+    if dataset.labelled {
+        return Ok(());
+    }
+    Err(format!(
+        "{}: this data has no labels, and this command measures accuracy against them;          give the data its labels (`npy(\"x.npy\", labels=\"y.npy\")`), or use `snnc run --out` for predictions",
+        dataset.origin
+    ))
+}
+
+/// The examples of `source` (labelled or not), checked against the input
+/// of `net`; with `sequences`, `(steps, features)` examples too.
+fn load_examples(
+    net: &Network,
+    source: &DataSource,
+    dir: &Path,
+    sequences: bool,
+) -> Result<Dataset, String> {
     let dataset = data::load(source, dir).map_err(|e| e.to_string())?;
     let input = net
         .inputs()
         .next()
         .map(|i| &net.nodes[i])
         .ok_or("the network has no input")?;
+    if sequences && dataset.steps_per_example(input.size()).is_some() {
+        return Ok(dataset);
+    }
     if dataset.example_size() != input.size() {
         return Err(format!(
             "{}: examples have {} values, but input `{}` of `{}` takes {}",

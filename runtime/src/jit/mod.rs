@@ -624,6 +624,18 @@ pub fn simulate_batch<T: Real, I: AsRef<[T]> + Sync>(
     inputs: &[I],
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<Vec<SimOutput<T>>, SimError> {
+    simulate_batch_seq(jit, inputs, false, progress)
+}
+
+/// [`simulate_batch`], with each example either held (`per_step` false) or
+/// a row per step (`steps * n` values, row k-1 fed in step k, as NengoDL
+/// feeds `(batch, steps, features)` inputs).
+pub fn simulate_batch_seq<T: Real, I: AsRef<[T]> + Sync>(
+    jit: &JitModel<T>,
+    inputs: &[I],
+    per_step: bool,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<Vec<SimOutput<T>>, SimError> {
     let n_in: Vec<usize> = jit.net.inputs().map(|i| jit.net.nodes[i].size()).collect();
     if n_in.len() != 1 {
         return Err(SimError {
@@ -634,23 +646,34 @@ pub fn simulate_batch<T: Real, I: AsRef<[T]> + Sync>(
             ),
         });
     }
+    let wanted = if per_step {
+        n_in[0] * jit.steps
+    } else {
+        n_in[0]
+    };
     if let Some((e, x)) = inputs
         .iter()
         .enumerate()
-        .find(|(_, x)| x.as_ref().len() != n_in[0])
+        .find(|(_, x)| x.as_ref().len() != wanted)
     {
         return Err(SimError {
             message: format!(
-                "example {e} has {} values, the input takes {}",
+                "example {e} has {} values, the input takes {wanted}",
                 x.as_ref().len(),
-                n_in[0]
             ),
         });
     }
     Ok(crate::parallel::map_in_order(
         inputs,
         || Arena::new(jit.layout.bytes),
-        |arena, x| jit.run_with(arena, &[InputSeq::Held(x.as_ref())]),
+        |arena, x| {
+            let seq = if per_step {
+                InputSeq::PerStep(x.as_ref())
+            } else {
+                InputSeq::Held(x.as_ref())
+            };
+            jit.run_with(arena, &[seq])
+        },
         progress,
     ))
 }

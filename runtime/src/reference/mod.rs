@@ -154,6 +154,30 @@ pub fn simulate_batch<T: Real, I: AsRef<[T]> + Sync>(
     cfg: &SimConfig,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<Vec<SimOutput<T>>, SimError> {
+    simulate_batch_seq(net, model, params, inputs, false, probes, cfg, progress)
+}
+
+/// [`simulate_batch`], with each example either held (`per_step` false) or
+/// a row per step (`steps * n` values, row k-1 fed in step k, as NengoDL
+/// feeds `(batch, steps, features)` inputs).
+#[allow(clippy::too_many_arguments)]
+pub fn simulate_batch_seq<T: Real, I: AsRef<[T]> + Sync>(
+    net: &Network,
+    model: &Model,
+    params: &[NodeParams<T>],
+    inputs: &[I],
+    per_step: bool,
+    probes: &[BoundProbe],
+    cfg: &SimConfig,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<Vec<SimOutput<T>>, SimError> {
+    fn seq<T>(x: &[T], per_step: bool) -> InputSeq<'_, T> {
+        if per_step {
+            InputSeq::PerStep(x)
+        } else {
+            InputSeq::Held(x)
+        }
+    }
     let sim = Simulation::new(net, model, params, probes, cfg)?;
     if sim.input_sizes.len() != 1 {
         return Err(SimError::new(format!(
@@ -163,13 +187,13 @@ pub fn simulate_batch<T: Real, I: AsRef<[T]> + Sync>(
         )));
     }
     for (e, x) in inputs.iter().enumerate() {
-        sim.check_inputs(&[InputSeq::Held(x.as_ref())])
+        sim.check_inputs(&[seq(x.as_ref(), per_step)])
             .map_err(|err| SimError::new(format!("example {e}: {err}")))?;
     }
     Ok(crate::parallel::map_in_order(
         inputs,
         || State::new(&sim),
-        |state, x| sim.run_with(state, &[InputSeq::Held(x.as_ref())]),
+        |state, x| sim.run_with(state, &[seq(x.as_ref(), per_step)]),
         progress,
     ))
 }

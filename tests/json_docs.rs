@@ -1,0 +1,126 @@
+//! docs/json.md lists exactly the keys `snnc run --format json` and
+//! `snnc train --format json` print, and the `schema` they carry.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use common::{bundled_data, snnc, stdout_of, temp_dir, write_tiny_params, write_tiny_spec};
+use serde_json::Value;
+
+/// The keys documented in the table under `heading` in docs/json.md.
+fn documented(heading: &str) -> BTreeSet<String> {
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/json.md"))
+        .unwrap();
+    let section = doc
+        .split("\n## ")
+        .find(|s| s.starts_with(heading))
+        .unwrap_or_else(|| panic!("docs/json.md has no section `{heading}`"));
+    section
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Every key of `v`, nested ones as `outer.inner` (objects) and
+/// `outer[].inner` (arrays of objects).
+fn keys(v: &Value, prefix: &str, out: &mut BTreeSet<String>) {
+    let Value::Object(map) = v else { return };
+    for (k, x) in map {
+        let path = format!("{prefix}{k}");
+        out.insert(path.clone());
+        match x {
+            Value::Object(_) => keys(x, &format!("{path}."), out),
+            Value::Array(items) => {
+                for item in items {
+                    keys(item, &format!("{path}[]."), out);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn run_json_is_as_documented() {
+    let dir = temp_dir("json", "run");
+    // Two named run blocks: the first runs and says so.
+    let spec = write_tiny_spec(
+        &dir,
+        "tiny.snn",
+        "    scale_firing_rates = 5",
+        10,
+        "    present = 20ms",
+    );
+    let text = std::fs::read_to_string(&spec).unwrap();
+    let second = text[text.find("run {").unwrap()..].replace("run {", "run second {");
+    std::fs::write(&spec, text.replacen("run {", "run first {", 1) + &second).unwrap();
+    write_tiny_params(&dir, 49, |i| 5.0 + i as f32 * 2.0);
+    let out = snnc()
+        .args(["run", "--format", "json"])
+        .arg(&spec)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("2 run blocks; running the first, `first`"),
+        "{stderr}"
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["schema"], 1);
+    assert_eq!(report["run"], "first");
+    let second: Value = serde_json::from_str(&stdout_of(
+        snnc()
+            .args(["run", "--format", "json", "--run", "second"])
+            .arg(&spec),
+    ))
+    .unwrap();
+    assert_eq!(second["run"], "second");
+    let mut found = BTreeSet::new();
+    keys(&report, "", &mut found);
+    assert_eq!(found, documented("`snnc run --format json`"));
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn train_json_is_as_documented() {
+    let dir = temp_dir("json", "train");
+    let spec = dir.join("t.snn");
+    std::fs::write(
+        &spec,
+        format!(
+            "{}\nprobe pred = out\ntrain {{\n    network = tiny\n    data = mnist_idx(\"{}\", split=test, limit=40)\n    optimizer = sgd(lr=0.1)\n    loss pred = sparse_categorical_crossentropy(from_logits=true)\n    epochs = 2\n    batch = 10\n    validation_split = 0.25\n    save = \"p.npz\"\n}}\n",
+            common::TINY_NETWORK,
+            bundled_data().display()
+        ),
+    )
+    .unwrap();
+    let out = stdout_of(snnc().args(["train", "--format", "json"]).arg(&spec));
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "one line per epoch");
+    let mut found = BTreeSet::new();
+    for line in &lines {
+        assert_eq!(line["schema"], 1);
+        keys(line, "", &mut found);
+    }
+    // `test` is null here (no MNIST training split), and holds the same
+    // metrics as `val` when present.
+    assert!(lines[0]["test"].is_null());
+    let mut wanted = documented("`snnc train --format json`");
+    wanted.retain(|k| !k.starts_with("val.") && !k.starts_with("test."));
+    found.retain(|k| !k.starts_with("val."));
+    assert_eq!(found, wanted);
+    let mut val = BTreeSet::new();
+    keys(&lines[0]["val"], "", &mut val);
+    let mut train = BTreeSet::new();
+    keys(&lines[0]["train"], "", &mut train);
+    assert_eq!(val, train);
+    std::fs::remove_dir_all(dir).ok();
+}
