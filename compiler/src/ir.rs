@@ -292,6 +292,28 @@ impl Neuron {
         )
     }
 
+    /// Firing rate (Hz) per unit of rate-mode output at `scale`: a ReLU or
+    /// LIF outputs `amplitude / scale` times its rate; sigmoid and tanh
+    /// output the rate itself (they have no amplitude).
+    pub fn hz_per_output(self, scale: f64) -> f64 {
+        match self {
+            Neuron::RectifiedLinear { amplitude }
+            | Neuron::SpikingRectifiedLinear { amplitude }
+            | Neuron::Lif { amplitude, .. }
+            | Neuron::LifRate { amplitude, .. }
+                if amplitude > 0.0 =>
+            {
+                scale / amplitude
+            }
+            Neuron::RectifiedLinear { .. }
+            | Neuron::SpikingRectifiedLinear { .. }
+            | Neuron::Lif { .. }
+            | Neuron::LifRate { .. }
+            | Neuron::Sigmoid { .. }
+            | Neuron::Tanh { .. } => 1.0,
+        }
+    }
+
     /// Whether its rate is capped by spiking at most once a step (LIF, with
     /// its refractory period); a spiking ReLU emits as many spikes in a
     /// step as its voltage allows, so no rate is lost.

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use serde::Serialize;
-use snnc_compiler::ir::{BoundProbe, Model, Network, Neuron, ReadAt, Synapse};
+use snnc_compiler::ir::{BoundProbe, Model, Network, ReadAt, Synapse};
 
 use crate::io::{write_npz, IoError, NdArray};
 use crate::reference::{Real, SimOutput};
@@ -201,11 +201,7 @@ pub fn rate_layer_stats<T: Real>(
         let Some(neuron) = model.nodes[p.node].neuron else {
             continue;
         };
-        let hz_per_output = match neuron {
-            Neuron::Sigmoid { .. } | Neuron::Tanh { .. } => 1.0,
-            n if n.amplitude() > 0.0 => model.nodes[p.node].scale / n.amplitude(),
-            _ => 1.0,
-        };
+        let hz_per_output = neuron.hz_per_output(model.nodes[p.node].scale);
         let n = net.nodes[p.node].size();
         let (mut sum, mut max, mut silent) = (0.0f64, 0.0f64, 0usize);
         for out in outputs {
