@@ -4,8 +4,9 @@
 use std::path::Path;
 
 use serde::Serialize;
-use snnc_compiler::ir::{BoundProbe, Model, Network, ReadAt, Synapse};
+use snnc_compiler::ir::{BoundProbe, Model, Network, Neuron, ReadAt, Synapse};
 
+use crate::analysis::latency::argmax;
 use crate::io::{write_npz, IoError, NdArray};
 use crate::reference::{Real, SimOutput};
 
@@ -119,19 +120,6 @@ pub fn labels_fit(
     }
 }
 
-fn argmax<T: Real>(values: &[T]) -> Option<usize> {
-    let mut best: Option<(usize, T)> = None;
-    for (i, &v) in values.iter().enumerate() {
-        if v.is_nan() {
-            continue;
-        }
-        if best.is_none_or(|(_, b)| v > b) {
-            best = Some((i, v));
-        }
-    }
-    best.map(|(i, _)| i)
-}
-
 /// Firing statistics of every spiking node, from the spike counts.
 pub fn layer_stats<T>(
     net: &Network,
@@ -146,27 +134,44 @@ pub fn layer_stats<T>(
         let Some(neuron) = model.nodes[id].neuron.filter(|n| n.is_spiking()) else {
             continue;
         };
-        let n = node.size();
-        let (mut sum, mut max, mut silent) = (0.0f64, 0.0f64, 0usize);
-        for out in outputs {
-            for &c in &out.spike_counts[id] {
-                let rate = c as f64 / seconds;
-                sum += rate;
-                max = max.max(rate);
-                silent += usize::from(c == 0);
-            }
-        }
-        let total = (n * outputs.len()).max(1) as f64;
-        stats.push(LayerStats {
-            name: node.name.clone(),
-            neuron: neuron.name().to_string(),
-            neurons: n,
-            mean_rate_hz: sum / total,
-            max_rate_hz: max,
-            silent_fraction: silent as f64 / total,
-        });
+        let rates = outputs
+            .iter()
+            .flat_map(|out| out.spike_counts[id].iter().map(|&c| c as f64 / seconds));
+        stats.push(summarise(
+            &node.name,
+            neuron,
+            node.size(),
+            outputs.len(),
+            rates,
+        ));
     }
     stats
+}
+
+/// A layer's mean and largest rate and its silent fraction, from the
+/// rates (Hz) of its `n` neurons over `images` images.
+fn summarise(
+    name: &str,
+    neuron: Neuron,
+    n: usize,
+    images: usize,
+    rates: impl Iterator<Item = f64>,
+) -> LayerStats {
+    let (mut sum, mut max, mut silent) = (0.0f64, 0.0f64, 0usize);
+    for rate in rates {
+        sum += rate;
+        max = max.max(rate);
+        silent += usize::from(rate <= 0.0);
+    }
+    let total = (n * images).max(1) as f64;
+    LayerStats {
+        name: name.to_string(),
+        neuron: neuron.name().to_string(),
+        neurons: n,
+        mean_rate_hz: sum / total,
+        max_rate_hz: max,
+        silent_fraction: silent as f64 / total,
+    }
 }
 
 /// Probes on every layer of rate (non-spiking) neurons, recording only the
@@ -202,28 +207,13 @@ pub fn rate_layer_stats<T: Real>(
             continue;
         };
         let hz_per_output = neuron.hz_per_output(model.nodes[p.node].scale);
-        let n = net.nodes[p.node].size();
-        let (mut sum, mut max, mut silent) = (0.0f64, 0.0f64, 0usize);
-        for out in outputs {
-            let Some(row) = out.probes.get(first + k) else {
-                continue;
-            };
-            for &x in row.iter().take(n) {
-                let rate = Real::to_f64(x) * hz_per_output;
-                sum += rate;
-                max = max.max(rate);
-                silent += usize::from(rate <= 0.0);
-            }
-        }
-        let total = (n * outputs.len()).max(1) as f64;
-        stats.push(LayerStats {
-            name: net.nodes[p.node].name.clone(),
-            neuron: neuron.name().to_string(),
-            neurons: n,
-            mean_rate_hz: sum / total,
-            max_rate_hz: max,
-            silent_fraction: silent as f64 / total,
-        });
+        let node = &net.nodes[p.node];
+        let n = node.size();
+        let rates = outputs
+            .iter()
+            .filter_map(|out| out.probes.get(first + k))
+            .flat_map(|row| row.iter().take(n).map(|&x| Real::to_f64(x) * hz_per_output));
+        stats.push(summarise(&node.name, neuron, n, outputs.len(), rates));
     }
     stats
 }

@@ -1,8 +1,10 @@
 //! When a prediction becomes right and stays right.
 
+use crate::reference::Real;
+
 /// Index of the largest value, NaNs skipped; the first on ties.
-pub fn argmax(values: &[f64]) -> Option<usize> {
-    let mut best: Option<(usize, f64)> = None;
+pub fn argmax<T: Real>(values: &[T]) -> Option<usize> {
+    let mut best: Option<(usize, T)> = None;
     for (i, &v) in values.iter().enumerate() {
         if v.is_nan() {
             continue;
