@@ -38,6 +38,31 @@ pub fn data_source_from_text(text: &str) -> Result<DataSource, String> {
     }
 }
 
+/// The positional argument a source starts with (its directory or file),
+/// read by `read`; when it is missing, an error with the `(message, label,
+/// help)` given.
+fn leading_path(
+    call: &Call,
+    e: &Expr,
+    read: fn(&Expr, &str, &mut Diags) -> Option<String>,
+    what: &str,
+    (message, label, help): (&str, &str, &str),
+    d: &mut Diags,
+) -> Option<String> {
+    match call.positional.first() {
+        Some(p) => read(p, what, d),
+        None if call.misplaced => None,
+        None => {
+            d.push(
+                Diagnostic::error(Code::Missing, e.span, message)
+                    .label(label)
+                    .help(help),
+            );
+            None
+        }
+    }
+}
+
 pub fn data_source(e: &Expr, d: &mut Diags) -> Option<DataSource> {
     let ExprKind::Call { name, .. } = &e.kind else {
         d.push(
@@ -66,22 +91,18 @@ pub fn data_source(e: &Expr, d: &mut Diags) -> Option<DataSource> {
     let kind = match name.node.as_str() {
         "mnist_idx" => {
             call.at_most_positional(1, d);
-            let dir = match call.positional.first() {
-                Some(p) => v::string(p, "the MNIST directory", d),
-                None if call.misplaced => None,
-                None => {
-                    d.push(
-                        Diagnostic::error(
-                            Code::Missing,
-                            e.span,
-                            "`mnist_idx` needs the directory holding the IDX files",
-                        )
-                        .label("no directory")
-                        .help("write `mnist_idx(\"data/mnist\", split=test)`"),
-                    );
-                    None
-                }
-            };
+            let dir = leading_path(
+                &call,
+                e,
+                v::string,
+                "the MNIST directory",
+                (
+                    "`mnist_idx` needs the directory holding the IDX files",
+                    "no directory",
+                    "write `mnist_idx(\"data/mnist\", split=test)`",
+                ),
+                d,
+            );
             let split = call
                 .require("split", "split=test", d)
                 .and_then(|s| v::keyword(s, "split", super::vocabulary::value_words("split"), d))
@@ -112,22 +133,18 @@ pub fn data_source(e: &Expr, d: &mut Diags) -> Option<DataSource> {
         }
         "npy" => {
             call.at_most_positional(1, d);
-            let x = match call.positional.first() {
-                Some(p) => v::file_path(p, "the examples' .npy path", d),
-                None if call.misplaced => None,
-                None => {
-                    d.push(
-                        Diagnostic::error(
-                            Code::Missing,
-                            e.span,
-                            "`npy` needs the path of the examples' file",
-                        )
-                        .label("no path")
-                        .help("write `npy(\"x.npy\", labels=\"y.npy\")`"),
-                    );
-                    None
-                }
-            };
+            let x = leading_path(
+                &call,
+                e,
+                v::file_path,
+                "the examples' .npy path",
+                (
+                    "`npy` needs the path of the examples' file",
+                    "no path",
+                    "write `npy(\"x.npy\", labels=\"y.npy\")`",
+                ),
+                d,
+            );
             let labels = match call.get("labels") {
                 Some(l) => Some(v::file_path(l, "`labels`", d)?),
                 None => None,
@@ -136,22 +153,18 @@ pub fn data_source(e: &Expr, d: &mut Diags) -> Option<DataSource> {
         }
         _ => {
             call.at_most_positional(1, d);
-            let path = match call.positional.first() {
-                Some(p) => v::file_path(p, "the .npz path", d),
-                None if call.misplaced => None,
-                None => {
-                    d.push(
-                        Diagnostic::error(
-                            Code::Missing,
-                            e.span,
-                            "`npz` needs the path of the file",
-                        )
-                        .label("no path")
-                        .help("write `npz(\"data.npz\", x=\"x\", y=\"y\")`"),
-                    );
-                    None
-                }
-            };
+            let path = leading_path(
+                &call,
+                e,
+                v::file_path,
+                "the .npz path",
+                (
+                    "`npz` needs the path of the file",
+                    "no path",
+                    "write `npz(\"data.npz\", x=\"x\", y=\"y\")`",
+                ),
+                d,
+            );
             let x = call
                 .get("x")
                 .map_or(Some("x".to_string()), |x| v::string(x, "`x`", d));
