@@ -1,15 +1,18 @@
-//! Snapshot tests of the checker's diagnostics.
+//! Snapshot tests of the checker's diagnostics, one test per case.
 //!
 //! Every `tests/diagnostics/NAME.snn` is a small spec with one or more
-//! mistakes. The test checks it and compares
+//! mistakes, and becomes the test `case::NAME`, which checks it and compares
 //!
 //! - the plain-text rendering (`render_text`, no colour, 80 columns) with
 //!   `tests/diagnostics/NAME.stderr`, which must exist;
 //! - the JSON rendering (`render_json`) with `tests/diagnostics/NAME.json`,
-//!   when that file exists.
+//!   when that file exists;
+//! - the number of diagnostics with what the case is about (one, unless
+//!   [`SEVERAL_MISTAKES`] says otherwise), and the first place the text form
+//!   shows with the primary span of each diagnostic.
 //!
-//! Every mismatch in the directory is collected and shown as a line diff
-//! before the test fails.
+//! A mismatch fails that case's test with a line diff, so a failure names
+//! its case; `cargo test --test diagnostics NAME` runs one case.
 //!
 //! To (re)write the expected files after an intended change, run
 //!
@@ -20,15 +23,56 @@
 //! and review the result with `git diff tests/diagnostics`. Blessing writes
 //! every `.stderr`, and a `.json` only for cases that already have one: to
 //! give a new case a JSON snapshot, create an empty `NAME.json` first.
+//!
+//! The harness is `libtest-mimic` (`harness = false` in Cargo.toml): the
+//! cases are files, and each still shows up, filters and fails as a test.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use snnc_compiler::diagnostic::{render_json, render_text};
-use snnc_compiler::{check_source, SourceFile};
+use libtest_mimic::{Arguments, Failed, Trial};
+use snnc_compiler::diagnostic::{render_json, render_text, Code};
+use snnc_compiler::{check_source, Diagnostic, SourceFile};
 
 /// The directory must hold at least this many cases.
 const MIN_CASES: usize = 25;
+
+/// The cases with more than one mistake; every other case is one mistake and
+/// must give exactly one diagnostic (no follow-on errors from a broken line,
+/// a misspelt key, a broken layer or probe, ...).
+const SEVERAL_MISTAKES: [(&str, usize); 3] = [
+    ("three_mistakes", 3),
+    ("missing_train_settings", 2),
+    ("bad_dt_and_present", 2),
+];
+
+fn main() {
+    let args = Arguments::from_args();
+    let dir = case_dir();
+    let cases = cases(&dir);
+    let mut trials: Vec<Trial> = cases
+        .iter()
+        .map(|path| {
+            let name = stem(path);
+            let path = path.clone();
+            Trial::test(format!("case::{name}"), move || check_case_file(&path))
+        })
+        .collect();
+    trials.extend([
+        Trial::test("enough_cases", move || enough_cases(cases.len())),
+        Trial::test("no_stale_snapshots", no_stale_snapshots),
+        Trial::test("line_diff_marks_changes", line_diff_marks_changes),
+        Trial::test(
+            "three_mistakes_give_three_diagnostics",
+            three_mistakes_give_three_diagnostics,
+        ),
+        Trial::test(
+            "every_checker_code_has_a_case",
+            every_checker_code_has_a_case,
+        ),
+    ]);
+    libtest_mimic::run(&args, trials).exit();
+}
 
 fn case_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -38,6 +82,12 @@ fn case_dir() -> PathBuf {
 
 fn blessing() -> bool {
     std::env::var_os("SNNC_BLESS").is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+fn stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// The `.snn` cases in the directory, sorted by name.
@@ -51,122 +101,150 @@ fn cases(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-#[test]
-fn diagnostics_match_snapshots() {
-    let dir = case_dir();
-    let bless = blessing();
-    let cases = cases(&dir);
+/// Everything one case is held to; every problem is collected before the
+/// test fails.
+fn check_case_file(path: &Path) -> Result<(), Failed> {
+    let name = stem(path);
+    let file_name = format!("{name}.snn");
+    let text = fs::read_to_string(path).map_err(|e| format!("{file_name}: cannot read: {e}"))?;
+    let diagnostics = check_source(&text).diagnostics;
+    let source = SourceFile {
+        name: format!("tests/diagnostics/{file_name}"),
+        text,
+    };
     let mut failures: Vec<String> = Vec::new();
-    let mut compared = 0usize;
-    let mut written = 0usize;
 
-    if cases.len() < MIN_CASES {
-        failures.push(format!(
-            "{} holds {} `.snn` cases; at least {MIN_CASES} are expected",
-            dir.display(),
-            cases.len()
-        ));
-    }
-
-    for path in &cases {
-        let file_name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let text = match fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) => {
-                failures.push(format!("{file_name}: cannot read: {e}"));
-                continue;
-            }
-        };
-        let checked = check_source(&text);
-        let source = SourceFile {
-            name: format!("tests/diagnostics/{file_name}"),
-            text,
-        };
-        if checked.diagnostics.is_empty() {
-            failures.push(format!(
-                "{file_name}: no diagnostics at all; every case in this directory must be reported"
-            ));
-        }
-
-        let mut outputs = vec![(
-            path.with_extension("stderr"),
-            render_text(&source, &checked.diagnostics, false),
-            true,
-        )];
-        let json_path = path.with_extension("json");
-        outputs.push((
-            json_path.clone(),
-            render_json(&source, &checked.diagnostics),
-            json_path.exists(),
-        ));
-
-        for (expected_path, actual, wanted) in outputs {
-            if !wanted {
-                continue;
-            }
-            let shown = expected_path
-                .file_name()
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
-            if bless {
-                let unchanged = fs::read_to_string(&expected_path).is_ok_and(|old| old == actual);
-                if !unchanged {
-                    fs::write(&expected_path, &actual).unwrap_or_else(|e| {
-                        panic!("cannot write {}: {e}", expected_path.display())
-                    });
-                    written += 1;
-                    eprintln!("blessed {shown}");
-                }
-                continue;
-            }
-            match fs::read_to_string(&expected_path) {
-                Err(_) => failures.push(format!(
-                    "{file_name}: no expected file {shown}; run with SNNC_BLESS=1 to write it\n\
-                     --- actual output ---\n{actual}"
-                )),
-                Ok(expected) => {
-                    compared += 1;
-                    if expected != actual {
-                        failures.push(format!(
-                            "{shown} does not match (- expected, + actual):\n{}",
-                            line_diff(&expected, &actual)
-                        ));
-                    }
-                }
-            }
-        }
-    }
-
-    // Expected files whose case is gone are stale.
-    if let Ok(entries) = fs::read_dir(&dir) {
-        let mut stale: Vec<String> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "stderr" || x == "json"))
-            .filter(|p| !p.with_extension("snn").exists())
-            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+    let want = SEVERAL_MISTAKES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map_or(1, |(_, k)| *k);
+    if diagnostics.len() != want {
+        let messages: Vec<String> = diagnostics
+            .iter()
+            .map(|d| format!("{} {}", d.code.as_str(), d.message))
             .collect();
-        stale.sort();
-        for s in stale {
-            failures.push(format!(
-                "{s} has no matching `.snn` case; delete it or add the case"
-            ));
+        failures.push(format!(
+            "{} diagnostics, expected {want} (every case in this directory is reported, \
+             one diagnostic per mistake): {messages:#?}",
+            diagnostics.len()
+        ));
+    }
+    failures.extend(header_problems(&source, &diagnostics));
+
+    let json_path = path.with_extension("json");
+    let outputs = [
+        (
+            path.with_extension("stderr"),
+            render_text(&source, &diagnostics, false),
+            true,
+        ),
+        (
+            json_path.clone(),
+            render_json(&source, &diagnostics),
+            json_path.exists(),
+        ),
+    ];
+    for (expected_path, actual, wanted) in outputs {
+        if wanted {
+            failures.extend(compare_snapshot(&expected_path, &actual));
         }
     }
-
-    if bless {
-        eprintln!("{} cases, {written} expected files written", cases.len());
+    if failures.is_empty() {
+        Ok(())
     } else {
-        eprintln!("{} cases, {compared} expected files compared", cases.len());
-    }
-    if !failures.is_empty() {
-        panic!(
-            "{} diagnostic snapshot problem(s):\n\n{}\n\nIf the new output is right, run \
-             `SNNC_BLESS=1 cargo test --test diagnostics` and review `git diff tests/diagnostics`.",
-            failures.len(),
+        Err(format!(
+            "{}\n\nIf the new output is right, run `SNNC_BLESS=1 cargo test --test diagnostics` \
+             and review `git diff tests/diagnostics`.",
             failures.join("\n\n")
-        );
+        )
+        .into())
     }
+}
+
+/// Compares `actual` with the expected file (or writes it when blessing).
+fn compare_snapshot(expected_path: &Path, actual: &str) -> Option<String> {
+    let shown = expected_path
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if blessing() {
+        let unchanged = fs::read_to_string(expected_path).is_ok_and(|old| old == actual);
+        if !unchanged {
+            if let Err(e) = fs::write(expected_path, actual) {
+                return Some(format!("cannot write {}: {e}", expected_path.display()));
+            }
+            eprintln!("blessed {shown}");
+        }
+        return None;
+    }
+    match fs::read_to_string(expected_path) {
+        Err(_) => Some(format!(
+            "no expected file {shown}; run with SNNC_BLESS=1 to write it\n\
+             --- actual output ---\n{actual}"
+        )),
+        Ok(expected) if expected != actual => Some(format!(
+            "{shown} does not match (- expected, + actual):\n{}",
+            line_diff(&expected, actual)
+        )),
+        Ok(_) => None,
+    }
+}
+
+/// The first position the text form shows is the problem's, even when a
+/// related place comes earlier in the file.
+fn header_problems(source: &SourceFile, diagnostics: &[Diagnostic]) -> Vec<String> {
+    use snnc_compiler::span::line_col;
+    let mut out = Vec::new();
+    for d in diagnostics {
+        let rendered = render_text(source, std::slice::from_ref(d), false);
+        let (line, col) = line_col(&source.text, d.primary.span.start);
+        let place = format!("[{}:{line}:{col}]", source.name);
+        match rendered.lines().find(|l| l.contains("╭─[")) {
+            None => out.push(format!("no snippet in\n{rendered}")),
+            Some(header) if !header.contains(&place) => out.push(format!(
+                "the first snippet is not at {line}:{col}:\n{rendered}"
+            )),
+            Some(_) => {}
+        }
+    }
+    out
+}
+
+fn enough_cases(found: usize) -> Result<(), Failed> {
+    if found < MIN_CASES {
+        return Err(format!(
+            "{} holds {found} `.snn` cases; at least {MIN_CASES} are expected",
+            case_dir().display()
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// Expected files whose case is gone are stale.
+fn no_stale_snapshots() -> Result<(), Failed> {
+    let dir = case_dir();
+    let entries = fs::read_dir(&dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+    let mut stale: Vec<String> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "stderr" || x == "json"))
+        .filter(|p| !p.with_extension("snn").exists())
+        .map(|p| {
+            p.file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    stale.sort();
+    if stale.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "{} have no matching `.snn` case; delete them or add the cases",
+        stale.join(", ")
+    )
+    .into())
 }
 
 /// A line diff of two texts: unchanged lines prefixed with two spaces,
@@ -246,109 +324,51 @@ fn line_diff(expected: &str, actual: &str) -> String {
     out
 }
 
-#[test]
-fn line_diff_marks_changes() {
+fn line_diff_marks_changes() -> Result<(), Failed> {
     let diff = line_diff("a\nb\nc\n", "a\nx\nc\n");
-    assert!(diff.contains("-   2 | b"), "{diff}");
-    assert!(diff.contains("+   2 | x"), "{diff}");
-    assert!(diff.contains("        | a"), "{diff}");
+    for want in ["-   2 | b", "+   2 | x", "        | a"] {
+        if !diff.contains(want) {
+            return Err(format!("no `{want}` in\n{diff}").into());
+        }
+    }
+    Ok(())
 }
 
 /// Reads a case and checks it.
-fn check_case(name: &str) -> Vec<snnc_compiler::Diagnostic> {
+fn check_case(name: &str) -> Result<Vec<Diagnostic>, Failed> {
     let path = case_dir().join(format!("{name}.snn"));
     let text =
-        fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    check_source(&text).diagnostics
+        fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    Ok(check_source(&text).diagnostics)
 }
 
 /// Independent mistakes in different blocks are each reported once, and
 /// nothing else is.
-#[test]
-fn three_mistakes_give_three_diagnostics() {
-    let diags = check_case("three_mistakes");
+fn three_mistakes_give_three_diagnostics() -> Result<(), Failed> {
+    let diags = check_case("three_mistakes")?;
     let codes: Vec<&str> = diags.iter().map(|d| d.code.as_str()).collect();
-    assert_eq!(codes, ["E0102", "E0202", "E0203"], "{diags:#?}");
+    if codes != ["E0102", "E0202", "E0203"] {
+        return Err(format!("codes {codes:?}: {diags:#?}").into());
+    }
+    Ok(())
 }
 
 /// Every code the checker can produce has at least one case. (E0502 is
 /// for a spec file that cannot be read, tested in cli_run.rs; E0501 is
 /// reserved for the runtime: the checker never opens files.)
-#[test]
-fn every_checker_code_has_a_case() {
-    use snnc_compiler::diagnostic::Code;
+fn every_checker_code_has_a_case() -> Result<(), Failed> {
     let mut seen = std::collections::HashSet::new();
     for path in cases(&case_dir()) {
-        let text = fs::read_to_string(&path).unwrap();
-        seen.extend(check_source(&text).diagnostics.iter().map(|d| d.code));
+        seen.extend(check_case(&stem(&path))?.iter().map(|d| d.code));
     }
     let missing: Vec<&str> = Code::ALL
         .iter()
         .filter(|c| !matches!(c, Code::Runtime | Code::Unreadable) && !seen.contains(*c))
         .map(|c| c.as_str())
         .collect();
-    assert!(
-        missing.is_empty(),
-        "no case in tests/diagnostics produces {missing:?}"
-    );
-}
-
-/// The cases with more than one mistake; every other case is one mistake and
-/// must give exactly one diagnostic (no follow-on errors from a broken line,
-/// a misspelt key, a broken layer or probe, ...).
-const SEVERAL_MISTAKES: [(&str, usize); 3] = [
-    ("three_mistakes", 3),
-    ("missing_train_settings", 2),
-    ("bad_dt_and_present", 2),
-];
-
-#[test]
-fn one_mistake_gives_one_diagnostic() {
-    let mut wrong = Vec::new();
-    for path in cases(&case_dir()) {
-        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
-        let diags = check_case(&name);
-        let want = SEVERAL_MISTAKES
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map_or(1, |(_, k)| *k);
-        if diags.len() != want {
-            let messages: Vec<String> = diags
-                .iter()
-                .map(|d| format!("{} {}", d.code.as_str(), d.message))
-                .collect();
-            wrong.push(format!(
-                "{name}: {} diagnostics, expected {want}: {messages:#?}",
-                diags.len()
-            ));
-        }
-    }
-    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
-}
-
-/// The first position the text form shows is the problem's, even when a
-/// related place comes earlier in the file.
-#[test]
-fn text_header_shows_the_primary_place() {
-    use snnc_compiler::span::line_col;
-    for path in cases(&case_dir()) {
-        let text = fs::read_to_string(&path).unwrap();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        for d in check_source(&text).diagnostics {
-            let file = SourceFile {
-                name: name.clone(),
-                text: text.clone(),
-            };
-            let rendered = render_text(&file, std::slice::from_ref(&d), false);
-            let (line, col) = line_col(&text, d.primary.span.start);
-            let header = rendered
-                .lines()
-                .find(|l| l.contains("╭─["))
-                .unwrap_or_else(|| panic!("{name}: no snippet in\n{rendered}"));
-            assert!(
-                header.contains(&format!("[{name}:{line}:{col}]")),
-                "{name}: the first snippet is not at {line}:{col}:\n{rendered}"
-            );
-        }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("no case in tests/diagnostics produces {missing:?}").into())
     }
 }
