@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 
 use snnc_compiler::check_source;
 use snnc_compiler::ir::{Neuron, ParamRole};
+use snnc_runtime::engine::{InputSeq, NodeParams, Real, SimConfig};
 use snnc_runtime::io::{read_npz, NdArray};
-use snnc_runtime::reference::{simulate, InputSeq, NodeParams, Real, SimConfig};
+use snnc_runtime::reference::simulate;
 
 fn golden_dir() -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/golden");

@@ -13,8 +13,9 @@ use std::process::{Command, Output};
 use snnc_compiler::check_source;
 use snnc_compiler::ir::{BoundProbe, Synapse};
 use snnc_import::{import, Options};
+use snnc_runtime::engine::{InputSeq, NodeParams, SimConfig};
 use snnc_runtime::io::{read_npz, NdArray};
-use snnc_runtime::reference::{simulate, InputSeq, NodeParams, SimConfig};
+use snnc_runtime::reference::simulate;
 
 const TOLERANCE: f64 = 1e-4;
 

@@ -8,9 +8,10 @@ use snnc_compiler::check_source;
 use snnc_compiler::ir::{
     BoundProbe, DataKind, InitialVoltage, Network, ParamRole, Program, Split, Synapse,
 };
+use snnc_runtime::engine::{InputSeq, NodeParams, Real, SimConfig, SimOutput};
 use snnc_runtime::io::read_npz;
 use snnc_runtime::jit::{self, JitModel};
-use snnc_runtime::reference::{self, simulate, InputSeq, NodeParams, Real, SimConfig, SimOutput};
+use snnc_runtime::reference::{self, simulate};
 
 /// A small deterministic generator (SplitMix64).
 struct Rng(u64);
@@ -95,7 +96,7 @@ fn compare<T: Real>(
     let net = prog.network_of(model);
     let reference = simulate(net, model, params, inputs, probes, cfg).unwrap();
     let compiled = JitModel::compile(net, model, params, probes, cfg).unwrap();
-    let fast = compiled.run(inputs);
+    let fast = compiled.run(inputs).unwrap();
     assert_same(what, &fast, &reference);
     if model.has_spiking() {
         let spikes: u64 = reference

@@ -1,6 +1,8 @@
 //! The snnc runtime: everything that touches data and time.
 //!
 //! - [`io`]: `.npy`/`.npz`, IDX, atomic writes (untrusted files, clear errors);
+//! - [`engine`]: the types every engine shares, the checks made before a
+//!   run, and the interface the reference and the JIT implement;
 //! - [`data`], [`params`]: a spec's data source and params file in memory;
 //! - [`reference`]: the reference interpreter, the executable definition of
 //!   the timestep semantics that every faster engine is tested against;
@@ -10,6 +12,7 @@
 pub mod analysis;
 pub mod budget;
 pub mod data;
+pub mod engine;
 pub mod io;
 pub mod jit;
 pub mod parallel;

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use snnc_compiler::ir::{Network, ParamRole};
 
+use crate::engine::{NodeParams, Real};
 use crate::io::{read_npz, write_npz, ArrayData, IoError, NdArray};
-use crate::reference::{NodeParams, Real};
 
 /// The weights of one network, per node. Stored as f64: params files hold
 /// f32 or f64 and both convert exactly.

@@ -7,8 +7,8 @@ use serde::Serialize;
 use snnc_compiler::ir::{BoundProbe, Model, Network, Neuron, ReadAt, Synapse};
 
 use crate::analysis::latency::argmax;
+use crate::engine::{Real, SimOutput};
 use crate::io::{write_npz, IoError, NdArray};
-use crate::reference::{Real, SimOutput};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct LayerStats {

@@ -8,8 +8,8 @@ use clap::{Args, ValueEnum};
 use snnc_compiler::check_source;
 use snnc_compiler::diagnostic::{render_json, render_json_unreadable, render_text};
 use snnc_compiler::ir::{Model, Network, ParamRole, Precision, Program};
+use snnc_runtime::engine::{NodeParams, Real, SimConfig};
 use snnc_runtime::jit::JitModel;
-use snnc_runtime::reference::{NodeParams, Real, SimConfig};
 
 use super::spec::{read_source, stderr_color};
 

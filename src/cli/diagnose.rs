@@ -18,8 +18,8 @@ use snnc_runtime::analysis::exec;
 use snnc_runtime::analysis::layers::{
     findings, Finding, Fix, LayerAccum, LayerDiag, OutputAccum, OutputDiag,
 };
+use snnc_runtime::engine::SimConfig;
 use snnc_runtime::io::write_atomic;
-use snnc_runtime::reference::SimConfig;
 use snnc_runtime::report::accuracy;
 
 use super::spec::{load_spec, read_source};

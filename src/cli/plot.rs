@@ -12,7 +12,7 @@ use snnc_compiler::ir::{Program, Run};
 use snnc_runtime::analysis::exec;
 use snnc_runtime::analysis::latency::argmax;
 use snnc_runtime::analysis::spikes::{raster, Raster};
-use snnc_runtime::reference::SimConfig;
+use snnc_runtime::engine::SimConfig;
 
 use super::spec::load_spec;
 

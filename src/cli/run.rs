@@ -8,8 +8,9 @@ use std::time::Instant;
 use clap::{Args, ValueEnum};
 use snnc_compiler::ir::{BoundProbe, Precision, Program, Run};
 use snnc_runtime::analysis::exec;
+use snnc_runtime::engine::{NodeParams, Real, SimConfig};
 use snnc_runtime::jit::{self, JitModel};
-use snnc_runtime::reference::{simulate_batch_seq, NodeParams, Real, SimConfig};
+use snnc_runtime::reference::simulate_batch_seq;
 use snnc_runtime::report::{
     accuracy, layer_stats, rate_layer_stats, rate_probes, saturated_layers, write_probes, RunReport,
 };

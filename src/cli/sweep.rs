@@ -11,8 +11,8 @@ use snnc_compiler::ir::Synapse;
 use snnc_runtime::analysis::evaluate::{pareto_front, Evaluation};
 use snnc_runtime::analysis::exec;
 use snnc_runtime::analysis::latency::{argmax, steps_until_right};
+use snnc_runtime::engine::SimConfig;
 use snnc_runtime::io::write_atomic;
-use snnc_runtime::reference::SimConfig;
 use snnc_runtime::report::accuracy;
 
 use super::spec::load_spec;

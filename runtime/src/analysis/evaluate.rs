@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::reference::SimOutput;
+use crate::engine::SimOutput;
 
 use super::latency::argmax;
 

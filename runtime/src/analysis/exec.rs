@@ -7,9 +7,9 @@ use std::path::Path;
 use snnc_compiler::ir::{BoundProbe, DataSource, Model, Network, Precision, Program, Run, Synapse};
 
 use crate::data::{self, Dataset};
+use crate::engine::{NodeParams, Real, SimConfig, SimOutput};
 use crate::jit::{self, JitModel};
 use crate::params::{self, NetParams};
-use crate::reference::{NodeParams, Real, SimConfig, SimOutput};
 
 /// The run block called `name`, or the first one.
 pub fn pick_run(program: &Program, name: Option<&str>) -> Result<Run, String> {

@@ -1,6 +1,6 @@
 //! When a prediction becomes right and stays right.
 
-use crate::reference::Real;
+use crate::engine::Real;
 
 /// Index of the largest value, NaNs skipped; the first on ties.
 pub fn argmax<T: Real>(values: &[T]) -> Option<usize> {

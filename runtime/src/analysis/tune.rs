@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use snnc_compiler::ir::{InitialVoltage, Model, Network, Neuron, Op, Precision, Synapse};
 
-use crate::reference::{SimConfig, SimOutput};
+use crate::engine::{SimConfig, SimOutput};
 
 use super::evaluate::{pareto_front, predictions, Evaluation};
 use super::exec::{self, Loaded};

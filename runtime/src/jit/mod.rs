@@ -22,10 +22,13 @@ use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, Linkage, Module};
 use snnc_compiler::ir::{BoundProbe, Model, Network, Op};
 
+use crate::engine::{
+    check_batch, check_inputs, validate, Engine, EngineKind, InputSeq, NodeParams, Real, SimConfig,
+    SimError, SimOutput,
+};
 use crate::reference::layers::{self, Conv2dGeom, PoolGeom};
 use crate::reference::neurons::uniform_voltages;
 use crate::reference::synapses::Filter;
-use crate::reference::{InputSeq, NodeParams, Real, SimConfig, SimError, SimOutput};
 use layout::{is_input_edge, CompactSlots, Layout};
 use lower::{emit_step, Emitter, Libm, NodeConsts};
 
@@ -68,9 +71,9 @@ impl<'a, T: Real> JitModel<'a, T> {
         probes: &[BoundProbe],
         cfg: &SimConfig,
     ) -> Result<Self, SimError> {
-        // The reference's plan checks every shape, parameter length and probe;
-        // a model it accepts is one the generated code can index safely.
-        crate::reference::Simulation::new(net, model, params, probes, cfg)?;
+        // Every shape, parameter length and probe is checked; a model that
+        // passes is one the generated code can index safely.
+        validate(net, model, params, probes, cfg)?;
         let start = std::time::Instant::now();
         let f64_mode = std::mem::size_of::<T>() == 8;
         let (ty, elem) = if f64_mode {
@@ -270,10 +273,19 @@ impl<'a, T: Real> JitModel<'a, T> {
             .collect()
     }
 
-    /// Runs one example from the initial state.
-    pub fn run(&self, inputs: &[InputSeq<T>]) -> SimOutput<T> {
+    /// Runs one example (one input per input node) from the initial state.
+    pub fn run(&self, inputs: &[InputSeq<T>]) -> Result<SimOutput<T>, SimError> {
+        check_inputs(&self.input_sizes(), self.steps, inputs)?;
         let mut arena = Arena::new(self.layout.bytes);
-        self.run_with(&mut arena, inputs)
+        Ok(self.run_with(&mut arena, inputs))
+    }
+
+    /// The size of each input node, in node order.
+    fn input_sizes(&self) -> Vec<usize> {
+        self.net
+            .inputs()
+            .map(|i| self.net.nodes[i].size())
+            .collect()
     }
 
     fn run_with(&self, arena: &mut Arena, inputs: &[InputSeq<T>]) -> SimOutput<T> {
@@ -636,44 +648,33 @@ pub fn simulate_batch_seq<T: Real, I: AsRef<[T]> + Sync>(
     per_step: bool,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<Vec<SimOutput<T>>, SimError> {
-    let n_in: Vec<usize> = jit.net.inputs().map(|i| jit.net.nodes[i].size()).collect();
-    if n_in.len() != 1 {
-        return Err(SimError {
-            message: format!(
-                "a batch needs a network with exactly one input node, '{}' has {}",
-                jit.net.name,
-                n_in.len()
-            ),
-        });
-    }
-    let wanted = if per_step {
-        n_in[0] * jit.steps
-    } else {
-        n_in[0]
-    };
-    if let Some((e, x)) = inputs
+    let examples: Vec<InputSeq<T>> = inputs
         .iter()
-        .enumerate()
-        .find(|(_, x)| x.as_ref().len() != wanted)
-    {
-        return Err(SimError {
-            message: format!(
-                "example {e} has {} values, the input takes {wanted}",
-                x.as_ref().len(),
-            ),
-        });
+        .map(|x| InputSeq::new(x.as_ref(), per_step))
+        .collect();
+    jit.run_batch(&examples, progress)
+}
+
+impl<T: Real> Engine<T> for JitModel<'_, T> {
+    fn kind(&self) -> EngineKind {
+        EngineKind::Jit
     }
-    Ok(crate::parallel::map_in_order(
-        inputs,
-        || Arena::new(jit.layout.bytes),
-        |arena, x| {
-            let seq = if per_step {
-                InputSeq::PerStep(x.as_ref())
-            } else {
-                InputSeq::Held(x.as_ref())
-            };
-            jit.run_with(arena, &[seq])
-        },
-        progress,
-    ))
+
+    fn run_batch(
+        &self,
+        examples: &[InputSeq<'_, T>],
+        progress: &(dyn Fn(usize) + Sync),
+    ) -> Result<Vec<SimOutput<T>>, SimError> {
+        check_batch(&self.input_sizes(), self.steps, examples)?;
+        Ok(crate::parallel::map_in_order(
+            examples,
+            || Arena::new(self.layout.bytes),
+            |arena, x| self.run_with(arena, std::slice::from_ref(x)),
+            progress,
+        ))
+    }
+
+    fn compile_seconds(&self) -> Option<f64> {
+        Some(self.compile_seconds)
+    }
 }

@@ -12,7 +12,7 @@
 
 use snnc_compiler::ir::{Node, Op, Padding};
 
-use super::real::Real;
+use crate::engine::Real;
 
 /// `out = kernel^T x` with `kernel` `[x.len(), out.len()]` row-major (Keras
 /// `x @ kernel`). Each output sums over inputs in index order.

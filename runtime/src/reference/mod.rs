@@ -23,106 +23,17 @@
 
 pub mod layers;
 pub mod neurons;
-pub mod real;
 pub mod synapses;
 
-use std::fmt;
+use snnc_compiler::ir::{BoundProbe, Model, Network, Node, NodeId, Op, Synapse};
 
-use snnc_compiler::ir::{BoundProbe, Model, Network, Node, NodeId, Op, Padding, Synapse};
-
+use crate::engine::{
+    check_batch, check_inputs, image_shape, validate, Engine, EngineKind, InputSeq, NodeParams,
+    Real, SimConfig, SimError, SimOutput,
+};
 use layers::{Conv2dGeom, PoolGeom};
 use neurons::{NeuronState, Neurons};
-pub use real::Real;
 use synapses::{deliver, Filter};
-
-/// The parameter tensors of one network node, flat in Keras layout (dense
-/// kernel `[in, out]`, conv kernel HWIO, bias per unit or per filter). An
-/// empty `Vec` means the node has no such tensor (a dense layer without
-/// bias, or any op without weights).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct NodeParams<T> {
-    pub kernel: Vec<T>,
-    pub bias: Vec<T>,
-}
-
-/// The values of one input node over a run (flat, in the node's C order).
-#[derive(Clone, Copy, Debug)]
-pub enum InputSeq<'a, T> {
-    /// The node's `n` values, the same in every step (an image presented
-    /// for the whole run).
-    Held(&'a [T]),
-    /// `steps * n` values: row k-1 is used in step k.
-    PerStep(&'a [T]),
-}
-
-impl<T> InputSeq<'_, T> {
-    /// The row used in 0-based step `k`; lengths are checked up front.
-    fn row(&self, k: usize, n: usize) -> &[T] {
-        match self {
-            InputSeq::Held(x) => x,
-            InputSeq::PerStep(x) => &x[k * n..(k + 1) * n],
-        }
-    }
-}
-
-/// Time step and run length.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct SimConfig {
-    /// Seconds per step.
-    pub dt: f64,
-    /// Number of steps simulated.
-    pub steps: usize,
-    /// The run's seed: uniform initial voltages without their own seed are
-    /// drawn from it.
-    pub seed: u64,
-}
-
-impl SimConfig {
-    /// What a run block asks for.
-    pub fn of(run: &snnc_compiler::ir::Run) -> Self {
-        SimConfig {
-            dt: run.dt,
-            steps: run.steps,
-            seed: run.seed,
-        }
-    }
-}
-
-/// What one run recorded.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SimOutput<T> {
-    /// One per [`BoundProbe`], in order: `rows * size` values, row-major,
-    /// where `size` is the probed node's size and `rows = steps / every`
-    /// (row r is step `(r+1)*every`).
-    pub probes: Vec<Vec<T>>,
-    /// One per network node: the total number of spikes of each neuron over
-    /// the run; empty for nodes without spiking neurons.
-    pub spike_counts: Vec<Vec<u32>>,
-}
-
-/// An IR, params, inputs or probes that do not fit together. The checker
-/// and the params loader should make these impossible; the interpreter
-/// still refuses them instead of indexing out of bounds.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SimError {
-    pub message: String,
-}
-
-impl SimError {
-    fn new(message: impl Into<String>) -> Self {
-        SimError {
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for SimError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for SimError {}
 
 /// Simulates `model` of `net` for `cfg.steps` steps from the initial state.
 ///
@@ -171,31 +82,12 @@ pub fn simulate_batch_seq<T: Real, I: AsRef<[T]> + Sync>(
     cfg: &SimConfig,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<Vec<SimOutput<T>>, SimError> {
-    fn seq<T>(x: &[T], per_step: bool) -> InputSeq<'_, T> {
-        if per_step {
-            InputSeq::PerStep(x)
-        } else {
-            InputSeq::Held(x)
-        }
-    }
     let sim = Simulation::new(net, model, params, probes, cfg)?;
-    if sim.input_sizes.len() != 1 {
-        return Err(SimError::new(format!(
-            "a batch needs a network with exactly one input node, '{}' has {}",
-            net.name,
-            sim.input_sizes.len()
-        )));
-    }
-    for (e, x) in inputs.iter().enumerate() {
-        sim.check_inputs(&[seq(x.as_ref(), per_step)])
-            .map_err(|err| SimError::new(format!("example {e}: {err}")))?;
-    }
-    Ok(crate::parallel::map_in_order(
-        inputs,
-        || State::new(&sim),
-        |state, x| sim.run_with(state, &[seq(x.as_ref(), per_step)]),
-        progress,
-    ))
+    let examples: Vec<InputSeq<T>> = inputs
+        .iter()
+        .map(|x| InputSeq::new(x.as_ref(), per_step))
+        .collect();
+    sim.run_batch(&examples, progress)
 }
 
 /// A checked, ready-to-run plan: the network with its params bound and its
@@ -289,8 +181,8 @@ struct State<T> {
 }
 
 impl<'a, T: Real> Simulation<'a, T> {
-    /// Checks that the network, model, params and probes fit together and
-    /// prepares the per-node plan.
+    /// Checks that the network, model, params and probes fit together
+    /// ([`validate`]) and prepares the per-node plan.
     pub fn new(
         net: &Network,
         model: &Model,
@@ -298,54 +190,16 @@ impl<'a, T: Real> Simulation<'a, T> {
         probes: &[BoundProbe],
         cfg: &SimConfig,
     ) -> Result<Self, SimError> {
-        if !(cfg.dt.is_finite() && cfg.dt > 0.0) {
-            return Err(SimError::new(format!(
-                "dt must be positive, got {}",
-                cfg.dt
-            )));
-        }
+        validate(net, model, params, probes, cfg)?;
         let n_nodes = net.nodes.len();
-        if model.nodes.len() != n_nodes {
-            return Err(SimError::new(format!(
-                "model '{}' has settings for {} nodes but network '{}' has {n_nodes}",
-                model.name,
-                model.nodes.len(),
-                net.name
-            )));
-        }
-        if params.len() != n_nodes {
-            return Err(SimError::new(format!(
-                "got params for {} nodes but network '{}' has {n_nodes}",
-                params.len(),
-                net.name
-            )));
-        }
         let mut storage: Vec<NodeId> = Vec::with_capacity(n_nodes);
         let mut nodes = Vec::with_capacity(n_nodes);
         let mut input_sizes = Vec::new();
         for (i, ((node, settings), p)) in net.nodes.iter().zip(&model.nodes).zip(params).enumerate()
         {
-            let err = |msg: String| node_error(node, msg);
-            if let Some(&bad) = node.inputs.iter().find(|&&s| s >= i) {
-                return Err(err(format!(
-                    "reads node #{bad}, which does not come before it (nodes must be in topological order)"
-                )));
-            }
             let size = node.size();
-            let n_in = node.inputs.len();
-            let no_neuron = || match settings.neuron {
-                Some(nr) => Err(err(format!(
-                    "a {:?} node cannot have a neuron ({})",
-                    node.op,
-                    nr.name()
-                ))),
-                None => Ok(()),
-            };
             match node.op {
                 Op::Input => {
-                    expect_inputs(node, 0)?;
-                    no_neuron()?;
-                    expect_no_params(node, p)?;
                     storage.push(i);
                     nodes.push(NodePlan {
                         size,
@@ -357,13 +211,6 @@ impl<'a, T: Real> Simulation<'a, T> {
                     continue;
                 }
                 Op::Flatten => {
-                    expect_inputs(node, 1)?;
-                    no_neuron()?;
-                    expect_no_params(node, p)?;
-                    let src = net.nodes[node.inputs[0]].size();
-                    if src != size {
-                        return Err(err(format!("flattens {src} values into {size}")));
-                    }
                     storage.push(storage[node.inputs[0]]);
                     nodes.push(NodePlan {
                         size,
@@ -371,19 +218,12 @@ impl<'a, T: Real> Simulation<'a, T> {
                     });
                     continue;
                 }
-                _ => {}
-            }
-            if settings.input_synapses.len() != n_in {
-                return Err(err(format!(
-                    "has {n_in} inputs but {} input synapses",
-                    settings.input_synapses.len()
-                )));
-            }
-            if settings.neuron.is_some() && !(settings.scale.is_finite() && settings.scale > 0.0) {
-                return Err(err(format!(
-                    "scale_firing_rates must be positive, got {}",
-                    settings.scale
-                )));
+                Op::Dense { .. }
+                | Op::Conv2d { .. }
+                | Op::AvgPool { .. }
+                | Op::MaxPool { .. }
+                | Op::Activation
+                | Op::Add => {}
             }
             let (transforms, bias) = plan_op(net, node, p)?;
             let edges = transforms
@@ -426,28 +266,14 @@ impl<'a, T: Real> Simulation<'a, T> {
         }
         let probes = probes
             .iter()
-            .map(|p| {
-                let node = net.nodes.get(p.node).ok_or_else(|| {
-                    SimError::new(format!(
-                        "probe '{}' targets node #{}, which does not exist",
-                        p.name, p.node
-                    ))
-                })?;
-                if p.every == 0 {
-                    return Err(SimError::new(format!(
-                        "probe '{}' samples every 0 steps",
-                        p.name
-                    )));
-                }
-                Ok(ProbePlan {
-                    src: storage[p.node],
-                    size: node.size(),
-                    synapse: p.synapse,
-                    every: p.every,
-                    rows: cfg.steps / p.every,
-                })
+            .map(|p| ProbePlan {
+                src: storage[p.node],
+                size: net.nodes[p.node].size(),
+                synapse: p.synapse,
+                every: p.every,
+                rows: cfg.steps / p.every,
             })
-            .collect::<Result<_, _>>()?;
+            .collect();
         Ok(Simulation {
             nodes,
             probes,
@@ -459,35 +285,11 @@ impl<'a, T: Real> Simulation<'a, T> {
 
     /// Runs one example from the initial state.
     pub fn run(&self, inputs: &[InputSeq<T>]) -> Result<SimOutput<T>, SimError> {
-        self.check_inputs(inputs)?;
+        check_inputs(&self.input_sizes, self.steps, inputs)?;
         Ok(self.run_with(&mut State::new(self), inputs))
     }
 
-    fn check_inputs(&self, inputs: &[InputSeq<T>]) -> Result<(), SimError> {
-        if inputs.len() != self.input_sizes.len() {
-            return Err(SimError::new(format!(
-                "the network has {} input node(s) but {} input(s) were given",
-                self.input_sizes.len(),
-                inputs.len()
-            )));
-        }
-        for (e, (input, &n)) in inputs.iter().zip(&self.input_sizes).enumerate() {
-            let (got, want) = match input {
-                InputSeq::Held(x) => (x.len(), Some(n)),
-                InputSeq::PerStep(x) => (x.len(), n.checked_mul(self.steps)),
-            };
-            if Some(got) != want {
-                return Err(SimError::new(format!(
-                    "input {e} has {got} values, expected {} ({} per step)",
-                    want.map_or("too many".to_string(), |w| w.to_string()),
-                    n
-                )));
-            }
-        }
-        Ok(())
-    }
-
-    /// The step loop. `inputs` must have passed [`Self::check_inputs`].
+    /// The step loop. `inputs` must have passed [`check_inputs`].
     fn run_with(&self, state: &mut State<T>, inputs: &[InputSeq<T>]) -> SimOutput<T> {
         state.reset(self);
         let mut probes_out: Vec<Vec<T>> = self
@@ -678,154 +480,42 @@ impl<T: Real> State<T> {
     }
 }
 
-/// `node '<name>': message`.
-fn node_error(node: &Node, msg: impl fmt::Display) -> SimError {
-    SimError::new(format!("node '{}': {msg}", node.name))
-}
-
-fn expect_inputs(node: &Node, n: usize) -> Result<(), SimError> {
-    if node.inputs.len() == n {
-        Ok(())
-    } else {
-        Err(node_error(
-            node,
-            format!("expects {n} input(s), has {}", node.inputs.len()),
-        ))
-    }
-}
-
-fn expect_no_params<T>(node: &Node, p: &NodeParams<T>) -> Result<(), SimError> {
-    if p.kernel.is_empty() && p.bias.is_empty() {
-        Ok(())
-    } else {
-        Err(node_error(
-            node,
-            format!("a {:?} node has no params, but some were given", node.op),
-        ))
-    }
-}
-
 /// The transform of each input connection of a computing node (not an
-/// input or flatten), and its bias vector (empty for none), after checking
-/// shapes and params. The node's inputs are known to come before it.
+/// input or flatten), and its bias vector (empty for none). The node passed
+/// [`validate`], so its shapes and params fit.
 fn plan_op<'a, T: Real>(
     net: &Network,
     node: &Node,
     p: &'a NodeParams<T>,
 ) -> Result<(Vec<Transform<'a, T>>, Vec<T>), SimError> {
-    let err = |msg: String| node_error(node, msg);
-    let size = node.size();
-    let n_in = node.inputs.len();
-    let in_size = |e: usize| net.nodes[node.inputs[e]].size();
-    let in_image = |what: &str| {
-        image_shape(&net.nodes[node.inputs[0]].shape)
-            .ok_or_else(|| err(format!("the input of a {what} must be an image [h, w, c]")))
+    let src = &net.nodes[node.inputs.first().copied().unwrap_or_default()];
+    let unfit = || {
+        SimError::new(format!(
+            "node '{}': its shape does not fit its input's",
+            node.name
+        ))
     };
-    match node.op {
+    Ok(match node.op {
         // Handled by the caller; nothing to transform.
-        Op::Input | Op::Flatten => Ok((Vec::new(), Vec::new())),
-        Op::Dense { units } => {
-            expect_inputs(node, 1)?;
-            if units != size {
-                return Err(err(format!("has {units} units but shape {:?}", node.shape)));
-            }
-            if p.kernel.len() != in_size(0) * units {
-                return Err(err(format!(
-                    "dense kernel needs {} x {units} = {} values, got {}",
-                    in_size(0),
-                    in_size(0) * units,
-                    p.kernel.len()
-                )));
-            }
-            if !p.bias.is_empty() && p.bias.len() != units {
-                return Err(err(format!(
-                    "bias needs {units} values, got {}",
-                    p.bias.len()
-                )));
-            }
-            Ok((vec![Transform::Dense { kernel: &p.kernel }], p.bias.clone()))
-        }
-        Op::Conv2d {
-            filters,
-            kernel,
-            strides,
-            padding,
-            pad,
-        } => {
-            expect_inputs(node, 1)?;
-            let input = in_image("conv")?;
-            let output = image_shape(&node.shape)
-                .ok_or_else(|| err("a conv's shape must be [h, w, filters]".into()))?;
-            let axis = |a: usize| layers::conv_axis(input[a], kernel[a], strides[a], padding);
-            let want = match (axis(0), axis(1)) {
-                (Some((h, ph)), Some((w, pw))) => ([h, w, filters], [ph, pw]),
-                _ => {
-                    return Err(err(format!(
-                    "a {kernel:?} kernel with strides {strides:?} does not fit a {input:?} input"
-                )))
-                }
-            };
-            if (output, pad) != want {
-                return Err(err(format!(
-                    "conv shape {output:?} with padding before {pad:?}, but {padding:?} padding gives {:?} with {:?}",
-                    want.0, want.1
-                )));
-            }
-            let geom = Conv2dGeom {
-                input,
-                output,
-                kernel,
-                strides,
-                pad,
-            };
-            if p.kernel.len() != geom.kernel_len() {
-                return Err(err(format!(
-                    "conv kernel needs {} values ({:?}), got {}",
-                    geom.kernel_len(),
-                    [kernel[0], kernel[1], input[2], filters],
-                    p.kernel.len()
-                )));
-            }
-            if !p.bias.is_empty() && p.bias.len() != filters {
-                return Err(err(format!(
-                    "bias needs {filters} values, got {}",
-                    p.bias.len()
-                )));
-            }
+        Op::Input | Op::Flatten => (Vec::new(), Vec::new()),
+        Op::Dense { .. } => (vec![Transform::Dense { kernel: &p.kernel }], p.bias.clone()),
+        Op::Conv2d { .. } => {
+            let geom = Conv2dGeom::of(node, src).ok_or_else(unfit)?;
             let bias = if p.bias.is_empty() {
                 Vec::new()
             } else {
-                layers::conv_bias(&p.bias, output[0] * output[1])
+                layers::conv_bias(&p.bias, geom.output[0] * geom.output[1])
             };
             let conv = Transform::Conv2d {
                 geom,
                 kernel: &p.kernel,
             };
-            Ok((vec![conv], bias))
+            (vec![conv], bias)
         }
         Op::AvgPool { pool, strides } | Op::MaxPool { pool, strides } => {
-            expect_inputs(node, 1)?;
-            expect_no_params(node, p)?;
-            let input = in_image("pooling")?;
-            let output = image_shape(&node.shape)
-                .ok_or_else(|| err("a pooling's shape must be [h, w, c]".into()))?;
-            let axis = |a: usize| layers::conv_axis(input[a], pool[a], strides[a], Padding::Valid);
-            let want = match (axis(0), axis(1)) {
-                (Some((h, _)), Some((w, _))) => [h, w, input[2]],
-                _ => {
-                    return Err(err(format!(
-                        "a {pool:?} window with strides {strides:?} does not fit a {input:?} input"
-                    )))
-                }
-            };
-            if output != want {
-                return Err(err(format!(
-                    "pooling shape {output:?}, but 'valid' pooling gives {want:?}"
-                )));
-            }
             let geom = PoolGeom {
-                input,
-                output,
+                input: image_shape(&src.shape).ok_or_else(unfit)?,
+                output: image_shape(&node.shape).ok_or_else(unfit)?,
                 pool,
                 strides,
             };
@@ -834,38 +524,39 @@ fn plan_op<'a, T: Real>(
             } else {
                 Transform::MaxPool(geom)
             };
-            Ok((vec![t], Vec::new()))
+            (vec![t], Vec::new())
         }
-        Op::Activation | Op::Add => {
-            if matches!(node.op, Op::Activation) {
-                expect_inputs(node, 1)?;
-            } else if n_in == 0 {
-                return Err(err("an add needs at least one input".into()));
-            }
-            expect_no_params(node, p)?;
-            if let Some(e) = (0..n_in).find(|&e| in_size(e) != size) {
-                return Err(err(format!(
-                    "input {e} has {} values, the node {size}",
-                    in_size(e)
-                )));
-            }
-            Ok(((0..n_in).map(|_| Transform::Identity).collect(), Vec::new()))
-        }
-    }
+        Op::Activation | Op::Add => (
+            node.inputs.iter().map(|_| Transform::Identity).collect(),
+            Vec::new(),
+        ),
+    })
 }
 
-/// `[h, w, c]` of an image shape.
-fn image_shape(shape: &[usize]) -> Option<[usize; 3]> {
-    match *shape {
-        [h, w, c] => Some([h, w, c]),
-        _ => None,
+impl<T: Real> Engine<T> for Simulation<'_, T> {
+    fn kind(&self) -> EngineKind {
+        EngineKind::Reference
+    }
+
+    fn run_batch(
+        &self,
+        examples: &[InputSeq<'_, T>],
+        progress: &(dyn Fn(usize) + Sync),
+    ) -> Result<Vec<SimOutput<T>>, SimError> {
+        check_batch(&self.input_sizes, self.steps, examples)?;
+        Ok(crate::parallel::map_in_order(
+            examples,
+            || State::new(self),
+            |state, x| self.run_with(state, std::slice::from_ref(x)),
+            progress,
+        ))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use snnc_compiler::ir::{Activation, InitialVoltage, Neuron, Node, NodeSettings};
+    use snnc_compiler::ir::{Activation, InitialVoltage, Neuron, Node, NodeSettings, Padding};
     use snnc_compiler::span::Span;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -1289,12 +980,18 @@ mod tests {
         let m = model(vec![set(None, &[]), set(None, &[Synapse::None])]);
         let good = params(&[(&[], &[]), (&[1.0, 1.0], &[])]);
         let x = [1.0, 2.0];
-        let run =
-            |n: &Network,
-             m: &Model,
-             p: &[NodeParams<f64>],
-             inputs: &[InputSeq<f64>],
-             probes: &[BoundProbe]| { simulate(n, m, p, inputs, probes, &cfg(2)) };
+        let run = |n: &Network,
+                   m: &Model,
+                   p: &[NodeParams<f64>],
+                   inputs: &[InputSeq<f64>],
+                   probes: &[BoundProbe]| {
+            let reference = simulate(n, m, p, inputs, probes, &cfg(2));
+            // One validation: the JIT refuses exactly what the reference does.
+            let jit =
+                crate::jit::JitModel::compile(n, m, p, probes, &cfg(2)).and_then(|j| j.run(inputs));
+            assert_eq!(reference.as_ref().err(), jit.as_ref().err());
+            reference
+        };
         assert!(run(&n, &m, &good, &[InputSeq::Held(&x)], &[]).is_ok());
         // Wrong kernel size, wrong bias size, missing params.
         assert!(run(

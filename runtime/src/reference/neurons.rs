@@ -13,7 +13,7 @@
 
 use snnc_compiler::ir::Neuron;
 
-use super::real::Real;
+use crate::engine::Real;
 
 /// `out = amplitude * max(0, J)`.
 #[derive(Clone, Copy, Debug, PartialEq)]

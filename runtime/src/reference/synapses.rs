@@ -13,7 +13,7 @@
 
 use snnc_compiler::ir::Synapse;
 
-use super::real::Real;
+use crate::engine::Real;
 
 /// Discretised filter coefficients (zero-order hold, step `dt`).
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -6,7 +6,7 @@ use super::kernels as k;
 use super::loss;
 use super::ops::{self, Isa};
 use super::plan::{EdgeOp, Kind, Plan};
-use crate::reference::Real;
+use crate::engine::Real;
 
 /// Sums over the examples of a partition, in example order.
 #[derive(Clone, Debug, Default, PartialEq)]

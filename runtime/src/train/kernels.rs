@@ -11,7 +11,7 @@
 //! every floating-point sum is fixed by the code, never by threads.
 
 use super::plan::{ConvGeom, PoolGeom};
-use crate::reference::Real;
+use crate::engine::Real;
 
 // ------------------------------------------------------------ helpers ----
 

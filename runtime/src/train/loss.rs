@@ -7,7 +7,7 @@
 
 use snnc_compiler::ir::LossKind;
 
-use crate::reference::Real;
+use crate::engine::Real;
 
 /// The loss of one example whose probed output is `y` (label `label`), and
 /// `grad += gscale * dloss/dy`.

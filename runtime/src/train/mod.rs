@@ -43,8 +43,8 @@ use std::time::Instant;
 
 use snnc_compiler::ir::{Program, Train};
 
+use crate::engine::Real;
 use crate::io::NdArray;
-use crate::reference::Real;
 use engine::{Stats, Work};
 use ops::Isa;
 use optim::OptState;

@@ -16,7 +16,7 @@
 
 use snnc_compiler::ir::Neuron;
 
-use crate::reference::Real;
+use crate::engine::Real;
 
 /// How LIF-rate neurons are trained.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -6,7 +6,7 @@ use std::any::TypeId;
 
 use super::kernels as portable;
 use super::plan::ConvGeom;
-use crate::reference::Real;
+use crate::engine::Real;
 
 /// The instruction set of the hot kernels, chosen once per run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -13,7 +13,7 @@
 
 use snnc_compiler::ir::{Optimizer, Schedule};
 
-use crate::reference::Real;
+use crate::engine::Real;
 
 pub(crate) struct OptState<T> {
     opt: Optimizer,

@@ -13,8 +13,8 @@ use snnc_compiler::ir::{Loss, LossKind, Model, Network, NodeId, Op, Padding, Par
 use super::neuron::{Act, LifMode};
 use super::rng::{Purpose, SplitMix64};
 use super::TrainError;
+use crate::engine::Real;
 use crate::io::{ArrayData, NdArray};
-use crate::reference::Real;
 
 /// Shapes of a conv: `[H, W, C]` in, `[OH, OW, F]` out, zero padding before.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

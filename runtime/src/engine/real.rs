@@ -9,7 +9,7 @@
 
 use num_traits::Float;
 
-/// A floating-point scalar the reference interpreter can run in.
+/// A floating-point scalar every engine (reference, JIT, trainer) runs in.
 ///
 /// `to_f64` has the same name as [`num_traits::ToPrimitive::to_f64`] (a
 /// supertrait of `Float`), so method-call syntax is ambiguous when both traits

@@ -1,0 +1,108 @@
+//! The values that go into and come out of a simulation, whichever engine
+//! runs it.
+
+use std::fmt;
+
+/// The parameter tensors of one network node, flat in Keras layout (dense
+/// kernel `[in, out]`, conv kernel HWIO, bias per unit or per filter). An
+/// empty `Vec` means the node has no such tensor (a dense layer without
+/// bias, or any op without weights).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NodeParams<T> {
+    pub kernel: Vec<T>,
+    pub bias: Vec<T>,
+}
+
+/// The values of one input node over a run (flat, in the node's C order).
+#[derive(Clone, Copy, Debug)]
+pub enum InputSeq<'a, T> {
+    /// The node's `n` values, the same in every step (an image presented
+    /// for the whole run).
+    Held(&'a [T]),
+    /// `steps * n` values: row k-1 is used in step k (NengoDL's
+    /// `(batch, steps, features)` inputs).
+    PerStep(&'a [T]),
+}
+
+impl<'a, T> InputSeq<'a, T> {
+    /// `values` held (`per_step` false) or a row per step.
+    pub fn new(values: &'a [T], per_step: bool) -> Self {
+        if per_step {
+            InputSeq::PerStep(values)
+        } else {
+            InputSeq::Held(values)
+        }
+    }
+
+    /// The row used in 0-based step `k`; lengths are checked up front
+    /// ([`super::check_inputs`]).
+    pub fn row(&self, k: usize, n: usize) -> &'a [T] {
+        match *self {
+            InputSeq::Held(x) => x,
+            InputSeq::PerStep(x) => &x[k * n..(k + 1) * n],
+        }
+    }
+
+    pub fn is_held(&self) -> bool {
+        matches!(self, InputSeq::Held(_))
+    }
+}
+
+/// Time step and run length.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SimConfig {
+    /// Seconds per step.
+    pub dt: f64,
+    /// Number of steps simulated.
+    pub steps: usize,
+    /// The run's seed: uniform initial voltages without their own seed are
+    /// drawn from it.
+    pub seed: u64,
+}
+
+impl SimConfig {
+    /// What a run block asks for.
+    pub fn of(run: &snnc_compiler::ir::Run) -> Self {
+        SimConfig {
+            dt: run.dt,
+            steps: run.steps,
+            seed: run.seed,
+        }
+    }
+}
+
+/// What one run recorded.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SimOutput<T> {
+    /// One per [`BoundProbe`](snnc_compiler::ir::BoundProbe), in order:
+    /// `rows * size` values, row-major, where `size` is the probed node's
+    /// size and `rows = steps / every` (row r is step `(r+1)*every`).
+    pub probes: Vec<Vec<T>>,
+    /// One per network node: the total number of spikes of each neuron over
+    /// the run; empty for nodes without spiking neurons.
+    pub spike_counts: Vec<Vec<u32>>,
+}
+
+/// An IR, params, inputs or probes that do not fit together. The checker
+/// and the params loader should make these impossible; the engines still
+/// refuse them ([`super::validate`]) instead of indexing out of bounds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimError {
+    pub message: String,
+}
+
+impl SimError {
+    pub fn new(message: impl Into<String>) -> Self {
+        SimError {
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for SimError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for SimError {}

@@ -1,0 +1,313 @@
+//! The checks every engine makes before it runs: that a network, its
+//! model, params and probes fit together, and that a batch's inputs fit the
+//! network. The checker and the params loader should make a failure here
+//! impossible; the engines still refuse instead of indexing out of bounds
+//! (the JIT's generated code indexes without bounds checks, so a model that
+//! passes here is one it can run safely).
+
+use snnc_compiler::ir::{BoundProbe, Model, Network, Node, Op, Padding};
+
+use super::{InputSeq, NodeParams, SimConfig, SimError};
+use crate::reference::layers::conv_axis;
+
+/// Checks that `model` of `net`, its `params` (one entry per network node)
+/// and `probes` fit together under `cfg`.
+pub fn validate<T>(
+    net: &Network,
+    model: &Model,
+    params: &[NodeParams<T>],
+    probes: &[BoundProbe],
+    cfg: &SimConfig,
+) -> Result<(), SimError> {
+    if !(cfg.dt.is_finite() && cfg.dt > 0.0) {
+        return Err(SimError::new(format!(
+            "dt must be positive, got {}",
+            cfg.dt
+        )));
+    }
+    let n_nodes = net.nodes.len();
+    if model.nodes.len() != n_nodes {
+        return Err(SimError::new(format!(
+            "model '{}' has settings for {} nodes but network '{}' has {n_nodes}",
+            model.name,
+            model.nodes.len(),
+            net.name
+        )));
+    }
+    if params.len() != n_nodes {
+        return Err(SimError::new(format!(
+            "got params for {} nodes but network '{}' has {n_nodes}",
+            params.len(),
+            net.name
+        )));
+    }
+    for (i, ((node, settings), p)) in net.nodes.iter().zip(&model.nodes).zip(params).enumerate() {
+        let err = |msg: String| node_error(node, msg);
+        if let Some(&bad) = node.inputs.iter().find(|&&s| s >= i) {
+            return Err(err(format!(
+                "reads node #{bad}, which does not come before it (nodes must be in topological order)"
+            )));
+        }
+        let no_neuron = || match settings.neuron {
+            Some(nr) => Err(err(format!(
+                "a {:?} node cannot have a neuron ({})",
+                node.op,
+                nr.name()
+            ))),
+            None => Ok(()),
+        };
+        match node.op {
+            Op::Input => {
+                expect_inputs(node, 0)?;
+                no_neuron()?;
+                expect_no_params(node, p)?;
+                continue;
+            }
+            Op::Flatten => {
+                expect_inputs(node, 1)?;
+                no_neuron()?;
+                expect_no_params(node, p)?;
+                let src = net.nodes[node.inputs[0]].size();
+                if src != node.size() {
+                    return Err(err(format!("flattens {src} values into {}", node.size())));
+                }
+                continue;
+            }
+            Op::Dense { .. }
+            | Op::Conv2d { .. }
+            | Op::AvgPool { .. }
+            | Op::MaxPool { .. }
+            | Op::Activation
+            | Op::Add => {}
+        }
+        let n_in = node.inputs.len();
+        if settings.input_synapses.len() != n_in {
+            return Err(err(format!(
+                "has {n_in} inputs but {} input synapses",
+                settings.input_synapses.len()
+            )));
+        }
+        if settings.neuron.is_some() && !(settings.scale.is_finite() && settings.scale > 0.0) {
+            return Err(err(format!(
+                "scale_firing_rates must be positive, got {}",
+                settings.scale
+            )));
+        }
+        check_op(net, node, p)?;
+    }
+    for p in probes {
+        if p.node >= n_nodes {
+            return Err(SimError::new(format!(
+                "probe '{}' targets node #{}, which does not exist",
+                p.name, p.node
+            )));
+        }
+        if p.every == 0 {
+            return Err(SimError::new(format!(
+                "probe '{}' samples every 0 steps",
+                p.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Checks one example's `inputs` (one per input node, in node order)
+/// against the input node sizes `input_sizes` over `steps` steps.
+pub fn check_inputs<T>(
+    input_sizes: &[usize],
+    steps: usize,
+    inputs: &[InputSeq<T>],
+) -> Result<(), SimError> {
+    if inputs.len() != input_sizes.len() {
+        return Err(SimError::new(format!(
+            "the network has {} input node(s) but {} input(s) were given",
+            input_sizes.len(),
+            inputs.len()
+        )));
+    }
+    for (e, (input, &n)) in inputs.iter().zip(input_sizes).enumerate() {
+        let (got, want) = match input {
+            InputSeq::Held(x) => (x.len(), Some(n)),
+            InputSeq::PerStep(x) => (x.len(), n.checked_mul(steps)),
+        };
+        if Some(got) != want {
+            return Err(SimError::new(format!(
+                "input {e} has {got} values, expected {} ({} per step)",
+                want.map_or("too many".to_string(), |w| w.to_string()),
+                n
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Checks a batch of examples of a single-input network whose input node
+/// takes `input_sizes[0]` values per step: each example is that node's
+/// values over `steps` steps.
+pub fn check_batch<T>(
+    input_sizes: &[usize],
+    steps: usize,
+    examples: &[InputSeq<T>],
+) -> Result<(), SimError> {
+    if input_sizes.len() != 1 {
+        return Err(SimError::new(format!(
+            "a batch needs a network with exactly one input node, this one has {}",
+            input_sizes.len()
+        )));
+    }
+    for (e, x) in examples.iter().enumerate() {
+        check_inputs(input_sizes, steps, std::slice::from_ref(x))
+            .map_err(|err| SimError::new(format!("example {e}: {err}")))?;
+    }
+    Ok(())
+}
+
+/// The shapes and params of a computing node (not an input or flatten),
+/// whose inputs are known to come before it.
+fn check_op<T>(net: &Network, node: &Node, p: &NodeParams<T>) -> Result<(), SimError> {
+    let err = |msg: String| node_error(node, msg);
+    let size = node.size();
+    let n_in = node.inputs.len();
+    let in_size = |e: usize| net.nodes[node.inputs[e]].size();
+    let in_image = |what: &str| {
+        image_shape(&net.nodes[node.inputs[0]].shape)
+            .ok_or_else(|| err(format!("the input of a {what} must be an image [h, w, c]")))
+    };
+    let bias_len = |units: usize| {
+        if !p.bias.is_empty() && p.bias.len() != units {
+            return Err(err(format!(
+                "bias needs {units} values, got {}",
+                p.bias.len()
+            )));
+        }
+        Ok(())
+    };
+    match node.op {
+        // Checked by the caller.
+        Op::Input | Op::Flatten => Ok(()),
+        Op::Dense { units } => {
+            expect_inputs(node, 1)?;
+            if units != size {
+                return Err(err(format!("has {units} units but shape {:?}", node.shape)));
+            }
+            if p.kernel.len() != in_size(0) * units {
+                return Err(err(format!(
+                    "dense kernel needs {} x {units} = {} values, got {}",
+                    in_size(0),
+                    in_size(0) * units,
+                    p.kernel.len()
+                )));
+            }
+            bias_len(units)
+        }
+        Op::Conv2d {
+            filters,
+            kernel,
+            strides,
+            padding,
+            pad,
+        } => {
+            expect_inputs(node, 1)?;
+            let input = in_image("conv")?;
+            let output = image_shape(&node.shape)
+                .ok_or_else(|| err("a conv's shape must be [h, w, filters]".into()))?;
+            let axis = |a: usize| conv_axis(input[a], kernel[a], strides[a], padding);
+            let want = match (axis(0), axis(1)) {
+                (Some((h, ph)), Some((w, pw))) => ([h, w, filters], [ph, pw]),
+                _ => {
+                    return Err(err(format!(
+                    "a {kernel:?} kernel with strides {strides:?} does not fit a {input:?} input"
+                )))
+                }
+            };
+            if (output, pad) != want {
+                return Err(err(format!(
+                    "conv shape {output:?} with padding before {pad:?}, but {padding:?} padding gives {:?} with {:?}",
+                    want.0, want.1
+                )));
+            }
+            let kernel_len = kernel[0] * kernel[1] * input[2] * filters;
+            if p.kernel.len() != kernel_len {
+                return Err(err(format!(
+                    "conv kernel needs {kernel_len} values ({:?}), got {}",
+                    [kernel[0], kernel[1], input[2], filters],
+                    p.kernel.len()
+                )));
+            }
+            bias_len(filters)
+        }
+        Op::AvgPool { pool, strides } | Op::MaxPool { pool, strides } => {
+            expect_inputs(node, 1)?;
+            expect_no_params(node, p)?;
+            let input = in_image("pooling")?;
+            let output = image_shape(&node.shape)
+                .ok_or_else(|| err("a pooling's shape must be [h, w, c]".into()))?;
+            let axis = |a: usize| conv_axis(input[a], pool[a], strides[a], Padding::Valid);
+            let want = match (axis(0), axis(1)) {
+                (Some((h, _)), Some((w, _))) => [h, w, input[2]],
+                _ => {
+                    return Err(err(format!(
+                        "a {pool:?} window with strides {strides:?} does not fit a {input:?} input"
+                    )))
+                }
+            };
+            if output != want {
+                return Err(err(format!(
+                    "pooling shape {output:?}, but 'valid' pooling gives {want:?}"
+                )));
+            }
+            Ok(())
+        }
+        Op::Activation | Op::Add => {
+            if matches!(node.op, Op::Activation) {
+                expect_inputs(node, 1)?;
+            } else if n_in == 0 {
+                return Err(err("an add needs at least one input".into()));
+            }
+            expect_no_params(node, p)?;
+            if let Some(e) = (0..n_in).find(|&e| in_size(e) != size) {
+                return Err(err(format!(
+                    "input {e} has {} values, the node {size}",
+                    in_size(e)
+                )));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// `[h, w, c]` of an image shape.
+pub fn image_shape(shape: &[usize]) -> Option<[usize; 3]> {
+    match *shape {
+        [h, w, c] => Some([h, w, c]),
+        _ => None,
+    }
+}
+
+/// `node '<name>': message`.
+fn node_error(node: &Node, msg: impl std::fmt::Display) -> SimError {
+    SimError::new(format!("node '{}': {msg}", node.name))
+}
+
+fn expect_inputs(node: &Node, n: usize) -> Result<(), SimError> {
+    if node.inputs.len() == n {
+        Ok(())
+    } else {
+        Err(node_error(
+            node,
+            format!("expects {n} input(s), has {}", node.inputs.len()),
+        ))
+    }
+}
+
+fn expect_no_params<T>(node: &Node, p: &NodeParams<T>) -> Result<(), SimError> {
+    if p.kernel.is_empty() && p.bias.is_empty() {
+        Ok(())
+    } else {
+        Err(node_error(
+            node,
+            format!("a {:?} node has no params, but some were given", node.op),
+        ))
+    }
+}
