@@ -3,6 +3,8 @@
 //! - [`io`]: `.npy`/`.npz`, IDX, atomic writes (untrusted files, clear errors);
 //! - [`engine`]: the types every engine shares, the checks made before a
 //!   run, and the interface the reference and the JIT implement;
+//! - [`driver`]: the one run driver of `run`, `plot`, `diagnose`, `sweep`
+//!   and `tune` (load, pick the engine, run with progress);
 //! - [`data`], [`params`]: a spec's data source and params file in memory;
 //! - [`reference`]: the reference interpreter, the executable definition of
 //!   the timestep semantics that every faster engine is tested against;
@@ -12,6 +14,7 @@
 pub mod analysis;
 pub mod budget;
 pub mod data;
+pub mod driver;
 pub mod engine;
 pub mod io;
 pub mod jit;

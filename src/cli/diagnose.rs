@@ -14,10 +14,10 @@ use snnc_compiler::render::synapse_text;
 use snnc_compiler::span::Span;
 use snnc_compiler::syntax::ast::{Item, Stmt};
 use snnc_compiler::syntax::parse;
-use snnc_runtime::analysis::exec;
 use snnc_runtime::analysis::layers::{
     findings, Finding, Fix, LayerAccum, LayerDiag, OutputAccum, OutputDiag,
 };
+use snnc_runtime::driver;
 use snnc_runtime::engine::SimConfig;
 use snnc_runtime::io::write_atomic;
 use snnc_runtime::report::accuracy;
@@ -105,9 +105,9 @@ pub fn run(args: DiagnoseArgs) -> Result<ExitCode, String> {
     };
     let source = read_source(&args.file)?;
     let program = &spec.program;
-    let mut run = exec::pick_run(program, args.run.as_deref())?;
+    let mut run = driver::pick_run(program, args.run.as_deref())?;
     if let Some(v) = &args.variant {
-        run.model = exec::pick_variant(program, &run, v)?;
+        run.model = driver::pick_variant(program, &run, v)?;
     }
     args.sim.apply(&mut run)?;
     let variant = &program.models[run.model];
@@ -122,7 +122,7 @@ pub fn run(args: DiagnoseArgs) -> Result<ExitCode, String> {
     let rate = &variant.rate_equivalent();
     let net = program.network_of(variant);
     run.data.limit = Some(run.data.limit.map_or(args.limit, |l| l.min(args.limit)));
-    let loaded = exec::load(program, &run, &spec.dir)?;
+    let loaded = driver::load(program, &run, &spec.dir)?;
     let images = loaded.dataset.len();
 
     let report_probe = run.probes[run.report.probe].clone();
@@ -132,10 +132,10 @@ pub fn run(args: DiagnoseArgs) -> Result<ExitCode, String> {
         .filter(|&id| variant.nodes[id].neuron.is_some_and(|n| n.is_spiking()))
         .collect();
     let mut probes: Vec<BoundProbe> = vec![report_probe.clone()];
-    probes.extend(spiking.iter().map(|&id| exec::probe_on(net, id)));
+    probes.extend(spiking.iter().map(|&id| driver::probe_on(net, id)));
     // A rate-model twin of the output probe, unfiltered and every step, to
     // compare the outputs and measure the spiking output's variation.
-    probes.push(exec::probe_on(net, out_node));
+    probes.push(driver::probe_on(net, out_node));
     let twin = probes.len() - 1;
 
     // Both models' probes on every spiking layer, CHUNK images at a time.
@@ -158,7 +158,7 @@ pub fn run(args: DiagnoseArgs) -> Result<ExitCode, String> {
     let mut start = 0;
     while start < images {
         let end = (start + CHUNK).min(images);
-        let r = exec::simulate(
+        let r = driver::simulate(
             net,
             rate,
             &loaded,
@@ -167,7 +167,7 @@ pub fn run(args: DiagnoseArgs) -> Result<ExitCode, String> {
             &SimConfig::of(&run),
             run.precision,
         )?;
-        let s = exec::simulate(
+        let s = driver::simulate(
             net,
             variant,
             &loaded,

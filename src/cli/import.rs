@@ -11,8 +11,8 @@ use snnc_compiler::check_source;
 use snnc_compiler::ir::Precision;
 use snnc_compiler::render::convert_block;
 use snnc_import::import;
-use snnc_runtime::analysis::exec::{self, Loaded};
 use snnc_runtime::analysis::tune::{self, Options, Problem};
+use snnc_runtime::driver::{self, Loaded};
 use snnc_runtime::io::write_atomic;
 
 /// Import a Keras model (.keras or .h5) as a .snn spec plus a params .npz.
@@ -122,7 +122,7 @@ fn calibrate(spec: &Path, params: &Path, data: &str, args: &ImportArgs) -> Resul
         .and_then(|p| net.node(&p.target))
         .ok_or("internal error: the imported spec probes no output")?;
     let loaded = Loaded {
-        dataset: exec::load_data(net, &source, Path::new("."))?,
+        dataset: driver::load_data(net, &source, Path::new("."))?,
         params: Some(snnc_runtime::params::load(params, net).map_err(|e| e.to_string())?),
     };
     let problem = Problem {

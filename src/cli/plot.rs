@@ -9,9 +9,9 @@ use clap::{Args, ValueEnum};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use snnc_compiler::ir::{Program, Run};
-use snnc_runtime::analysis::exec;
 use snnc_runtime::analysis::latency::argmax;
 use snnc_runtime::analysis::spikes::{raster, Raster};
+use snnc_runtime::driver;
 use snnc_runtime::engine::SimConfig;
 
 use super::spec::load_spec;
@@ -152,9 +152,9 @@ pub fn run(args: PlotArgs) -> Result<ExitCode, String> {
         return Ok(ExitCode::from(1));
     };
     let program = &spec.program;
-    let mut run = exec::pick_run(program, args.run.as_deref())?;
+    let mut run = driver::pick_run(program, args.run.as_deref())?;
     if let Some(v) = &args.variant {
-        run.model = exec::pick_variant(program, &run, v)?;
+        run.model = driver::pick_variant(program, &run, v)?;
     }
     args.sim.apply(&mut run)?;
     let (figure, summary) = build_figure(program, &mut run, &spec.dir, &args)?;
@@ -210,7 +210,7 @@ fn build_figure(
         ));
     }
     run.data.limit = Some(wanted.min(available));
-    let loaded = exec::load(program, run, dir)?;
+    let loaded = driver::load(program, run, dir)?;
     let n = loaded.dataset.len();
     if single && args.image >= n {
         return Err(format!(
@@ -234,7 +234,7 @@ fn build_figure(
         run.steps,
         elem,
     )?;
-    let outputs = exec::simulate(
+    let outputs = driver::simulate(
         net,
         model,
         &loaded,

@@ -3,14 +3,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
 
 use clap::{Args, ValueEnum};
 use snnc_compiler::ir::{BoundProbe, Precision, Program, Run};
-use snnc_runtime::analysis::exec;
-use snnc_runtime::engine::{NodeParams, Real, SimConfig};
-use snnc_runtime::jit::{self, JitModel};
-use snnc_runtime::reference::simulate_batch_seq;
+use snnc_runtime::driver;
+use snnc_runtime::engine::{EngineKind, Real, SimConfig};
 use snnc_runtime::report::{
     accuracy, layer_stats, rate_layer_stats, rate_probes, saturated_layers, write_probes, RunReport,
 };
@@ -82,9 +79,9 @@ pub fn run(args: RunArgs) -> Result<ExitCode, String> {
         return Ok(ExitCode::from(1));
     };
     let program = &spec.program;
-    let mut run = exec::pick_run(program, args.run.as_deref())?;
+    let mut run = driver::pick_run(program, args.run.as_deref())?;
     if let Some(variant) = &args.variant {
-        run.model = exec::pick_variant(program, &run, variant)?;
+        run.model = driver::pick_variant(program, &run, variant)?;
     }
     args.sim.apply(&mut run)?;
     if args.run.is_none() && program.runs.len() > 1 {
@@ -128,8 +125,8 @@ fn execute<T: Real>(
         // Before the simulation, not after it.
         snnc_runtime::io::replaceable(out).map_err(|e| format!("cannot write --out: {e}"))?;
     }
-    let exec::Loaded { dataset, params } = exec::load_predicting(program, run, dir)?;
-    let node_params: Vec<NodeParams<T>> = snnc_runtime::params::node_params(params.as_ref(), net);
+    let loaded = driver::load_predicting(program, run, dir)?;
+    let dataset = &loaded.dataset;
 
     // Record the reported probe, and every probe only when they are written.
     let report_probe = &run.probes[run.report.probe];
@@ -173,50 +170,27 @@ fn execute<T: Real>(
         }
     }
 
-    let inputs: Vec<Vec<T>> = (0..dataset.len())
-        .map(|i| {
-            dataset
-                .example(i)
-                .iter()
-                .map(|&x| T::from_f64(x as f64))
-                .collect()
-        })
-        .collect();
-    let input_size = net.inputs().next().map_or(0, |i| net.nodes[i].size());
-    let per_step = dataset.steps_per_example(input_size);
-    if let Some(t) = per_step {
-        if t != run.steps {
-            return Err(format!(
-                "{}: each example is a sequence of {t} steps of {input_size} values (NengoDL's (N, steps, features)), \
-                 but the run simulates {} steps; set `steps = {t}` in the run block or pass --steps {t}",
-                dataset.origin, run.steps
-            ));
-        }
-    }
     let cfg = SimConfig::of(run);
     let bar = super::progress::bar(dataset.len() as u64, "simulating");
     let tick = |done: usize| bar.set_position(done as u64);
-    let start = Instant::now();
-    let mut compile_seconds = None;
-    let outputs = match args.engine {
-        Engine::Reference => simulate_batch_seq(
-            net,
-            model,
-            &node_params,
-            &inputs,
-            per_step.is_some(),
-            &probes,
-            &cfg,
-            &tick,
-        ),
-        Engine::Jit => JitModel::compile(net, model, &node_params, &probes, &cfg).and_then(|jit| {
-            compile_seconds = Some(jit.compile_seconds);
-            jit::simulate_batch_seq(&jit, &inputs, per_step.is_some(), &tick)
-        }),
-    }
-    .map_err(|e| format!("cannot simulate: {e}"))?;
-    let seconds = start.elapsed().as_secs_f64();
+    let engine = match args.engine {
+        Engine::Jit => EngineKind::Jit,
+        Engine::Reference => EngineKind::Reference,
+    };
+    let simulated = driver::simulate_in::<T>(
+        engine,
+        net,
+        model,
+        &loaded,
+        0..dataset.len(),
+        &probes,
+        &cfg,
+        &tick,
+    );
     bar.finish_and_clear();
+    let simulated = simulated?;
+    let outputs = simulated.outputs;
+    let seconds = simulated.seconds;
 
     let size = net.nodes[report_probe.node].size();
     let (correct, read_step) = accuracy(
@@ -234,12 +208,8 @@ fn execute<T: Real>(
         spec: spec_path.display().to_string(),
         run: run.name.clone(),
         model: model.name.clone(),
-        engine: match args.engine {
-            Engine::Jit => "jit",
-            Engine::Reference => "reference",
-        }
-        .into(),
-        compile_seconds,
+        engine: engine.name().into(),
+        compile_seconds: simulated.compile_seconds,
         precision: if std::mem::size_of::<T>() == 8 {
             "f64"
         } else {

@@ -9,8 +9,8 @@ use clap::Args;
 use serde::Serialize;
 use snnc_compiler::ir::Synapse;
 use snnc_runtime::analysis::evaluate::{pareto_front, Evaluation};
-use snnc_runtime::analysis::exec;
 use snnc_runtime::analysis::latency::{argmax, steps_until_right};
+use snnc_runtime::driver;
 use snnc_runtime::engine::SimConfig;
 use snnc_runtime::io::write_atomic;
 use snnc_runtime::report::accuracy;
@@ -153,9 +153,9 @@ pub fn run(args: SweepArgs) -> Result<ExitCode, String> {
         return Ok(ExitCode::from(1));
     };
     let program = &spec.program;
-    let mut run = exec::pick_run(program, args.run.as_deref())?;
+    let mut run = driver::pick_run(program, args.run.as_deref())?;
     if let Some(v) = &args.variant {
-        run.model = exec::pick_variant(program, &run, v)?;
+        run.model = driver::pick_variant(program, &run, v)?;
     }
     super::overrides::SimOverrides {
         steps: args.steps,
@@ -206,7 +206,7 @@ pub fn run(args: SweepArgs) -> Result<ExitCode, String> {
             })
             .collect::<Result<_, String>>()?
     };
-    let loaded = exec::load(program, &run, &spec.dir)?;
+    let loaded = driver::load(program, &run, &spec.dir)?;
     let images = loaded.dataset.len();
     let probe = run.probes[run.report.probe].clone();
     let size = net.nodes[probe.node].size();
@@ -225,9 +225,9 @@ pub fn run(args: SweepArgs) -> Result<ExitCode, String> {
     for &scale in &scales {
         for syn in &synapses {
             for &present in &presents {
-                let model = exec::with_overrides(net, base, scale, syn.as_ref().map(|s| s.1));
+                let model = driver::with_overrides(net, base, scale, syn.as_ref().map(|s| s.1));
                 let steps = present.map_or(run.steps, |p| p.1);
-                let outputs = exec::simulate(
+                let outputs = driver::simulate(
                     net,
                     &model,
                     &loaded,

@@ -15,9 +15,9 @@ use snnc_compiler::ir::{DataSource, Model, Precision, Program, Run};
 use snnc_compiler::render::{convert_block, synapse_text, time_text};
 use snnc_compiler::{check_source, SourceFile};
 use snnc_runtime::analysis::evaluate::Evaluation;
-use snnc_runtime::analysis::exec::{self, Loaded};
 use snnc_runtime::analysis::tune::{self, Knobs, Options, Outcome, Problem};
 use snnc_runtime::data::Dataset;
+use snnc_runtime::driver::{self, Loaded};
 use snnc_runtime::io::write_atomic;
 
 use super::run::ReportFormat;
@@ -127,9 +127,9 @@ pub fn run(args: TuneArgs) -> Result<ExitCode, String> {
         return Ok(ExitCode::from(1));
     };
     let program = &spec.program;
-    let mut run = exec::pick_run(program, args.run.as_deref())?;
+    let mut run = driver::pick_run(program, args.run.as_deref())?;
     if let Some(v) = &args.variant {
-        run.model = exec::pick_variant(program, &run, v)?;
+        run.model = driver::pick_variant(program, &run, v)?;
     }
     if let Some(limit) = args.limit {
         if limit == 0 {
@@ -159,7 +159,7 @@ pub fn run(args: TuneArgs) -> Result<ExitCode, String> {
     } else {
         tune::spiking_variant(declared)
     };
-    let test = exec::load(program, &run, &spec.dir)?;
+    let test = driver::load(program, &run, &spec.dir)?;
     let (validation, source_text) = validation_data(&args, &spec, &run, &base, &test)?;
     let val = Loaded {
         dataset: validation,
@@ -252,7 +252,7 @@ pub fn search(
 ) -> Result<Outcome, String> {
     // Every setting records the output every step (as f64) for each
     // example, for at most `max_steps` steps.
-    let probe = exec::probe_on(problem.net, problem.output);
+    let probe = driver::probe_on(problem.net, problem.output);
     super::memory::check_run(
         problem.net,
         std::slice::from_ref(&probe),
@@ -374,7 +374,7 @@ fn validation_data(
             (train.data.clone(), text, Some(train.validation_split))
         }
     };
-    let all = exec::load_data(net, &source, &spec.dir)?;
+    let all = driver::load_data(net, &source, &spec.dir)?;
     let n = all.len();
     let (from, note) = match held_out {
         Some(split) if split > 0.0 => {

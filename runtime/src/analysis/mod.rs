@@ -1,7 +1,6 @@
-//! Analyses of runs, behind `snnc plot`, `snnc diagnose` and `snnc sweep`:
+//! Analyses of runs, behind `snnc plot`, `snnc diagnose` and `snnc sweep`
+//! (the runs themselves go through [`crate::driver`]):
 //!
-//! - [`exec`]: a run block executed with overrides (scale, synapse,
-//!   presentation time), its outputs as `f64`;
 //! - [`spikes`]: spike counts per step recovered from a spiking layer's
 //!   probe, and the marks of a raster plot;
 //! - [`layers`]: per-layer firing diagnostics of a spiking model next to its
@@ -12,7 +11,6 @@
 //! - [`tune`]: per-layer calibration and the search behind `snnc tune`.
 
 pub mod evaluate;
-pub mod exec;
 pub mod latency;
 pub mod layers;
 pub mod spikes;

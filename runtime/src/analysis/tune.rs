@@ -35,7 +35,7 @@ use snnc_compiler::ir::{InitialVoltage, Model, Network, Neuron, Op, Precision, S
 use crate::engine::{SimConfig, SimOutput};
 
 use super::evaluate::{pareto_front, predictions, Evaluation};
-use super::exec::{self, Loaded};
+use crate::driver::{self, Loaded};
 
 /// What to tune, on which examples.
 pub struct Problem<'a> {
@@ -166,7 +166,7 @@ pub fn calibrate(p: &Problem, o: &Options) -> Result<Vec<LayerCalibration>, Stri
     let spiking = spiking_nodes(p.base);
     let probes: Vec<_> = spiking
         .iter()
-        .map(|&id| exec::probe_on(p.net, id))
+        .map(|&id| driver::probe_on(p.net, id))
         .collect();
     let images = o.calibration_images.min(p.data.dataset.len());
     let cfg = SimConfig {
@@ -175,7 +175,7 @@ pub fn calibrate(p: &Problem, o: &Options) -> Result<Vec<LayerCalibration>, Stri
         seed: p.seed,
     };
     let rate = p.base.rate_equivalent();
-    let outputs = exec::simulate(p.net, &rate, p.data, 0..images, &probes, &cfg, p.precision)?;
+    let outputs = driver::simulate(p.net, &rate, p.data, 0..images, &probes, &cfg, p.precision)?;
     Ok(spiking
         .iter()
         .enumerate()
@@ -210,7 +210,7 @@ fn percentile(values: &mut [f64], q: f64) -> Option<f64> {
 
 /// The model a setting describes.
 pub fn apply(p: &Problem, calibration: &[LayerCalibration], knobs: &Knobs) -> Model {
-    let mut m = exec::with_overrides(p.net, p.base, None, Some(knobs.synapse));
+    let mut m = driver::with_overrides(p.net, p.base, None, Some(knobs.synapse));
     for (k, &id) in spiking_nodes(p.base).iter().enumerate() {
         let layer = knobs.layer_multipliers.get(k).copied().unwrap_or(1.0);
         m.nodes[id].scale = calibration[k].scale * knobs.multiplier * layer;
@@ -270,14 +270,14 @@ fn run(
     steps: usize,
     reference: Option<&[Option<usize>]>,
 ) -> Result<(Evaluation, Vec<SimOutput<f64>>), String> {
-    let probe = exec::probe_on(p.net, p.output);
+    let probe = driver::probe_on(p.net, p.output);
     let cfg = SimConfig {
         dt: p.dt,
         steps,
         seed: p.seed,
     };
     let n = p.data.dataset.len();
-    let outputs = exec::simulate(
+    let outputs = driver::simulate(
         p.net,
         model,
         p.data,

@@ -1,15 +1,25 @@
-//! Executing a run block, optionally with the settings a sweep varies
-//! replaced, on the JIT engine. Outputs are converted to `f64` so that the
-//! analyses need no generics.
+//! The one run driver behind `snnc run`, `plot`, `diagnose`, `sweep` and
+//! `tune`: pick a run block (and variant), load its data and params and
+//! check them against the network, build the engine asked for, and run the
+//! examples with a progress callback. The commands keep only their
+//! arguments, their analyses and their printing.
+//!
+//! [`simulate`] returns outputs as `f64`, so that the analyses need no
+//! generics; [`simulate_in`] keeps the run's precision (what `snnc run`
+//! writes).
 
 use std::path::Path;
+use std::time::Instant;
 
 use snnc_compiler::ir::{BoundProbe, DataSource, Model, Network, Precision, Program, Run, Synapse};
 
 use crate::data::{self, Dataset};
-use crate::engine::{NodeParams, Real, SimConfig, SimOutput};
-use crate::jit::{self, JitModel};
+use crate::engine::{
+    Engine, EngineKind, InputSeq, NodeParams, Real, SimConfig, SimError, SimOutput,
+};
+use crate::jit::JitModel;
 use crate::params::{self, NetParams};
+use crate::reference::Simulation;
 
 /// The run block called `name`, or the first one.
 pub fn pick_run(program: &Program, name: Option<&str>) -> Result<Run, String> {
@@ -145,6 +155,85 @@ pub fn probe_on(net: &Network, node: usize) -> BoundProbe {
     }
 }
 
+/// `model` of `net` with `params` bound, built for `kind` and checked
+/// ([`crate::engine::validate`]).
+pub fn build<'a, T: Real>(
+    kind: EngineKind,
+    net: &'a Network,
+    model: &'a Model,
+    params: &'a [NodeParams<T>],
+    probes: &[BoundProbe],
+    cfg: &SimConfig,
+) -> Result<Box<dyn Engine<T> + 'a>, SimError> {
+    Ok(match kind {
+        EngineKind::Jit => Box::new(JitModel::compile(net, model, params, probes, cfg)?),
+        EngineKind::Reference => Box::new(Simulation::new(net, model, params, probes, cfg)?),
+    })
+}
+
+/// What [`simulate_in`] recorded, and how long it took.
+pub struct Simulated<T> {
+    /// One per example, in order.
+    pub outputs: Vec<SimOutput<T>>,
+    /// Seconds the JIT spent compiling (`None` on the reference).
+    pub compile_seconds: Option<f64>,
+    /// Seconds from building the engine to the last output.
+    pub seconds: f64,
+}
+
+/// Simulates examples `range` of the data with params `loaded` on engine
+/// `kind` in precision `T`. Examples that are NengoDL `(steps, features)`
+/// sequences ([`Dataset::steps_per_example`]) are fed a row per step and
+/// must have the run's number of steps. `progress` is called with the
+/// number of examples finished so far.
+#[allow(clippy::too_many_arguments)]
+pub fn simulate_in<T: Real>(
+    kind: EngineKind,
+    net: &Network,
+    model: &Model,
+    loaded: &Loaded,
+    range: std::ops::Range<usize>,
+    probes: &[BoundProbe],
+    cfg: &SimConfig,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<Simulated<T>, String> {
+    let dataset = &loaded.dataset;
+    let input_size = net.inputs().next().map_or(0, |i| net.nodes[i].size());
+    let per_step = dataset.steps_per_example(input_size);
+    if let Some(t) = per_step {
+        if t != cfg.steps {
+            return Err(format!(
+                "{}: each example is a sequence of {t} steps of {input_size} values (NengoDL's (N, steps, features)), \
+                 but the run simulates {} steps; set `steps = {t}` in the run block or pass --steps {t}",
+                dataset.origin, cfg.steps
+            ));
+        }
+    }
+    let node_params: Vec<NodeParams<T>> = params::node_params(loaded.params.as_ref(), net);
+    let inputs: Vec<Vec<T>> = range
+        .map(|i| {
+            dataset
+                .example(i)
+                .iter()
+                .map(|&x| T::from_f64(x as f64))
+                .collect()
+        })
+        .collect();
+    let examples: Vec<InputSeq<T>> = inputs
+        .iter()
+        .map(|x| InputSeq::new(x, per_step.is_some()))
+        .collect();
+    let start = Instant::now();
+    let cannot = |e: SimError| format!("cannot simulate: {e}");
+    let engine = build(kind, net, model, &node_params, probes, cfg).map_err(cannot)?;
+    let outputs = engine.run_batch(&examples, progress).map_err(cannot)?;
+    Ok(Simulated {
+        outputs,
+        compile_seconds: engine.compile_seconds(),
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
 /// Simulates examples `range` of the data on the JIT in `precision`;
 /// outputs as `f64`.
 pub fn simulate(
@@ -157,12 +246,12 @@ pub fn simulate(
     precision: Precision,
 ) -> Result<Vec<SimOutput<f64>>, String> {
     match precision {
-        Precision::F32 => simulate_in::<f32>(net, model, loaded, range, probes, cfg),
-        Precision::F64 => simulate_in::<f64>(net, model, loaded, range, probes, cfg),
+        Precision::F32 => simulate_f64::<f32>(net, model, loaded, range, probes, cfg),
+        Precision::F64 => simulate_f64::<f64>(net, model, loaded, range, probes, cfg),
     }
 }
 
-fn simulate_in<T: Real>(
+fn simulate_f64<T: Real>(
     net: &Network,
     model: &Model,
     loaded: &Loaded,
@@ -170,22 +259,18 @@ fn simulate_in<T: Real>(
     probes: &[BoundProbe],
     cfg: &SimConfig,
 ) -> Result<Vec<SimOutput<f64>>, String> {
-    let node_params: Vec<NodeParams<T>> = params::node_params(loaded.params.as_ref(), net);
-    let inputs: Vec<Vec<T>> = range
-        .map(|i| {
-            loaded
-                .dataset
-                .example(i)
-                .iter()
-                .map(|&x| T::from_f64(x as f64))
-                .collect()
-        })
-        .collect();
-    let jit = JitModel::compile(net, model, &node_params, probes, cfg)
-        .map_err(|e| format!("cannot simulate: {e}"))?;
-    let outputs =
-        jit::simulate_batch(&jit, &inputs, &|_| {}).map_err(|e| format!("cannot simulate: {e}"))?;
-    Ok(outputs
+    let simulated = simulate_in::<T>(
+        EngineKind::Jit,
+        net,
+        model,
+        loaded,
+        range,
+        probes,
+        cfg,
+        &|_| {},
+    )?;
+    Ok(simulated
+        .outputs
         .into_iter()
         .map(|o| SimOutput {
             probes: o
