@@ -180,14 +180,19 @@ fn labels_outside_the_output_classes_are_refused() {
     let out = snnc().arg("run").arg(&spec).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "run accepted label 12: {stderr}");
+    // A diagnostic at the `data =` line, naming the example, its label and
+    // the output layer (the text wraps at 80 columns: compare unwrapped).
+    let unwrapped = stderr.replace("\n  │ ", " ");
+    assert!(unwrapped.starts_with("E0504"), "{stderr}");
     assert!(
-        stderr.contains("example 1 of") && stderr.contains("has label 12"),
+        unwrapped.contains("example 1 of") && unwrapped.contains("has label 12"),
         "{stderr}"
     );
     assert!(
-        stderr.contains("`out` has only 10 class scores"),
+        unwrapped.contains("`out` has only 10 class scores"),
         "{stderr}"
     );
+    assert!(stderr.contains("labels.snn:14:12]"), "{stderr}");
 }
 
 /// A firing-rate scale so large that spike counts saturate at 2^32 - 1 is
@@ -554,4 +559,31 @@ fn unlabelled_data_gives_predictions_without_accuracy() {
     let o = snnc().arg("check").arg(&unlabelled).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     std::fs::remove_dir_all(dir).ok();
+}
+
+/// A run block whose params or data do not fit its network: `snnc run`
+/// prints the diagnostic of `tests/run_diagnostics` exactly as that
+/// snapshot holds it (code, the `params =` / `data =` line, the layer,
+/// the fix) and exits with 1; the other commands that load a run block
+/// report the same diagnostic.
+#[test]
+fn params_and_data_that_do_not_fit_are_diagnostics_on_the_spec() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for case in ["params_for_another_network", "data_wrong_input_size"] {
+        let spec = format!("tests/run_diagnostics/{case}.snn");
+        let expected =
+            std::fs::read_to_string(root.join(format!("tests/run_diagnostics/{case}.stderr")))
+                .unwrap();
+        for command in [&["run"][..], &["sweep", "--scale", "2"]] {
+            let out = snnc()
+                .current_dir(root)
+                .args(command)
+                .arg(&spec)
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{command:?} {case}: {stderr}");
+            assert_eq!(stderr, expected, "{command:?} {case}");
+        }
+    }
 }

@@ -24,6 +24,13 @@
 //! every `.stderr`, and a `.json` only for cases that already have one: to
 //! give a new case a JSON snapshot, create an empty `NAME.json` first.
 //!
+//! Every `tests/run_diagnostics/NAME.snn` is a clean spec whose run block's
+//! data or params do not fit its network: `run_case::NAME` loads them as
+//! `snnc run` does and compares the diagnostic with `NAME.stderr` (and
+//! `NAME.json` when it exists), which `tests/cli_run.rs` also holds the
+//! command's stderr to. The paths in these specs are relative to that
+//! directory, so the files they name are the repository's examples.
+//!
 //! The harness is `libtest-mimic` (`harness = false` in Cargo.toml): the
 //! cases are files, and each still shows up, filters and fails as a test.
 
@@ -33,6 +40,7 @@ use std::path::{Path, PathBuf};
 use libtest_mimic::{Arguments, Failed, Trial};
 use snnc_compiler::diagnostic::{render_json, render_text, Code};
 use snnc_compiler::{check_source, Diagnostic, SourceFile};
+use snnc_runtime::driver;
 
 /// The directory must hold at least this many cases.
 const MIN_CASES: usize = 25;
@@ -49,8 +57,9 @@ const SEVERAL_MISTAKES: [(&str, usize); 3] = [
 fn main() {
     let args = Arguments::from_args();
     let dir = case_dir();
-    let cases = cases(&dir);
-    let mut trials: Vec<Trial> = cases
+    let checker_cases = cases(&dir);
+    let run_cases = cases(&run_case_dir());
+    let mut trials: Vec<Trial> = checker_cases
         .iter()
         .map(|path| {
             let name = stem(path);
@@ -58,8 +67,14 @@ fn main() {
             Trial::test(format!("case::{name}"), move || check_case_file(&path))
         })
         .collect();
+    for path in run_cases {
+        let name = stem(&path);
+        trials.push(Trial::test(format!("run_case::{name}"), move || {
+            check_run_case(&path)
+        }));
+    }
     trials.extend([
-        Trial::test("enough_cases", move || enough_cases(cases.len())),
+        Trial::test("enough_cases", move || enough_cases(checker_cases.len())),
         Trial::test("no_stale_snapshots", no_stale_snapshots),
         Trial::test("line_diff_marks_changes", line_diff_marks_changes),
         Trial::test(
@@ -78,6 +93,12 @@ fn case_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests")
         .join("diagnostics")
+}
+
+fn run_case_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("run_diagnostics")
 }
 
 fn blessing() -> bool {
@@ -158,6 +179,56 @@ fn check_case_file(path: &Path) -> Result<(), Failed> {
             failures.join("\n\n")
         )
         .into())
+    }
+}
+
+/// A runtime case: the spec is clean, and loading its run block's data and
+/// params gives one diagnostic, rendered as `snnc run` prints it.
+fn check_run_case(path: &Path) -> Result<(), Failed> {
+    let name = stem(path);
+    let file_name = format!("{name}.snn");
+    let text = fs::read_to_string(path).map_err(|e| format!("{file_name}: cannot read: {e}"))?;
+    let checked = check_source(&text);
+    if !checked.diagnostics.is_empty() {
+        return Err(format!(
+            "the spec itself has diagnostics; a runtime case must check clean: {:#?}",
+            checked.diagnostics
+        )
+        .into());
+    }
+    let program = checked.program.ok_or("no program from a clean spec")?;
+    let run = driver::pick_run(&program, None)?;
+    // Relative to the working directory (the package root), as a user
+    // running `snnc run tests/run_diagnostics/NAME.snn` there would see it.
+    let dir = Path::new("tests/run_diagnostics");
+    let diagnostic = match driver::load_predicting(&program, &run, dir) {
+        Err(d) => *d,
+        Ok(loaded) => match driver::labels_fit(&program, &run, &loaded.dataset) {
+            Err(d) => *d,
+            Ok(()) => return Err("the data and params load without a problem".into()),
+        },
+    };
+    let source = SourceFile {
+        name: format!("tests/run_diagnostics/{file_name}"),
+        text,
+    };
+    let diagnostics = [diagnostic];
+    let mut failures = header_problems(&source, &diagnostics);
+    failures.extend(compare_snapshot(
+        &path.with_extension("stderr"),
+        &render_text(&source, &diagnostics, false),
+    ));
+    let json_path = path.with_extension("json");
+    if json_path.exists() {
+        failures.extend(compare_snapshot(
+            &json_path,
+            &render_json(&source, &diagnostics),
+        ));
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(failures.join("\n\n").into())
     }
 }
 
@@ -355,7 +426,8 @@ fn three_mistakes_give_three_diagnostics() -> Result<(), Failed> {
 
 /// Every code the checker can produce has at least one case. (E0502 is
 /// for a spec file that cannot be read, tested in cli_run.rs; E0501 is
-/// reserved for the runtime: the checker never opens files.)
+/// reserved for the runtime, and E0503 and E0504 are the runtime's, with
+/// the cases of tests/run_diagnostics: the checker never opens files.)
 fn every_checker_code_has_a_case() -> Result<(), Failed> {
     let mut seen = std::collections::HashSet::new();
     for path in cases(&case_dir()) {
@@ -363,7 +435,12 @@ fn every_checker_code_has_a_case() -> Result<(), Failed> {
     }
     let missing: Vec<&str> = Code::ALL
         .iter()
-        .filter(|c| !matches!(c, Code::Runtime | Code::Unreadable) && !seen.contains(*c))
+        .filter(|c| {
+            !matches!(
+                c,
+                Code::Runtime | Code::Unreadable | Code::BadParams | Code::BadData
+            ) && !seen.contains(*c)
+        })
         .map(|c| c.as_str())
         .collect();
     if missing.is_empty() {

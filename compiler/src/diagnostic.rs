@@ -49,12 +49,16 @@ pub enum Code {
     Runtime,
     /// The spec file itself cannot be read: missing, a directory, not UTF-8.
     Unreadable,
+    /// A run's params file cannot be read or does not fit the network.
+    BadParams,
+    /// A run's data cannot be read or does not fit the network.
+    BadData,
     /// Legal but probably not what was meant.
     Suspicious,
 }
 
 impl Code {
-    pub const ALL: [Code; 16] = [
+    pub const ALL: [Code; 18] = [
         Code::Syntax,
         Code::UnclosedBlock,
         Code::UnknownKeyword,
@@ -70,6 +74,8 @@ impl Code {
         Code::BadLoss,
         Code::Runtime,
         Code::Unreadable,
+        Code::BadParams,
+        Code::BadData,
         Code::Suspicious,
     ];
 
@@ -90,6 +96,8 @@ impl Code {
             Code::BadLoss => "E0403",
             Code::Runtime => "E0501",
             Code::Unreadable => "E0502",
+            Code::BadParams => "E0503",
+            Code::BadData => "E0504",
             Code::Suspicious => "W0001",
         }
     }

@@ -490,6 +490,10 @@ pub struct Run {
     pub model: usize,
     /// Params `.npz`, relative to the spec's directory.
     pub params: Option<String>,
+    /// Where `params` is written (its value), so that a params file that
+    /// does not fit the network is reported there; empty without `params`.
+    #[serde(skip)]
+    pub params_span: Span,
     pub data: DataSource,
     pub dt: f64,
     /// Steps each input is held for (`present / dt`).

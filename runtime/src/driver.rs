@@ -11,12 +11,17 @@
 use std::path::Path;
 use std::time::Instant;
 
-use snnc_compiler::ir::{BoundProbe, DataSource, Model, Network, Precision, Program, Run, Synapse};
+use snnc_compiler::diagnostic::{Code, Diagnostic};
+use snnc_compiler::ir::{
+    BoundProbe, DataSource, Model, Network, NodeId, Precision, Program, Run, Synapse,
+};
+use snnc_compiler::span::Span;
 
 use crate::data::{self, Dataset};
 use crate::engine::{
     Engine, EngineKind, InputSeq, NodeParams, Real, SimConfig, SimError, SimOutput,
 };
+use crate::io::IoError;
 use crate::jit::JitModel;
 use crate::params::{self, NetParams};
 use crate::reference::Simulation;
@@ -73,45 +78,204 @@ pub struct Loaded {
 }
 
 /// A run's data and params; the data must have labels (every command but
-/// `snnc run` measures against them).
-pub fn load(program: &Program, run: &Run, dir: &Path) -> Result<Loaded, String> {
+/// `snnc run` measures against them). A file that cannot be read or does
+/// not fit the network is a diagnostic on the run block's `data =` or
+/// `params =` value ([`Code::BadData`], [`Code::BadParams`]).
+pub fn load(program: &Program, run: &Run, dir: &Path) -> Result<Loaded, Box<Diagnostic>> {
     let loaded = load_run(program, run, dir, false)?;
-    labels_needed(&loaded.dataset)?;
+    labels_needed(&loaded.dataset).map_err(|(message, help)| {
+        Box::new(
+            Diagnostic::error(Code::BadData, run.data.span, message)
+                .label("this data has no labels")
+                .help(help),
+        )
+    })?;
     Ok(loaded)
 }
 
 /// [`load`], with unlabelled data (predictions without an accuracy) and
 /// NengoDL's `(N, steps, features)` sequences (see
 /// [`Dataset::steps_per_example`]) too: what `snnc run` reads.
-pub fn load_predicting(program: &Program, run: &Run, dir: &Path) -> Result<Loaded, String> {
+pub fn load_predicting(
+    program: &Program,
+    run: &Run,
+    dir: &Path,
+) -> Result<Loaded, Box<Diagnostic>> {
     load_run(program, run, dir, true)
 }
 
-fn load_run(program: &Program, run: &Run, dir: &Path, sequences: bool) -> Result<Loaded, String> {
+fn load_run(
+    program: &Program,
+    run: &Run,
+    dir: &Path,
+    sequences: bool,
+) -> Result<Loaded, Box<Diagnostic>> {
     let net = program.network_of(&program.models[run.model]);
-    let dataset = load_examples(net, &run.data, dir, sequences)?;
+    let dataset = load_examples(net, &run.data, dir, sequences)
+        .map_err(|problem| Box::new(problem.diagnostic(net, run.data.span)))?;
     let params = match &run.params {
-        Some(p) => Some(params::load(&dir.join(p), net).map_err(|e| e.to_string())?),
+        Some(p) => Some(
+            params::load(&dir.join(p), net)
+                .map_err(|e| Box::new(params_diagnostic(net, run.params_span, &e)))?,
+        ),
         None => None,
     };
     Ok(Loaded { dataset, params })
 }
 
+/// A params file that cannot be read or does not fit `net`, at `span` (the
+/// run block's `params =` value), with the layers that declare the tensors
+/// it names as related places. The message and help are the [`IoError`]'s
+/// (file, place, fix); the loader lists every problem in one error, naming
+/// each tensor in backquotes, which is how the layers are found.
+fn params_diagnostic(net: &Network, span: Span, e: &IoError) -> Diagnostic {
+    let mut d = Diagnostic::error(Code::BadParams, span, io_message(e)).label("this params file");
+    if let Some(help) = &e.help {
+        d = d.help(help.clone());
+    }
+    for node in &net.nodes {
+        let named: Vec<&str> = node
+            .params
+            .iter()
+            .map(|p| p.name.as_str())
+            .filter(|name| e.message.contains(&format!("`{name}`")))
+            .collect();
+        if !named.is_empty() {
+            d = d.with_secondary(node.span, format!("declares `{}`", named.join("`, `")));
+        }
+    }
+    d
+}
+
+/// An [`IoError`] without its help: `{path}: {place}: {message}`.
+fn io_message(e: &IoError) -> String {
+    match &e.place {
+        Some(place) => format!("{}: {place}: {}", e.path.display(), e.message),
+        None => format!("{}: {}", e.path.display(), e.message),
+    }
+}
+
+/// Why a data source cannot feed a network.
+enum DataProblem {
+    /// The files cannot be read.
+    Unreadable(IoError),
+    /// Examples whose size is not the input's.
+    WrongSize {
+        origin: String,
+        values: usize,
+        input: NodeId,
+    },
+    /// No labels, where the command measures against them.
+    Unlabelled { message: String, help: String },
+}
+
+impl DataProblem {
+    /// As a diagnostic at `span` (the data source in the spec).
+    fn diagnostic(self, net: &Network, span: Span) -> Diagnostic {
+        match self {
+            DataProblem::Unreadable(e) => {
+                let d = Diagnostic::error(Code::BadData, span, io_message(&e))
+                    .label("this data cannot be read");
+                match e.help {
+                    Some(help) => d.help(help),
+                    None => d,
+                }
+            }
+            DataProblem::WrongSize {
+                origin,
+                values,
+                input,
+            } => {
+                let input = &net.nodes[input];
+                Diagnostic::error(
+                    Code::BadData,
+                    span,
+                    format!(
+                        "{origin}: examples have {values} values, but input `{}` of `{}` takes {}",
+                        input.name,
+                        net.name,
+                        input.size()
+                    ),
+                )
+                .label(format!("examples of {values} values"))
+                .with_secondary(input.span, format!("takes {} values", input.size()))
+                .help(
+                    "give data whose examples fit the input, or declare the input with their shape",
+                )
+            }
+            DataProblem::Unlabelled { message, help } => {
+                Diagnostic::error(Code::BadData, span, message)
+                    .label("this data has no labels")
+                    .help(help)
+            }
+        }
+    }
+
+    /// As one line of text, for data that is not in a spec (a command
+    /// line's `--validation`, `snnc import --data`).
+    fn text(self, net: &Network) -> String {
+        match self {
+            DataProblem::Unreadable(e) => e.to_string(),
+            DataProblem::WrongSize {
+                origin,
+                values,
+                input,
+            } => {
+                let input = &net.nodes[input];
+                format!(
+                    "{origin}: examples have {values} values, but input `{}` of `{}` takes {}",
+                    input.name,
+                    net.name,
+                    input.size()
+                )
+            }
+            DataProblem::Unlabelled { message, help } => format!("{message}; {help}"),
+        }
+    }
+}
+
 /// The examples and labels of `source`, checked against the input of `net`.
 pub fn load_data(net: &Network, source: &DataSource, dir: &Path) -> Result<Dataset, String> {
-    let dataset = load_examples(net, source, dir, false)?;
-    labels_needed(&dataset)?;
+    let dataset = load_examples(net, source, dir, false).map_err(|p| p.text(net))?;
+    labels_needed(&dataset)
+        .map_err(|(message, help)| DataProblem::Unlabelled { message, help }.text(net))?;
     Ok(dataset)
 }
 
-fn labels_needed(dataset: &Dataset) -> Result<(), String> {
+/// Data without labels, for a command that measures accuracy: the message
+/// and the fix.
+fn labels_needed(dataset: &Dataset) -> Result<(), (String, String)> {
     if dataset.labelled {
         return Ok(());
     }
-    Err(format!(
-        "{}: this data has no labels, and this command measures accuracy against them;          give the data its labels (`npy(\"x.npy\", labels=\"y.npy\")`), or use `snnc run --out` for predictions",
-        dataset.origin
+    Err((
+        format!(
+            "{}: this data has no labels, and this command measures accuracy against them",
+            dataset.origin
+        ),
+        "give the data its labels (`npy(\"x.npy\", labels=\"y.npy\")`), or use `snnc run --out` for predictions".into(),
     ))
+}
+
+/// Labels of `dataset` that the run's reported probe has no class score
+/// for, as a diagnostic at the data source with the probed layer related.
+pub fn labels_fit(program: &Program, run: &Run, dataset: &Dataset) -> Result<(), Box<Diagnostic>> {
+    let net = program.network_of(&program.models[run.model]);
+    let node = &net.nodes[run.probes[run.report.probe].node];
+    crate::report::labels_fit(
+        &dataset.labels,
+        node.size(),
+        &node.name,
+        &dataset.origin,
+        run.data.offset,
+    )
+    .map_err(|message| {
+        Box::new(
+            Diagnostic::error(Code::BadData, run.data.span, message)
+                .label("labels out of range")
+                .with_secondary(node.span, format!("{} class scores", node.size())),
+        )
+    })
 }
 
 /// The examples of `source` (labelled or not), checked against the input
@@ -121,25 +285,22 @@ fn load_examples(
     source: &DataSource,
     dir: &Path,
     sequences: bool,
-) -> Result<Dataset, String> {
-    let dataset = data::load(source, dir).map_err(|e| e.to_string())?;
-    let input = net
-        .inputs()
-        .next()
-        .map(|i| &net.nodes[i])
-        .ok_or("the network has no input")?;
-    if sequences && dataset.steps_per_example(input.size()).is_some() {
+) -> Result<Dataset, DataProblem> {
+    let dataset = data::load(source, dir).map_err(DataProblem::Unreadable)?;
+    // The checker requires an input; a network without one takes nothing.
+    let Some(input) = net.inputs().next() else {
+        return Ok(dataset);
+    };
+    let size = net.nodes[input].size();
+    if sequences && dataset.steps_per_example(size).is_some() {
         return Ok(dataset);
     }
-    if dataset.example_size() != input.size() {
-        return Err(format!(
-            "{}: examples have {} values, but input `{}` of `{}` takes {}",
-            dataset.origin,
-            dataset.example_size(),
-            input.name,
-            net.name,
-            input.size()
-        ));
+    if dataset.example_size() != size {
+        return Err(DataProblem::WrongSize {
+            values: dataset.example_size(),
+            origin: dataset.origin,
+            input,
+        });
     }
     Ok(dataset)
 }

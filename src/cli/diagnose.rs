@@ -122,7 +122,10 @@ pub fn run(args: DiagnoseArgs) -> Result<ExitCode, String> {
     let rate = &variant.rate_equivalent();
     let net = program.network_of(variant);
     run.data.limit = Some(run.data.limit.map_or(args.limit, |l| l.min(args.limit)));
-    let loaded = driver::load(program, &run, &spec.dir)?;
+    let loaded = match driver::load(program, &run, &spec.dir) {
+        Ok(loaded) => loaded,
+        Err(d) => return Ok(spec.fail(&d)),
+    };
     let images = loaded.dataset.len();
 
     let report_probe = run.probes[run.report.probe].clone();

@@ -8,10 +8,10 @@ use std::process::ExitCode;
 use clap::{Args, ValueEnum};
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use snnc_compiler::ir::{Program, Run};
+use snnc_compiler::ir::{BoundProbe, Program, Run};
 use snnc_runtime::analysis::latency::argmax;
 use snnc_runtime::analysis::spikes::{raster, Raster};
-use snnc_runtime::driver;
+use snnc_runtime::driver::{self, Loaded};
 use snnc_runtime::engine::SimConfig;
 
 use super::spec::load_spec;
@@ -157,7 +157,12 @@ pub fn run(args: PlotArgs) -> Result<ExitCode, String> {
         run.model = driver::pick_variant(program, &run, v)?;
     }
     args.sim.apply(&mut run)?;
-    let (figure, summary) = build_figure(program, &mut run, &spec.dir, &args)?;
+    let probe = plotted_probe(&mut run, &args)?;
+    let loaded = match driver::load(program, &run, &spec.dir) {
+        Ok(loaded) => loaded,
+        Err(d) => return Ok(spec.fail(&d)),
+    };
+    let (figure, summary) = build_figure(program, &run, probe, &loaded, &args)?;
     if svg {
         draw(
             SVGBackend::new(&args.output, size).into_drawing_area(),
@@ -173,14 +178,9 @@ pub fn run(args: PlotArgs) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn build_figure(
-    program: &Program,
-    run: &mut Run,
-    dir: &Path,
-    args: &PlotArgs,
-) -> Result<(Figure, String), String> {
-    let model = &program.models[run.model];
-    let net = program.network_of(model);
+/// The probe to draw, after checking that it has something to draw; sets
+/// the run's data limit to the examples the plot needs.
+fn plotted_probe(run: &mut Run, args: &PlotArgs) -> Result<BoundProbe, String> {
     let Some(probe) = run.probes.iter().find(|p| p.name == args.probe).cloned() else {
         let names: Vec<&str> = run.probes.iter().map(|p| p.name.as_str()).collect();
         return Err(format!(
@@ -210,7 +210,19 @@ fn build_figure(
         ));
     }
     run.data.limit = Some(wanted.min(available));
-    let loaded = driver::load(program, run, dir)?;
+    Ok(probe)
+}
+
+fn build_figure(
+    program: &Program,
+    run: &Run,
+    probe: BoundProbe,
+    loaded: &Loaded,
+    args: &PlotArgs,
+) -> Result<(Figure, String), String> {
+    let model = &program.models[run.model];
+    let net = program.network_of(model);
+    let single = args.kind != PlotKind::Predictions;
     let n = loaded.dataset.len();
     if single && args.image >= n {
         return Err(format!(
@@ -237,7 +249,7 @@ fn build_figure(
     let outputs = driver::simulate(
         net,
         model,
-        &loaded,
+        loaded,
         range.clone(),
         std::slice::from_ref(&probe),
         &SimConfig::of(run),

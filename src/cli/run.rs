@@ -5,14 +5,14 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
-use snnc_compiler::ir::{BoundProbe, Precision, Program, Run};
+use snnc_compiler::ir::{BoundProbe, Precision, Run};
 use snnc_runtime::driver;
 use snnc_runtime::engine::{EngineKind, Real, SimConfig};
 use snnc_runtime::report::{
     accuracy, layer_stats, rate_layer_stats, rate_probes, saturated_layers, write_probes, RunReport,
 };
 
-use super::spec::load_spec;
+use super::spec::{load_spec, Spec};
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -107,25 +107,23 @@ pub fn run(args: RunArgs) -> Result<ExitCode, String> {
         };
     }
     match run.precision {
-        Precision::F32 => execute::<f32>(&spec.path, &spec.dir, program, &run, &args),
-        Precision::F64 => execute::<f64>(&spec.path, &spec.dir, program, &run, &args),
+        Precision::F32 => execute::<f32>(&spec, &run, &args),
+        Precision::F64 => execute::<f64>(&spec, &run, &args),
     }
 }
 
-fn execute<T: Real>(
-    spec_path: &Path,
-    dir: &Path,
-    program: &Program,
-    run: &Run,
-    args: &RunArgs,
-) -> Result<ExitCode, String> {
+fn execute<T: Real>(spec: &Spec, run: &Run, args: &RunArgs) -> Result<ExitCode, String> {
+    let program = &spec.program;
     let model = &program.models[run.model];
     let net = program.network_of(model);
     if let Some(out) = &args.out {
         // Before the simulation, not after it.
         snnc_runtime::io::replaceable(out).map_err(|e| format!("cannot write --out: {e}"))?;
     }
-    let loaded = driver::load_predicting(program, run, dir)?;
+    let loaded = match driver::load_predicting(program, run, &spec.dir) {
+        Ok(loaded) => loaded,
+        Err(d) => return Ok(spec.fail(&d)),
+    };
     let dataset = &loaded.dataset;
 
     // Record the reported probe, and every probe only when they are written.
@@ -139,13 +137,9 @@ fn execute<T: Real>(
     let written = probes.len();
     let rate_probes = rate_probes(net, model, run.steps);
     probes.extend(rate_probes.iter().cloned());
-    snnc_runtime::report::labels_fit(
-        &dataset.labels,
-        net.nodes[report_probe.node].size(),
-        &net.nodes[report_probe.node].name,
-        &dataset.origin,
-        run.data.offset,
-    )?;
+    if let Err(d) = driver::labels_fit(program, run, dataset) {
+        return Ok(spec.fail(&d));
+    }
     super::memory::check_run(
         net,
         &probes,
@@ -205,7 +199,7 @@ fn execute<T: Real>(
     let images = dataset.len();
     let report = RunReport {
         schema: snnc_runtime::report::RUN_SCHEMA,
-        spec: spec_path.display().to_string(),
+        spec: spec.path.display().to_string(),
         run: run.name.clone(),
         model: model.name.clone(),
         engine: engine.name().into(),

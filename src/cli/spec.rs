@@ -2,8 +2,9 @@
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
-use snnc_compiler::diagnostic::render_text;
+use snnc_compiler::diagnostic::{render_text, Diagnostic};
 use snnc_compiler::ir::Program;
 use snnc_compiler::{check_source, SourceFile};
 
@@ -61,4 +62,21 @@ pub fn load_spec(path: &Path) -> Result<Option<Spec>, String> {
         text: file.text,
         program,
     }))
+}
+
+impl Spec {
+    /// Prints a problem found while running the spec (its data or params
+    /// do not fit) to stderr, rendered as `snnc check` renders the spec's
+    /// own problems; returns the exit status for it.
+    pub fn fail(&self, diagnostic: &Diagnostic) -> ExitCode {
+        let file = SourceFile {
+            name: self.path.display().to_string(),
+            text: self.text.clone(),
+        };
+        eprint!(
+            "{}",
+            render_text(&file, std::slice::from_ref(diagnostic), stderr_color())
+        );
+        ExitCode::from(1)
+    }
 }

@@ -206,7 +206,10 @@ pub fn run(args: SweepArgs) -> Result<ExitCode, String> {
             })
             .collect::<Result<_, String>>()?
     };
-    let loaded = driver::load(program, &run, &spec.dir)?;
+    let loaded = match driver::load(program, &run, &spec.dir) {
+        Ok(loaded) => loaded,
+        Err(d) => return Ok(spec.fail(&d)),
+    };
     let images = loaded.dataset.len();
     let probe = run.probes[run.report.probe].clone();
     let size = net.nodes[probe.node].size();

@@ -159,7 +159,10 @@ pub fn run(args: TuneArgs) -> Result<ExitCode, String> {
     } else {
         tune::spiking_variant(declared)
     };
-    let test = driver::load(program, &run, &spec.dir)?;
+    let test = match driver::load(program, &run, &spec.dir) {
+        Ok(loaded) => loaded,
+        Err(d) => return Ok(spec.fail(&d)),
+    };
     let (validation, source_text) = validation_data(&args, &spec, &run, &base, &test)?;
     let val = Loaded {
         dataset: validation,

@@ -221,6 +221,7 @@ pub fn check_run(block: &Block, p: &Program, broken: &Broken, d: &mut Diags) -> 
         name: block.name.as_ref().map(|n| n.node.clone()),
         model,
         params: params.or(None),
+        params_span: s.value("params").map_or(Span::default(), |e| e.span),
         data: data?,
         dt: dt_v,
         steps: steps?,
