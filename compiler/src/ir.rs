@@ -208,6 +208,34 @@ pub struct Model {
     /// in `convert NAME from ...` for a variant.
     #[serde(skip)]
     pub span: Span,
+    /// Where a variant's settings are written (empty for a rate model).
+    #[serde(skip)]
+    pub places: ModelPlaces,
+}
+
+/// Where a convert variant's settings are written, so that a tool can
+/// point at them or edit them (`snnc diagnose` and its `--fix`) without
+/// reading the spec text again.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ModelPlaces {
+    /// The block's header line, `convert NAME from BASE {`.
+    pub header: Option<Span>,
+    /// The offset of the block's closing brace.
+    pub close: Option<usize>,
+    /// The `scale_firing_rates = ...` line.
+    pub global_scale: Option<Span>,
+    /// The `scale LAYER = ...` lines, by layer name, in file order.
+    pub layer_scales: Vec<(String, Span)>,
+}
+
+impl ModelPlaces {
+    /// The `scale LAYER = ...` line of `layer`.
+    pub fn layer_scale(&self, layer: &str) -> Option<Span> {
+        self.layer_scales
+            .iter()
+            .find(|(l, _)| l == layer)
+            .map(|(_, s)| *s)
+    }
 }
 
 impl Model {
@@ -495,6 +523,10 @@ pub struct Run {
     #[serde(skip)]
     pub params_span: Span,
     pub data: DataSource,
+    /// Where the run's length is set: its `present` (or `steps`) line, or
+    /// the block's header when neither is written.
+    #[serde(skip)]
+    pub steps_span: Span,
     pub dt: f64,
     /// Steps each input is held for (`present / dt`).
     pub steps: usize,

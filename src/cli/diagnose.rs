@@ -9,11 +9,10 @@ use std::process::ExitCode;
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 use snnc_compiler::diagnostic::{render_json, render_text, Diagnostic};
-use snnc_compiler::ir::{BoundProbe, Synapse};
+use snnc_compiler::ir::{BoundProbe, ModelPlaces, Synapse};
 use snnc_compiler::render::synapse_text;
 use snnc_compiler::span::Span;
-use snnc_compiler::syntax::ast::{Item, Stmt};
-use snnc_compiler::syntax::parse;
+use snnc_compiler::SourceFile;
 use snnc_runtime::analysis::layers::{
     findings, Finding, Fix, LayerAccum, LayerDiag, OutputAccum, OutputDiag,
 };
@@ -22,7 +21,7 @@ use snnc_runtime::engine::SimConfig;
 use snnc_runtime::io::write_atomic;
 use snnc_runtime::report::accuracy;
 
-use super::spec::{load_spec, read_source};
+use super::spec::load_spec;
 
 /// Images simulated at once: bounds the memory of per-step probes on every
 /// spiking layer.
@@ -103,7 +102,11 @@ pub fn run(args: DiagnoseArgs) -> Result<ExitCode, String> {
     let Some(spec) = load_spec(&args.file)? else {
         return Ok(ExitCode::from(1));
     };
-    let source = read_source(&args.file)?;
+    // The text as checked: spans in the IR point into it.
+    let source = SourceFile {
+        name: spec.path.display().to_string(),
+        text: spec.text.clone(),
+    };
     let program = &spec.program;
     let mut run = driver::pick_run(program, args.run.as_deref())?;
     if let Some(v) = &args.variant {
@@ -233,16 +236,10 @@ pub fn run(args: DiagnoseArgs) -> Result<ExitCode, String> {
     let found = findings(&layers, &output, &sources, present, run.dt);
 
     // Spans: the run block's `present` line, the variant's scale lines.
-    let places = Places::find(
-        &source.text,
-        run.name.as_deref(),
-        program
-            .runs
-            .iter()
-            .position(|r| r.name == run.name)
-            .unwrap_or(0),
-        &variant.name,
-    );
+    let places = Places {
+        present: run.steps_span,
+        variant: &variant.places,
+    };
     let diags: Vec<Diagnostic> = found
         .iter()
         .map(|f| to_diagnostic(f, &places, variant.span))
@@ -347,90 +344,23 @@ pub fn run(args: DiagnoseArgs) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Where the settings a fix changes are written.
-struct Places {
+/// Where the settings a fix changes are written, as the checker recorded
+/// them in the IR.
+struct Places<'a> {
     /// The run block's `present` (or `steps`) line, else its header.
-    present: Option<Span>,
-    /// `scale_firing_rates = ...` in the variant.
-    global_scale: Option<Span>,
-    /// `scale LAYER = ...` in the variant.
-    layer_scales: Vec<(String, Span)>,
-    /// The variant's header.
-    variant_header: Option<Span>,
-    /// The offset of the variant block's closing brace.
-    variant_close: Option<usize>,
-}
-
-impl Places {
-    fn find(text: &str, run_name: Option<&str>, run_index: usize, variant: &str) -> Places {
-        let (file, _) = parse(text);
-        let mut places = Places {
-            present: None,
-            global_scale: None,
-            layer_scales: Vec::new(),
-            variant_header: None,
-            variant_close: None,
-        };
-        let mut runs_seen = 0;
-        for item in &file.items {
-            let Item::Block(b) = item else { continue };
-            let name = b.name.as_ref().map(|n| n.node.as_str());
-            match b.kind.node.as_str() {
-                "run" => {
-                    let this = match run_name {
-                        Some(n) => name == Some(n),
-                        None => runs_seen == run_index,
-                    };
-                    runs_seen += 1;
-                    if this {
-                        places.present = Some(b.header);
-                        for s in &b.body {
-                            if let Stmt::Assign { key, span, .. } = s {
-                                if key.node == "present" || key.node == "steps" {
-                                    places.present = Some(*span);
-                                }
-                            }
-                        }
-                    }
-                }
-                "convert" if name == Some(variant) => {
-                    places.variant_header = Some(b.header);
-                    places.variant_close = Some(b.span.end.saturating_sub(1));
-                    for s in &b.body {
-                        if let Stmt::Assign {
-                            key, target, span, ..
-                        } = s
-                        {
-                            match (key.node.as_str(), target) {
-                                ("scale_firing_rates", None) => places.global_scale = Some(*span),
-                                ("scale", Some(t)) => {
-                                    places.layer_scales.push((t.node.clone(), *span))
-                                }
-                                _ => {}
-                            }
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
-        places
-    }
-
-    /// The `scale LAYER = ...` line.
-    fn layer_scale(&self, layer: &str) -> Option<Span> {
-        self.layer_scales
-            .iter()
-            .find(|(l, _)| l == layer)
-            .map(|(_, s)| *s)
-    }
+    present: Span,
+    /// The variant's header, closing brace and scale lines.
+    variant: &'a ModelPlaces,
 }
 
 fn to_diagnostic(f: &Finding, places: &Places, variant_span: Span) -> Diagnostic {
-    let header = places.variant_header.unwrap_or(variant_span);
+    let header = places.variant.header.unwrap_or(variant_span);
     match &f.fix {
         Fix::Scale { layer, scale, .. } | Fix::LowerScale { layer, scale } => {
-            let (span, label) = match (places.layer_scale(layer), places.global_scale) {
+            let (span, label) = match (
+                places.variant.layer_scale(layer),
+                places.variant.global_scale,
+            ) {
                 (Some(span), _) => (span, format!("set this to {scale}")),
                 (None, Some(span)) => (
                     span,
@@ -445,7 +375,7 @@ fn to_diagnostic(f: &Finding, places: &Places, variant_span: Span) -> Diagnostic
                 Fix::Scale {
                     present: Some(p), ..
                 },
-                Some(line),
+                line,
             ) = (&f.fix, places.present)
             {
                 d = d.with_secondary(line, format!("or present >= {}ms", (p * 1e3).round()));
@@ -468,7 +398,8 @@ fn to_diagnostic(f: &Finding, places: &Places, variant_span: Span) -> Diagnostic
 /// set (or added), a synapse line added. One fix per layer scale.
 fn apply_fixes(text: &str, found: &[Finding], places: &Places) -> Result<String, String> {
     let close = places
-        .variant_close
+        .variant
+        .close
         .ok_or("the variant's block was not found in the spec text")?;
     let mut replace: Vec<(Span, String)> = Vec::new();
     let mut added: Vec<String> = Vec::new();
@@ -481,7 +412,7 @@ fn apply_fixes(text: &str, found: &[Finding], places: &Places) -> Result<String,
                 }
                 scaled.push(layer);
                 let line = format!("scale {layer} = {scale}");
-                match places.layer_scale(layer) {
+                match places.variant.layer_scale(layer) {
                     Some(span) => replace.push((span, line)),
                     None => added.push(line),
                 }

@@ -8,7 +8,9 @@ use super::suggest::{did_you_mean, hint};
 use super::values::{self as v, fmt_num, Call, Diags};
 use super::vocabulary::{self as vocab, call_args, ACTIVATIONS, NEURONS};
 use crate::diagnostic::{Code, Diagnostic};
-use crate::ir::{Activation, InitialVoltage, Model, Network, Neuron, NodeSettings, Op, Synapse};
+use crate::ir::{
+    Activation, InitialVoltage, Model, ModelPlaces, Network, Neuron, NodeSettings, Op, Synapse,
+};
 use crate::span::Span;
 use crate::syntax::ast::{Block, Expr, ExprKind, Ident, Stmt};
 
@@ -31,6 +33,7 @@ pub fn rate_model(index: usize, net: &Network) -> Model {
             .collect(),
         initial_voltage: InitialVoltage::Zero,
         span: net.span,
+        places: ModelPlaces::default(),
     }
 }
 
@@ -53,6 +56,8 @@ pub fn check_convert(
     // Nengo >= 3.1 starts spiking neurons uniformly in [0, 1).
     model.initial_voltage = InitialVoltage::Uniform { seed: None };
     model.span = name.span;
+    model.places.header = Some(block.header);
+    model.places.close = Some(block.span.end.saturating_sub(1));
 
     swaps(&s, base, &mut model, d);
     scales(&s, base, &mut model, d);
@@ -390,6 +395,13 @@ fn default_neuron(word: &str) -> Neuron {
 
 fn scales(s: &Settings, base: &Checked, model: &mut Model, d: &mut Diags) {
     let net = &base.network;
+    model.places.global_scale = s.get("scale_firing_rates").map(|st| st.span);
+    model.places.layer_scales = s
+        .targeted
+        .iter()
+        .filter(|st| st.key.node == "scale")
+        .filter_map(|st| st.target.map(|t| (t.node.clone(), st.span)))
+        .collect();
     let global = s.get("scale_firing_rates").and_then(|st| {
         let x = v::number(st.value, "`scale_firing_rates`", d)?;
         v::positive(x, st.value.span, "`scale_firing_rates`", d).map(|x| (x, st.span))

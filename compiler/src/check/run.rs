@@ -222,6 +222,10 @@ pub fn check_run(block: &Block, p: &Program, broken: &Broken, d: &mut Diags) -> 
         model,
         params: params.or(None),
         params_span: s.value("params").map_or(Span::default(), |e| e.span),
+        steps_span: s
+            .get("present")
+            .or_else(|| s.get("steps"))
+            .map_or(block.header, |st| st.span),
         data: data?,
         dt: dt_v,
         steps: steps?,

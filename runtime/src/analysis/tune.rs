@@ -503,6 +503,7 @@ mod tests {
                 nodes: Vec::new(),
                 initial_voltage: InitialVoltage::Zero,
                 span: Default::default(),
+                places: Default::default(),
             },
             eval: Evaluation {
                 steps,

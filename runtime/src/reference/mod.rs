@@ -600,6 +600,7 @@ mod tests {
             nodes,
             initial_voltage: InitialVoltage::Zero,
             span: Span::default(),
+            places: Default::default(),
         }
     }
 
