@@ -564,8 +564,9 @@ fn unlabelled_data_gives_predictions_without_accuracy() {
 /// A run block whose params or data do not fit its network: `snnc run`
 /// prints the diagnostic of `tests/run_diagnostics` exactly as that
 /// snapshot holds it (code, the `params =` / `data =` line, the layer,
-/// the fix) and exits with 1; the other commands that load a run block
-/// report the same diagnostic.
+/// the fix) and exits with 1; `sweep`, which loads the run block through
+/// the same driver, reports the same diagnostic, and so does `snnc train`
+/// for a train block's data.
 #[test]
 fn params_and_data_that_do_not_fit_are_diagnostics_on_the_spec() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -586,4 +587,20 @@ fn params_and_data_that_do_not_fit_are_diagnostics_on_the_spec() {
             assert_eq!(stderr, expected, "{command:?} {case}");
         }
     }
+    // `snnc train` reports its train block's data the same way, and
+    // writes nothing.
+    let case = "tests/run_diagnostics/train_data_wrong_input_size";
+    let out = snnc()
+        .current_dir(root)
+        .arg("train")
+        .arg(format!("{case}.snn"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let expected = std::fs::read_to_string(root.join(format!("{case}.stderr"))).unwrap();
+    assert_eq!(stderr, expected);
+    assert!(!root
+        .join("tests/run_diagnostics/never_written.npz")
+        .exists());
 }

@@ -25,8 +25,8 @@
 //! give a new case a JSON snapshot, create an empty `NAME.json` first.
 //!
 //! Every `tests/run_diagnostics/NAME.snn` is a clean spec whose run block's
-//! data or params do not fit its network: `run_case::NAME` loads them as
-//! `snnc run` does and compares the diagnostic with `NAME.stderr` (and
+//! (or, without one, train block's) data or params do not fit its network:
+//! `run_case::NAME` loads them as `snnc run` (`snnc train`) does and compares the diagnostic with `NAME.stderr` (and
 //! `NAME.json` when it exists), which `tests/cli_run.rs` also holds the
 //! command's stderr to. The paths in these specs are relative to that
 //! directory, so the files they name are the repository's examples.
@@ -197,16 +197,23 @@ fn check_run_case(path: &Path) -> Result<(), Failed> {
         .into());
     }
     let program = checked.program.ok_or("no program from a clean spec")?;
-    let run = driver::pick_run(&program, None)?;
     // Relative to the working directory (the package root), as a user
     // running `snnc run tests/run_diagnostics/NAME.snn` there would see it.
     let dir = Path::new("tests/run_diagnostics");
-    let diagnostic = match driver::load_predicting(&program, &run, dir) {
-        Err(d) => *d,
-        Ok(loaded) => match driver::labels_fit(&program, &run, &loaded.dataset) {
+    let diagnostic = match (program.runs.first(), program.trains.first()) {
+        (Some(run), _) => match driver::load_predicting(&program, run, dir) {
             Err(d) => *d,
-            Ok(()) => return Err("the data and params load without a problem".into()),
+            Ok(loaded) => match driver::labels_fit(&program, run, &loaded.dataset) {
+                Err(d) => *d,
+                Ok(()) => return Err("the data and params load without a problem".into()),
+            },
         },
+        // A spec with only a train block: its data, as `snnc train` loads it.
+        (None, Some(train)) => match driver::load_training_data(&program, train, dir) {
+            Err(d) => *d,
+            Ok(_) => return Err("the training data loads without a problem".into()),
+        },
+        (None, None) => return Err("the spec has neither a run nor a train block".into()),
     };
     let source = SourceFile {
         name: format!("tests/run_diagnostics/{file_name}"),

@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use snnc_compiler::diagnostic::{Code, Diagnostic};
 use snnc_compiler::ir::{
-    BoundProbe, DataSource, Model, Network, NodeId, Precision, Program, Run, Synapse,
+    BoundProbe, DataSource, Model, Network, NodeId, Precision, Program, Run, Synapse, Train,
 };
 use snnc_compiler::span::Span;
 
@@ -255,6 +255,19 @@ fn labels_needed(dataset: &Dataset) -> Result<(), (String, String)> {
         ),
         "give the data its labels (`npy(\"x.npy\", labels=\"y.npy\")`), or use `snnc run --out` for predictions".into(),
     ))
+}
+
+/// A train block's data, checked against the input of the network it
+/// trains; a problem is a diagnostic at its `data =` value, as a run
+/// block's is.
+pub fn load_training_data(
+    program: &Program,
+    train: &Train,
+    dir: &Path,
+) -> Result<Dataset, Box<Diagnostic>> {
+    let net = program.network_of(&program.models[train.model]);
+    load_examples(net, &train.data, dir, false)
+        .map_err(|problem| Box::new(problem.diagnostic(net, train.data.span)))
 }
 
 /// Labels of `dataset` that the run's reported probe has no class score

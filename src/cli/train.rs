@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use clap::{Args, ValueEnum};
 use snnc_compiler::ir::{DataKind, LossKind, Optimizer, Schedule, Split, Train};
 use snnc_runtime::data::{self, Dataset};
+use snnc_runtime::driver;
 use snnc_runtime::io::{replaceable, write_npz, NdArray, PathLock};
 use snnc_runtime::train::{
     self, EpochReport, EvalData, Metrics, Progress, TrainData, TrainOptions,
@@ -108,14 +109,12 @@ pub fn run(args: TrainArgs) -> Result<ExitCode, String> {
     let _lock = PathLock::acquire(&save).map_err(cannot)?;
 
     super::memory::check_train(net, train.batch)?;
-    let dataset = data::load(&train.data, &spec.dir).map_err(|e| e.to_string())?;
-    let input = net
-        .inputs()
-        .next()
-        .map(|i| &net.nodes[i])
-        .ok_or("the network has no input")?;
-    fits(&dataset, &input.name, input.size(), &net.name)?;
-    let test = test_set(&train, &spec.dir, input.size(), args.format);
+    let dataset = match driver::load_training_data(&spec.program, &train, &spec.dir) {
+        Ok(dataset) => dataset,
+        Err(d) => return Ok(spec.fail(&d)),
+    };
+    let input_size = net.inputs().next().map_or(0, |i| net.nodes[i].size());
+    let test = test_set(&train, &spec.dir, input_size, args.format);
 
     let opts = TrainOptions {
         epochs: args.epochs,
@@ -250,18 +249,6 @@ fn check_save_dir(save: &Path) -> Result<(), String> {
             "cannot save the params to `{}`: the directory `{}` does not exist (create it, or change `save` in the train block)",
             save.display(),
             dir.display()
-        ));
-    }
-    Ok(())
-}
-
-fn fits(ds: &Dataset, input: &str, size: usize, net: &str) -> Result<(), String> {
-    if ds.example_size() != size {
-        return Err(format!(
-            "{}: examples have shape {:?} ({} values), but input `{input}` of `{net}` takes {size} values",
-            ds.origin,
-            ds.example_shape,
-            ds.example_size()
         ));
     }
     Ok(())
