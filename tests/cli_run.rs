@@ -604,3 +604,41 @@ fn params_and_data_that_do_not_fit_are_diagnostics_on_the_spec() {
         .join("tests/run_diagnostics/never_written.npz")
         .exists());
 }
+
+/// NengoDL `(N, steps, features)` sequences of another length than the
+/// run's steps: E0504 at the `data =` line, with the fix.
+#[test]
+fn sequences_of_another_length_are_a_diagnostic_at_the_data_line() {
+    use snnc_runtime::io::{write_npz, NdArray};
+    let dir = temp_dir("cli", "sequence-steps");
+    let x = NdArray::from_f32(vec![2, 3, 4], vec![0.5; 24]);
+    snnc_runtime::io::write_npy(&dir.join("x.npy"), &x).unwrap();
+    let kernel = NdArray::from_f32(vec![4, 2], vec![0.1; 8]);
+    let bias = NdArray::from_f32(vec![2], vec![0.0; 2]);
+    write_npz(
+        &dir.join("p.npz"),
+        &[("out.kernel", &kernel), ("out.bias", &bias)],
+    )
+    .unwrap();
+    let spec = dir.join("seq.snn");
+    std::fs::write(
+        &spec,
+        "network seq {\n    input x: 4\n    out = dense(x, units=2)\n}\n\nprobe pred = out\n\n\
+         run {\n    network = seq\n    params = \"p.npz\"\n    data = npy(\"x.npy\")\n    steps = 5\n}\n",
+    )
+    .unwrap();
+    let out = snnc().arg("run").arg(&spec).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let unwrapped = stderr.replace("\n  │ ", " ");
+    assert!(unwrapped.starts_with("E0504"), "{stderr}");
+    assert!(
+        unwrapped.contains("each example is a sequence of 3 steps of 4 values"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("seq.snn:11:12]"), "{stderr}");
+    assert!(stderr.contains("set `steps = 3`"), "{stderr}");
+    // With the steps it asks for, the run goes through.
+    stdout_of(snnc().args(["run", "--steps", "3"]).arg(&spec));
+    std::fs::remove_dir_all(dir).ok();
+}

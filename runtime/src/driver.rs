@@ -111,7 +111,8 @@ fn load_run(
     sequences: bool,
 ) -> Result<Loaded, Box<Diagnostic>> {
     let net = program.network_of(&program.models[run.model]);
-    let dataset = load_examples(net, &run.data, dir, sequences)
+    let steps = sequences.then_some(run.steps);
+    let dataset = load_examples(net, &run.data, dir, steps)
         .map_err(|problem| Box::new(problem.diagnostic(net, run.data.span)))?;
     let params = match &run.params {
         Some(p) => Some(
@@ -165,6 +166,14 @@ enum DataProblem {
         values: usize,
         input: NodeId,
     },
+    /// NengoDL `(steps, features)` sequences of another length than the
+    /// run's.
+    WrongSteps {
+        origin: String,
+        steps: usize,
+        features: usize,
+        run_steps: usize,
+    },
     /// No labels, where the command measures against them.
     Unlabelled { message: String, help: String },
 }
@@ -203,6 +212,23 @@ impl DataProblem {
                     "give data whose examples fit the input, or declare the input with their shape",
                 )
             }
+            DataProblem::WrongSteps {
+                origin,
+                steps,
+                features,
+                run_steps,
+            } => Diagnostic::error(
+                Code::BadData,
+                span,
+                format!(
+                    "{origin}: each example is a sequence of {steps} steps of {features} values \
+                     (NengoDL's (N, steps, features)), but the run simulates {run_steps} steps"
+                ),
+            )
+            .label(format!("sequences of {steps} steps"))
+            .help(format!(
+                "set `steps = {steps}` in the run block or pass --steps {steps}"
+            )),
             DataProblem::Unlabelled { message, help } => {
                 Diagnostic::error(Code::BadData, span, message)
                     .label("this data has no labels")
@@ -229,6 +255,11 @@ impl DataProblem {
                     input.size()
                 )
             }
+            // Not produced for data outside a run block.
+            DataProblem::WrongSteps { .. } => {
+                let d = self.diagnostic(net, Span::default());
+                format!("{}; {}", d.message, d.help.unwrap_or_default())
+            }
             DataProblem::Unlabelled { message, help } => format!("{message}; {help}"),
         }
     }
@@ -236,7 +267,7 @@ impl DataProblem {
 
 /// The examples and labels of `source`, checked against the input of `net`.
 pub fn load_data(net: &Network, source: &DataSource, dir: &Path) -> Result<Dataset, String> {
-    let dataset = load_examples(net, source, dir, false).map_err(|p| p.text(net))?;
+    let dataset = load_examples(net, source, dir, None).map_err(|p| p.text(net))?;
     labels_needed(&dataset)
         .map_err(|(message, help)| DataProblem::Unlabelled { message, help }.text(net))?;
     Ok(dataset)
@@ -266,7 +297,7 @@ pub fn load_training_data(
     dir: &Path,
 ) -> Result<Dataset, Box<Diagnostic>> {
     let net = program.network_of(&program.models[train.model]);
-    load_examples(net, &train.data, dir, false)
+    load_examples(net, &train.data, dir, None)
         .map_err(|problem| Box::new(problem.diagnostic(net, train.data.span)))
 }
 
@@ -292,12 +323,13 @@ pub fn labels_fit(program: &Program, run: &Run, dataset: &Dataset) -> Result<(),
 }
 
 /// The examples of `source` (labelled or not), checked against the input
-/// of `net`; with `sequences`, `(steps, features)` examples too.
+/// of `net`; with `sequence_steps`, `(steps, features)` examples of that
+/// many steps too.
 fn load_examples(
     net: &Network,
     source: &DataSource,
     dir: &Path,
-    sequences: bool,
+    sequence_steps: Option<usize>,
 ) -> Result<Dataset, DataProblem> {
     let dataset = data::load(source, dir).map_err(DataProblem::Unreadable)?;
     // The checker requires an input; a network without one takes nothing.
@@ -305,7 +337,15 @@ fn load_examples(
         return Ok(dataset);
     };
     let size = net.nodes[input].size();
-    if sequences && dataset.steps_per_example(size).is_some() {
+    if let (Some(steps), Some(t)) = (sequence_steps, dataset.steps_per_example(size)) {
+        if t != steps {
+            return Err(DataProblem::WrongSteps {
+                origin: dataset.origin,
+                steps: t,
+                features: size,
+                run_steps: steps,
+            });
+        }
         return Ok(dataset);
     }
     if dataset.example_size() != size {
@@ -357,8 +397,7 @@ pub struct Simulated<T> {
 
 /// Simulates examples `range` of the data with params `loaded` on engine
 /// `kind` in precision `T`. Examples that are NengoDL `(steps, features)`
-/// sequences ([`Dataset::steps_per_example`]) are fed a row per step and
-/// must have the run's number of steps. `progress` is called with the
+/// sequences ([`Dataset::steps_per_example`]) are fed a row per step. `progress` is called with the
 /// number of examples finished so far.
 #[allow(clippy::too_many_arguments)]
 pub fn simulate_in<T: Real>(
@@ -373,16 +412,9 @@ pub fn simulate_in<T: Real>(
 ) -> Result<Simulated<T>, String> {
     let dataset = &loaded.dataset;
     let input_size = net.inputs().next().map_or(0, |i| net.nodes[i].size());
+    // A sequence's length was checked against the run's steps when it was
+    // loaded ([`load_predicting`]); the engine checks every example again.
     let per_step = dataset.steps_per_example(input_size);
-    if let Some(t) = per_step {
-        if t != cfg.steps {
-            return Err(format!(
-                "{}: each example is a sequence of {t} steps of {input_size} values (NengoDL's (N, steps, features)), \
-                 but the run simulates {} steps; set `steps = {t}` in the run block or pass --steps {t}",
-                dataset.origin, cfg.steps
-            ));
-        }
-    }
     let node_params: Vec<NodeParams<T>> = params::node_params(loaded.params.as_ref(), net);
     let inputs: Vec<Vec<T>> = range
         .map(|i| {
