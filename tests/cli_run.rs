@@ -526,7 +526,14 @@ fn unlabelled_data_gives_predictions_without_accuracy() {
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success());
-    assert!(err.contains("x.npy: this data has no labels"), "{err}");
+    // An E0504 diagnostic at the `data =` line (its text wraps at 80
+    // columns: compare unwrapped).
+    let unwrapped = err.replace("\n  │ ", " ");
+    assert!(unwrapped.starts_with("E0504"), "{err}");
+    assert!(
+        unwrapped.contains("x.npy: this data has no labels"),
+        "{err}"
+    );
 
     // The checker knows: no accuracy report, no training without labels.
     let with_report = dir.join("report.snn");
