@@ -229,7 +229,7 @@ fn every_block_kind_and_key_is_highlighted() {
 #[test]
 fn every_call_and_argument_is_highlighted() {
     let g = Grammar::load();
-    for &(name, args) in vocab::CALLS {
+    for (name, args) in vocab::all_calls() {
         let args: Vec<&str> = vocab::call_args(name).unwrap_or(args.to_vec());
         let call = format!(
             "{name}({})",

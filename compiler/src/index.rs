@@ -614,16 +614,7 @@ impl Index {
 
 /// The name of a layer's kind, as written in a spec.
 pub fn op_kind(op: &Op) -> &'static str {
-    match op {
-        Op::Input => "input",
-        Op::Dense { .. } => "dense",
-        Op::Conv2d { .. } => "conv2d",
-        Op::AvgPool { .. } => "avg_pool",
-        Op::MaxPool { .. } => "max_pool",
-        Op::Flatten => "flatten",
-        Op::Activation => "activation",
-        Op::Add => "add",
-    }
+    crate::ops::LayerKind::of(op).map_or("input", |k| k.name())
 }
 
 #[cfg(test)]

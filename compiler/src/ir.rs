@@ -103,6 +103,9 @@ impl Node {
     }
 }
 
+/// What a node computes. Every `match` on it is exhaustive, so a new op is
+/// a list of compile errors at each place that must learn it; its
+/// arguments, defaults and docs are in [`crate::ops`].
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub enum Op {
     Input,
@@ -111,24 +114,19 @@ pub enum Op {
         units: usize,
     },
     /// Cross-correlation, kernel HWIO `[kh, kw, c_in, c_out]`, bias per
-    /// filter. `pad` is the zero padding before (top, left); the padding
-    /// after is whatever makes the output shape come out, as TensorFlow does.
+    /// filter.
     Conv2d {
         filters: usize,
-        kernel: [usize; 2],
-        strides: [usize; 2],
         padding: Padding,
-        pad: [usize; 2],
+        window: Window,
     },
     /// Mean over each window ('valid' padding).
     AvgPool {
-        pool: [usize; 2],
-        strides: [usize; 2],
+        window: Window,
     },
     /// Max over each window ('valid' padding).
     MaxPool {
-        pool: [usize; 2],
-        strides: [usize; 2],
+        window: Window,
     },
     /// A view: the same values in a flat shape. Creates nothing.
     Flatten,
@@ -138,10 +136,101 @@ pub enum Op {
     Add,
 }
 
+impl Op {
+    /// The window geometry of a conv or pooling node, as the checker
+    /// resolved it; `None` for ops that have none.
+    pub fn window(&self) -> Option<&Window> {
+        match self {
+            Op::Conv2d { window, .. } | Op::AvgPool { window } | Op::MaxPool { window } => {
+                Some(window)
+            }
+            Op::Input | Op::Dense { .. } | Op::Flatten | Op::Activation | Op::Add => None,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum Padding {
     Valid,
     Same,
+}
+
+/// Where each output of a conv or pooling reads its input, resolved once by
+/// the checker: the reference, the JIT, the trainer and the importer read
+/// these numbers instead of deriving them again.
+///
+/// Images are `[h, w, c]`, channels last. Output `(oh, ow)` reads input
+/// rows `oh * strides[0] + kh - pad_before[0]` for `kh` in `0..kernel[0]`
+/// (columns alike); taps that fall in the padding read zero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Window {
+    pub input: [usize; 3],
+    pub output: [usize; 3],
+    /// The kernel (conv) or pool (pooling) size `[kh, kw]`.
+    pub kernel: [usize; 2],
+    pub strides: [usize; 2],
+    /// Zero padding before `[top, left]`.
+    pub pad_before: [usize; 2],
+    /// Zero padding after `[bottom, right]` that a 'same' window reaches;
+    /// TensorFlow puts the odd one here.
+    pub pad_after: [usize; 2],
+}
+
+impl Window {
+    /// TensorFlow's geometry: 'valid' takes every window that fits; 'same'
+    /// gives `ceil(n / stride)` outputs per axis and pads `floor(total / 2)`
+    /// before, the rest after. `None` when no window fits ('valid' with
+    /// `n < kernel`) or a size is 0.
+    pub fn resolve(
+        input: [usize; 3],
+        kernel: [usize; 2],
+        strides: [usize; 2],
+        padding: Padding,
+        out_channels: usize,
+    ) -> Option<Window> {
+        let mut w = Window {
+            input,
+            output: [0, 0, out_channels],
+            kernel,
+            strides,
+            pad_before: [0, 0],
+            pad_after: [0, 0],
+        };
+        for a in 0..2 {
+            let (n, k, s) = (input[a], kernel[a], strides[a]);
+            if n == 0 || k == 0 || s == 0 {
+                return None;
+            }
+            match padding {
+                Padding::Valid => {
+                    if n < k {
+                        return None;
+                    }
+                    w.output[a] = (n - k) / s + 1;
+                }
+                Padding::Same => {
+                    let out = n.div_ceil(s);
+                    let total = ((out - 1) * s + k).saturating_sub(n);
+                    w.output[a] = out;
+                    w.pad_before[a] = total / 2;
+                    w.pad_after[a] = total - total / 2;
+                }
+            }
+        }
+        Some(w)
+    }
+
+    /// Output positions `h_out * w_out`.
+    pub fn positions(&self) -> usize {
+        self.output[0] * self.output[1]
+    }
+
+    /// The input index that output `o` reads through tap `k` on `axis`, or
+    /// `None` when it falls in the padding.
+    pub fn tap(&self, axis: usize, o: usize, k: usize) -> Option<usize> {
+        let i = (o * self.strides[axis] + k).checked_sub(self.pad_before[axis])?;
+        (i < self.input[axis]).then_some(i)
+    }
 }
 
 /// The activation a conventional network was written with. In rate mode it
@@ -155,7 +244,7 @@ pub enum Activation {
 }
 
 impl Activation {
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             Activation::Linear => "linear",
             Activation::Relu => "relu",
@@ -385,7 +474,7 @@ impl Neuron {
         }
     }
 
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             Neuron::RectifiedLinear { .. } => "relu",
             Neuron::SpikingRectifiedLinear { .. } => "spiking_relu",
@@ -657,4 +746,37 @@ pub fn to_ron(program: &Program) -> Result<String, ron::Error> {
         .depth_limit(6)
         .struct_names(true);
     ron::ser::to_string_pretty(program, config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Output length, padding before and after along the first axis.
+    fn axis(n: usize, k: usize, s: usize, padding: Padding) -> Option<(usize, usize, usize)> {
+        Window::resolve([n, 1, 1], [k, 1], [s, 1], padding, 1)
+            .map(|w| (w.output[0], w.pad_before[0], w.pad_after[0]))
+    }
+
+    #[test]
+    fn windows_follow_tensorflow() {
+        assert_eq!(axis(6, 3, 1, Padding::Valid), Some((4, 0, 0)));
+        assert_eq!(axis(5, 2, 2, Padding::Valid), Some((2, 0, 0)));
+        assert_eq!(axis(2, 3, 1, Padding::Valid), None);
+        assert_eq!(axis(4, 3, 2, Padding::Same), Some((2, 0, 1))); // total 1
+        assert_eq!(axis(5, 4, 2, Padding::Same), Some((3, 1, 2))); // total 3
+        assert_eq!(axis(28, 3, 1, Padding::Same), Some((28, 1, 1)));
+        assert_eq!(axis(5, 1, 3, Padding::Same), Some((2, 0, 0)));
+        assert_eq!(axis(5, 3, 0, Padding::Same), None);
+        assert_eq!(axis(0, 1, 1, Padding::Valid), None);
+    }
+
+    #[test]
+    fn taps_in_the_padding_read_nothing() {
+        let w = Window::resolve([5, 5, 1], [4, 4], [2, 2], Padding::Same, 1).unwrap();
+        assert_eq!(w.tap(0, 0, 0), None); // row -1
+        assert_eq!(w.tap(0, 0, 1), Some(0));
+        assert_eq!(w.tap(0, 2, 2), None); // row 5
+        assert_eq!(w.tap(0, 2, 1), Some(4));
+    }
 }

@@ -11,6 +11,7 @@ pub mod check;
 pub mod diagnostic;
 pub mod index;
 pub mod ir;
+pub mod ops;
 pub mod render;
 pub mod span;
 pub mod syntax;

@@ -3,6 +3,7 @@
 
 use snnc_compiler::index::{Index, LayerInfo, Symbol};
 use snnc_compiler::ir::{Neuron, SampleEvery, Synapse};
+use snnc_compiler::ops::LayerKind;
 use snnc_compiler::span::Span;
 
 /// Markdown for the name at `offset` and the span it covers, if there is
@@ -100,46 +101,25 @@ fn synapse_text(s: Synapse) -> String {
     }
 }
 
-/// `spiking_relu`, `lif(tau_rc=20ms, tau_ref=2ms)`, with only the
-/// arguments that differ from Nengo's defaults.
+/// `spiking_relu`, `lif(tau_rc=20ms, tau_ref=2ms)`: a LIF's time
+/// constants always, other arguments only where they differ from Nengo's
+/// defaults.
 pub fn neuron_text(n: Neuron) -> String {
-    let mut args: Vec<String> = Vec::new();
-    let amplitude = |a: f64, args: &mut Vec<String>| {
-        if a != 1.0 {
-            args.push(format!("amplitude={}", num(a)));
-        }
-    };
-    match n {
-        Neuron::RectifiedLinear { amplitude: a }
-        | Neuron::SpikingRectifiedLinear { amplitude: a } => amplitude(a, &mut args),
-        Neuron::Lif {
-            tau_rc,
-            tau_ref,
-            min_voltage,
-            amplitude: a,
-        } => {
-            args.push(format!("tau_rc={}", duration(tau_rc)));
-            args.push(format!("tau_ref={}", duration(tau_ref)));
-            if min_voltage != 0.0 {
-                args.push(format!("min_voltage={}", num(min_voltage)));
+    let lif = matches!(n, Neuron::Lif { .. } | Neuron::LifRate { .. });
+    let defaults = Neuron::default_named(n.name()).map_or_else(Vec::new, Neuron::values);
+    let args: Vec<String> = n
+        .values()
+        .into_iter()
+        .zip(defaults)
+        .filter(|&((name, v), (_, default))| (lif && name.starts_with("tau_")) || v != default)
+        .map(|((name, v), _)| {
+            if name.starts_with("tau_") {
+                format!("{name}={}", duration(v))
+            } else {
+                format!("{name}={}", num(v))
             }
-            amplitude(a, &mut args);
-        }
-        Neuron::LifRate {
-            tau_rc,
-            tau_ref,
-            amplitude: a,
-        } => {
-            args.push(format!("tau_rc={}", duration(tau_rc)));
-            args.push(format!("tau_ref={}", duration(tau_ref)));
-            amplitude(a, &mut args);
-        }
-        Neuron::Sigmoid { tau_ref } | Neuron::Tanh { tau_ref } => {
-            if tau_ref != 1.0 {
-                args.push(format!("tau_ref={}", duration(tau_ref)));
-            }
-        }
-    }
+        })
+        .collect();
     if args.is_empty() {
         n.name().to_string()
     } else {
@@ -378,8 +358,16 @@ fn probe_text(index: &Index, name: &str) -> String {
     out
 }
 
-/// One line about each keyword of the language (docs/language.md has more).
+/// One line about each keyword of the language (docs/language.md has more):
+/// layer kinds and neuron types from their definitions in
+/// `snnc_compiler::ops`, the other words from here.
 pub fn keyword_doc(word: &str) -> Option<&'static str> {
+    if let Some(kind) = LayerKind::named(word) {
+        return Some(kind.doc());
+    }
+    if let Some(neuron) = Neuron::default_named(word) {
+        return Some(neuron.doc());
+    }
     Some(match word {
         "network" => "**network** `NAME { ... }`: a conventional network: inputs and layers, channels-last.",
         "convert" => "**convert** `NAME from NETWORK { ... }`: a conversion variant: neuron swaps, firing-rate scales, synapses.",
@@ -387,22 +375,7 @@ pub fn keyword_doc(word: &str) -> Option<&'static str> {
         "run" => "**run** `[NAME] { ... }`: a simulation run (network, params, data, dt, present or steps, report).",
         "probe" => "**probe** `NAME = LAYER[, synapse=..., sample_every=...]`: records a layer's output.",
         "input" => "**input** `NAME: SHAPE`: a network input, e.g. `input image: 28x28x1` or `input x: 4`.",
-        "dense" => "**dense**`(x, units=N, activation=linear, bias=true)`: fully connected; input must be flat. Kernel `[in, out]`.",
-        "conv2d" => {
-            "**conv2d**`(x, filters=N, kernel=KxK, strides=1, padding=valid, activation=linear, bias=true)`: 2-D convolution, kernel HWIO."
-        }
-        "avg_pool" => "**avg_pool**`(x, pool=PxP, strides=pool)`: average pooling, 'valid' padding.",
-        "max_pool" => "**max_pool**`(x, pool=PxP, strides=pool)`: max pooling, 'valid' padding.",
-        "flatten" => "**flatten**`(x)`: a flat view in C order; creates nothing.",
-        "activation" => "**activation**`(x, relu)`: applies an activation.",
-        "add" => "**add**`(a, b, ...)`: element-wise sum of inputs of one shape.",
-        "relu" => "**relu**: rectified linear activation; as a neuron type, Nengo's RectifiedLinear (`amplitude` 1).",
-        "sigmoid" => "**sigmoid**: sigmoid activation; as a neuron type, Nengo's Sigmoid (`tau_ref` 1s).",
-        "tanh" => "**tanh**: tanh activation; as a neuron type, Nengo's Tanh (`tau_ref` 1s).",
         "linear" => "**linear**: no activation (the default); a linear layer has no neurons.",
-        "spiking_relu" => "**spiking_relu**: Nengo's SpikingRectifiedLinear (`amplitude` 1).",
-        "lif" => "**lif**: Nengo's LIF (`tau_rc` 20ms, `tau_ref` 2ms, `min_voltage` 0, `amplitude` 1).",
-        "lif_rate" => "**lif_rate**: Nengo's LIFRate (`tau_rc` 20ms, `tau_ref` 2ms, `amplitude` 1).",
         "swap" => "**swap** `ACTIVATION|LAYER -> NEURON`: the neuron type of every layer with that activation, or of one layer.",
         "scale_firing_rates" => "**scale_firing_rates** `= S`: inputs to neurons times S, amplitude divided by S.",
         "scale" => "**scale** `LAYER = S`: the firing-rate scale of one layer.",

@@ -103,7 +103,7 @@ fn swaps(s: &Settings, base: &Checked, model: &mut Model, d: &mut Diags) {
         let Some(word) = v::name(from, "the swap source", d) else {
             continue;
         };
-        let source = if let Some(act) = activation_named(word) {
+        let source = if let Some(act) = Activation::named(word) {
             if act == Activation::Linear {
                 d.push(
                     Diagnostic::error(
@@ -233,22 +233,12 @@ fn used_activations(net: &Network) -> String {
     }
 }
 
-fn activation_named(word: &str) -> Option<Activation> {
-    Some(match word {
-        "relu" => Activation::Relu,
-        "sigmoid" => Activation::Sigmoid,
-        "tanh" => Activation::Tanh,
-        "linear" => Activation::Linear,
-        _ => return None,
-    })
-}
-
 /// A neuron type: `spiking_relu`, `lif(tau_rc=20ms, tau_ref=2ms)`, ...
 pub fn neuron(e: &Expr, d: &mut Diags) -> Option<Neuron> {
     let (kind, args): (&Ident, Option<Call>) = match &e.kind {
         ExprKind::Ident(word) => {
             v::keyword(e, "neuron type", &NEURONS, d)?;
-            return Some(default_neuron(word));
+            return Neuron::default_named(word);
         }
         ExprKind::Call { name, .. } => {
             let allowed = match name.node.as_str() {
@@ -325,70 +315,58 @@ pub fn neuron(e: &Expr, d: &mut Diags) -> Option<Neuron> {
                 }
             },
         };
-    let tau_rc = time_arg("tau_rc", 0.02, false, d);
-    let tau_ref_default = if matches!(kind.node.as_str(), "sigmoid" | "tanh") {
-        1.0
-    } else {
-        0.002
+    // The arguments left out keep Nengo's defaults; an argument the type
+    // does not take was refused by `Call::new`.
+    let default = Neuron::default_named(&kind.node)?;
+    let (tau_rc0, tau_ref0, min_voltage0) = match default {
+        Neuron::Lif {
+            tau_rc,
+            tau_ref,
+            min_voltage,
+            ..
+        } => (tau_rc, tau_ref, min_voltage),
+        Neuron::LifRate {
+            tau_rc, tau_ref, ..
+        } => (tau_rc, tau_ref, 0.0),
+        Neuron::Sigmoid { tau_ref } | Neuron::Tanh { tau_ref } => (0.0, tau_ref, 0.0),
+        Neuron::RectifiedLinear { .. } | Neuron::SpikingRectifiedLinear { .. } => (0.0, 0.0, 0.0),
     };
-    let tau_ref = time_arg(
-        "tau_ref",
-        tau_ref_default,
-        !matches!(kind.node.as_str(), "sigmoid" | "tanh"),
-        d,
-    );
+    let rate_only = matches!(default, Neuron::Sigmoid { .. } | Neuron::Tanh { .. });
+    let tau_rc = time_arg("tau_rc", tau_rc0, false, d);
+    let tau_ref = time_arg("tau_ref", tau_ref0, !rate_only, d);
     let plain = |name: &str, default: f64, d: &mut Diags| match call.get(name) {
         None => Some(default),
         Some(e) => v::number(e, &format!("`{name}`"), d),
     };
-    let amplitude = plain("amplitude", 1.0, d).and_then(|a| match call.get("amplitude") {
-        Some(e) => v::positive(a, e.span, "`amplitude`", d),
-        None => Some(a),
-    });
-    let min_voltage = plain("min_voltage", 0.0, d);
+    let amplitude =
+        plain("amplitude", default.amplitude(), d).and_then(|a| match call.get("amplitude") {
+            Some(e) => v::positive(a, e.span, "`amplitude`", d),
+            None => Some(a),
+        });
+    let min_voltage = plain("min_voltage", min_voltage0, d);
     let (Some(amplitude), Some(min_voltage)) = (amplitude, min_voltage) else {
         return None;
     };
     if !ok {
         return None;
     }
-    Some(match kind.node.as_str() {
-        "relu" => Neuron::RectifiedLinear { amplitude },
-        "spiking_relu" => Neuron::SpikingRectifiedLinear { amplitude },
-        "lif" => Neuron::Lif {
+    Some(match default {
+        Neuron::RectifiedLinear { .. } => Neuron::RectifiedLinear { amplitude },
+        Neuron::SpikingRectifiedLinear { .. } => Neuron::SpikingRectifiedLinear { amplitude },
+        Neuron::Lif { .. } => Neuron::Lif {
             tau_rc,
             tau_ref,
             min_voltage,
             amplitude,
         },
-        "lif_rate" => Neuron::LifRate {
+        Neuron::LifRate { .. } => Neuron::LifRate {
             tau_rc,
             tau_ref,
             amplitude,
         },
-        "sigmoid" => Neuron::Sigmoid { tau_ref },
-        _ => Neuron::Tanh { tau_ref },
+        Neuron::Sigmoid { .. } => Neuron::Sigmoid { tau_ref },
+        Neuron::Tanh { .. } => Neuron::Tanh { tau_ref },
     })
-}
-
-fn default_neuron(word: &str) -> Neuron {
-    match word {
-        "relu" => Neuron::RectifiedLinear { amplitude: 1.0 },
-        "spiking_relu" => Neuron::SpikingRectifiedLinear { amplitude: 1.0 },
-        "lif" => Neuron::Lif {
-            tau_rc: 0.02,
-            tau_ref: 0.002,
-            min_voltage: 0.0,
-            amplitude: 1.0,
-        },
-        "lif_rate" => Neuron::LifRate {
-            tau_rc: 0.02,
-            tau_ref: 0.002,
-            amplitude: 1.0,
-        },
-        "sigmoid" => Neuron::Sigmoid { tau_ref: 1.0 },
-        _ => Neuron::Tanh { tau_ref: 1.0 },
-    }
 }
 
 // ---------------------------------------------------------------- scale ----

@@ -4,13 +4,18 @@ use std::collections::HashMap;
 
 use super::suggest::{did_you_mean, hint};
 use super::values::{self as v, Call, Diags};
-use super::vocabulary::{call_args, ACTIVATIONS, LAYER_KINDS};
+use super::vocabulary::{ACTIVATIONS, LAYER_KINDS, NEURONS};
 use crate::diagnostic::{Code, Diagnostic};
-use crate::ir::{Activation, Network, Node, NodeId, Op, Padding, ParamRole, ParamSpec};
+use crate::ir::{Activation, Network, Node, NodeId, Op, Padding, ParamRole, ParamSpec, Window};
+use crate::ops::{Inputs, LayerKind};
 use crate::span::Span;
 use crate::syntax::ast::{Block, Expr, ExprKind, Ident, Stmt};
 
-const SPIKING_WORDS: [&str; 4] = ["spiking_relu", "lif", "lif_rate", "softlif"];
+/// A neuron type written where an activation belongs: the language's
+/// neuron types that are not activations, and NengoDL's `softlif`.
+fn neuron_not_activation(word: &str) -> bool {
+    word == "softlif" || (NEURONS.contains(&word) && Activation::named(word).is_none())
+}
 
 /// A network as far as it could be checked. Layers that had errors are left
 /// out of `network` but remembered in `broken`, so that a layer reading a
@@ -225,9 +230,11 @@ fn layer(
         );
         return None;
     };
-    let allowed = match kind.node.as_str() {
-        k if LAYER_KINDS.contains(&k) => call_args(k).unwrap_or_default(),
-        other => {
+    let layer_kind = LayerKind::named(&kind.node);
+    let allowed = match layer_kind {
+        Some(k) => k.args().to_vec(),
+        None => {
+            let other = kind.node.as_str();
             let mut diag = Diagnostic::error(
                 Code::UnknownKeyword,
                 kind.span,
@@ -249,19 +256,23 @@ fn layer(
             return None;
         }
     };
+    let Some(layer_kind) = layer_kind else {
+        return None;
+    };
     let call = Call::new(value, &allowed, d)?;
 
-    // Resolve the positional inputs.
-    let max_inputs = match kind.node.as_str() {
-        "add" => usize::MAX,
-        "activation" => 2,
-        _ => 1,
+    // Resolve the positional inputs (`activation(x, relu)` may name its
+    // activation second).
+    let max_inputs = match layer_kind.inputs() {
+        Inputs::Many => usize::MAX,
+        Inputs::One if layer_kind == LayerKind::Activation => 2,
+        Inputs::One => 1,
     };
     let input_exprs: Vec<&Expr> = call
         .positional
         .iter()
         .copied()
-        .take(if kind.node == "activation" {
+        .take(if layer_kind == LayerKind::Activation {
             1
         } else {
             max_inputs
@@ -335,8 +346,8 @@ fn layer(
     }
 
     // Read the arguments even when an input is broken, to report all errors.
-    let activation = match kind.node.as_str() {
-        "activation" => {
+    let activation = match layer_kind {
+        LayerKind::Activation => {
             let e = call
                 .positional
                 .get(1)
@@ -362,7 +373,12 @@ fn layer(
                 }
             }
         }
-        _ => match call.get("activation") {
+        LayerKind::Dense
+        | LayerKind::Conv2d
+        | LayerKind::AvgPool
+        | LayerKind::MaxPool
+        | LayerKind::Flatten
+        | LayerKind::Add => match call.get("activation") {
             Some(e) => activation(e, d),
             None => Some(Activation::Linear),
         },
@@ -372,12 +388,14 @@ fn layer(
         None => Some(true),
     };
 
-    let op = match kind.node.as_str() {
-        "dense" => call
+    // The window geometry is resolved by `infer_shape` once the input's
+    // shape is known.
+    let op = match layer_kind {
+        LayerKind::Dense => call
             .require("units", "units=10", d)
             .and_then(|e| v::count(e, "`units`", 1, d))
             .map(|units| Op::Dense { units }),
-        "conv2d" => {
+        LayerKind::Conv2d => {
             let filters = call
                 .require("filters", "filters=32", d)
                 .and_then(|e| v::count(e, "`filters`", 1, d));
@@ -387,29 +405,17 @@ fn layer(
             let strides = call
                 .get("strides")
                 .map_or(Some([1, 1]), |e| v::pair(e, "`strides`", d));
-            let padding = match call.get("padding") {
-                None => Some(Padding::Valid),
-                Some(e) => v::keyword(e, "padding", super::vocabulary::value_words("padding"), d)
-                    .map(|p| {
-                        if p == "same" {
-                            Padding::Same
-                        } else {
-                            Padding::Valid
-                        }
-                    }),
-            };
+            let padding = padding(&call, d);
             match (filters, kernel, strides, padding) {
                 (Some(filters), Some(kernel), Some(strides), Some(padding)) => Some(Op::Conv2d {
                     filters,
-                    kernel,
-                    strides,
                     padding,
-                    pad: [0, 0],
+                    window: unresolved(kernel, strides),
                 }),
                 _ => None,
             }
         }
-        "avg_pool" | "max_pool" => {
+        LayerKind::AvgPool | LayerKind::MaxPool => {
             let pool = call
                 .require("pool", "pool=2x2", d)
                 .and_then(|e| v::pair(e, "`pool`", d));
@@ -418,16 +424,20 @@ fn layer(
                 (None, p) => p,
             };
             match (pool, strides) {
-                (Some(pool), Some(strides)) if kind.node == "avg_pool" => {
-                    Some(Op::AvgPool { pool, strides })
+                (Some(pool), Some(strides)) => {
+                    let window = unresolved(pool, strides);
+                    Some(if layer_kind == LayerKind::AvgPool {
+                        Op::AvgPool { window }
+                    } else {
+                        Op::MaxPool { window }
+                    })
                 }
-                (Some(pool), Some(strides)) => Some(Op::MaxPool { pool, strides }),
                 _ => None,
             }
         }
-        "flatten" => Some(Op::Flatten),
-        "activation" => Some(Op::Activation),
-        _ => Some(Op::Add),
+        LayerKind::Flatten => Some(Op::Flatten),
+        LayerKind::Activation => Some(Op::Activation),
+        LayerKind::Add => Some(Op::Add),
     };
     if !ok || call.misplaced {
         return None;
@@ -447,40 +457,36 @@ fn layer(
         d,
     )?;
 
-    let mut params = Vec::new();
-    match op {
-        Op::Dense { units } => {
+    let kernel_and_bias = |kernel: Vec<usize>, outputs: usize| {
+        let mut params = vec![ParamSpec {
+            name: format!("{}.kernel", name.node),
+            role: ParamRole::Kernel,
+            shape: kernel,
+        }];
+        if bias {
             params.push(ParamSpec {
-                name: format!("{}.kernel", name.node),
-                role: ParamRole::Kernel,
-                shape: vec![input_shapes[0][0], units],
+                name: format!("{}.bias", name.node),
+                role: ParamRole::Bias,
+                shape: vec![outputs],
             });
-            if bias {
-                params.push(ParamSpec {
-                    name: format!("{}.bias", name.node),
-                    role: ParamRole::Bias,
-                    shape: vec![units],
-                });
-            }
         }
+        params
+    };
+    let params = match op {
+        Op::Dense { units } => kernel_and_bias(vec![input_shapes[0][0], units], units),
         Op::Conv2d {
-            filters, kernel, ..
-        } => {
-            params.push(ParamSpec {
-                name: format!("{}.kernel", name.node),
-                role: ParamRole::Kernel,
-                shape: vec![kernel[0], kernel[1], input_shapes[0][2], filters],
-            });
-            if bias {
-                params.push(ParamSpec {
-                    name: format!("{}.bias", name.node),
-                    role: ParamRole::Bias,
-                    shape: vec![filters],
-                });
-            }
-        }
-        _ => {}
-    }
+            filters, window, ..
+        } => kernel_and_bias(
+            vec![window.kernel[0], window.kernel[1], window.input[2], filters],
+            filters,
+        ),
+        Op::Input
+        | Op::AvgPool { .. }
+        | Op::MaxPool { .. }
+        | Op::Flatten
+        | Op::Activation
+        | Op::Add => Vec::new(),
+    };
     Some(Node {
         name: name.node.clone(),
         op,
@@ -501,7 +507,7 @@ fn span_text(e: &Expr) -> String {
 
 fn activation(e: &Expr, d: &mut Diags) -> Option<Activation> {
     if let ExprKind::Ident(word) = &e.kind {
-        if SPIKING_WORDS.contains(&word.as_str()) {
+        if neuron_not_activation(word) {
             d.push(
                 Diagnostic::error(
                     Code::UnknownKeyword,
@@ -516,12 +522,89 @@ fn activation(e: &Expr, d: &mut Diags) -> Option<Activation> {
             return None;
         }
     }
-    Some(match v::keyword(e, "activation", &ACTIVATIONS, d)? {
-        "relu" => Activation::Relu,
-        "sigmoid" => Activation::Sigmoid,
-        "tanh" => Activation::Tanh,
-        _ => Activation::Linear,
-    })
+    Activation::named(v::keyword(e, "activation", &ACTIVATIONS, d)?)
+}
+
+/// `padding=valid|same`, 'valid' when left out.
+fn padding(call: &Call, d: &mut Diags) -> Option<Padding> {
+    match call.get("padding") {
+        None => Some(Padding::Valid),
+        Some(e) => {
+            v::keyword(e, "padding", super::vocabulary::value_words("padding"), d).map(|p| {
+                if p == "same" {
+                    Padding::Same
+                } else {
+                    Padding::Valid
+                }
+            })
+        }
+    }
+}
+
+/// A window whose kernel and strides are read; the rest is filled in by
+/// [`Window::resolve`] once the input shape is known.
+fn unresolved(kernel: [usize; 2], strides: [usize; 2]) -> Window {
+    Window {
+        input: [0; 3],
+        output: [0; 3],
+        kernel,
+        strides,
+        pad_before: [0; 2],
+        pad_after: [0; 2],
+    }
+}
+
+fn image(shape: &[usize]) -> Option<[usize; 3]> {
+    match *shape {
+        [h, w, c] => Some([h, w, c]),
+        _ => None,
+    }
+}
+
+/// The window of a conv or pooling over an `input` image, resolved; `None`
+/// after reporting a window that does not fit (a zero size was reported by
+/// the argument readers).
+#[allow(clippy::too_many_arguments)]
+fn fit_window(
+    input: [usize; 3],
+    window: &Window,
+    padding: Padding,
+    out_channels: usize,
+    what: &str,
+    call_span: Span,
+    first_name: &str,
+    d: &mut Diags,
+) -> Option<Window> {
+    let [k, s] = [window.kernel, window.strides];
+    if k.contains(&0) || s.contains(&0) {
+        return None;
+    }
+    let resolved = Window::resolve(input, k, s, padding, out_channels);
+    if resolved.is_none() {
+        let help = if what == "pool" {
+            "use a smaller pool".to_string()
+        } else {
+            "use a smaller kernel or `padding=same`".to_string()
+        };
+        let label = if what == "pool" {
+            "window does not fit"
+        } else {
+            "kernel does not fit"
+        };
+        d.push(
+            Diagnostic::error(
+                Code::ShapeMismatch,
+                call_span,
+                format!(
+                    "{what} {}x{} is larger than the {}x{} input `{first_name}`",
+                    k[0], k[1], input[0], input[1]
+                ),
+            )
+            .label(label)
+            .help(help),
+        );
+    }
+    resolved
 }
 
 fn fmt_shape(shape: &[usize]) -> String {
@@ -578,71 +661,41 @@ fn infer_shape(
         }
         Op::Conv2d {
             filters,
-            kernel,
-            strides,
             padding,
-            pad,
+            window,
         } => {
-            if first.len() != 3 {
+            let [h, w, c] = image(first).or_else(|| {
                 need_image("conv2d", d);
-                return None;
-            }
-            let mut out = [0usize; 2];
-            for axis in 0..2 {
-                let (n, k, s) = (first[axis], kernel[axis], strides[axis]);
-                if k == 0 || s == 0 {
-                    return None; // reported by the argument readers
-                }
-                match padding {
-                    Padding::Valid => {
-                        if k > n {
-                            d.push(
-                                Diagnostic::error(
-                                    Code::ShapeMismatch,
-                                    call_span,
-                                    format!("kernel {}x{} is larger than the {}x{} input `{first_name}`", kernel[0], kernel[1], first[0], first[1]),
-                                )
-                                .label("kernel does not fit")
-                                .help("use a smaller kernel or `padding=same`"),
-                            );
-                            return None;
-                        }
-                        out[axis] = (n - k) / s + 1;
-                    }
-                    Padding::Same => {
-                        out[axis] = n.div_ceil(s);
-                        let total = ((out[axis] - 1) * s + k).saturating_sub(n);
-                        pad[axis] = total / 2;
-                    }
-                }
-            }
-            Some(vec![out[0], out[1], *filters])
+                None
+            })?;
+            *window = fit_window(
+                [h, w, c],
+                window,
+                *padding,
+                *filters,
+                "kernel",
+                call_span,
+                first_name,
+                d,
+            )?;
+            Some(window.output.to_vec())
         }
-        Op::AvgPool { pool, strides } | Op::MaxPool { pool, strides } => {
-            if first.len() != 3 {
+        Op::AvgPool { window } | Op::MaxPool { window } => {
+            let [h, w, c] = image(first).or_else(|| {
                 need_image("pooling", d);
-                return None;
-            }
-            if pool[0] > first[0] || pool[1] > first[1] {
-                d.push(
-                    Diagnostic::error(
-                        Code::ShapeMismatch,
-                        call_span,
-                        format!(
-                            "pool {}x{} is larger than the {}x{} input `{first_name}`",
-                            pool[0], pool[1], first[0], first[1]
-                        ),
-                    )
-                    .label("window does not fit")
-                    .help("use a smaller pool"),
-                );
-                return None;
-            }
-            Some(vec![
-                (first[0] - pool[0]) / strides[0] + 1,
-                (first[1] - pool[1]) / strides[1] + 1,
-                first[2],
-            ])
+                None
+            })?;
+            *window = fit_window(
+                [h, w, c],
+                window,
+                Padding::Valid,
+                c,
+                "pool",
+                call_span,
+                first_name,
+                d,
+            )?;
+            Some(window.output.to_vec())
         }
         Op::Flatten => Some(vec![first.iter().product()]),
         Op::Activation => Some(first.to_vec()),

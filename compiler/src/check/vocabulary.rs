@@ -1,28 +1,23 @@
 //! The words the checker accepts, in one place: block kinds, the keys of
-//! each block, layer kinds, activations, neuron types and the named
-//! arguments of every call. The checker reads its lists from here, and so
-//! can tools (the language server completes from these tables), so the two
-//! cannot drift apart.
+//! each block, activations and the named arguments of every call. Layer
+//! kinds and neuron types come from their definitions in [`crate::ops`].
+//! The checker reads its lists from here, and so can tools (the language
+//! server completes from these tables), so the two cannot drift apart.
+
+use crate::ir::Neuron;
+use crate::ops::{LayerKind, ACTIVATION_NAMES, LAYER_NAMES, NEURON_NAMES};
 
 /// The kinds of top-level blocks.
 pub const BLOCK_KINDS: [&str; 4] = ["network", "convert", "train", "run"];
 
 /// The layer kinds of a `network` block (`name = KIND(...)`).
-pub const LAYER_KINDS: [&str; 7] = [
-    "dense",
-    "conv2d",
-    "avg_pool",
-    "max_pool",
-    "flatten",
-    "activation",
-    "add",
-];
+pub const LAYER_KINDS: [&str; LAYER_NAMES.len()] = LAYER_NAMES;
 
 /// The activations a network layer may have.
-pub const ACTIVATIONS: [&str; 4] = ["relu", "sigmoid", "tanh", "linear"];
+pub const ACTIVATIONS: [&str; ACTIVATION_NAMES.len()] = ACTIVATION_NAMES;
 
 /// The neuron types a `swap` may give.
-pub const NEURONS: [&str; 6] = ["relu", "spiking_relu", "lif", "lif_rate", "sigmoid", "tanh"];
+pub const NEURONS: [&str; NEURON_NAMES.len()] = NEURON_NAMES;
 
 /// Synapses: `none`, `lowpass(tau)`, `alpha(tau)`.
 pub const SYNAPSES: [&str; 3] = ["none", "lowpass", "alpha"];
@@ -148,35 +143,11 @@ pub const PROBE_ARGS: [&str; 2] = ["synapse", "sample_every"];
 /// Arguments every data source takes besides its own.
 pub const DATA_COMMON_ARGS: [&str; 3] = ["limit", "offset", "pixel_max"];
 
-/// The named arguments of every call, by the name called. Callee names do
-/// not repeat across kinds (`relu(...)` is a neuron type; the activation
-/// `relu` is a bare name), so one table serves every place a call appears.
+/// The named arguments of every call besides layers and neuron types (in
+/// [`crate::ops`]), by the name called. Callee names do not repeat across
+/// kinds (`relu(...)` is a neuron type; the activation `relu` is a bare
+/// name), so one table serves every place a call appears.
 pub const CALLS: &[(&str, &[&str])] = &[
-    // Layers.
-    ("dense", &["units", "activation", "bias"]),
-    (
-        "conv2d",
-        &[
-            "filters",
-            "kernel",
-            "strides",
-            "padding",
-            "activation",
-            "bias",
-        ],
-    ),
-    ("avg_pool", &["pool", "strides"]),
-    ("max_pool", &["pool", "strides"]),
-    ("flatten", &[]),
-    ("activation", &["activation"]),
-    ("add", &[]),
-    // Neuron types.
-    ("relu", &["amplitude"]),
-    ("spiking_relu", &["amplitude"]),
-    ("lif", &["tau_rc", "tau_ref", "min_voltage", "amplitude"]),
-    ("lif_rate", &["tau_rc", "tau_ref", "amplitude"]),
-    ("sigmoid", &["tau_ref"]),
-    ("tanh", &["tau_ref"]),
     // Synapses, initial voltage.
     ("lowpass", &["tau"]),
     ("alpha", &["tau"]),
@@ -198,13 +169,20 @@ pub const CALLS: &[(&str, &[&str])] = &[
     ("accuracy", &["at"]),
 ];
 
+/// Every call of the language with its own named arguments: layers, neuron
+/// types, then [`CALLS`].
+pub fn all_calls() -> impl Iterator<Item = (&'static str, &'static [&'static str])> {
+    let layers = LayerKind::ALL.into_iter().map(|k| (k.name(), k.args()));
+    let neurons = Neuron::DEFAULTS.into_iter().map(|n| (n.name(), n.args()));
+    layers.chain(neurons).chain(CALLS.iter().copied())
+}
+
 /// The named arguments `name(...)` accepts, data sources' common ones
 /// included; `None` for a name that is not a call of the language.
 pub fn call_args(name: &str) -> Option<Vec<&'static str>> {
-    let own = CALLS
-        .iter()
+    let own = all_calls()
         .find(|(n, _)| *n == name)
-        .map(|(_, args)| *args)?;
+        .map(|(_, args)| args)?;
     let mut out = own.to_vec();
     if DATA_SOURCES.contains(&name) {
         out.extend(DATA_COMMON_ARGS);

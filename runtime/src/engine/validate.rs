@@ -5,10 +5,9 @@
 //! (the JIT's generated code indexes without bounds checks, so a model that
 //! passes here is one it can run safely).
 
-use snnc_compiler::ir::{BoundProbe, Model, Network, Node, Op, Padding};
+use snnc_compiler::ir::{BoundProbe, Model, Network, Node, Op, Window};
 
 use super::{InputSeq, NodeParams, SimConfig, SimError};
-use crate::reference::layers::conv_axis;
 
 /// Checks that `model` of `net`, its `params` (one entry per network node)
 /// and `probes` fit together under `cfg`.
@@ -170,10 +169,6 @@ fn check_op<T>(net: &Network, node: &Node, p: &NodeParams<T>) -> Result<(), SimE
     let size = node.size();
     let n_in = node.inputs.len();
     let in_size = |e: usize| net.nodes[node.inputs[e]].size();
-    let in_image = |what: &str| {
-        image_shape(&net.nodes[node.inputs[0]].shape)
-            .ok_or_else(|| err(format!("the input of a {what} must be an image [h, w, c]")))
-    };
     let bias_len = |units: usize| {
         if !p.bias.is_empty() && p.bias.len() != units {
             return Err(err(format!(
@@ -202,62 +197,24 @@ fn check_op<T>(net: &Network, node: &Node, p: &NodeParams<T>) -> Result<(), SimE
             bias_len(units)
         }
         Op::Conv2d {
-            filters,
-            kernel,
-            strides,
-            padding,
-            pad,
+            filters, window, ..
         } => {
             expect_inputs(node, 1)?;
-            let input = in_image("conv")?;
-            let output = image_shape(&node.shape)
-                .ok_or_else(|| err("a conv's shape must be [h, w, filters]".into()))?;
-            let axis = |a: usize| conv_axis(input[a], kernel[a], strides[a], padding);
-            let want = match (axis(0), axis(1)) {
-                (Some((h, ph)), Some((w, pw))) => ([h, w, filters], [ph, pw]),
-                _ => {
-                    return Err(err(format!(
-                    "a {kernel:?} kernel with strides {strides:?} does not fit a {input:?} input"
-                )))
-                }
-            };
-            if (output, pad) != want {
-                return Err(err(format!(
-                    "conv shape {output:?} with padding before {pad:?}, but {padding:?} padding gives {:?} with {:?}",
-                    want.0, want.1
-                )));
-            }
-            let kernel_len = kernel[0] * kernel[1] * input[2] * filters;
+            expect_window(net, node, &window)?;
+            let kernel_shape = [window.kernel[0], window.kernel[1], window.input[2], filters];
+            let kernel_len: usize = kernel_shape.iter().product();
             if p.kernel.len() != kernel_len {
                 return Err(err(format!(
-                    "conv kernel needs {kernel_len} values ({:?}), got {}",
-                    [kernel[0], kernel[1], input[2], filters],
+                    "conv kernel needs {kernel_len} values ({kernel_shape:?}), got {}",
                     p.kernel.len()
                 )));
             }
             bias_len(filters)
         }
-        Op::AvgPool { pool, strides } | Op::MaxPool { pool, strides } => {
+        Op::AvgPool { window } | Op::MaxPool { window } => {
             expect_inputs(node, 1)?;
             expect_no_params(node, p)?;
-            let input = in_image("pooling")?;
-            let output = image_shape(&node.shape)
-                .ok_or_else(|| err("a pooling's shape must be [h, w, c]".into()))?;
-            let axis = |a: usize| conv_axis(input[a], pool[a], strides[a], Padding::Valid);
-            let want = match (axis(0), axis(1)) {
-                (Some((h, _)), Some((w, _))) => [h, w, input[2]],
-                _ => {
-                    return Err(err(format!(
-                        "a {pool:?} window with strides {strides:?} does not fit a {input:?} input"
-                    )))
-                }
-            };
-            if output != want {
-                return Err(err(format!(
-                    "pooling shape {output:?}, but 'valid' pooling gives {want:?}"
-                )));
-            }
-            Ok(())
+            expect_window(net, node, &window)
         }
         Op::Activation | Op::Add => {
             if matches!(node.op, Op::Activation) {
@@ -275,6 +232,24 @@ fn check_op<T>(net: &Network, node: &Node, p: &NodeParams<T>) -> Result<(), SimE
             Ok(())
         }
     }
+}
+
+/// Checks that the window the checker resolved reads the node's input and
+/// fills the node: what makes the engines' indexing safe for a hand-built
+/// IR too (the checker makes a failure here impossible).
+fn expect_window(net: &Network, node: &Node, window: &Window) -> Result<(), SimError> {
+    let input = image_shape(&net.nodes[node.inputs[0]].shape);
+    let output = image_shape(&node.shape);
+    if input != Some(window.input) || output != Some(window.output) {
+        return Err(node_error(
+            node,
+            format!(
+                "its window reads {:?} into {:?}, but the node reads {:?} into {:?}",
+                window.input, window.output, net.nodes[node.inputs[0]].shape, node.shape
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// `[h, w, c]` of an image shape.

@@ -20,10 +20,9 @@ use cranelift_codegen::ir::{
 };
 use cranelift_frontend::FunctionBuilder;
 
-use snnc_compiler::ir::{Network, Neuron, Op};
+use snnc_compiler::ir::{Network, Neuron, Op, Window};
 
 use super::layout::{scattered_source, CompactSlots, FilterSlots, Layout, LazySlots};
-use crate::reference::layers::Conv2dGeom;
 
 /// The weights and constant vectors of one node, as addresses the code embeds.
 pub struct NodeConsts {
@@ -417,9 +416,9 @@ impl Emitter<'_, '_> {
 
     /// Cross-correlation, output-major with zero inputs skipped (the
     /// reference's loop nest).
-    fn conv2d(&mut self, x: Value, kernel: Value, u: Value, g: &Conv2dGeom) {
+    fn conv2d(&mut self, x: Value, kernel: Value, u: Value, g: &Window) {
         let ([h, w, c], [oh_n, ow_n, f]) = (g.input, g.output);
-        let (k, s, pad) = (g.kernel, g.strides, g.pad);
+        let (k, s, pad) = (g.kernel, g.strides, g.pad_before);
         self.fill(u, oh_n * ow_n * f, 0.0);
         let zero = self.float(0.0);
         let elem = self.elem;
@@ -782,7 +781,7 @@ impl Emitter<'_, '_> {
                 lazy,
             } => {
                 let ([_, w, c], [oh_n, ow_n, f]) = (geom.input, geom.output);
-                let (k, s, pad) = (geom.kernel, geom.strides, geom.pad);
+                let (k, s, pad) = (geom.kernel, geom.strides, geom.pad_before);
                 let ci = self.b.ins().urem_imm_u(idx, c as i64);
                 let pos = self.b.ins().udiv_imm_u(idx, c as i64);
                 let iw = self.b.ins().urem_imm_u(pos, w as i64);
@@ -1046,7 +1045,7 @@ pub enum Scatter {
     Conv {
         kernel: Value,
         u: Value,
-        geom: Conv2dGeom,
+        geom: Window,
         /// The receiver's lazy state, when it has one (see `LazySlots`).
         lazy: Option<LazyTarget>,
     },
@@ -1111,7 +1110,7 @@ pub fn emit_step(
         }
         let mut scatters = Vec::new();
         for (target, consumer) in net.nodes.iter().enumerate().skip(id + 1) {
-            for (i, &src) in consumer.inputs.iter().enumerate() {
+            for i in 0..consumer.inputs.len() {
                 if consumer.op == Op::Flatten || scattered(target, i) != Some(id) {
                     continue;
                 }
@@ -1120,31 +1119,31 @@ pub fn emit_step(
                 };
                 let u = e.slot(u);
                 let kernel = e.addr(consts[target].kernel);
-                let src_node = &net.nodes[net.storage_of(src)];
                 scatters.push(match consumer.op {
                     Op::Dense { units } => Scatter::Dense {
                         kernel,
                         u,
                         n_out: units,
                     },
-                    Op::Conv2d { .. } => {
-                        let Some(geom) = Conv2dGeom::of(consumer, src_node) else {
-                            continue;
-                        };
-                        Scatter::Conv {
-                            kernel,
-                            u,
-                            geom,
-                            lazy: layout.nodes[target].lazy.zip(layout.nodes[target].v).map(
-                                |(l, v)| LazyTarget {
-                                    touched: e.slot(l.touched),
-                                    v: e.slot(v),
-                                    positions: l.positions,
-                                },
-                            ),
-                        }
-                    }
-                    _ => continue,
+                    Op::Conv2d { window: geom, .. } => Scatter::Conv {
+                        kernel,
+                        u,
+                        geom,
+                        lazy: layout.nodes[target].lazy.zip(layout.nodes[target].v).map(
+                            |(l, v)| LazyTarget {
+                                touched: e.slot(l.touched),
+                                v: e.slot(v),
+                                positions: l.positions,
+                            },
+                        ),
+                    },
+                    // `scattered_source` feeds only dense and conv layers.
+                    Op::Input
+                    | Op::AvgPool { .. }
+                    | Op::MaxPool { .. }
+                    | Op::Flatten
+                    | Op::Activation
+                    | Op::Add => continue,
                 });
             }
         }
@@ -1194,26 +1193,25 @@ pub fn emit_step(
                                 let kernel = e.addr(consts[id].kernel);
                                 e.dense(x, kernel, u, src_node.size(), units);
                             }
-                            Op::Conv2d { .. } => {
-                                if let Some(g) = Conv2dGeom::of(node, src_node) {
-                                    let kernel = e.addr(consts[id].kernel);
-                                    e.conv2d(x, kernel, u, &g);
-                                }
+                            Op::Conv2d { window, .. } => {
+                                let kernel = e.addr(consts[id].kernel);
+                                e.conv2d(x, kernel, u, &window);
                             }
-                            Op::AvgPool { pool, strides } | Op::MaxPool { pool, strides } => {
-                                let (input, output) =
-                                    (shape3(&src_node.shape), shape3(&node.shape));
+                            Op::AvgPool { window } | Op::MaxPool { window } => {
                                 e.pool(
                                     x,
                                     u,
-                                    input,
-                                    output,
-                                    pool,
-                                    strides,
+                                    window.input,
+                                    window.output,
+                                    window.kernel,
+                                    window.strides,
                                     matches!(node.op, Op::MaxPool { .. }),
                                 );
                             }
-                            _ => {}
+                            // Identity connections read their source in
+                            // place (`edge.u` is `None`); an input or a
+                            // flatten has no connection of its own.
+                            Op::Input | Op::Flatten | Op::Activation | Op::Add => {}
                         }
                     }
                     u
@@ -1310,11 +1308,4 @@ fn filter_of(
             coefs,
         ),
     })
-}
-
-fn shape3(shape: &[usize]) -> [usize; 3] {
-    match shape {
-        [h, w, c] => [*h, *w, *c],
-        _ => [0, 0, 0],
-    }
 }

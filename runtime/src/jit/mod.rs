@@ -26,7 +26,7 @@ use crate::engine::{
     check_batch, check_inputs, validate, Engine, EngineKind, InputSeq, NodeParams, Real, SimConfig,
     SimError, SimOutput,
 };
-use crate::reference::layers::{self, Conv2dGeom, PoolGeom};
+use crate::reference::layers;
 use crate::reference::neurons::uniform_voltages;
 use crate::reference::synapses::Filter;
 use layout::{is_input_edge, CompactSlots, Layout};
@@ -93,12 +93,18 @@ impl<'a, T: Real> JitModel<'a, T> {
             let p = &params[id];
             let bias = (!p.bias.is_empty()).then(|| {
                 let mut b = match node.op {
-                    Op::Conv2d { .. } => {
+                    Op::Conv2d { window, .. } => {
                         // A lazy node's shadow row is one more position.
                         let shadow = usize::from(layout.nodes[id].lazy.is_some());
-                        layers::conv_bias(&p.bias, node.shape[0] * node.shape[1] + shadow)
+                        layers::conv_bias(&p.bias, window.positions() + shadow)
                     }
-                    _ => p.bias.clone(),
+                    Op::Input
+                    | Op::Dense { .. }
+                    | Op::AvgPool { .. }
+                    | Op::MaxPool { .. }
+                    | Op::Flatten
+                    | Op::Activation
+                    | Op::Add => p.bias.clone(),
                 };
                 // Vectorised loops read whole blocks of four past the end.
                 b.resize(b.len().div_ceil(4) * 4, T::zero());
@@ -391,7 +397,7 @@ impl<'a, T: Real> JitModel<'a, T> {
                     .slice::<T>(self.layout.nodes[src].out, src_node.size())
                     .to_vec();
                 let u = arena.slice_mut::<T>(pre, node.size());
-                transform(node, src_node, &self.params[id], &x, u);
+                transform(node, &self.params[id], &x, u);
             }
             if let Some(jc) = self.layout.nodes[id].j_const {
                 self.constant_current(arena, id, jc);
@@ -541,38 +547,13 @@ fn quiet_without_input<T: Real>(
 }
 
 /// One connection's weighted value, with the reference's own layer code.
-fn transform<T: Real>(
-    node: &snnc_compiler::ir::Node,
-    src: &snnc_compiler::ir::Node,
-    p: &NodeParams<T>,
-    x: &[T],
-    u: &mut [T],
-) {
-    let shape3 = |s: &[usize]| match s {
-        [h, w, c] => [*h, *w, *c],
-        _ => [0, 0, 0],
-    };
+fn transform<T: Real>(node: &snnc_compiler::ir::Node, p: &NodeParams<T>, x: &[T], u: &mut [T]) {
     match node.op {
         Op::Dense { .. } => layers::dense(x, &p.kernel, u),
-        Op::Conv2d { .. } => {
-            if let Some(g) = Conv2dGeom::of(node, src) {
-                layers::conv2d(&g, x, &p.kernel, u);
-            }
-        }
-        Op::AvgPool { pool, strides } | Op::MaxPool { pool, strides } => {
-            let g = PoolGeom {
-                input: shape3(&src.shape),
-                output: shape3(&node.shape),
-                pool,
-                strides,
-            };
-            if matches!(node.op, Op::MaxPool { .. }) {
-                layers::max_pool(&g, x, u);
-            } else {
-                layers::avg_pool(&g, x, u);
-            }
-        }
-        _ => layers::identity(x, u),
+        Op::Conv2d { window, .. } => layers::conv2d(&window, x, &p.kernel, u),
+        Op::AvgPool { window } => layers::avg_pool(&window, x, u),
+        Op::MaxPool { window } => layers::max_pool(&window, x, u),
+        Op::Input | Op::Flatten | Op::Activation | Op::Add => layers::identity(x, u),
     }
 }
 

@@ -10,7 +10,7 @@
 //! Accumulation skips exact-zero inputs: adding `0*w` to a sum that started
 //! at +0 changes nothing, and spiking layers are mostly zeros.
 
-use snnc_compiler::ir::{Node, Op, Padding};
+use snnc_compiler::ir::Window;
 
 use crate::engine::Real;
 
@@ -32,86 +32,14 @@ pub fn dense<T: Real>(x: &[T], kernel: &[T], out: &mut [T]) {
     }
 }
 
-/// Output length and padding before along one axis, as TensorFlow computes
-/// them: 'valid' takes every window that fits; 'same' gives `ceil(n/stride)`
-/// outputs and pads `floor(total/2)` before (the extra one goes after).
-/// `None` when no window fits ('valid' with `n < kernel`) or a size is 0.
-pub fn conv_axis(
-    n: usize,
-    kernel: usize,
-    stride: usize,
-    padding: Padding,
-) -> Option<(usize, usize)> {
-    if n == 0 || kernel == 0 || stride == 0 {
-        return None;
-    }
-    match padding {
-        Padding::Valid => (n >= kernel).then(|| ((n - kernel) / stride + 1, 0)),
-        Padding::Same => {
-            let out = n.div_ceil(stride);
-            let total = ((out - 1) * stride + kernel).saturating_sub(n);
-            Some((out, total / 2))
-        }
-    }
-}
-
-/// Shapes of a 2-D convolution. Padding after is implicit: taps that fall
-/// outside the input read zero.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Conv2dGeom {
-    /// `[H, W, C_in]`.
-    pub input: [usize; 3],
-    /// `[H_out, W_out, filters]`.
-    pub output: [usize; 3],
-    /// `[kh, kw]`.
-    pub kernel: [usize; 2],
-    pub strides: [usize; 2],
-    /// Zero padding before `[top, left]`.
-    pub pad: [usize; 2],
-}
-
-impl Conv2dGeom {
-    /// The geometry of conv node `node` reading `src`'s output; `None` for
-    /// another op, or shapes that do not fit (which the reference's plan
-    /// reports before anything runs).
-    pub fn of(node: &Node, src: &Node) -> Option<Conv2dGeom> {
-        let Op::Conv2d {
-            filters,
-            kernel,
-            strides,
-            padding,
-            ..
-        } = node.op
-        else {
-            return None;
-        };
-        let [h, w, c] = src.shape[..] else {
-            return None;
-        };
-        let (oh, ph) = conv_axis(h, kernel[0], strides[0], padding)?;
-        let (ow, pw) = conv_axis(w, kernel[1], strides[1], padding)?;
-        Some(Conv2dGeom {
-            input: [h, w, c],
-            output: [oh, ow, filters],
-            kernel,
-            strides,
-            pad: [ph, pw],
-        })
-    }
-
-    pub fn kernel_len(&self) -> usize {
-        self.kernel[0] * self.kernel[1] * self.input[2] * self.output[2]
-    }
-}
-
 /// Keras `Conv2D` (cross-correlation, not flipped):
 /// `out[oh, ow, f] = sum_{kh, kw, c} x[oh*sh + kh - pad_h, ow*sw + kw - pad_w, c] * K[kh, kw, c, f]`,
 /// summed in (kh, kw, c) order like Nengo's im2col. `x.len()` must be
-/// `H*W*C_in`, `kernel.len()` [`Conv2dGeom::kernel_len`], `out.len()`
-/// `H_out*W_out*filters`.
-pub fn conv2d<T: Real>(g: &Conv2dGeom, x: &[T], kernel: &[T], out: &mut [T]) {
+/// `H*W*C_in`, `kernel.len()` `kh*kw*C_in*filters`, `out.len()`
+/// `H_out*W_out*filters`. Taps that fall in the padding read zero.
+pub fn conv2d<T: Real>(g: &Window, x: &[T], kernel: &[T], out: &mut [T]) {
     out.fill(T::zero());
-    let [h, w, c] = g.input;
+    let [_, w, c] = g.input;
     let [oh_n, ow_n, f] = g.output;
     let [kh_n, kw_n] = g.kernel;
     if ow_n * f == 0 || c == 0 {
@@ -120,11 +48,11 @@ pub fn conv2d<T: Real>(g: &Conv2dGeom, x: &[T], kernel: &[T], out: &mut [T]) {
     for (oh, out_row) in out.chunks_exact_mut(ow_n * f).take(oh_n).enumerate() {
         for (ow, o) in out_row.chunks_exact_mut(f).enumerate() {
             for kh in 0..kh_n {
-                let Some(ih) = tap(oh, kh, g.strides[0], g.pad[0], h) else {
+                let Some(ih) = g.tap(0, oh, kh) else {
                     continue;
                 };
                 for kw in 0..kw_n {
-                    let Some(iw) = tap(ow, kw, g.strides[1], g.pad[1], w) else {
+                    let Some(iw) = g.tap(1, ow, kw) else {
                         continue;
                     };
                     let base = (ih * w + iw) * c;
@@ -149,13 +77,6 @@ pub fn conv2d<T: Real>(g: &Conv2dGeom, x: &[T], kernel: &[T], out: &mut [T]) {
     }
 }
 
-/// The input index that output `o`, tap `k` reads, or `None` when it falls
-/// in the zero padding.
-fn tap(o: usize, k: usize, stride: usize, pad: usize, n: usize) -> Option<usize> {
-    let i = (o * stride + k).checked_sub(pad)?;
-    (i < n).then_some(i)
-}
-
 /// The per-filter conv bias expanded to every position of an output with
 /// `positions = H_out*W_out` positions: element `(p, f)` is `bias[f]`.
 pub fn conv_bias<T: Real>(bias: &[T], positions: usize) -> Vec<T> {
@@ -166,29 +87,18 @@ pub fn conv_bias<T: Real>(bias: &[T], positions: usize) -> Vec<T> {
     out
 }
 
-/// Shapes of a 'valid' 2-D pooling (windows that do not fit are dropped).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PoolGeom {
-    /// `[H, W, C]`.
-    pub input: [usize; 3],
-    /// `[H_out, W_out, C]`.
-    pub output: [usize; 3],
-    pub pool: [usize; 2],
-    pub strides: [usize; 2],
-}
-
 /// Average pooling, channel by channel. NengoDL builds it as a convolution
 /// whose kernel is `identity / n` (`n = pool_h*pool_w`), so each output is
 /// `sum over the window of x * (1/n)` with `1/n` computed in f64, not
 /// `(sum x)/n`; the two differ in the last bit.
-pub fn avg_pool<T: Real>(g: &PoolGeom, x: &[T], out: &mut [T]) {
-    let inv_n = T::from_f64(1.0 / (g.pool[0] * g.pool[1]) as f64);
+pub fn avg_pool<T: Real>(g: &Window, x: &[T], out: &mut [T]) {
+    let inv_n = T::from_f64(1.0 / (g.kernel[0] * g.kernel[1]) as f64);
     pool(g, x, out, T::zero(), |acc, v| acc + v * inv_n);
 }
 
 /// Max pooling, channel by channel (snnc's extension: NengoDL only offers
 /// average pooling in its place).
-pub fn max_pool<T: Real>(g: &PoolGeom, x: &[T], out: &mut [T]) {
+pub fn max_pool<T: Real>(g: &Window, x: &[T], out: &mut [T]) {
     pool(
         g,
         x,
@@ -199,10 +109,10 @@ pub fn max_pool<T: Real>(g: &PoolGeom, x: &[T], out: &mut [T]) {
 }
 
 /// Folds `step` over each window, in (row, column) order, from `init`.
-fn pool<T: Real>(g: &PoolGeom, x: &[T], out: &mut [T], init: T, step: impl Fn(T, T) -> T) {
+fn pool<T: Real>(g: &Window, x: &[T], out: &mut [T], init: T, step: impl Fn(T, T) -> T) {
     let [h, w, c] = g.input;
     let [oh_n, ow_n, _] = g.output;
-    let [ph, pw] = g.pool;
+    let [ph, pw] = g.kernel;
     let [sh, sw] = g.strides;
     out.fill(init);
     if ow_n * c == 0 {
@@ -233,6 +143,7 @@ pub fn identity<T: Real>(x: &[T], out: &mut [T]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use snnc_compiler::ir::Padding;
 
     #[test]
     fn dense_is_keras_x_at_kernel() {
@@ -246,18 +157,6 @@ mod tests {
     }
 
     #[test]
-    fn conv_axis_follows_tensorflow() {
-        assert_eq!(conv_axis(6, 3, 1, Padding::Valid), Some((4, 0)));
-        assert_eq!(conv_axis(5, 2, 2, Padding::Valid), Some((2, 0)));
-        assert_eq!(conv_axis(2, 3, 1, Padding::Valid), None);
-        assert_eq!(conv_axis(4, 3, 2, Padding::Same), Some((2, 0))); // total 1: 0 before, 1 after
-        assert_eq!(conv_axis(5, 4, 2, Padding::Same), Some((3, 1))); // total 3: 1 before, 2 after
-        assert_eq!(conv_axis(28, 3, 1, Padding::Same), Some((28, 1)));
-        assert_eq!(conv_axis(5, 1, 3, Padding::Same), Some((2, 0)));
-        assert_eq!(conv_axis(5, 3, 0, Padding::Same), None);
-    }
-
-    #[test]
     fn conv_same_stride2_uneven_padding_by_hand() {
         // 4x4 image 1..16, 3x3 kernel, stride 2, 'same': 2x2 output, pad 0
         // before and 1 after. Hand (and NumPy on the explicitly padded
@@ -265,24 +164,17 @@ mod tests {
         // a flipped (true) convolution would give other numbers.
         let x: Vec<f64> = (1..=16).map(f64::from).collect();
         let k = [1.0, 0.0, -1.0, 2.0, 0.0, -2.0, 0.5, 1.0, 0.0];
-        let (n, pad) = conv_axis(4, 3, 2, Padding::Same).unwrap();
-        let g = Conv2dGeom {
-            input: [4, 4, 1],
-            output: [n, n, 1],
-            kernel: [3, 3],
-            strides: [2, 2],
-            pad: [pad, pad],
-        };
+        let g = Window::resolve([4, 4, 1], [3, 3], [2, 2], Padding::Same, 1).unwrap();
         let mut out = [0.0; 4];
         conv2d(&g, &x, &k, &mut out);
         assert_eq!(out, [8.5, 34.5, -6.0, 41.0]);
     }
 
     /// A straightforward conv over an explicitly zero-padded image.
-    fn naive_conv(g: &Conv2dGeom, x: &[f64], k: &[f64]) -> Vec<f64> {
+    fn naive_conv(g: &Window, x: &[f64], k: &[f64]) -> Vec<f64> {
         let [h, w, c] = g.input;
         let [oh, ow, f] = g.output;
-        let (ph, pw) = (g.pad[0], g.pad[1]);
+        let (ph, pw) = (g.pad_before[0], g.pad_before[1]);
         let (hp, wp) = (h + 2 * ph + 4, w + 2 * pw + 4);
         let mut xp = vec![0.0; hp * wp * c];
         for i in 0..h {
@@ -319,20 +211,13 @@ mod tests {
         // 5x6x2 image, 4x3 kernel, strides (2, 1), 'same': H pads 1 before
         // and 2 after, W pads 1 and 1; 3 filters.
         let (h, w, c, f) = (5, 6, 2, 3);
-        let (oh, pad_h) = conv_axis(h, 4, 2, Padding::Same).unwrap();
-        let (ow, pad_w) = conv_axis(w, 3, 1, Padding::Same).unwrap();
-        assert_eq!((oh, pad_h, ow, pad_w), (3, 1, 6, 1));
-        let g = Conv2dGeom {
-            input: [h, w, c],
-            output: [oh, ow, f],
-            kernel: [4, 3],
-            strides: [2, 1],
-            pad: [pad_h, pad_w],
-        };
+        let g = Window::resolve([h, w, c], [4, 3], [2, 1], Padding::Same, f).unwrap();
+        let [oh, ow, _] = g.output;
+        assert_eq!((oh, g.pad_before[0], ow, g.pad_before[1]), (3, 1, 6, 1));
         let x: Vec<f64> = (0..h * w * c)
             .map(|i| ((i * 7) % 11) as f64 - 3.0)
             .collect();
-        let k: Vec<f64> = (0..g.kernel_len())
+        let k: Vec<f64> = (0..4 * 3 * c * f)
             .map(|i| ((i * 5) % 13) as f64 * 0.25 - 1.0)
             .collect();
         let mut out = vec![0.0; oh * ow * f];
@@ -353,12 +238,8 @@ mod tests {
         // 5x5x2 image with values 0..50 (channel fastest), 2x2 windows,
         // stride 2: rows/cols 4 are dropped. Hand (NumPy) values.
         let x: Vec<f64> = (0..50).map(f64::from).collect();
-        let g = PoolGeom {
-            input: [5, 5, 2],
-            output: [2, 2, 2],
-            pool: [2, 2],
-            strides: [2, 2],
-        };
+        let g = Window::resolve([5, 5, 2], [2, 2], [2, 2], Padding::Valid, 2).unwrap();
+        assert_eq!(g.output, [2, 2, 2]);
         let mut out = [0.0; 8];
         avg_pool(&g, &x, &mut out);
         assert_eq!(out, [6.0, 7.0, 10.0, 11.0, 26.0, 27.0, 30.0, 31.0]);
@@ -370,12 +251,8 @@ mod tests {
     fn overlapping_pool_windows() {
         // 3x3x1, 2x2 windows, stride 1: 2x2 output.
         let x = [1.0, -2.0, 3.0, -4.0, 5.0, -6.0, 7.0, -8.0, 9.0];
-        let g = PoolGeom {
-            input: [3, 3, 1],
-            output: [2, 2, 1],
-            pool: [2, 2],
-            strides: [1, 1],
-        };
+        let g = Window::resolve([3, 3, 1], [2, 2], [1, 1], Padding::Valid, 1).unwrap();
+        assert_eq!(g.output, [2, 2, 1]);
         let mut out = [0.0; 4];
         max_pool(&g, &x, &mut out);
         assert_eq!(out, [5.0, 5.0, 7.0, 9.0]);

@@ -25,13 +25,12 @@ pub mod layers;
 pub mod neurons;
 pub mod synapses;
 
-use snnc_compiler::ir::{BoundProbe, Model, Network, Node, NodeId, Op, Synapse};
+use snnc_compiler::ir::{BoundProbe, Model, Network, Node, NodeId, Op, Synapse, Window};
 
 use crate::engine::{
-    check_batch, check_inputs, image_shape, validate, Engine, EngineKind, InputSeq, NodeParams,
-    Real, SimConfig, SimError, SimOutput,
+    check_batch, check_inputs, validate, Engine, EngineKind, InputSeq, NodeParams, Real, SimConfig,
+    SimError, SimOutput,
 };
-use layers::{Conv2dGeom, PoolGeom};
 use neurons::{NeuronState, Neurons};
 use synapses::{deliver, Filter};
 
@@ -131,9 +130,9 @@ struct Edge<'a, T> {
 
 enum Transform<'a, T> {
     Dense { kernel: &'a [T] },
-    Conv2d { geom: Conv2dGeom, kernel: &'a [T] },
-    AvgPool(PoolGeom),
-    MaxPool(PoolGeom),
+    Conv2d { geom: Window, kernel: &'a [T] },
+    AvgPool(Window),
+    MaxPool(Window),
     Identity,
 }
 
@@ -225,7 +224,7 @@ impl<'a, T: Real> Simulation<'a, T> {
                 | Op::Activation
                 | Op::Add => {}
             }
-            let (transforms, bias) = plan_op(net, node, p)?;
+            let (transforms, bias) = plan_op(node, p);
             let edges = transforms
                 .into_iter()
                 .zip(&node.inputs)
@@ -483,54 +482,30 @@ impl<T: Real> State<T> {
 /// The transform of each input connection of a computing node (not an
 /// input or flatten), and its bias vector (empty for none). The node passed
 /// [`validate`], so its shapes and params fit.
-fn plan_op<'a, T: Real>(
-    net: &Network,
-    node: &Node,
-    p: &'a NodeParams<T>,
-) -> Result<(Vec<Transform<'a, T>>, Vec<T>), SimError> {
-    let src = &net.nodes[node.inputs.first().copied().unwrap_or_default()];
-    let unfit = || {
-        SimError::new(format!(
-            "node '{}': its shape does not fit its input's",
-            node.name
-        ))
-    };
-    Ok(match node.op {
+fn plan_op<'a, T: Real>(node: &Node, p: &'a NodeParams<T>) -> (Vec<Transform<'a, T>>, Vec<T>) {
+    match node.op {
         // Handled by the caller; nothing to transform.
         Op::Input | Op::Flatten => (Vec::new(), Vec::new()),
         Op::Dense { .. } => (vec![Transform::Dense { kernel: &p.kernel }], p.bias.clone()),
-        Op::Conv2d { .. } => {
-            let geom = Conv2dGeom::of(node, src).ok_or_else(unfit)?;
+        Op::Conv2d { window, .. } => {
             let bias = if p.bias.is_empty() {
                 Vec::new()
             } else {
-                layers::conv_bias(&p.bias, geom.output[0] * geom.output[1])
+                layers::conv_bias(&p.bias, window.positions())
             };
             let conv = Transform::Conv2d {
-                geom,
+                geom: window,
                 kernel: &p.kernel,
             };
             (vec![conv], bias)
         }
-        Op::AvgPool { pool, strides } | Op::MaxPool { pool, strides } => {
-            let geom = PoolGeom {
-                input: image_shape(&src.shape).ok_or_else(unfit)?,
-                output: image_shape(&node.shape).ok_or_else(unfit)?,
-                pool,
-                strides,
-            };
-            let t = if matches!(node.op, Op::AvgPool { .. }) {
-                Transform::AvgPool(geom)
-            } else {
-                Transform::MaxPool(geom)
-            };
-            (vec![t], Vec::new())
-        }
+        Op::AvgPool { window } => (vec![Transform::AvgPool(window)], Vec::new()),
+        Op::MaxPool { window } => (vec![Transform::MaxPool(window)], Vec::new()),
         Op::Activation | Op::Add => (
             node.inputs.iter().map(|_| Transform::Identity).collect(),
             Vec::new(),
         ),
-    })
+    }
 }
 
 impl<T: Real> Engine<T> for Simulation<'_, T> {
@@ -716,10 +691,8 @@ mod tests {
                 "c",
                 Op::Conv2d {
                     filters: 2,
-                    kernel: [1, 1],
-                    strides: [1, 1],
                     padding: Padding::Valid,
-                    pad: [0, 0],
+                    window: Window::resolve([2, 2, 1], [1, 1], [1, 1], Padding::Valid, 2).unwrap(),
                 },
                 &[0],
                 &[2, 2, 2],
@@ -837,8 +810,7 @@ mod tests {
             node(
                 "mx",
                 Op::MaxPool {
-                    pool: [2, 2],
-                    strides: [2, 2],
+                    window: Window::resolve([2, 2, 1], [2, 2], [2, 2], Padding::Valid, 1).unwrap(),
                 },
                 &[0],
                 &[1, 1, 1],
@@ -846,8 +818,7 @@ mod tests {
             node(
                 "av",
                 Op::AvgPool {
-                    pool: [2, 2],
-                    strides: [1, 1],
+                    window: Window::resolve([2, 2, 1], [2, 2], [1, 1], Padding::Valid, 1).unwrap(),
                 },
                 &[0],
                 &[1, 1, 1],
@@ -1063,17 +1034,16 @@ mod tests {
             &[]
         )
         .is_err());
-        let conv = |padding, pad, out: &[usize]| {
+        // The node's shape must be the one its window fills.
+        let conv = |padding, out: &[usize]| {
             net(vec![
                 node("in", Op::Input, &[], &[4, 4, 1]),
                 node(
                     "c",
                     Op::Conv2d {
                         filters: 1,
-                        kernel: [3, 3],
-                        strides: [2, 2],
                         padding,
-                        pad,
+                        window: Window::resolve([4, 4, 1], [3, 3], [2, 2], padding, 1).unwrap(),
                     },
                     &[0],
                     out,
@@ -1083,13 +1053,13 @@ mod tests {
         let img = [0.0; 16];
         let pk = params(&[(&[], &[]), (&[0.0; 9], &[])]);
         let mc = model(vec![set(None, &[]), set(None, &[Synapse::None])]);
-        let ok = conv(Padding::Same, [0, 0], &[2, 2, 1]);
+        let ok = conv(Padding::Same, &[2, 2, 1]);
         assert!(run(&ok, &mc, &pk, &[InputSeq::Held(&img)], &[]).is_ok());
-        let bad = conv(Padding::Same, [1, 1], &[2, 2, 1]);
+        let bad = conv(Padding::Same, &[1, 1, 1]);
         assert!(run(&bad, &mc, &pk, &[InputSeq::Held(&img)], &[]).is_err());
-        let ok = conv(Padding::Valid, [0, 0], &[1, 1, 1]);
+        let ok = conv(Padding::Valid, &[1, 1, 1]);
         assert!(run(&ok, &mc, &pk, &[InputSeq::Held(&img)], &[]).is_ok());
-        let bad = conv(Padding::Valid, [0, 0], &[2, 2, 1]);
+        let bad = conv(Padding::Valid, &[2, 2, 1]);
         assert!(run(&bad, &mc, &pk, &[InputSeq::Held(&img)], &[]).is_err());
     }
 }

@@ -10,8 +10,8 @@
 //! blocks so that the compiler keeps them in vector registers; the order of
 //! every floating-point sum is fixed by the code, never by threads.
 
-use super::plan::{ConvGeom, PoolGeom};
 use crate::engine::Real;
+use snnc_compiler::ir::Window;
 
 // ------------------------------------------------------------ helpers ----
 
@@ -269,7 +269,7 @@ pub(crate) fn dense_bwd_x<T: Real>(
 /// with taps in the zero padding skipped. Overwrites those filters of `y`.
 #[inline(always)]
 pub(crate) fn conv_fwd_example<T: Real>(
-    geom: &ConvGeom,
+    geom: &Window,
     x: &[T],
     k: &[T],
     bias: Option<&[T]>,
@@ -291,7 +291,7 @@ pub(crate) fn conv_fwd_example<T: Real>(
 
 #[inline(always)]
 fn conv_fwd_block<T: Real, const FB: usize>(
-    geom: &ConvGeom,
+    geom: &Window,
     x: &[T],
     k: &[T],
     bias: Option<&[T]>,
@@ -302,7 +302,7 @@ fn conv_fwd_block<T: Real, const FB: usize>(
     let [oh_n, ow_n, f] = geom.output;
     let [kh_n, kw_n] = geom.kernel;
     let [sh, sw] = geom.strides;
-    let [ph, pw] = geom.pad;
+    let [ph, pw] = geom.pad_before;
     for oh in 0..oh_n {
         for ow in 0..ow_n {
             let yo = &mut y[(oh * ow_n + ow) * f + f0..][..FB];
@@ -341,7 +341,7 @@ fn conv_fwd_block<T: Real, const FB: usize>(
 /// `dK[kh, kw, c, f] += sum_{b, oh, ow} x_b[ih, iw, c] * dy_b[oh, ow, f]`.
 #[inline(always)]
 pub(crate) fn conv_bwd_k<T: Real>(
-    geom: &ConvGeom,
+    geom: &Window,
     x: &[T],
     dy: &[T],
     g: usize,
@@ -363,7 +363,7 @@ pub(crate) fn conv_bwd_k<T: Real>(
 
 #[inline(always)]
 fn conv_bwd_k_block<T: Real, const FB: usize>(
-    geom: &ConvGeom,
+    geom: &Window,
     x: &[T],
     dy: &[T],
     g: usize,
@@ -374,7 +374,7 @@ fn conv_bwd_k_block<T: Real, const FB: usize>(
     let [oh_n, ow_n, f] = geom.output;
     let [kh_n, kw_n] = geom.kernel;
     let [sh, sw] = geom.strides;
-    let [ph, pw] = geom.pad;
+    let [ph, pw] = geom.pad_before;
     let (n_in, n_out) = (h * w * c, oh_n * ow_n * f);
     for kh in 0..kh_n {
         let (oh_lo, oh_hi) = valid(oh_n, h, sh, ph, kh);
@@ -413,7 +413,7 @@ fn conv_bwd_k_block<T: Real, const FB: usize>(
 /// `start..`.
 #[inline(always)]
 pub(crate) fn conv_bwd_x<T: Real>(
-    geom: &ConvGeom,
+    geom: &Window,
     dy: &[T],
     kt: &[T],
     g: usize,
@@ -424,7 +424,7 @@ pub(crate) fn conv_bwd_x<T: Real>(
     let [oh_n, ow_n, f] = geom.output;
     let [kh_n, kw_n] = geom.kernel;
     let [sh, sw] = geom.strides;
-    let [ph, pw] = geom.pad;
+    let [ph, pw] = geom.pad_before;
     let (n_in, n_out) = (h * w * c, oh_n * ow_n * f);
     for b in 0..g {
         let dyb = &dy[b * n_out..(b + 1) * n_out];
@@ -461,8 +461,8 @@ pub(crate) fn conv_bwd_x<T: Real>(
 /// Average pooling: `y += sum over the window of x * (1/n)` (NengoDL's
 /// average-pool kernel `identity/n`).
 #[inline(always)]
-pub(crate) fn avg_pool_fwd<T: Real>(geom: &PoolGeom, x: &[T], g: usize, y: &mut [T]) {
-    let inv_n = T::from_f64(1.0 / (geom.pool[0] * geom.pool[1]) as f64);
+pub(crate) fn avg_pool_fwd<T: Real>(geom: &Window, x: &[T], g: usize, y: &mut [T]) {
+    let inv_n = T::from_f64(1.0 / (geom.kernel[0] * geom.kernel[1]) as f64);
     pool_windows(geom, g, |b, out_at, in_at, c| {
         let (xs, ys) = (&x[b.0 + in_at..][..c], &mut y[b.1 + out_at..][..c]);
         axpy(ys, inv_n, xs);
@@ -470,8 +470,8 @@ pub(crate) fn avg_pool_fwd<T: Real>(geom: &PoolGeom, x: &[T], g: usize, y: &mut 
 }
 
 #[inline(always)]
-pub(crate) fn avg_pool_bwd<T: Real>(geom: &PoolGeom, dy: &[T], g: usize, dx: &mut [T]) {
-    let inv_n = T::from_f64(1.0 / (geom.pool[0] * geom.pool[1]) as f64);
+pub(crate) fn avg_pool_bwd<T: Real>(geom: &Window, dy: &[T], g: usize, dx: &mut [T]) {
+    let inv_n = T::from_f64(1.0 / (geom.kernel[0] * geom.kernel[1]) as f64);
     pool_windows(geom, g, |b, out_at, in_at, c| {
         let (ds, dxs) = (&dy[b.1 + out_at..][..c], &mut dx[b.0 + in_at..][..c]);
         axpy(dxs, inv_n, ds);
@@ -483,7 +483,7 @@ pub(crate) fn avg_pool_bwd<T: Real>(geom: &PoolGeom, dy: &[T], g: usize, dx: &mu
 /// example) the maximum came from. Overwrites `y`.
 #[inline(always)]
 pub(crate) fn max_pool_fwd<T: Real>(
-    geom: &PoolGeom,
+    geom: &Window,
     x: &[T],
     g: usize,
     y: &mut [T],
@@ -491,7 +491,7 @@ pub(crate) fn max_pool_fwd<T: Real>(
 ) {
     let [h, w, c] = geom.input;
     let [oh_n, ow_n, _] = geom.output;
-    let [ph, pw] = geom.pool;
+    let [ph, pw] = geom.kernel;
     let [sh, sw] = geom.strides;
     let (n_in, n_out) = (h * w * c, oh_n * ow_n * c);
     for b in 0..g {
@@ -525,7 +525,7 @@ pub(crate) fn max_pool_fwd<T: Real>(
 
 #[inline(always)]
 pub(crate) fn max_pool_bwd<T: Real>(
-    geom: &PoolGeom,
+    geom: &Window,
     dy: &[T],
     argmax: &[u32],
     g: usize,
@@ -547,10 +547,10 @@ pub(crate) fn max_pool_bwd<T: Real>(
 /// Calls `f((in_base, out_base), out_at, in_at, c)` for every example,
 /// output position and window tap, in (example, oh, ow, row, column) order.
 #[inline(always)]
-fn pool_windows(geom: &PoolGeom, g: usize, mut f: impl FnMut((usize, usize), usize, usize, usize)) {
+fn pool_windows(geom: &Window, g: usize, mut f: impl FnMut((usize, usize), usize, usize, usize)) {
     let [h, w, c] = geom.input;
     let [oh_n, ow_n, _] = geom.output;
-    let [ph, pw] = geom.pool;
+    let [ph, pw] = geom.kernel;
     let [sh, sw] = geom.strides;
     let (n_in, n_out) = (h * w * c, oh_n * ow_n * c);
     for b in 0..g {

@@ -4,8 +4,9 @@
 
 use std::any::TypeId;
 
+use snnc_compiler::ir::Window;
+
 use super::kernels as portable;
-use super::plan::ConvGeom;
 use crate::engine::Real;
 
 /// The instruction set of the hot kernels, chosen once per run.
@@ -136,7 +137,7 @@ pub(crate) fn dense_bwd_x<T: Real>(
 
 pub(crate) fn conv_fwd<T: Real>(
     isa: Isa,
-    geom: &ConvGeom,
+    geom: &Window,
     x: &[T],
     k: &[T],
     bias: Option<&[T]>,
@@ -168,7 +169,7 @@ pub(crate) fn conv_fwd<T: Real>(
 
 pub(crate) fn conv_bwd_k<T: Real>(
     isa: Isa,
-    geom: &ConvGeom,
+    geom: &Window,
     x: &[T],
     dy: &[T],
     g: usize,
@@ -188,7 +189,7 @@ pub(crate) fn conv_bwd_k<T: Real>(
 
 pub(crate) fn conv_bwd_x<T: Real>(
     isa: Isa,
-    geom: &ConvGeom,
+    geom: &Window,
     dy: &[T],
     kt: &[T],
     g: usize,
@@ -220,6 +221,7 @@ mod tests {
     //! every block width and remainder, strides and padding.
     use super::*;
     use crate::train::rng::SplitMix64;
+    use snnc_compiler::ir::Padding;
 
     fn rand(rng: &mut SplitMix64, n: usize, zeros: bool) -> Vec<f32> {
         (0..n)
@@ -278,25 +280,9 @@ mod tests {
             ([7, 7, 9], [4, 4], [2, 2], true, 3),
         ];
         for &(input, kernel, strides, same, filters) in &geoms {
-            let axis = |n: usize, k: usize, s: usize| {
-                if same {
-                    let o = n.div_ceil(s);
-                    (o, ((o - 1) * s + k).saturating_sub(n) / 2)
-                } else {
-                    ((n - k) / s + 1, 0)
-                }
-            };
-            let ((oh, ph), (ow, pw)) = (
-                axis(input[0], kernel[0], strides[0]),
-                axis(input[1], kernel[1], strides[1]),
-            );
-            let geom = ConvGeom {
-                input,
-                output: [oh, ow, filters],
-                kernel,
-                strides,
-                pad: [ph, pw],
-            };
+            let padding = if same { Padding::Same } else { Padding::Valid };
+            let geom = Window::resolve(input, kernel, strides, padding, filters).unwrap();
+            let [oh, ow, _] = geom.output;
             let (n_in, n_out) = (input.iter().product::<usize>(), oh * ow * filters);
             let n_k = kernel[0] * kernel[1] * input[2] * filters;
             let x = rand(&mut rng, g * n_in, true);
@@ -325,6 +311,7 @@ mod bench {
     //! `cargo test --release -p snnc-runtime --lib train::ops::bench -- --ignored --nocapture`
     use super::*;
     use crate::train::rng::SplitMix64;
+    use snnc_compiler::ir::Padding;
     use std::time::Instant;
 
     fn time(name: &str, macs_per_example: f64, g: usize, mut f: impl FnMut()) {
@@ -361,13 +348,7 @@ mod bench {
                 })
                 .collect()
         };
-        let geom = ConvGeom {
-            input: [28, 28, 1],
-            output: [26, 26, 32],
-            kernel: [3, 3],
-            strides: [1, 1],
-            pad: [0, 0],
-        };
+        let geom = Window::resolve([28, 28, 1], [3, 3], [1, 1], Padding::Valid, 32).unwrap();
         let (n_in, n_hid, n_out) = (784, 21632, 10);
         let img = r(g * n_in, true);
         let k = r(288, false);

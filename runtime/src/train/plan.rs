@@ -8,32 +8,16 @@
 //! from Keras layout only at the boundary ([`Plan::export`],
 //! [`Plan::import`]).
 
-use snnc_compiler::ir::{Loss, LossKind, Model, Network, NodeId, Op, Padding, ParamRole, Train};
+use snnc_compiler::ir::{
+    Loss, LossKind, Model, Network, Node, NodeId, NodeSettings, Op, ParamRole, ParamSpec, Train,
+    Window,
+};
 
 use super::neuron::{Act, LifMode};
 use super::rng::{Purpose, SplitMix64};
 use super::TrainError;
 use crate::engine::Real;
 use crate::io::{ArrayData, NdArray};
-
-/// Shapes of a conv: `[H, W, C]` in, `[OH, OW, F]` out, zero padding before.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct ConvGeom {
-    pub input: [usize; 3],
-    pub output: [usize; 3],
-    pub kernel: [usize; 2],
-    pub strides: [usize; 2],
-    pub pad: [usize; 2],
-}
-
-/// Shapes of a 'valid' pooling.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct PoolGeom {
-    pub input: [usize; 3],
-    pub output: [usize; 3],
-    pub pool: [usize; 2],
-    pub strides: [usize; 2],
-}
 
 #[derive(Clone, Debug)]
 pub(crate) enum EdgeOp {
@@ -48,10 +32,10 @@ pub(crate) enum EdgeOp {
     Conv {
         w: usize,
         kt: Option<usize>,
-        g: ConvGeom,
+        g: Window,
     },
-    AvgPool(PoolGeom),
-    MaxPool(PoolGeom),
+    AvgPool(Window),
+    MaxPool(Window),
     Identity,
 }
 
@@ -129,20 +113,6 @@ fn err(msg: impl Into<String>) -> TrainError {
     TrainError::Invalid(msg.into())
 }
 
-/// TensorFlow's output length and padding before along one axis.
-fn conv_axis(n: usize, k: usize, s: usize, padding: Padding) -> Option<(usize, usize)> {
-    if n == 0 || k == 0 || s == 0 {
-        return None;
-    }
-    match padding {
-        Padding::Valid => (n >= k).then(|| ((n - k) / s + 1, 0)),
-        Padding::Same => {
-            let out = n.div_ceil(s);
-            Some((out, ((out - 1) * s + k).saturating_sub(n) / 2))
-        }
-    }
-}
-
 fn image(shape: &[usize]) -> Option<[usize; 3]> {
     match shape {
         &[h, w, c] => Some([h, w, c]),
@@ -150,7 +120,15 @@ fn image(shape: &[usize]) -> Option<[usize; 3]> {
     }
 }
 
+/// `layer 'NAME': message`, the form of every error about one layer.
+fn layer_err(node: &Node, msg: String) -> TrainError {
+    err(format!("layer '{}': {msg}", node.name))
+}
+
 impl Plan {
+    /// The plan of training `model` (a network's rate model) on `losses`:
+    /// every node checked and given its op, params and neuron, then the
+    /// scratch for transposed kernels, the losses and what reaches them.
     pub(crate) fn new(
         net: &Network,
         model: &Model,
@@ -175,311 +153,23 @@ impl Plan {
                 inputs.len()
             )));
         };
-        let mut params = Vec::new();
-        let mut offset = 0;
-        let mut n_kt = 0;
-        let mut nodes = Vec::with_capacity(n);
-        let mut storage: Vec<NodeId> = Vec::with_capacity(n);
-        let mut requires_grad = Vec::with_capacity(n);
+        let mut b = Builder::default();
         for (i, (node, settings)) in net.nodes.iter().zip(&model.nodes).enumerate() {
-            let e = |m: String| err(format!("layer '{}': {m}", node.name));
-            if let Some(&bad) = node.inputs.iter().find(|&&s| s >= i) {
-                return Err(e(format!(
-                    "reads node #{bad}, which does not come before it"
-                )));
-            }
-            let size = node.size();
-            let in_size = |k: usize| net.nodes[node.inputs[k]].size();
-            let want_inputs = |k: usize| {
-                if node.inputs.len() == k {
-                    Ok(())
-                } else {
-                    Err(e(format!(
-                        "expects {k} input(s), has {}",
-                        node.inputs.len()
-                    )))
-                }
-            };
-            // Params of this node, in node (= network param) order.
-            let mut kernel: Option<usize> = None;
-            let mut bias: Option<(usize, usize)> = None;
-            for spec in &node.params {
-                let len: usize = spec.shape.iter().product();
-                let (transposed, fans) = match (spec.role, node.op, &spec.shape[..]) {
-                    (ParamRole::Kernel, Op::Dense { .. }, &[n_in, units]) => {
-                        (Some((n_in, units)), (n_in, units))
-                    }
-                    (ParamRole::Kernel, Op::Conv2d { .. }, &[kh, kw, ci, f]) => {
-                        (None, (kh * kw * ci, kh * kw * f))
-                    }
-                    (ParamRole::Bias, Op::Dense { .. } | Op::Conv2d { .. }, _)
-                        if len > 0 && size % len == 0 =>
-                    {
-                        (None, (0, 0))
-                    }
-                    _ => {
-                        return Err(e(format!(
-                            "param '{}' with shape {:?} does not fit a {:?} layer",
-                            spec.name, spec.shape, node.op
-                        )))
-                    }
-                };
-                let twice = match spec.role {
-                    ParamRole::Kernel => kernel.replace(offset).is_some(),
-                    ParamRole::Bias => bias.replace((offset, len)).is_some(),
-                };
-                if twice {
-                    return Err(e(format!("has two {:?} params", spec.role)));
-                }
-                params.push(ParamSlot {
-                    name: spec.name.clone(),
-                    role: spec.role,
-                    shape: spec.shape.clone(),
-                    offset,
-                    len,
-                    transposed,
-                    fans,
-                });
-                offset += len;
-            }
-            let kind = match node.op {
-                Op::Input => {
-                    want_inputs(0)?;
-                    Kind::Input
-                }
-                Op::Flatten => {
-                    want_inputs(1)?;
-                    if in_size(0) != size {
-                        return Err(e(format!("flattens {} values into {size}", in_size(0))));
-                    }
-                    Kind::View
-                }
-                _ => {
-                    let mut edges = Vec::new();
-                    match node.op {
-                        Op::Dense { units } => {
-                            want_inputs(1)?;
-                            let n_in = in_size(0);
-                            let w =
-                                kernel.ok_or_else(|| e("a dense layer needs a kernel".into()))?;
-                            if units != size
-                                || node.params.iter().any(|p| {
-                                    p.role == ParamRole::Kernel && p.shape != [n_in, units]
-                                })
-                            {
-                                return Err(e(format!("a dense kernel must be [{n_in}, {units}]")));
-                            }
-                            edges.push(EdgeOp::Dense {
-                                w,
-                                n_in,
-                                n_out: units,
-                            });
-                        }
-                        Op::Conv2d {
-                            filters,
-                            kernel: k,
-                            strides,
-                            padding,
-                            pad,
-                        } => {
-                            want_inputs(1)?;
-                            let input = image(&net.nodes[node.inputs[0]].shape)
-                                .ok_or_else(|| e("the input of a conv must be an image".into()))?;
-                            let output = image(&node.shape).ok_or_else(|| {
-                                e("a conv's shape must be [h, w, filters]".into())
-                            })?;
-                            let want = match (conv_axis(input[0], k[0], strides[0], padding), conv_axis(input[1], k[1], strides[1], padding)) {
-                                (Some((h, ph)), Some((w, pw))) => ([h, w, filters], [ph, pw]),
-                                _ => return Err(e(format!("a {k:?} kernel with strides {strides:?} does not fit a {input:?} input"))),
-                            };
-                            if (output, pad) != want {
-                                return Err(e(format!(
-                                    "conv shape {output:?} / padding {pad:?}, expected {:?} / {:?}",
-                                    want.0, want.1
-                                )));
-                            }
-                            let w =
-                                kernel.ok_or_else(|| e("a conv layer needs a kernel".into()))?;
-                            if node.params.iter().any(|p| {
-                                p.role == ParamRole::Kernel
-                                    && p.shape != [k[0], k[1], input[2], filters]
-                            }) {
-                                return Err(e(format!(
-                                    "a conv kernel must be {:?}",
-                                    [k[0], k[1], input[2], filters]
-                                )));
-                            }
-                            let g = ConvGeom {
-                                input,
-                                output,
-                                kernel: k,
-                                strides,
-                                pad,
-                            };
-                            edges.push(EdgeOp::Conv { w, kt: None, g });
-                        }
-                        Op::AvgPool { pool, strides } | Op::MaxPool { pool, strides } => {
-                            want_inputs(1)?;
-                            let input =
-                                image(&net.nodes[node.inputs[0]].shape).ok_or_else(|| {
-                                    e("the input of a pooling must be an image".into())
-                                })?;
-                            let output = image(&node.shape)
-                                .ok_or_else(|| e("a pooling's shape must be [h, w, c]".into()))?;
-                            let want = match (
-                                conv_axis(input[0], pool[0], strides[0], Padding::Valid),
-                                conv_axis(input[1], pool[1], strides[1], Padding::Valid),
-                            ) {
-                                (Some((h, _)), Some((w, _))) => [h, w, input[2]],
-                                _ => {
-                                    return Err(e(format!(
-                                        "a {pool:?} window does not fit a {input:?} input"
-                                    )))
-                                }
-                            };
-                            if output != want {
-                                return Err(e(format!(
-                                    "pooling shape {output:?}, expected {want:?}"
-                                )));
-                            }
-                            let g = PoolGeom {
-                                input,
-                                output,
-                                pool,
-                                strides,
-                            };
-                            edges.push(if matches!(node.op, Op::AvgPool { .. }) {
-                                EdgeOp::AvgPool(g)
-                            } else {
-                                EdgeOp::MaxPool(g)
-                            });
-                        }
-                        Op::Activation | Op::Add => {
-                            if matches!(node.op, Op::Activation) {
-                                want_inputs(1)?;
-                            } else if node.inputs.is_empty() {
-                                return Err(e("an add needs at least one input".into()));
-                            }
-                            if let Some(k) = (0..node.inputs.len()).find(|&k| in_size(k) != size) {
-                                return Err(e(format!(
-                                    "input {k} has {} values, the layer {size}",
-                                    in_size(k)
-                                )));
-                            }
-                            edges.extend(node.inputs.iter().map(|_| EdgeOp::Identity));
-                        }
-                        Op::Input | Op::Flatten => unreachable!(),
-                    }
-                    if let Some((_, len)) = bias {
-                        let per = match node.op {
-                            Op::Conv2d { filters, .. } => filters,
-                            _ => size,
-                        };
-                        if len != per {
-                            return Err(e(format!("the bias must have {per} values, not {len}")));
-                        }
-                    }
-                    let edges = edges
-                        .into_iter()
-                        .zip(&node.inputs)
-                        .map(|(op, &s)| Edge {
-                            src: storage[s],
-                            op,
-                        })
-                        .collect();
-                    Kind::Compute(Compute {
-                        edges,
-                        bias,
-                        act: settings.neuron.map(|nr| Act::new(nr, settings.scale, lif)),
-                        scale: if settings.neuron.is_some() {
-                            settings.scale
-                        } else {
-                            1.0
-                        },
-                    })
-                }
-            };
-            let (st, rg) = match &kind {
-                Kind::Input => (i, false),
-                Kind::View => {
-                    let s = storage[node.inputs[0]];
-                    (s, requires_grad[s])
-                }
-                Kind::Compute(c) => (
-                    i,
-                    kernel.is_some()
-                        || bias.is_some()
-                        || c.edges.iter().any(|e| requires_grad[e.src]),
-                ),
-            };
-            storage.push(st);
-            requires_grad.push(rg);
-            nodes.push(PNode { size, kind });
+            b.add(net, i, node, settings, lif)?;
         }
-        // Scratch for transposed conv kernels whose input needs a gradient.
-        for node in &mut nodes {
-            if let Kind::Compute(c) = &mut node.kind {
-                for edge in &mut c.edges {
-                    if let EdgeOp::Conv { kt, g, .. } = &mut edge.op {
-                        if requires_grad[edge.src] {
-                            *kt = Some(n_kt);
-                            n_kt += g.kernel[0] * g.kernel[1] * g.input[2] * g.output[2];
-                        }
-                    }
-                }
-            }
-        }
-        // Losses and what reaches them.
-        let mut plosses = Vec::new();
-        for loss in losses {
-            let probe = train.probes.get(loss.probe).ok_or_else(|| {
-                err(format!(
-                    "a loss reads probe #{}, which does not exist",
-                    loss.probe
-                ))
-            })?;
-            let node = *storage.get(probe.node).ok_or_else(|| {
-                err(format!(
-                    "probe '{}' targets node #{}, which does not exist",
-                    probe.name, probe.node
-                ))
-            })?;
-            plosses.push(PLoss {
-                kind: in_output_units(
-                    loss.kind,
-                    match &nodes[node].kind {
-                        Kind::Compute(c) => c.act,
-                        _ => None,
-                    },
-                ),
-                node,
-                size: nodes[node].size,
-            });
-        }
-        let mut live = vec![false; n];
-        for l in &plosses {
-            live[l.node] = true;
-        }
-        for i in (0..n).rev() {
-            if !live[i] {
-                continue;
-            }
-            if let Kind::Compute(c) = &nodes[i].kind {
-                for e in &c.edges {
-                    live[e.src] = true;
-                }
-            }
-        }
+        let n_kt = b.place_transposed_kernels();
+        let plosses = plan_losses(losses, train, &b.storage, &b.nodes)?;
+        let live = live_nodes(&b.nodes, &plosses);
         let accuracy = plosses
             .iter()
             .position(|l| l.kind.reads_labels() && l.size >= 2);
         Ok(Plan {
-            nodes,
+            nodes: b.nodes,
             input,
-            params,
-            n_params: offset,
+            params: b.params,
+            n_params: b.offset,
             n_kt,
-            requires_grad,
+            requires_grad: b.requires_grad,
             live,
             losses: plosses,
             accuracy,
@@ -621,6 +311,362 @@ impl Plan {
             }
         }
     }
+}
+
+/// The plan's nodes and params as they are added, in network order.
+#[derive(Default)]
+struct Builder {
+    nodes: Vec<PNode>,
+    params: Vec<ParamSlot>,
+    /// Where the next param goes in the flat vector.
+    offset: usize,
+    /// The node that owns each node's values (flatten views resolved).
+    storage: Vec<NodeId>,
+    requires_grad: Vec<bool>,
+}
+
+impl Builder {
+    /// Checks node `i` and adds it with its params.
+    fn add(
+        &mut self,
+        net: &Network,
+        i: usize,
+        node: &Node,
+        settings: &NodeSettings,
+        lif: LifMode,
+    ) -> Result<(), TrainError> {
+        if let Some(&bad) = node.inputs.iter().find(|&&s| s >= i) {
+            return Err(layer_err(
+                node,
+                format!("reads node #{bad}, which does not come before it"),
+            ));
+        }
+        let size = node.size();
+        let (kernel, bias) = self.add_params(node, size)?;
+        let kind = match node.op {
+            Op::Input => {
+                want_inputs(node, 0)?;
+                Kind::Input
+            }
+            Op::Flatten => {
+                want_inputs(node, 1)?;
+                let in_size = net.nodes[node.inputs[0]].size();
+                if in_size != size {
+                    return Err(layer_err(
+                        node,
+                        format!("flattens {in_size} values into {size}"),
+                    ));
+                }
+                Kind::View
+            }
+            Op::Dense { .. }
+            | Op::Conv2d { .. }
+            | Op::AvgPool { .. }
+            | Op::MaxPool { .. }
+            | Op::Activation
+            | Op::Add => {
+                let edges = edge_ops(net, node, kernel)?;
+                check_bias(node, bias)?;
+                let edges = edges
+                    .into_iter()
+                    .zip(&node.inputs)
+                    .map(|(op, &s)| Edge {
+                        src: self.storage[s],
+                        op,
+                    })
+                    .collect();
+                Kind::Compute(Compute {
+                    edges,
+                    bias,
+                    act: settings.neuron.map(|nr| Act::new(nr, settings.scale, lif)),
+                    scale: if settings.neuron.is_some() {
+                        settings.scale
+                    } else {
+                        1.0
+                    },
+                })
+            }
+        };
+        let (st, rg) = match &kind {
+            Kind::Input => (i, false),
+            Kind::View => {
+                let s = self.storage[node.inputs[0]];
+                (s, self.requires_grad[s])
+            }
+            Kind::Compute(c) => (
+                i,
+                kernel.is_some()
+                    || bias.is_some()
+                    || c.edges.iter().any(|e| self.requires_grad[e.src]),
+            ),
+        };
+        self.storage.push(st);
+        self.requires_grad.push(rg);
+        self.nodes.push(PNode { size, kind });
+        Ok(())
+    }
+
+    /// Places the node's params in the flat vector, in node (= network
+    /// param) order: the kernel's offset and the bias' `(offset, len)`.
+    #[allow(clippy::type_complexity)]
+    fn add_params(
+        &mut self,
+        node: &Node,
+        size: usize,
+    ) -> Result<(Option<usize>, Option<(usize, usize)>), TrainError> {
+        let mut kernel: Option<usize> = None;
+        let mut bias: Option<(usize, usize)> = None;
+        for spec in &node.params {
+            let len: usize = spec.shape.iter().product();
+            let Some((transposed, fans)) = slot_layout(spec, &node.op, size) else {
+                return Err(layer_err(
+                    node,
+                    format!(
+                        "param '{}' with shape {:?} does not fit a {:?} layer",
+                        spec.name, spec.shape, node.op
+                    ),
+                ));
+            };
+            let twice = match spec.role {
+                ParamRole::Kernel => kernel.replace(self.offset).is_some(),
+                ParamRole::Bias => bias.replace((self.offset, len)).is_some(),
+            };
+            if twice {
+                return Err(layer_err(node, format!("has two {:?} params", spec.role)));
+            }
+            self.params.push(ParamSlot {
+                name: spec.name.clone(),
+                role: spec.role,
+                shape: spec.shape.clone(),
+                offset: self.offset,
+                len,
+                transposed,
+                fans,
+            });
+            self.offset += len;
+        }
+        Ok((kernel, bias))
+    }
+
+    /// Gives every conv whose input needs a gradient a place for its
+    /// transposed kernel in the scratch vector; returns the scratch length.
+    fn place_transposed_kernels(&mut self) -> usize {
+        let mut n_kt = 0;
+        for node in &mut self.nodes {
+            if let Kind::Compute(c) = &mut node.kind {
+                for edge in &mut c.edges {
+                    if let EdgeOp::Conv { kt, g, .. } = &mut edge.op {
+                        if self.requires_grad[edge.src] {
+                            *kt = Some(n_kt);
+                            n_kt += g.kernel[0] * g.kernel[1] * g.input[2] * g.output[2];
+                        }
+                    }
+                }
+            }
+        }
+        n_kt
+    }
+}
+
+/// How a param of an `op` node is stored (the transposed `[rows, cols]`
+/// of a dense kernel) and its Glorot fans; `None` for a param the op does
+/// not have.
+#[allow(clippy::type_complexity)]
+fn slot_layout(
+    spec: &ParamSpec,
+    op: &Op,
+    size: usize,
+) -> Option<(Option<(usize, usize)>, (usize, usize))> {
+    let len: usize = spec.shape.iter().product();
+    let no_params = None;
+    match (spec.role, op) {
+        (ParamRole::Bias, Op::Dense { .. } | Op::Conv2d { .. }) => {
+            (len > 0 && size % len == 0).then_some((None, (0, 0)))
+        }
+        (ParamRole::Kernel, Op::Dense { .. }) => match spec.shape[..] {
+            [n_in, units] => Some((Some((n_in, units)), (n_in, units))),
+            _ => None,
+        },
+        (ParamRole::Kernel, Op::Conv2d { .. }) => match spec.shape[..] {
+            [kh, kw, ci, f] => Some((None, (kh * kw * ci, kh * kw * f))),
+            _ => None,
+        },
+        (
+            ParamRole::Kernel | ParamRole::Bias,
+            Op::Input
+            | Op::AvgPool { .. }
+            | Op::MaxPool { .. }
+            | Op::Flatten
+            | Op::Activation
+            | Op::Add,
+        ) => no_params,
+    }
+}
+
+fn want_inputs(node: &Node, k: usize) -> Result<(), TrainError> {
+    if node.inputs.len() == k {
+        Ok(())
+    } else {
+        Err(layer_err(
+            node,
+            format!("expects {k} input(s), has {}", node.inputs.len()),
+        ))
+    }
+}
+
+/// The op of each input connection of a computing node, after checking
+/// its shapes against the params and the window the checker resolved.
+fn edge_ops(net: &Network, node: &Node, kernel: Option<usize>) -> Result<Vec<EdgeOp>, TrainError> {
+    let e = |m: String| layer_err(node, m);
+    let size = node.size();
+    let in_size = |k: usize| net.nodes[node.inputs[k]].size();
+    let kernel_shape = node
+        .params
+        .iter()
+        .find(|p| p.role == ParamRole::Kernel)
+        .map(|p| p.shape.as_slice());
+    let window_fits = |w: &Window| {
+        want_inputs(node, 1)?;
+        let input = image(&net.nodes[node.inputs[0]].shape);
+        if input != Some(w.input) || image(&node.shape) != Some(w.output) {
+            return Err(e(format!(
+                "its window reads {:?} into {:?}, but the layer reads {:?} into {:?}",
+                w.input, w.output, net.nodes[node.inputs[0]].shape, node.shape
+            )));
+        }
+        Ok(())
+    };
+    Ok(match node.op {
+        Op::Dense { units } => {
+            want_inputs(node, 1)?;
+            let n_in = in_size(0);
+            let w = kernel.ok_or_else(|| e("a dense layer needs a kernel".into()))?;
+            if units != size || kernel_shape.is_some_and(|k| k != [n_in, units]) {
+                return Err(e(format!("a dense kernel must be [{n_in}, {units}]")));
+            }
+            vec![EdgeOp::Dense {
+                w,
+                n_in,
+                n_out: units,
+            }]
+        }
+        Op::Conv2d {
+            filters, window, ..
+        } => {
+            window_fits(&window)?;
+            let w = kernel.ok_or_else(|| e("a conv layer needs a kernel".into()))?;
+            let want = [window.kernel[0], window.kernel[1], window.input[2], filters];
+            if kernel_shape.is_some_and(|k| k != want) {
+                return Err(e(format!("a conv kernel must be {want:?}")));
+            }
+            vec![EdgeOp::Conv {
+                w,
+                kt: None,
+                g: window,
+            }]
+        }
+        Op::AvgPool { window } => {
+            window_fits(&window)?;
+            vec![EdgeOp::AvgPool(window)]
+        }
+        Op::MaxPool { window } => {
+            window_fits(&window)?;
+            vec![EdgeOp::MaxPool(window)]
+        }
+        Op::Activation | Op::Add => {
+            if matches!(node.op, Op::Activation) {
+                want_inputs(node, 1)?;
+            } else if node.inputs.is_empty() {
+                return Err(e("an add needs at least one input".into()));
+            }
+            if let Some(k) = (0..node.inputs.len()).find(|&k| in_size(k) != size) {
+                return Err(e(format!(
+                    "input {k} has {} values, the layer {size}",
+                    in_size(k)
+                )));
+            }
+            node.inputs.iter().map(|_| EdgeOp::Identity).collect()
+        }
+        Op::Input | Op::Flatten => Vec::new(),
+    })
+}
+
+/// A bias has one value per filter (conv) or per output (dense).
+fn check_bias(node: &Node, bias: Option<(usize, usize)>) -> Result<(), TrainError> {
+    let Some((_, len)) = bias else {
+        return Ok(());
+    };
+    let per = match node.op {
+        Op::Conv2d { filters, .. } => filters,
+        Op::Input
+        | Op::Dense { .. }
+        | Op::AvgPool { .. }
+        | Op::MaxPool { .. }
+        | Op::Flatten
+        | Op::Activation
+        | Op::Add => node.size(),
+    };
+    if len != per {
+        return Err(layer_err(
+            node,
+            format!("the bias must have {per} values, not {len}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Each loss on the storage node of its probe, stated in output units.
+fn plan_losses(
+    losses: &[Loss],
+    train: &Train,
+    storage: &[NodeId],
+    nodes: &[PNode],
+) -> Result<Vec<PLoss>, TrainError> {
+    losses
+        .iter()
+        .map(|loss| {
+            let probe = train.probes.get(loss.probe).ok_or_else(|| {
+                err(format!(
+                    "a loss reads probe #{}, which does not exist",
+                    loss.probe
+                ))
+            })?;
+            let node = *storage.get(probe.node).ok_or_else(|| {
+                err(format!(
+                    "probe '{}' targets node #{}, which does not exist",
+                    probe.name, probe.node
+                ))
+            })?;
+            let act = match &nodes[node].kind {
+                Kind::Compute(c) => c.act,
+                Kind::Input | Kind::View => None,
+            };
+            Ok(PLoss {
+                kind: in_output_units(loss.kind, act),
+                node,
+                size: nodes[node].size,
+            })
+        })
+        .collect()
+}
+
+/// Whether each node's output reaches a loss.
+fn live_nodes(nodes: &[PNode], losses: &[PLoss]) -> Vec<bool> {
+    let mut live = vec![false; nodes.len()];
+    for l in losses {
+        live[l.node] = true;
+    }
+    for i in (0..nodes.len()).rev() {
+        if !live[i] {
+            continue;
+        }
+        if let Kind::Compute(c) = &nodes[i].kind {
+            for e in &c.edges {
+                live[e.src] = true;
+            }
+        }
+    }
+    live
 }
 
 /// A loss on a layer's output. Rate losses are stated in Hz, and a layer's

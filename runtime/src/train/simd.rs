@@ -13,7 +13,7 @@
 
 use std::arch::x86_64::*;
 
-use super::plan::ConvGeom;
+use snnc_compiler::ir::Window;
 
 const V: usize = 8;
 
@@ -280,7 +280,7 @@ macro_rules! vector_blocks {
     }};
 }
 
-fn conv_lens(g: &ConvGeom) -> (usize, usize, usize) {
+fn conv_lens(g: &Window) -> (usize, usize, usize) {
     let n_in = g.input.iter().product::<usize>();
     let n_out = g.output.iter().product::<usize>();
     (
@@ -294,7 +294,7 @@ fn conv_lens(g: &ConvGeom) -> (usize, usize, usize) {
 /// returns `end`. The caller computes the filters from `end` on.
 #[target_feature(enable = "avx2,fma")]
 pub(crate) unsafe fn conv_fwd(
-    geom: &ConvGeom,
+    geom: &Window,
     x: &[f32],
     k: &[f32],
     bias: Option<&[f32]>,
@@ -316,7 +316,7 @@ pub(crate) unsafe fn conv_fwd(
 
 #[inline(always)]
 unsafe fn conv_fwd_block<const NV: usize>(
-    geom: &ConvGeom,
+    geom: &Window,
     x: *const f32,
     k: *const f32,
     bias: Option<&[f32]>,
@@ -327,7 +327,7 @@ unsafe fn conv_fwd_block<const NV: usize>(
     let [oh_n, ow_n, f] = geom.output;
     let [kh_n, kw_n] = geom.kernel;
     let [sh, sw] = geom.strides;
-    let [ph, pw] = geom.pad;
+    let [ph, pw] = geom.pad_before;
     let init: [__m256; NV] = match bias {
         Some(b) => std::array::from_fn(|v| _mm256_loadu_ps(b.as_ptr().add(f0 + v * V))),
         None => [_mm256_setzero_ps(); NV],
@@ -390,7 +390,7 @@ unsafe fn conv_fwd_block<const NV: usize>(
 /// filters `0..end` (returned); the caller does the rest.
 #[target_feature(enable = "avx2,fma")]
 pub(crate) unsafe fn conv_bwd_k(
-    geom: &ConvGeom,
+    geom: &Window,
     x: &[f32],
     dy: &[f32],
     g: usize,
@@ -411,7 +411,7 @@ pub(crate) unsafe fn conv_bwd_k(
 
 #[inline(always)]
 unsafe fn conv_bwd_k_block<const NV: usize>(
-    geom: &ConvGeom,
+    geom: &Window,
     x: *const f32,
     dy: *const f32,
     g: usize,
@@ -422,7 +422,7 @@ unsafe fn conv_bwd_k_block<const NV: usize>(
     let [oh_n, ow_n, f] = geom.output;
     let [kh_n, kw_n] = geom.kernel;
     let [sh, sw] = geom.strides;
-    let [ph, pw] = geom.pad;
+    let [ph, pw] = geom.pad_before;
     let (n_in, n_out) = (h * w * c, oh_n * ow_n * f);
     for kh in 0..kh_n {
         let (oh_lo, oh_hi) = valid(oh_n, h, sh, ph, kh);
@@ -463,7 +463,7 @@ unsafe fn conv_bwd_k_block<const NV: usize>(
 /// example for input channels `0..end` (returned), with `kt` the kernel as
 /// `[kh, kw, f, c]`; the caller does the remaining channels.
 #[target_feature(enable = "avx2,fma")]
-pub(crate) unsafe fn conv_bwd_x(geom: &ConvGeom, dy: &[f32], kt: &[f32], dx: &mut [f32]) -> usize {
+pub(crate) unsafe fn conv_bwd_x(geom: &Window, dy: &[f32], kt: &[f32], dx: &mut [f32]) -> usize {
     let (n_in, n_out, n_k) = conv_lens(geom);
     assert!(dy.len() >= n_out && kt.len() >= n_k && dx.len() >= n_in);
     vector_blocks!(
@@ -478,7 +478,7 @@ pub(crate) unsafe fn conv_bwd_x(geom: &ConvGeom, dy: &[f32], kt: &[f32], dx: &mu
 
 #[inline(always)]
 unsafe fn conv_bwd_x_block<const NV: usize>(
-    geom: &ConvGeom,
+    geom: &Window,
     dy: *const f32,
     kt: *const f32,
     dx: *mut f32,
@@ -488,7 +488,7 @@ unsafe fn conv_bwd_x_block<const NV: usize>(
     let [oh_n, ow_n, f] = geom.output;
     let [kh_n, kw_n] = geom.kernel;
     let [sh, sw] = geom.strides;
-    let [ph, pw] = geom.pad;
+    let [ph, pw] = geom.pad_before;
     for oh in 0..oh_n {
         for ow in 0..ow_n {
             let dyr = dy.add((oh * ow_n + ow) * f);

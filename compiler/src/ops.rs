@@ -1,0 +1,259 @@
+//! Every layer kind and neuron type of the language, defined once: its
+//! name, its named arguments, its defaults and the line of docs the editor
+//! shows on hover. The checker's word lists (`check::vocabulary`), the
+//! checker itself, the language server and the TextMate grammar test read
+//! these tables, so adding a kind here is what makes the language know it.
+//!
+//! What a kind *computes* lives with each engine (reference, JIT, trainer),
+//! reached through exhaustive `match`es on [`Op`] and [`Neuron`]: a new
+//! variant is a list of compile errors at exactly the places that must
+//! learn it. The geometry those engines need is resolved by the checker
+//! into [`crate::ir::Window`].
+
+use crate::ir::{Activation, Neuron, Op};
+
+/// A layer kind of a `network` block (`name = KIND(input, ...)`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LayerKind {
+    Dense,
+    Conv2d,
+    AvgPool,
+    MaxPool,
+    Flatten,
+    Activation,
+    Add,
+}
+
+/// How many layers a kind reads (its positional arguments).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Inputs {
+    One,
+    /// `add(a, b, ...)`: two or more of one shape.
+    Many,
+}
+
+impl LayerKind {
+    pub const ALL: [LayerKind; 7] = [
+        LayerKind::Dense,
+        LayerKind::Conv2d,
+        LayerKind::AvgPool,
+        LayerKind::MaxPool,
+        LayerKind::Flatten,
+        LayerKind::Activation,
+        LayerKind::Add,
+    ];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            LayerKind::Dense => "dense",
+            LayerKind::Conv2d => "conv2d",
+            LayerKind::AvgPool => "avg_pool",
+            LayerKind::MaxPool => "max_pool",
+            LayerKind::Flatten => "flatten",
+            LayerKind::Activation => "activation",
+            LayerKind::Add => "add",
+        }
+    }
+
+    /// Its named arguments, in the order the docs list them.
+    pub const fn args(self) -> &'static [&'static str] {
+        match self {
+            LayerKind::Dense => &["units", "activation", "bias"],
+            LayerKind::Conv2d => &[
+                "filters",
+                "kernel",
+                "strides",
+                "padding",
+                "activation",
+                "bias",
+            ],
+            LayerKind::AvgPool | LayerKind::MaxPool => &["pool", "strides"],
+            LayerKind::Flatten | LayerKind::Add => &[],
+            LayerKind::Activation => &["activation"],
+        }
+    }
+
+    pub const fn inputs(self) -> Inputs {
+        match self {
+            LayerKind::Add => Inputs::Many,
+            LayerKind::Dense
+            | LayerKind::Conv2d
+            | LayerKind::AvgPool
+            | LayerKind::MaxPool
+            | LayerKind::Flatten
+            | LayerKind::Activation => Inputs::One,
+        }
+    }
+
+    /// The call with every argument at its default (required ones as a
+    /// placeholder), and what it computes: the editor's hover text.
+    pub const fn doc(self) -> &'static str {
+        match self {
+            LayerKind::Dense => "**dense**`(x, units=N, activation=linear, bias=true)`: fully connected; input must be flat. Kernel `[in, out]`.",
+            LayerKind::Conv2d => "**conv2d**`(x, filters=N, kernel=KxK, strides=1, padding=valid, activation=linear, bias=true)`: 2-D convolution, kernel HWIO.",
+            LayerKind::AvgPool => "**avg_pool**`(x, pool=PxP, strides=pool)`: average pooling, 'valid' padding.",
+            LayerKind::MaxPool => "**max_pool**`(x, pool=PxP, strides=pool)`: max pooling, 'valid' padding.",
+            LayerKind::Flatten => "**flatten**`(x)`: a flat view in C order; creates nothing.",
+            LayerKind::Activation => "**activation**`(x, relu)`: applies an activation.",
+            LayerKind::Add => "**add**`(a, b, ...)`: element-wise sum of inputs of one shape.",
+        }
+    }
+
+    pub fn named(name: &str) -> Option<LayerKind> {
+        LayerKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// The kind a node was written as; `None` for an input.
+    pub const fn of(op: &Op) -> Option<LayerKind> {
+        Some(match op {
+            Op::Input => return None,
+            Op::Dense { .. } => LayerKind::Dense,
+            Op::Conv2d { .. } => LayerKind::Conv2d,
+            Op::AvgPool { .. } => LayerKind::AvgPool,
+            Op::MaxPool { .. } => LayerKind::MaxPool,
+            Op::Flatten => LayerKind::Flatten,
+            Op::Activation => LayerKind::Activation,
+            Op::Add => LayerKind::Add,
+        })
+    }
+}
+
+/// The names of [`LayerKind::ALL`], in order.
+pub const LAYER_NAMES: [&str; LayerKind::ALL.len()] = {
+    let mut out = [""; LayerKind::ALL.len()];
+    let mut i = 0;
+    while i < out.len() {
+        out[i] = LayerKind::ALL[i].name();
+        i += 1;
+    }
+    out
+};
+
+impl Neuron {
+    /// Every neuron type with Nengo's default parameters: what a bare name
+    /// in a `swap` means, and what an argument left out takes.
+    pub const DEFAULTS: [Neuron; 6] = [
+        Neuron::RectifiedLinear { amplitude: 1.0 },
+        Neuron::SpikingRectifiedLinear { amplitude: 1.0 },
+        Neuron::Lif {
+            tau_rc: 0.02,
+            tau_ref: 0.002,
+            min_voltage: 0.0,
+            amplitude: 1.0,
+        },
+        Neuron::LifRate {
+            tau_rc: 0.02,
+            tau_ref: 0.002,
+            amplitude: 1.0,
+        },
+        Neuron::Sigmoid { tau_ref: 1.0 },
+        Neuron::Tanh { tau_ref: 1.0 },
+    ];
+
+    /// The type named `name` with Nengo's defaults.
+    pub fn default_named(name: &str) -> Option<Neuron> {
+        Neuron::DEFAULTS.into_iter().find(|n| n.name() == name)
+    }
+
+    /// Its named arguments (Nengo's parameter names).
+    pub const fn args(self) -> &'static [&'static str] {
+        match self {
+            Neuron::RectifiedLinear { .. } | Neuron::SpikingRectifiedLinear { .. } => {
+                &["amplitude"]
+            }
+            Neuron::Lif { .. } => &["tau_rc", "tau_ref", "min_voltage", "amplitude"],
+            Neuron::LifRate { .. } => &["tau_rc", "tau_ref", "amplitude"],
+            Neuron::Sigmoid { .. } | Neuron::Tanh { .. } => &["tau_ref"],
+        }
+    }
+
+    /// Its parameters as `(argument, value)`, in [`Neuron::args`] order
+    /// (times in seconds).
+    pub fn values(self) -> Vec<(&'static str, f64)> {
+        let values = match self {
+            Neuron::RectifiedLinear { amplitude }
+            | Neuron::SpikingRectifiedLinear { amplitude } => vec![amplitude],
+            Neuron::Lif {
+                tau_rc,
+                tau_ref,
+                min_voltage,
+                amplitude,
+            } => vec![tau_rc, tau_ref, min_voltage, amplitude],
+            Neuron::LifRate {
+                tau_rc,
+                tau_ref,
+                amplitude,
+            } => vec![tau_rc, tau_ref, amplitude],
+            Neuron::Sigmoid { tau_ref } | Neuron::Tanh { tau_ref } => vec![tau_ref],
+        };
+        self.args().iter().copied().zip(values).collect()
+    }
+
+    /// The editor's hover text for the type's name (defaults as in
+    /// [`Neuron::DEFAULTS`]).
+    pub const fn doc(self) -> &'static str {
+        match self {
+            Neuron::RectifiedLinear { .. } => "**relu**: rectified linear activation; as a neuron type, Nengo's RectifiedLinear (`amplitude` 1).",
+            Neuron::SpikingRectifiedLinear { .. } => "**spiking_relu**: Nengo's SpikingRectifiedLinear (`amplitude` 1).",
+            Neuron::Lif { .. } => "**lif**: Nengo's LIF (`tau_rc` 20ms, `tau_ref` 2ms, `min_voltage` 0, `amplitude` 1).",
+            Neuron::LifRate { .. } => "**lif_rate**: Nengo's LIFRate (`tau_rc` 20ms, `tau_ref` 2ms, `amplitude` 1).",
+            Neuron::Sigmoid { .. } => "**sigmoid**: sigmoid activation; as a neuron type, Nengo's Sigmoid (`tau_ref` 1s).",
+            Neuron::Tanh { .. } => "**tanh**: tanh activation; as a neuron type, Nengo's Tanh (`tau_ref` 1s).",
+        }
+    }
+}
+
+/// The names of [`Neuron::DEFAULTS`], in order.
+pub const NEURON_NAMES: [&str; Neuron::DEFAULTS.len()] = {
+    let mut out = [""; Neuron::DEFAULTS.len()];
+    let mut i = 0;
+    while i < out.len() {
+        out[i] = Neuron::DEFAULTS[i].name();
+        i += 1;
+    }
+    out
+};
+
+impl Activation {
+    /// Every activation, in the order messages list them.
+    pub const ALL: [Activation; 4] = [
+        Activation::Relu,
+        Activation::Sigmoid,
+        Activation::Tanh,
+        Activation::Linear,
+    ];
+
+    pub fn named(name: &str) -> Option<Activation> {
+        Activation::ALL.into_iter().find(|a| a.name() == name)
+    }
+}
+
+/// The names of [`Activation::ALL`], in order.
+pub const ACTIVATION_NAMES: [&str; Activation::ALL.len()] = {
+    let mut out = [""; Activation::ALL.len()];
+    let mut i = 0;
+    while i < out.len() {
+        out[i] = Activation::ALL[i].name();
+        i += 1;
+    }
+    out
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for k in LayerKind::ALL {
+            assert_eq!(LayerKind::named(k.name()), Some(k));
+            assert!(k.doc().starts_with(&format!("**{}**", k.name())));
+        }
+        for n in Neuron::DEFAULTS {
+            assert_eq!(Neuron::default_named(n.name()), Some(n));
+            assert_eq!(n.values().len(), n.args().len());
+            assert!(n.doc().starts_with(&format!("**{}**", n.name())));
+        }
+        assert_eq!(LayerKind::named("conv3d"), None);
+    }
+}
