@@ -26,25 +26,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use snnc_runtime::io::{encode_npy, parse_npy, read_idx, read_npz, write_npz, ArrayData, NdArray};
+use snnc_runtime::rng::SplitMix64;
 
 const DEFAULT_SEED: u64 = 0xF0CC_5EED_2026_0014;
 const DEFAULT_ITERS: u64 = 300;
-
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        ((u128::from(self.next_u64()) * n.max(1) as u128) >> 64) as usize
-    }
-}
 
 fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
@@ -153,7 +138,7 @@ fn last_panic_message(e: Box<dyn std::any::Any + Send>) -> String {
 fn fuzz(name: &str, seeds: &[Vec<u8>], mut target: impl FnMut(&[u8])) {
     assert!(!seeds.is_empty(), "{name}: no seed inputs");
     let seed = env_u64("SNNC_FUZZ_SEED").unwrap_or(DEFAULT_SEED);
-    let mut rng = SplitMix64(
+    let mut rng = SplitMix64::new(
         seed ^ name
             .bytes()
             .fold(0u64, |h, b| h.wrapping_mul(31) + u64::from(b)),
@@ -341,7 +326,7 @@ fn lsp_message_loop_never_panics() {
         json!("network n {\n  y = dense(y, units=1)\n}\n"),
     ];
     fuzz("lsp json", &seeds, |input| {
-        let mut rng = SplitMix64(
+        let mut rng = SplitMix64::new(
             input
                 .iter()
                 .fold(7u64, |h, &b| h.wrapping_mul(131) ^ u64::from(b)),

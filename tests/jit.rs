@@ -12,19 +12,7 @@ use snnc_runtime::engine::{InputSeq, NodeParams, Real, SimConfig, SimOutput};
 use snnc_runtime::io::read_npz;
 use snnc_runtime::jit::{self, JitModel};
 use snnc_runtime::reference::{self, simulate};
-
-/// A small deterministic generator (SplitMix64).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
+use snnc_runtime::rng::SplitMix64;
 
 fn program(src: &str) -> Program {
     let checked = check_source(src);
@@ -33,7 +21,7 @@ fn program(src: &str) -> Program {
         .unwrap_or_else(|| panic!("spec has errors: {:#?}", checked.diagnostics))
 }
 
-fn random_params<T: Real>(net: &Network, rng: &mut Rng, scale: f64) -> Vec<NodeParams<T>> {
+fn random_params<T: Real>(net: &Network, rng: &mut SplitMix64, scale: f64) -> Vec<NodeParams<T>> {
     net.nodes
         .iter()
         .map(|node| {
@@ -41,7 +29,7 @@ fn random_params<T: Real>(net: &Network, rng: &mut Rng, scale: f64) -> Vec<NodeP
             for spec in &node.params {
                 let n: usize = spec.shape.iter().product();
                 let values: Vec<T> = (0..n)
-                    .map(|_| T::from_f64(((rng.next() - 0.3) * scale) as f32 as f64))
+                    .map(|_| T::from_f64(((rng.uniform() - 0.3) * scale) as f32 as f64))
                     .collect();
                 match spec.role {
                     ParamRole::Kernel => p.kernel = values,
@@ -233,9 +221,11 @@ fn every_op_neuron_and_synapse_agrees() {
             steps: 40,
             seed: 0,
         };
-        let mut rng = Rng(seed);
-        let image: Vec<f64> = (0..net.nodes[0].size()).map(|_| rng.next() * 2.0).collect();
-        let params64 = random_params::<f64>(net, &mut Rng(seed + 100), 60.0);
+        let mut rng = SplitMix64::new(seed);
+        let image: Vec<f64> = (0..net.nodes[0].size())
+            .map(|_| rng.uniform() * 2.0)
+            .collect();
+        let params64 = random_params::<f64>(net, &mut SplitMix64::new(seed + 100), 60.0);
         compare(
             model,
             &prog,
@@ -245,7 +235,7 @@ fn every_op_neuron_and_synapse_agrees() {
             &probes,
             &cfg,
         );
-        let params32 = random_params::<f32>(net, &mut Rng(seed + 100), 60.0);
+        let params32 = random_params::<f32>(net, &mut SplitMix64::new(seed + 100), 60.0);
         let image32: Vec<f32> = image.iter().map(|&x| x as f32).collect();
         compare(
             model,
@@ -307,20 +297,20 @@ convert calm from packed {
             .into_iter()
             .filter(|p| p.name == "out")
             .collect();
-        let mut params = random_params::<T>(net, &mut Rng(12), 20.0);
+        let mut params = random_params::<T>(net, &mut SplitMix64::new(12), 20.0);
         // Zero-mean first-layer weights: about half of c1 gets J <= 0.
-        let mut rng = Rng(13);
+        let mut rng = SplitMix64::new(13);
         for w in &mut params[1].kernel {
-            *w = T::from_f64(((rng.next() - 0.5) * 20.0) as f32 as f64);
+            *w = T::from_f64(((rng.uniform() - 0.5) * 20.0) as f32 as f64);
         }
         // c2: idle neurons quiet, one channel charging (J = 5 * 6 = 30 Hz).
         params[2].bias = [-3.0, 6.0, -1.0, 0.0].map(T::from_f64).to_vec();
         let compiled = JitModel::compile(net, model, &params, &probes, cfg).unwrap();
         assert_eq!(compiled.compacted_nodes(), ["c1"], "{model_name}");
         assert_eq!(compiled.lazy_nodes(), lazy, "{model_name}");
-        let mut rng = Rng(11);
+        let mut rng = SplitMix64::new(11);
         let x: Vec<T> = (0..cfg.steps * net.nodes[0].size())
-            .map(|_| T::from_f64(rng.next() * 2.0))
+            .map(|_| T::from_f64(rng.uniform() * 2.0))
             .collect();
         let n = net.nodes[0].size();
         let held = format!("{model_name} held");
@@ -367,7 +357,7 @@ convert spiking from tiny {
     for model_name in ["spiking", "tiny"] {
         let model = prog.model(model_name).unwrap();
         let net = prog.network_of(model);
-        let params = random_params::<f32>(net, &mut Rng(9), 400.0);
+        let params = random_params::<f32>(net, &mut SplitMix64::new(9), 400.0);
         let probes = all_probes(net);
         for steps in [1, 2, 17] {
             let cfg = SimConfig {

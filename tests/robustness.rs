@@ -32,6 +32,7 @@ use std::time::Instant;
 use snnc_compiler::diagnostic::{render_json, render_text};
 use snnc_compiler::index::Index;
 use snnc_compiler::{check_source, SourceFile};
+use snnc_runtime::rng::SplitMix64;
 
 type PanicHook = dyn Fn(&panic::PanicHookInfo<'_>) + Send + Sync + 'static;
 
@@ -41,25 +42,13 @@ const DEFAULT_ITERS: usize = 3000;
 
 // ------------------------------------------------------------------ PRNG ----
 
-/// SplitMix64: tiny, fast, and good enough to pick mutations.
-struct SplitMix64(u64);
+/// Picks among mutations with snnc's own SplitMix64.
+trait Pick {
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T;
+    fn chance(&mut self, percent: usize) -> bool;
+}
 
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (`n > 0`).
-    fn below(&mut self, n: usize) -> usize {
-        assert!(n > 0);
-        // Multiply-shift: unbiased enough for test inputs.
-        ((u128::from(self.next_u64()) * n as u128) >> 64) as usize
-    }
-
+impl Pick for SplitMix64 {
     fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len())]
     }
@@ -694,7 +683,7 @@ fn mutated_specs_never_crash_the_checker() {
     }));
 
     let started = Instant::now();
-    let mut rng = SplitMix64(seed);
+    let mut rng = SplitMix64::new(seed);
     let mut failures: Vec<(String, &'static str, String, String)> = Vec::new();
     let mut counts = [0usize; 2];
     let mut with_errors = 0usize;
@@ -803,8 +792,8 @@ fn tokenize_round_trips() {
 
 #[test]
 fn splitmix_is_deterministic() {
-    let mut a = SplitMix64(1);
-    let mut b = SplitMix64(1);
+    let mut a = SplitMix64::new(1);
+    let mut b = SplitMix64::new(1);
     let xs: Vec<u64> = (0..5).map(|_| a.next_u64()).collect();
     let ys: Vec<u64> = (0..5).map(|_| b.next_u64()).collect();
     assert_eq!(xs, ys);

@@ -9,6 +9,8 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value as Json};
 
+use snnc_compiler::ir::{Padding, Window};
+
 use crate::hdf5::{shape_string, Data};
 use crate::keras::{Graph, KerasFile, Layer};
 
@@ -619,20 +621,14 @@ impl Converter<'_> {
                 dims(&s)
             ));
         }
-        let mut out = [0; 2];
-        for a in 0..2 {
-            out[a] = if same {
-                s[a].div_ceil(strides[a])
-            } else {
-                if kernel[a] > s[a] {
-                    return Err(format!(
-                        "its {}x{} kernel is larger than its {}x{} input",
-                        kernel[0], kernel[1], s[0], s[1]
-                    ));
-                }
-                (s[a] - kernel[a]) / strides[a] + 1
-            };
-        }
+        let padding = if same { Padding::Same } else { Padding::Valid };
+        let Some(window) = Window::resolve([s[0], s[1], s[2]], kernel, strides, padding, filters)
+        else {
+            return Err(format!(
+                "its {}x{} kernel is larger than its {}x{} input",
+                kernel[0], kernel[1], s[0], s[1]
+            ));
+        };
         let roles: &[&str] = if use_bias {
             &["kernel", "bias"]
         } else {
@@ -655,7 +651,7 @@ impl Converter<'_> {
                 act,
             },
             vec![src],
-            vec![out[0], out[1], filters],
+            window.output.to_vec(),
         );
         self.nodes[id].kernel = Some(k);
         self.nodes[id].bias = bias;
@@ -687,22 +683,21 @@ impl Converter<'_> {
                 pool[0], pool[1], s[0], s[1]
             ));
         }
-        if same {
-            // 'same' equals 'valid' when TensorFlow would pad nothing.
-            for a in 0..2 {
-                let out = s[a].div_ceil(strides[a]);
-                if (out - 1) * strides[a] + pool[a] > s[a] {
-                    return Err(format!(
-                        "padding=\"same\" pads this {}x{} input, but the spec's pooling has 'valid' padding only; use padding=\"valid\" (or an input size the pool divides)",
-                        s[0], s[1]
-                    ));
-                }
-            }
+        let input = [s[0], s[1], s[2]];
+        let valid = Window::resolve(input, pool, strides, Padding::Valid, s[2])
+            .ok_or("the pool does not fit its input")?;
+        // 'same' equals 'valid' when TensorFlow would pad nothing.
+        if same
+            && Window::resolve(input, pool, strides, Padding::Same, s[2]).is_none_or(|w| {
+                w.pad_before != [0, 0] || w.pad_after != [0, 0] || w.output != valid.output
+            })
+        {
+            return Err(format!(
+                "padding=\"same\" pads this {}x{} input, but the spec's pooling has 'valid' padding only; use padding=\"valid\" (or an input size the pool divides)",
+                s[0], s[1]
+            ));
         }
-        let out = [
-            (s[0] - pool[0]) / strides[0] + 1,
-            (s[1] - pool[1]) / strides[1] + 1,
-        ];
+        let out = valid.output;
         let op = if max {
             Op::MaxPool { pool, strides }
         } else {

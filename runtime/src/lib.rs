@@ -22,4 +22,5 @@ pub mod parallel;
 pub mod params;
 pub mod reference;
 pub mod report;
+pub mod rng;
 pub mod train;

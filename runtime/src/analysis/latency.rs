@@ -44,4 +44,12 @@ mod tests {
         assert_eq!(steps_until_right(&rows, 2, 5, 1), Some(15));
         assert_eq!(steps_until_right(&rows, 2, 1, 0), None);
     }
+
+    #[test]
+    fn argmax_takes_the_first_of_ties_and_skips_nans() {
+        assert_eq!(argmax(&[1.0, 3.0, 3.0, -1.0]), Some(1));
+        assert_eq!(argmax(&[f64::NAN, 2.0, 1.0]), Some(1));
+        assert_eq!(argmax::<f32>(&[f32::NAN]), None);
+        assert_eq!(argmax::<f64>(&[]), None);
+    }
 }

@@ -33,45 +33,12 @@ pub struct NodeConsts {
     pub bias_scaled: bool,
 }
 
-/// Synapse coefficients as f64 (cast to the element type when emitted).
-#[derive(Clone, Copy)]
-pub enum Coefs {
-    Lowpass {
-        a: f64,
-        b: f64,
-    },
-    Alpha {
-        a: [[f64; 2]; 2],
-        b: [f64; 2],
-        c1: f64,
-    },
-}
+/// Synapse coefficients as f64 (cast to the element type when emitted):
+/// the reference's own, so both filter with the same numbers.
+pub type Coefs = crate::reference::synapses::Coefs<f64>;
 
 pub fn coefs(synapse: snnc_compiler::ir::Synapse, dt: f64) -> Option<Coefs> {
-    use snnc_compiler::ir::Synapse;
-    match synapse {
-        Synapse::None => None,
-        Synapse::Lowpass { tau } => {
-            let x = -dt / tau;
-            Some(Coefs::Lowpass {
-                a: x.exp(),
-                b: -x.exp_m1(),
-            })
-        }
-        Synapse::Alpha { tau } if tau > 0.0 => {
-            let a = (-dt / tau).exp();
-            let r = dt / tau;
-            Some(Coefs::Alpha {
-                a: [
-                    [a * (1.0 - r), -a * dt / (tau * tau)],
-                    [a * dt, a * (1.0 + r)],
-                ],
-                b: [dt * a, tau * tau * (1.0 - a * (1.0 + r))],
-                c1: 1.0 / (tau * tau),
-            })
-        }
-        Synapse::Alpha { .. } => Some(Coefs::Lowpass { a: 0.0, b: 1.0 }),
-    }
+    Coefs::new(synapse, dt)
 }
 
 /// Imported math functions, by name.
@@ -1285,7 +1252,13 @@ fn loop_constants(
         Some(Neuron::SpikingRectifiedLinear { amplitude }) => {
             values.extend([dt, amplitude / scale / dt])
         }
-        _ => {}
+        Some(
+            Neuron::Lif { .. }
+            | Neuron::LifRate { .. }
+            | Neuron::Sigmoid { .. }
+            | Neuron::Tanh { .. },
+        )
+        | None => {}
     }
     values
 }

@@ -14,6 +14,7 @@
 use snnc_compiler::ir::Neuron;
 
 use crate::engine::Real;
+use crate::rng::{mix, SplitMix64};
 
 /// `out = amplitude * max(0, J)`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -246,7 +247,10 @@ impl<T: Real> NeuronState<T> {
         let (v, r) = match neurons {
             Neurons::SpikingRectifiedLinear(_) => (n, 0),
             Neurons::Lif(_) => (n, n),
-            _ => (0, 0),
+            Neurons::RectifiedLinear(_)
+            | Neurons::LifRate(_)
+            | Neurons::Sigmoid(_)
+            | Neurons::Tanh(_) => (0, 0),
         };
         NeuronState {
             v: vec![T::zero(); v],
@@ -276,21 +280,10 @@ impl<T: Real> NeuronState<T> {
 /// exactly representable in f32 and in f64 and strictly below 1 in both
 /// (casting a 53-bit value to f32 could round up to 1.0).
 pub fn uniform_voltages(seed: u64, node: usize, n: usize) -> Vec<f64> {
-    let mut state = splitmix_mix(seed ^ splitmix_mix(node as u64 + 1));
+    let mut rng = SplitMix64::new(mix(seed ^ mix(node as u64 + 1)));
     (0..n)
-        .map(|_| {
-            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let x = splitmix_mix(state);
-            (x >> 40) as f64 * (1.0 / (1u64 << 24) as f64)
-        })
+        .map(|_| (rng.next_u64() >> 40) as f64 * (1.0 / (1u64 << 24) as f64))
         .collect()
-}
-
-/// SplitMix64's output function (Steele, Lea and Flood 2014).
-fn splitmix_mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 #[cfg(test)]

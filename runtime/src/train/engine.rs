@@ -6,6 +6,7 @@ use super::kernels as k;
 use super::loss;
 use super::ops::{self, Isa};
 use super::plan::{EdgeOp, Kind, Plan};
+use crate::analysis::latency::argmax;
 use crate::engine::Real;
 
 /// Sums over the examples of a partition, in example order.
@@ -220,7 +221,7 @@ impl<T: Real> Work<T> {
             if let Some(a) = plan.accuracy {
                 let l = &plan.losses[a];
                 let y = &self.out[l.node][b * l.size..(b + 1) * l.size];
-                stats.correct += usize::from(loss::argmax(y) == label);
+                stats.correct += usize::from(argmax(y) == Some(label));
             }
             stats.n += 1;
         }
@@ -317,7 +318,8 @@ impl<T: Real> Work<T> {
                         &mut gbefore[edge.src][..g * src_n],
                     ),
                     EdgeOp::Identity if need_dx => k::add(&mut gbefore[edge.src][..g * src_n], gi),
-                    _ => {}
+                    // Nothing upstream needs this gradient.
+                    EdgeOp::AvgPool(_) | EdgeOp::MaxPool(_) | EdgeOp::Identity => {}
                 }
             }
         }

@@ -125,17 +125,6 @@ fn rate_mse<T: Real>(r: &[T], target: f64, weight: f64, gscale: T, grad: Option<
     weight * sum / n as f64
 }
 
-/// Index of the largest value, the first one on ties (NumPy's argmax).
-pub(crate) fn argmax<T: Real>(y: &[T]) -> usize {
-    let mut best = 0;
-    for (k, &v) in y.iter().enumerate() {
-        if v > y[best] {
-            best = k;
-        }
-    }
-    best
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,6 +230,5 @@ mod tests {
             None,
         );
         assert!((v - 10.0).abs() < 1e-12);
-        assert_eq!(argmax(&[1.0, 3.0, 3.0, -1.0]), 1);
     }
 }

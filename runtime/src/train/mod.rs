@@ -32,7 +32,6 @@ mod neuron;
 mod ops;
 mod optim;
 mod plan;
-mod rng;
 #[cfg(target_arch = "x86_64")]
 mod simd;
 #[cfg(test)]
@@ -45,11 +44,11 @@ use snnc_compiler::ir::{Program, Train};
 
 use crate::engine::Real;
 use crate::io::NdArray;
+use crate::rng::{Purpose, SplitMix64};
 use engine::{Stats, Work};
 use ops::Isa;
 use optim::OptState;
 use plan::Plan;
-use rng::{Purpose, SplitMix64};
 
 pub use neuron::LifMode;
 

@@ -100,7 +100,7 @@ impl Act {
     pub(crate) fn hz_per_output(&self) -> f64 {
         match *self {
             Act::Relu { amp } | Act::Lif { amp, .. } if amp > 0.0 => 1.0 / amp,
-            _ => 1.0,
+            Act::Relu { .. } | Act::Lif { .. } | Act::Sigmoid { .. } | Act::Tanh { .. } => 1.0,
         }
     }
 

@@ -220,7 +220,7 @@ mod tests {
     //! The AVX2 kernels against the portable ones, on shapes that exercise
     //! every block width and remainder, strides and padding.
     use super::*;
-    use crate::train::rng::SplitMix64;
+    use crate::rng::SplitMix64;
     use snnc_compiler::ir::Padding;
 
     fn rand(rng: &mut SplitMix64, n: usize, zeros: bool) -> Vec<f32> {
@@ -310,7 +310,7 @@ mod tests {
 mod bench {
     //! `cargo test --release -p snnc-runtime --lib train::ops::bench -- --ignored --nocapture`
     use super::*;
-    use crate::train::rng::SplitMix64;
+    use crate::rng::SplitMix64;
     use snnc_compiler::ir::Padding;
     use std::time::Instant;
 

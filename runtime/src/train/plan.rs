@@ -14,10 +14,10 @@ use snnc_compiler::ir::{
 };
 
 use super::neuron::{Act, LifMode};
-use super::rng::{Purpose, SplitMix64};
 use super::TrainError;
 use crate::engine::Real;
 use crate::io::{ArrayData, NdArray};
+use crate::rng::{Purpose, SplitMix64};
 
 #[derive(Clone, Debug)]
 pub(crate) enum EdgeOp {

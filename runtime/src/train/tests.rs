@@ -4,8 +4,8 @@
 
 use snnc_compiler::ir::{Program, Train};
 
-use super::rng::SplitMix64;
 use super::*;
+use crate::rng::SplitMix64;
 
 /// Checks a spec that must be clean.
 pub(crate) fn compile(spec: &str) -> Program {

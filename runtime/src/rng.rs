@@ -1,59 +1,61 @@
-//! The trainer's deterministic pseudo-random numbers: SplitMix64 streams,
+//! snnc's one pseudo-random generator, SplitMix64: the trainer's streams,
 //! one per purpose (kernel init per tensor, shuffle per epoch), so that the
 //! same seed always gives the same init and the same example order, on any
-//! machine and with any number of threads.
+//! machine and with any number of threads; the reference's uniform initial
+//! voltages; and the tests' generated inputs.
 
 /// SplitMix64 (Steele, Lea and Flood 2014): tiny, fast, and good enough for
 /// weight init and shuffling.
 #[derive(Clone, Debug)]
-pub(crate) struct SplitMix64 {
+pub struct SplitMix64 {
     state: u64,
 }
 
 /// What a stream is for; keeps the streams of one seed independent.
 #[derive(Clone, Copy, Debug)]
-pub(crate) enum Purpose {
+pub enum Purpose {
     /// Kernel init; the index is the param tensor's position.
     Init = 1,
     /// The example order; the index is the 0-based epoch.
     Shuffle = 2,
 }
 
-pub(crate) fn mix(mut z: u64) -> u64 {
+/// SplitMix64's output function (Steele, Lea and Flood 2014).
+pub fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
 }
 
 impl SplitMix64 {
-    pub(crate) fn new(seed: u64) -> Self {
+    pub fn new(seed: u64) -> Self {
         SplitMix64 { state: seed }
     }
 
     /// The stream for `purpose` number `index` of `seed`.
-    pub(crate) fn stream(seed: u64, purpose: Purpose, index: u64) -> Self {
+    pub fn stream(seed: u64, purpose: Purpose, index: u64) -> Self {
         let tag = mix((purpose as u64) << 56 ^ index.wrapping_add(1));
         SplitMix64::new(mix(seed ^ tag))
     }
 
-    pub(crate) fn next_u64(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
         mix(self.state)
     }
 
     /// Uniform in `[0, 1)` with 53 random bits.
-    pub(crate) fn uniform(&mut self) -> f64 {
+    pub fn uniform(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
     /// Uniform integer in `[0, n)` (Lemire's multiply-shift; the bias of
     /// at most n/2^64 is irrelevant here). `n` must be positive.
-    pub(crate) fn below(&mut self, n: usize) -> usize {
+    pub fn below(&mut self, n: usize) -> usize {
         ((u128::from(self.next_u64()) * n as u128) >> 64) as usize
     }
 
     /// Fisher-Yates shuffle.
-    pub(crate) fn shuffle<X>(&mut self, xs: &mut [X]) {
+    pub fn shuffle<X>(&mut self, xs: &mut [X]) {
         for i in (1..xs.len()).rev() {
             let j = self.below(i + 1);
             xs.swap(i, j);
