@@ -341,6 +341,14 @@ fn in_repo_fixtures_import_and_match_numpy() {
     );
     report("functional_tiny.keras", &f);
     assert_eq!(f.acts.iter().filter(|(_, d)| !d.is_nan()).count(), 7);
+    // Keras 3 DepthwiseConv2D, 'same' with depth_multiplier 2 and 'valid'
+    // strided without a bias.
+    let f = check_model(
+        &dir.join("depthwise_tiny.keras"),
+        &dir.join("depthwise_tiny_expected.npz"),
+    );
+    report("depthwise_tiny.keras", &f);
+    assert_eq!(f.acts.iter().filter(|(_, d)| !d.is_nan()).count(), 4);
 }
 
 // ------------------------------------------------- refusals and the CLI ----

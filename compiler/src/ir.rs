@@ -120,6 +120,15 @@ pub enum Op {
         padding: Padding,
         window: Window,
     },
+    /// Keras' `DepthwiseConv2D`: input channel `c` is cross-correlated with
+    /// its own `depth_multiplier` filters, kernel `[kh, kw, c_in,
+    /// depth_multiplier]`, into output channels `c * depth_multiplier + j`
+    /// (TensorFlow's order); bias per output channel.
+    DepthwiseConv2d {
+        depth_multiplier: usize,
+        padding: Padding,
+        window: Window,
+    },
     /// Mean over each window ('valid' padding).
     AvgPool {
         window: Window,
@@ -141,9 +150,10 @@ impl Op {
     /// resolved it; `None` for ops that have none.
     pub fn window(&self) -> Option<&Window> {
         match self {
-            Op::Conv2d { window, .. } | Op::AvgPool { window } | Op::MaxPool { window } => {
-                Some(window)
-            }
+            Op::Conv2d { window, .. }
+            | Op::DepthwiseConv2d { window, .. }
+            | Op::AvgPool { window }
+            | Op::MaxPool { window } => Some(window),
             Op::Input | Op::Dense { .. } | Op::Flatten | Op::Activation | Op::Add => None,
         }
     }

@@ -17,6 +17,7 @@ use crate::ir::{Activation, Neuron, Op};
 pub enum LayerKind {
     Dense,
     Conv2d,
+    DepthwiseConv2d,
     AvgPool,
     MaxPool,
     Flatten,
@@ -33,9 +34,10 @@ pub enum Inputs {
 }
 
 impl LayerKind {
-    pub const ALL: [LayerKind; 7] = [
+    pub const ALL: [LayerKind; 8] = [
         LayerKind::Dense,
         LayerKind::Conv2d,
+        LayerKind::DepthwiseConv2d,
         LayerKind::AvgPool,
         LayerKind::MaxPool,
         LayerKind::Flatten,
@@ -47,6 +49,7 @@ impl LayerKind {
         match self {
             LayerKind::Dense => "dense",
             LayerKind::Conv2d => "conv2d",
+            LayerKind::DepthwiseConv2d => "depthwise_conv2d",
             LayerKind::AvgPool => "avg_pool",
             LayerKind::MaxPool => "max_pool",
             LayerKind::Flatten => "flatten",
@@ -67,6 +70,14 @@ impl LayerKind {
                 "activation",
                 "bias",
             ],
+            LayerKind::DepthwiseConv2d => &[
+                "kernel",
+                "strides",
+                "padding",
+                "depth_multiplier",
+                "activation",
+                "bias",
+            ],
             LayerKind::AvgPool | LayerKind::MaxPool => &["pool", "strides"],
             LayerKind::Flatten | LayerKind::Add => &[],
             LayerKind::Activation => &["activation"],
@@ -78,6 +89,7 @@ impl LayerKind {
             LayerKind::Add => Inputs::Many,
             LayerKind::Dense
             | LayerKind::Conv2d
+            | LayerKind::DepthwiseConv2d
             | LayerKind::AvgPool
             | LayerKind::MaxPool
             | LayerKind::Flatten
@@ -91,6 +103,7 @@ impl LayerKind {
         match self {
             LayerKind::Dense => "**dense**`(x, units=N, activation=linear, bias=true)`: fully connected; input must be flat. Kernel `[in, out]`.",
             LayerKind::Conv2d => "**conv2d**`(x, filters=N, kernel=KxK, strides=1, padding=valid, activation=linear, bias=true)`: 2-D convolution, kernel HWIO.",
+            LayerKind::DepthwiseConv2d => "**depthwise_conv2d**`(x, kernel=KxK, strides=1, padding=valid, depth_multiplier=1, activation=linear, bias=true)`: each input channel convolved with its own `depth_multiplier` filters (Keras `DepthwiseConv2D`); kernel `[kh, kw, c_in, depth_multiplier]`, `c_in * depth_multiplier` output channels.",
             LayerKind::AvgPool => "**avg_pool**`(x, pool=PxP, strides=pool)`: average pooling, 'valid' padding.",
             LayerKind::MaxPool => "**max_pool**`(x, pool=PxP, strides=pool)`: max pooling, 'valid' padding.",
             LayerKind::Flatten => "**flatten**`(x)`: a flat view in C order; creates nothing.",
@@ -109,6 +122,7 @@ impl LayerKind {
             Op::Input => return None,
             Op::Dense { .. } => LayerKind::Dense,
             Op::Conv2d { .. } => LayerKind::Conv2d,
+            Op::DepthwiseConv2d { .. } => LayerKind::DepthwiseConv2d,
             Op::AvgPool { .. } => LayerKind::AvgPool,
             Op::MaxPool { .. } => LayerKind::MaxPool,
             Op::Flatten => LayerKind::Flatten,

@@ -15,7 +15,7 @@ use crate::hdf5::{shape_string, Data};
 use crate::keras::{Graph, KerasFile, Layer};
 
 /// The Keras classes that can be imported, for messages and docs.
-pub const SUPPORTED: &str = "InputLayer, Dense, Conv2D, AveragePooling2D, MaxPooling2D, GlobalAveragePooling2D, \
+pub const SUPPORTED: &str = "InputLayer, Dense, Conv2D, DepthwiseConv2D, AveragePooling2D, MaxPooling2D, GlobalAveragePooling2D, \
 GlobalMaxPooling2D, Flatten, Reshape (to a flat vector), Activation, ReLU, Add, BatchNormalization (folded into \
 the Dense/Conv2D before it), Dropout and other inference-time identities (SpatialDropout1D/2D/3D, GaussianNoise, \
 GaussianDropout, AlphaDropout, ActivityRegularization, Identity), Softmax (on the output only, dropped)";
@@ -85,6 +85,13 @@ pub enum Op {
         same: bool,
         act: Act,
     },
+    DepthwiseConv2d {
+        depth_multiplier: usize,
+        kernel: [usize; 2],
+        strides: [usize; 2],
+        same: bool,
+        act: Act,
+    },
     AvgPool {
         pool: [usize; 2],
         strides: [usize; 2],
@@ -101,8 +108,13 @@ pub enum Op {
 impl Op {
     pub fn act(&self) -> Act {
         match self {
-            Op::Dense { act, .. } | Op::Conv2d { act, .. } | Op::Activation(act) => *act,
-            _ => Act::Linear,
+            Op::Dense { act, .. }
+            | Op::Conv2d { act, .. }
+            | Op::DepthwiseConv2d { act, .. }
+            | Op::Activation(act) => *act,
+            Op::Input | Op::AvgPool { .. } | Op::MaxPool { .. } | Op::Flatten | Op::Add => {
+                Act::Linear
+            }
         }
     }
 }
@@ -358,7 +370,8 @@ impl Converter<'_> {
         let result = match layer.class.as_str() {
             "InputLayer" => self.input(layer, &cfg),
             "Dense" => self.dense(layer, &cfg),
-            "Conv2D" | "Convolution2D" => self.conv2d(layer, &cfg),
+            "Conv2D" | "Convolution2D" => self.conv2d(layer, &cfg, false),
+            "DepthwiseConv2D" => self.conv2d(layer, &cfg, true),
             "AveragePooling2D" | "AvgPool2D" => self.pool(layer, &cfg, false),
             "MaxPooling2D" | "MaxPool2D" => self.pool(layer, &cfg, true),
             "GlobalAveragePooling2D" | "GlobalAvgPool2D" => self.global_pool(layer, &cfg, false),
@@ -586,20 +599,33 @@ impl Converter<'_> {
         ));
     }
 
-    fn conv2d(&mut self, layer: &Layer, cfg: &Cfg) -> Result<(), String> {
-        let filters = cfg.usize("filters")?;
+    /// A Conv2D, or with `depthwise` a DepthwiseConv2D (kernel
+    /// `[kh, kw, c, depth_multiplier]`, `c * depth_multiplier` outputs).
+    fn conv2d(&mut self, layer: &Layer, cfg: &Cfg, depthwise: bool) -> Result<(), String> {
+        let (class, spec_kind) = if depthwise {
+            ("DepthwiseConv2D", "depthwise_conv2d")
+        } else {
+            ("Conv2D", "conv2d")
+        };
+        let filters = if depthwise {
+            cfg.usize_or("depth_multiplier", 1)?
+        } else {
+            cfg.usize("filters")?
+        };
         let kernel = cfg.pair("kernel_size", None)?;
         let strides = cfg.pair("strides", Some([1, 1]))?;
         let dilation = cfg.pair("dilation_rate", Some([1, 1]))?;
         if dilation != [1, 1] {
             return Err(format!(
-                "dilation_rate {:?} is not supported: the spec's conv2d has no dilation (only dilation_rate 1 can be imported)",
+                "dilation_rate {:?} is not supported: the spec's {spec_kind} has no dilation (only dilation_rate 1 can be imported)",
                 dilation
             ));
         }
-        let groups = cfg.usize_or("groups", 1)?;
-        if groups != 1 {
-            return Err(format!("groups={groups} is not supported: the spec's conv2d is a full convolution (only groups 1 can be imported)"));
+        if !depthwise {
+            let groups = cfg.usize_or("groups", 1)?;
+            if groups != 1 {
+                return Err(format!("groups={groups} is not supported: the spec's conv2d is a full convolution (only groups 1 can be imported)"));
+            }
         }
         channels_last(cfg)?;
         let same = padding(cfg)?;
@@ -608,8 +634,8 @@ impl Converter<'_> {
         if softmax {
             return Err(softmax_inside());
         }
-        if kernel.contains(&0) || strides.contains(&0) {
-            return Err("kernel_size and strides must be positive".into());
+        if kernel.contains(&0) || strides.contains(&0) || filters == 0 {
+            return Err("kernel_size, strides and depth_multiplier must be positive".into());
         }
         let Some(src) = self.one_input(layer)? else {
             return Ok(());
@@ -617,42 +643,58 @@ impl Converter<'_> {
         let s = self.nodes[src].shape.clone();
         if s.len() != 3 {
             return Err(format!(
-                "Conv2D needs a height x width x channels input, but its input has shape {}",
+                "{class} needs a height x width x channels input, but its input has shape {}",
                 dims(&s)
             ));
         }
+        let outputs = if depthwise {
+            s[2].saturating_mul(filters)
+        } else {
+            filters
+        };
         let padding = if same { Padding::Same } else { Padding::Valid };
-        let Some(window) = Window::resolve([s[0], s[1], s[2]], kernel, strides, padding, filters)
+        let Some(window) = Window::resolve([s[0], s[1], s[2]], kernel, strides, padding, outputs)
         else {
             return Err(format!(
                 "its {}x{} kernel is larger than its {}x{} input",
                 kernel[0], kernel[1], s[0], s[1]
             ));
         };
-        let roles: &[&str] = if use_bias {
-            &["kernel", "bias"]
+        let kernel_role = if depthwise {
+            "depthwise_kernel"
         } else {
-            &["kernel"]
+            "kernel"
+        };
+        let roles: &[&str] = if use_bias {
+            &[kernel_role, "bias"]
+        } else {
+            &[kernel_role]
         };
         let mut w = self.weights(layer, roles)?.into_iter();
         let k = w.next().ok_or("no kernel")?;
-        Self::check_weight_shape(&k, "kernel", &[kernel[0], kernel[1], s[2], filters])?;
+        Self::check_weight_shape(&k, kernel_role, &[kernel[0], kernel[1], s[2], filters])?;
         let bias = w.next();
         if let Some(b) = &bias {
-            Self::check_weight_shape(b, "bias", &[filters])?;
+            Self::check_weight_shape(b, "bias", &[outputs])?;
         }
-        let id = self.push(
-            layer,
+        let op = if depthwise {
+            Op::DepthwiseConv2d {
+                depth_multiplier: filters,
+                kernel,
+                strides,
+                same,
+                act,
+            }
+        } else {
             Op::Conv2d {
                 filters,
                 kernel,
                 strides,
                 same,
                 act,
-            },
-            vec![src],
-            window.output.to_vec(),
-        );
+            }
+        };
+        let id = self.push(layer, op, vec![src], window.output.to_vec());
         self.nodes[id].kernel = Some(k);
         self.nodes[id].bias = bias;
         self.define(layer, id, true);

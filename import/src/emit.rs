@@ -84,13 +84,23 @@ fn call(node: &Node, nodes: &[Node]) -> String {
             "dense"
         }
         Op::Conv2d {
-            filters,
+            filters: n,
+            kernel,
+            strides,
+            same,
+            act: a,
+        }
+        | Op::DepthwiseConv2d {
+            depth_multiplier: n,
             kernel,
             strides,
             same,
             act: a,
         } => {
-            args.push(format!("filters={filters}"));
+            let depthwise = matches!(node.op, Op::DepthwiseConv2d { .. });
+            if !depthwise {
+                args.push(format!("filters={n}"));
+            }
             args.push(format!("kernel={}", pair(*kernel)));
             if *strides != [1, 1] {
                 args.push(if strides[0] == strides[1] {
@@ -102,11 +112,18 @@ fn call(node: &Node, nodes: &[Node]) -> String {
             if *same {
                 args.push("padding=same".into());
             }
+            if depthwise && *n != 1 {
+                args.push(format!("depth_multiplier={n}"));
+            }
             act(&mut args, *a);
             if node.bias.is_none() {
                 args.push("bias=false".into());
             }
-            "conv2d"
+            if depthwise {
+                "depthwise_conv2d"
+            } else {
+                "conv2d"
+            }
         }
         Op::AvgPool { pool, strides } | Op::MaxPool { pool, strides } => {
             args.push(format!("pool={}", pair(*pool)));

@@ -375,6 +375,7 @@ fn layer(
         }
         LayerKind::Dense
         | LayerKind::Conv2d
+        | LayerKind::DepthwiseConv2d
         | LayerKind::AvgPool
         | LayerKind::MaxPool
         | LayerKind::Flatten
@@ -412,6 +413,28 @@ fn layer(
                     padding,
                     window: unresolved(kernel, strides),
                 }),
+                _ => None,
+            }
+        }
+        LayerKind::DepthwiseConv2d => {
+            let kernel = call
+                .require("kernel", "kernel=3x3", d)
+                .and_then(|e| v::pair(e, "`kernel`", d));
+            let strides = call
+                .get("strides")
+                .map_or(Some([1, 1]), |e| v::pair(e, "`strides`", d));
+            let depth_multiplier = call
+                .get("depth_multiplier")
+                .map_or(Some(1), |e| v::count(e, "`depth_multiplier`", 1, d));
+            let padding = padding(&call, d);
+            match (kernel, strides, depth_multiplier, padding) {
+                (Some(kernel), Some(strides), Some(depth_multiplier), Some(padding)) => {
+                    Some(Op::DepthwiseConv2d {
+                        depth_multiplier,
+                        padding,
+                        window: unresolved(kernel, strides),
+                    })
+                }
                 _ => None,
             }
         }
@@ -479,6 +502,19 @@ fn layer(
         } => kernel_and_bias(
             vec![window.kernel[0], window.kernel[1], window.input[2], filters],
             filters,
+        ),
+        Op::DepthwiseConv2d {
+            depth_multiplier,
+            window,
+            ..
+        } => kernel_and_bias(
+            vec![
+                window.kernel[0],
+                window.kernel[1],
+                window.input[2],
+                depth_multiplier,
+            ],
+            window.output[2],
         ),
         Op::Input
         | Op::AvgPool { .. }
@@ -673,6 +709,27 @@ fn infer_shape(
                 window,
                 *padding,
                 *filters,
+                "kernel",
+                call_span,
+                first_name,
+                d,
+            )?;
+            Some(window.output.to_vec())
+        }
+        Op::DepthwiseConv2d {
+            depth_multiplier,
+            padding,
+            window,
+        } => {
+            let [h, w, c] = image(first).or_else(|| {
+                need_image("depthwise_conv2d", d);
+                None
+            })?;
+            *window = fit_window(
+                [h, w, c],
+                window,
+                *padding,
+                c.saturating_mul(*depth_multiplier),
                 "kernel",
                 call_span,
                 first_name,

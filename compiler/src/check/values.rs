@@ -263,6 +263,7 @@ fn count_help(what: &str) -> Option<&'static str> {
     Some(match what {
         "`filters`" => "a conv2d layer needs at least one filter, for example `filters=32`",
         "`units`" => "a dense layer needs at least one unit, for example `units=10`",
+        "`depth_multiplier`" => "each input channel needs at least one filter; leave it out for 1",
         "`epochs`" => "train for at least one epoch, for example `epochs = 10`",
         "`steps`" => "present each input for at least one step, for example `steps = 100`",
         "`batch`" => "for example `batch = 32`",

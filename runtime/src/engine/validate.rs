@@ -74,6 +74,7 @@ pub fn validate<T>(
             }
             Op::Dense { .. }
             | Op::Conv2d { .. }
+            | Op::DepthwiseConv2d { .. }
             | Op::AvgPool { .. }
             | Op::MaxPool { .. }
             | Op::Activation
@@ -210,6 +211,29 @@ fn check_op<T>(net: &Network, node: &Node, p: &NodeParams<T>) -> Result<(), SimE
                 )));
             }
             bias_len(filters)
+        }
+        Op::DepthwiseConv2d {
+            depth_multiplier,
+            window,
+            ..
+        } => {
+            expect_inputs(node, 1)?;
+            expect_window(net, node, &window)?;
+            let channels = window.output[2];
+            let kernel_shape = [
+                window.kernel[0],
+                window.kernel[1],
+                window.input[2],
+                depth_multiplier,
+            ];
+            let kernel_len: usize = kernel_shape.iter().product();
+            if channels != window.input[2] * depth_multiplier || p.kernel.len() != kernel_len {
+                return Err(err(format!(
+                    "depthwise kernel needs {kernel_len} values ({kernel_shape:?}) for {channels} output channels, got {}",
+                    p.kernel.len()
+                )));
+            }
+            bias_len(channels)
         }
         Op::AvgPool { window } | Op::MaxPool { window } => {
             expect_inputs(node, 1)?;

@@ -98,6 +98,9 @@ impl<'a, T: Real> JitModel<'a, T> {
                         let shadow = usize::from(layout.nodes[id].lazy.is_some());
                         layers::conv_bias(&p.bias, window.positions() + shadow)
                     }
+                    Op::DepthwiseConv2d { window, .. } => {
+                        layers::conv_bias(&p.bias, window.positions())
+                    }
                     Op::Input
                     | Op::Dense { .. }
                     | Op::AvgPool { .. }
@@ -551,6 +554,7 @@ fn transform<T: Real>(node: &snnc_compiler::ir::Node, p: &NodeParams<T>, x: &[T]
     match node.op {
         Op::Dense { .. } => layers::dense(x, &p.kernel, u),
         Op::Conv2d { window, .. } => layers::conv2d(&window, x, &p.kernel, u),
+        Op::DepthwiseConv2d { window, .. } => layers::depthwise_conv2d(&window, x, &p.kernel, u),
         Op::AvgPool { window } => layers::avg_pool(&window, x, u),
         Op::MaxPool { window } => layers::max_pool(&window, x, u),
         Op::Input | Op::Flatten | Op::Activation | Op::Add => layers::identity(x, u),

@@ -77,6 +77,55 @@ pub fn conv2d<T: Real>(g: &Window, x: &[T], kernel: &[T], out: &mut [T]) {
     }
 }
 
+/// Keras `DepthwiseConv2D`: each input channel `c` has its own `m =
+/// depth_multiplier` filters,
+/// `out[oh, ow, c*m + j] = sum_{kh, kw} x[oh*sh + kh - pad_h, ow*sw + kw - pad_w, c] * K[kh, kw, c, j]`,
+/// summed in (kh, kw) order. The kernel `[kh, kw, c_in, m]` flattened puts
+/// tap `(kh, kw)`'s values in output-channel order, so each tap is one
+/// row as long as an output position. `out.len()` is `H_out*W_out*c_in*m`.
+pub fn depthwise_conv2d<T: Real>(g: &Window, x: &[T], kernel: &[T], out: &mut [T]) {
+    out.fill(T::zero());
+    let [_, w, c] = g.input;
+    let [oh_n, ow_n, f] = g.output;
+    let [kh_n, kw_n] = g.kernel;
+    if ow_n * f == 0 || c == 0 {
+        return;
+    }
+    let m = f / c;
+    for (oh, out_row) in out.chunks_exact_mut(ow_n * f).take(oh_n).enumerate() {
+        for (ow, o) in out_row.chunks_exact_mut(f).enumerate() {
+            for kh in 0..kh_n {
+                let Some(ih) = g.tap(0, oh, kh) else {
+                    continue;
+                };
+                for kw in 0..kw_n {
+                    let Some(iw) = g.tap(1, ow, kw) else {
+                        continue;
+                    };
+                    let base = (ih * w + iw) * c;
+                    let Some(xs) = x.get(base..base + c) else {
+                        continue;
+                    };
+                    let kbase = (kh * kw_n + kw) * f;
+                    let Some(ks) = kernel.get(kbase..kbase + f) else {
+                        continue;
+                    };
+                    for ((&xv, krow), orow) in
+                        xs.iter().zip(ks.chunks_exact(m)).zip(o.chunks_exact_mut(m))
+                    {
+                        if xv == T::zero() {
+                            continue;
+                        }
+                        for (o, &k) in orow.iter_mut().zip(krow) {
+                            *o = *o + xv * k;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The per-filter conv bias expanded to every position of an output with
 /// `positions = H_out*W_out` positions: element `(p, f)` is `bias[f]`.
 pub fn conv_bias<T: Real>(bias: &[T], positions: usize) -> Vec<T> {
@@ -223,6 +272,33 @@ mod tests {
         let mut out = vec![0.0; oh * ow * f];
         conv2d(&g, &x, &k, &mut out);
         assert_eq!(out, naive_conv(&g, &x, &k));
+    }
+
+    #[test]
+    fn depthwise_is_a_conv_with_a_block_diagonal_kernel() {
+        // 5x4x3 image, 3x2 kernel, strides (2, 1), 'same', multiplier 2:
+        // the same as a full conv whose kernel K'[kh, kw, c, c*m + j] is
+        // K[kh, kw, c, j] and zero elsewhere (exact: the extra terms are
+        // skipped zeros... or exact zeros added, which change nothing).
+        let (h, w, c, m) = (5, 4, 3, 2);
+        let g = Window::resolve([h, w, c], [3, 2], [2, 1], Padding::Same, c * m).unwrap();
+        let x: Vec<f64> = (0..h * w * c)
+            .map(|i| ((i * 7) % 11) as f64 - 4.0)
+            .collect();
+        let k: Vec<f64> = (0..3 * 2 * c * m)
+            .map(|i| ((i * 5) % 13) as f64 * 0.25 - 1.5)
+            .collect();
+        let mut full = vec![0.0; 3 * 2 * c * c * m];
+        for tap in 0..6 {
+            for ci in 0..c {
+                for j in 0..m {
+                    full[(tap * c + ci) * c * m + ci * m + j] = k[(tap * c + ci) * m + j];
+                }
+            }
+        }
+        let mut out = vec![0.0; g.output.iter().product()];
+        depthwise_conv2d(&g, &x, &k, &mut out);
+        assert_eq!(out, naive_conv(&g, &x, &full));
     }
 
     #[test]

@@ -131,6 +131,7 @@ struct Edge<'a, T> {
 enum Transform<'a, T> {
     Dense { kernel: &'a [T] },
     Conv2d { geom: Window, kernel: &'a [T] },
+    DepthwiseConv2d { geom: Window, kernel: &'a [T] },
     AvgPool(Window),
     MaxPool(Window),
     Identity,
@@ -141,6 +142,9 @@ impl<T: Real> Transform<'_, T> {
         match self {
             Transform::Dense { kernel } => layers::dense(x, kernel, u),
             Transform::Conv2d { geom, kernel } => layers::conv2d(geom, x, kernel, u),
+            Transform::DepthwiseConv2d { geom, kernel } => {
+                layers::depthwise_conv2d(geom, x, kernel, u)
+            }
             Transform::AvgPool(geom) => layers::avg_pool(geom, x, u),
             Transform::MaxPool(geom) => layers::max_pool(geom, x, u),
             Transform::Identity => layers::identity(x, u),
@@ -219,6 +223,7 @@ impl<'a, T: Real> Simulation<'a, T> {
                 }
                 Op::Dense { .. }
                 | Op::Conv2d { .. }
+                | Op::DepthwiseConv2d { .. }
                 | Op::AvgPool { .. }
                 | Op::MaxPool { .. }
                 | Op::Activation
@@ -494,6 +499,18 @@ fn plan_op<'a, T: Real>(node: &Node, p: &'a NodeParams<T>) -> (Vec<Transform<'a,
                 layers::conv_bias(&p.bias, window.positions())
             };
             let conv = Transform::Conv2d {
+                geom: window,
+                kernel: &p.kernel,
+            };
+            (vec![conv], bias)
+        }
+        Op::DepthwiseConv2d { window, .. } => {
+            let bias = if p.bias.is_empty() {
+                Vec::new()
+            } else {
+                layers::conv_bias(&p.bias, window.positions())
+            };
+            let conv = Transform::DepthwiseConv2d {
                 geom: window,
                 kernel: &p.kernel,
             };

@@ -131,11 +131,16 @@ impl<T: Real> Work<T> {
                     &mut *out
                 };
                 let bias = c.bias.map(|(at, len)| &params[at..at + len]);
-                // Dense, conv and max pool are their node's only connection
+                // Dense, conv, depthwise conv and max pool are their node's only connection
                 // and overwrite it; the others add up.
                 if !matches!(
                     c.edges.first().map(|e| &e.op),
-                    Some(EdgeOp::Dense { .. } | EdgeOp::Conv { .. } | EdgeOp::MaxPool(_))
+                    Some(
+                        EdgeOp::Dense { .. }
+                            | EdgeOp::Conv { .. }
+                            | EdgeOp::Depthwise { .. }
+                            | EdgeOp::MaxPool(_)
+                    )
                 ) {
                     pre.fill(T::zero());
                 }
@@ -157,6 +162,10 @@ impl<T: Real> Work<T> {
                             let len =
                                 geom.kernel[0] * geom.kernel[1] * geom.input[2] * geom.output[2];
                             ops::conv_fwd(isa, geom, x, &params[*w..*w + len], bias, g, pre)
+                        }
+                        EdgeOp::Depthwise { w, g: geom } => {
+                            let len = geom.kernel[0] * geom.kernel[1] * geom.output[2];
+                            k::depthwise_fwd(geom, x, &params[*w..*w + len], bias, g, pre)
                         }
                         EdgeOp::AvgPool(geom) => k::avg_pool_fwd(geom, x, g, pre),
                         EdgeOp::MaxPool(geom) => {
@@ -302,6 +311,19 @@ impl<T: Real> Work<T> {
                                 geom,
                                 gi,
                                 &kt[*at..*at + len],
+                                g,
+                                &mut gbefore[edge.src][..g * src_n],
+                            );
+                        }
+                    }
+                    EdgeOp::Depthwise { w, g: geom } => {
+                        let len = geom.kernel[0] * geom.kernel[1] * geom.output[2];
+                        k::depthwise_bwd_k(geom, x, gi, g, &mut dparams[*w..*w + len]);
+                        if need_dx {
+                            k::depthwise_bwd_x(
+                                geom,
+                                gi,
+                                &params[*w..*w + len],
                                 g,
                                 &mut gbefore[edge.src][..g * src_n],
                             );

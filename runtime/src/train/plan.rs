@@ -34,6 +34,11 @@ pub(crate) enum EdgeOp {
         kt: Option<usize>,
         g: Window,
     },
+    /// Kernel at `w`, Keras layout `[kh, kw, c, m]`.
+    Depthwise {
+        w: usize,
+        g: Window,
+    },
     AvgPool(Window),
     MaxPool(Window),
     Identity,
@@ -361,6 +366,7 @@ impl Builder {
             }
             Op::Dense { .. }
             | Op::Conv2d { .. }
+            | Op::DepthwiseConv2d { .. }
             | Op::AvgPool { .. }
             | Op::MaxPool { .. }
             | Op::Activation
@@ -480,14 +486,15 @@ fn slot_layout(
     let len: usize = spec.shape.iter().product();
     let no_params = None;
     match (spec.role, op) {
-        (ParamRole::Bias, Op::Dense { .. } | Op::Conv2d { .. }) => {
+        (ParamRole::Bias, Op::Dense { .. } | Op::Conv2d { .. } | Op::DepthwiseConv2d { .. }) => {
             (len > 0 && size % len == 0).then_some((None, (0, 0)))
         }
         (ParamRole::Kernel, Op::Dense { .. }) => match spec.shape[..] {
             [n_in, units] => Some((Some((n_in, units)), (n_in, units))),
             _ => None,
         },
-        (ParamRole::Kernel, Op::Conv2d { .. }) => match spec.shape[..] {
+        (ParamRole::Kernel, Op::Conv2d { .. } | Op::DepthwiseConv2d { .. }) => match spec.shape[..]
+        {
             [kh, kw, ci, f] => Some((None, (kh * kw * ci, kh * kw * f))),
             _ => None,
         },
@@ -565,6 +572,26 @@ fn edge_ops(net: &Network, node: &Node, kernel: Option<usize>) -> Result<Vec<Edg
                 g: window,
             }]
         }
+        Op::DepthwiseConv2d {
+            depth_multiplier,
+            window,
+            ..
+        } => {
+            window_fits(&window)?;
+            let w = kernel.ok_or_else(|| e("a depthwise conv layer needs a kernel".into()))?;
+            let want = [
+                window.kernel[0],
+                window.kernel[1],
+                window.input[2],
+                depth_multiplier,
+            ];
+            if window.output[2] != window.input[2] * depth_multiplier
+                || kernel_shape.is_some_and(|k| k != want)
+            {
+                return Err(e(format!("a depthwise conv kernel must be {want:?}")));
+            }
+            vec![EdgeOp::Depthwise { w, g: window }]
+        }
         Op::AvgPool { window } => {
             window_fits(&window)?;
             vec![EdgeOp::AvgPool(window)]
@@ -598,6 +625,7 @@ fn check_bias(node: &Node, bias: Option<(usize, usize)>) -> Result<(), TrainErro
     };
     let per = match node.op {
         Op::Conv2d { filters, .. } => filters,
+        Op::DepthwiseConv2d { window, .. } => window.output[2],
         Op::Input
         | Op::Dense { .. }
         | Op::AvgPool { .. }

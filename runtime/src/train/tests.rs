@@ -136,6 +136,14 @@ fn gradcheck_conv_strided() {
 }
 
 #[test]
+fn gradcheck_depthwise_conv() {
+    // The conv before them makes the depthwise layers pass a gradient back;
+    // the second one is strided, 'same' padded and without a bias.
+    let body = "input x: 6x5x2\nc = conv2d(x, filters=3, kernel=1x1, activation=tanh)\nd1 = depthwise_conv2d(c, kernel=3x2, depth_multiplier=2, activation=tanh)\nd2 = depthwise_conv2d(d1, kernel=3x3, strides=2x2, padding=same, bias=false)\nf = flatten(d2)\nout = dense(f, units=3)";
+    check("depthwise conv", &spec(body, "", "net", scce()));
+}
+
+#[test]
 fn gradcheck_avg_pool() {
     let body = "input x: 7x6x2\nc = conv2d(x, filters=3, kernel=2x2, activation=tanh)\np = avg_pool(c, pool=2x2)\nf = flatten(p)\nout = dense(f, units=3)";
     check("avg pool", &spec(body, "", "net", scce()));
