@@ -145,20 +145,6 @@ pub enum Op {
     Add,
 }
 
-impl Op {
-    /// The window geometry of a conv or pooling node, as the checker
-    /// resolved it; `None` for ops that have none.
-    pub fn window(&self) -> Option<&Window> {
-        match self {
-            Op::Conv2d { window, .. }
-            | Op::DepthwiseConv2d { window, .. }
-            | Op::AvgPool { window }
-            | Op::MaxPool { window } => Some(window),
-            Op::Input | Op::Dense { .. } | Op::Flatten | Op::Activation | Op::Add => None,
-        }
-    }
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum Padding {
     Valid,

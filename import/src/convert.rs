@@ -9,6 +9,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value as Json};
 
+use snnc_compiler::check::{ACTIVATIONS, NEURONS};
 use snnc_compiler::ir::{Padding, Window};
 
 use crate::hdf5::{shape_string, Data};
@@ -35,22 +36,19 @@ const IDENTITIES: [&str; 9] = [
     "Identity",
 ];
 
-/// Words a layer must not be called in a spec: reserved (`bias`), or
-/// activation and neuron names that `swap` statements read as such.
-const RESERVED: [&str; 12] = [
-    "bias",
-    "relu",
-    "sigmoid",
-    "tanh",
-    "linear",
-    "spiking_relu",
-    "lif",
-    "lif_rate",
-    "input",
-    "from",
-    "none",
-    "softlif",
-];
+/// Words a layer must not be called in a spec: reserved (`bias`), the
+/// activation and neuron names that `swap` statements read as such (from
+/// the language's vocabulary), and keywords.
+fn reserved() -> impl Iterator<Item = &'static str> {
+    ["bias", "input", "from", "none", "softlif"]
+        .into_iter()
+        .chain(ACTIVATIONS)
+        .chain(NEURONS)
+}
+
+fn is_reserved(word: &str) -> bool {
+    reserved().any(|r| r == word)
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Act {
@@ -188,7 +186,7 @@ pub fn convert(graph: &Graph, file: &KerasFile) -> Result<Converted, Vec<String>
         outcome: HashMap::new(),
         problems: Vec::new(),
         notes: Vec::new(),
-        used: RESERVED.iter().map(|s| s.to_string()).collect(),
+        used: reserved().map(str::to_string).collect(),
         softmax_dropped: false,
     };
     for layer in &graph.layers {
@@ -293,7 +291,7 @@ impl Converter<'_> {
             s.insert_str(0, "layer_");
         }
         if self.used.contains(&s) {
-            let base = if RESERVED.contains(&s.as_str()) {
+            let base = if is_reserved(&s) {
                 format!("{s}_layer")
             } else {
                 s.clone()
@@ -397,8 +395,8 @@ impl Converter<'_> {
             "Sequential" | "Functional" | "Model" => {
                 Err("a nested model; build the model from the inner model's layers directly (one level) and save it again".into())
             }
-            "Conv1D" | "Conv3D" | "DepthwiseConv2D" | "SeparableConv2D" | "Conv2DTranspose" => {
-                Err("not supported: the .snn language's only convolution is conv2d (Keras' Conv2D)".into())
+            "Conv1D" | "Conv3D" | "SeparableConv2D" | "Conv2DTranspose" => {
+                Err("not supported: the .snn language's convolutions are conv2d and depthwise_conv2d (Keras' Conv2D and DepthwiseConv2D)".into())
             }
             _ => Err("not a layer snnc can import".into()),
         };

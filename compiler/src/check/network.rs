@@ -230,36 +230,29 @@ fn layer(
         );
         return None;
     };
-    let layer_kind = LayerKind::named(&kind.node);
-    let allowed = match layer_kind {
-        Some(k) => k.args().to_vec(),
-        None => {
-            let other = kind.node.as_str();
-            let mut diag = Diagnostic::error(
-                Code::UnknownKeyword,
-                kind.span,
-                format!("unknown layer kind `{other}`"),
-            )
-            .label("not a layer kind");
-            diag = match other {
-                "input" => diag.help("inputs are declared as `input NAME: SHAPE`"),
-                "conv" | "conv2D" | "Conv2D" => diag.help("did you mean `conv2d`?"),
-                "avgpool" | "average_pooling2d" | "avg_pool2d" | "AveragePooling2D" => {
-                    diag.help("did you mean `avg_pool`?")
-                }
-                "maxpool" | "max_pooling2d" | "max_pool2d" | "MaxPooling2D" => {
-                    diag.help("did you mean `max_pool`?")
-                }
-                _ => diag.help(hint(other, &LAYER_KINDS)),
-            };
-            d.push(diag);
-            return None;
-        }
-    };
-    let Some(layer_kind) = layer_kind else {
+    let Some(layer_kind) = LayerKind::named(&kind.node) else {
+        let other = kind.node.as_str();
+        let mut diag = Diagnostic::error(
+            Code::UnknownKeyword,
+            kind.span,
+            format!("unknown layer kind `{other}`"),
+        )
+        .label("not a layer kind");
+        diag = match other {
+            "input" => diag.help("inputs are declared as `input NAME: SHAPE`"),
+            "conv" | "conv2D" | "Conv2D" => diag.help("did you mean `conv2d`?"),
+            "avgpool" | "average_pooling2d" | "avg_pool2d" | "AveragePooling2D" => {
+                diag.help("did you mean `avg_pool`?")
+            }
+            "maxpool" | "max_pooling2d" | "max_pool2d" | "MaxPooling2D" => {
+                diag.help("did you mean `max_pool`?")
+            }
+            _ => diag.help(hint(other, &LAYER_KINDS)),
+        };
+        d.push(diag);
         return None;
     };
-    let call = Call::new(value, &allowed, d)?;
+    let call = Call::new(value, layer_kind.args(), d)?;
 
     // Resolve the positional inputs (`activation(x, relu)` may name its
     // activation second).

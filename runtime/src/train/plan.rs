@@ -487,7 +487,7 @@ fn slot_layout(
     let no_params = None;
     match (spec.role, op) {
         (ParamRole::Bias, Op::Dense { .. } | Op::Conv2d { .. } | Op::DepthwiseConv2d { .. }) => {
-            (len > 0 && size % len == 0).then_some((None, (0, 0)))
+            (len > 0 && size.is_multiple_of(len)).then_some((None, (0, 0)))
         }
         (ParamRole::Kernel, Op::Dense { .. }) => match spec.shape[..] {
             [n_in, units] => Some((Some((n_in, units)), (n_in, units))),
