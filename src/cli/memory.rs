@@ -40,8 +40,17 @@ fn layer_driver(net: &Network, name: &str) -> String {
     let op = net.nodes.iter().find(|n| n.name == name).map(|n| &n.op);
     let setting = match op {
         Some(Op::Conv2d { .. }) => "`filters` (or the input size)",
+        Some(Op::DepthwiseConv2d { .. }) => "`depth_multiplier` (or the input size)",
         Some(Op::Dense { .. }) => "`units`",
-        _ => "size",
+        Some(
+            Op::Input
+            | Op::AvgPool { .. }
+            | Op::MaxPool { .. }
+            | Op::Flatten
+            | Op::Activation
+            | Op::Add,
+        )
+        | None => "size",
     };
     format!("layer `{name}` is the largest; lower its {setting}")
 }
