@@ -4,6 +4,8 @@
 
 use std::fmt::Write;
 
+use snnc_compiler::ops::LayerKind;
+
 use crate::convert::{Act, Converted, Line, Node, Op};
 
 /// Facts about the source for the header comment.
@@ -81,7 +83,7 @@ fn call(node: &Node, nodes: &[Node]) -> String {
             if node.bias.is_none() {
                 args.push("bias=false".into());
             }
-            "dense"
+            LayerKind::Dense
         }
         Op::Conv2d {
             filters: n,
@@ -120,9 +122,9 @@ fn call(node: &Node, nodes: &[Node]) -> String {
                 args.push("bias=false".into());
             }
             if depthwise {
-                "depthwise_conv2d"
+                LayerKind::DepthwiseConv2d
             } else {
-                "conv2d"
+                LayerKind::Conv2d
             }
         }
         Op::AvgPool { pool, strides } | Op::MaxPool { pool, strides } => {
@@ -131,18 +133,19 @@ fn call(node: &Node, nodes: &[Node]) -> String {
                 args.push(format!("strides={}", pair(*strides)));
             }
             if matches!(node.op, Op::AvgPool { .. }) {
-                "avg_pool"
+                LayerKind::AvgPool
             } else {
-                "max_pool"
+                LayerKind::MaxPool
             }
         }
-        Op::Flatten => "flatten",
+        Op::Flatten => LayerKind::Flatten,
         Op::Activation(a) => {
             args.push(a.name().into());
-            "activation"
+            LayerKind::Activation
         }
-        Op::Add => "add",
-    };
+        Op::Add => LayerKind::Add,
+    }
+    .name();
     format!("{kind}({})", args.join(", "))
 }
 
