@@ -12,6 +12,9 @@ use serde_json::{Map, Value as Json};
 use snnc_compiler::check::{ACTIVATIONS, NEURONS};
 use snnc_compiler::ir::{Padding, Window};
 
+/// A layer's activation: the language's own.
+pub use snnc_compiler::ir::Activation as Act;
+
 use crate::hdf5::{shape_string, Data};
 use crate::keras::{Graph, KerasFile, Layer};
 
@@ -48,25 +51,6 @@ fn reserved() -> impl Iterator<Item = &'static str> {
 
 fn is_reserved(word: &str) -> bool {
     reserved().any(|r| r == word)
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Act {
-    Linear,
-    Relu,
-    Sigmoid,
-    Tanh,
-}
-
-impl Act {
-    pub fn name(self) -> &'static str {
-        match self {
-            Act::Linear => "linear",
-            Act::Relu => "relu",
-            Act::Sigmoid => "sigmoid",
-            Act::Tanh => "tanh",
-        }
-    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
