@@ -415,7 +415,7 @@ fn shipped_spec_agrees(
     let net = prog.network_of(model);
     let params_path = root.join("specs").join(run.params.as_ref().unwrap());
     let params = snnc_runtime::params::load(&params_path, net).unwrap();
-    let params: Vec<NodeParams<f32>> = params.in_precision();
+    let params: Vec<NodeParams<f32>> = snnc_runtime::params::node_params(Some(&params), net);
     // The bundled images, whatever directory the run block reads.
     let mut data = run.data.clone();
     data.kind = DataKind::MnistIdx {

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use snnc_compiler::diagnostic::{render_text, SourceFile};
 use snnc_compiler::ir::{Network, ParamRole};
-use snnc_runtime::io::{write_atomic, write_npz, IoError, NdArray};
+use snnc_io::{write_atomic, write_npz, IoError, NdArray};
 
 pub use convert::{LayerOutcome, SUPPORTED};
 
@@ -240,7 +240,7 @@ fn verify(
         }
     }
     let mut arrays = params.to_vec();
-    snnc_runtime::params::from_arrays(Path::new(&format!("{name}_params.npz")), net, &mut arrays)
+    snnc_io::params::from_arrays(Path::new(&format!("{name}_params.npz")), net, &mut arrays)
         .map_err(|e| bug(e.to_string()))?;
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! The snnc runtime: everything that touches data and time.
 //!
-//! - [`io`]: `.npy`/`.npz`, IDX, atomic writes (untrusted files, clear errors);
+//! - [`io`]: `.npy`/`.npz`, IDX, atomic writes (untrusted files, clear errors;
+//!   the `snnc-io` crate, re-exported);
 //! - [`engine`]: the types every engine shares, the checks made before a
 //!   run, and the interface the reference and the JIT implement;
 //! - [`driver`]: the one run driver of `run`, `plot`, `diagnose`, `sweep`
@@ -12,11 +13,9 @@
 //! - [`train`]: rate-mode training (backprop, Keras losses and optimizers).
 
 pub mod analysis;
-pub mod budget;
 pub mod data;
 pub mod driver;
 pub mod engine;
-pub mod io;
 pub mod jit;
 pub mod parallel;
 pub mod params;
@@ -24,3 +23,8 @@ pub mod reference;
 pub mod report;
 pub mod rng;
 pub mod train;
+
+// The file formats and the memory budget live in `snnc-io`; they stay
+// reachable under their old paths.
+pub use snnc_io as io;
+pub use snnc_io::budget;

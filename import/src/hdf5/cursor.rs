@@ -1,7 +1,7 @@
 //! A bounds-checked little-endian reader over a byte slice that knows where
 //! the slice sits in the file, so that every error can name the byte offset.
 
-use snnc_runtime::io::ParseError;
+use snnc_io::ParseError;
 
 pub type Result<T> = std::result::Result<T, ParseError>;
 

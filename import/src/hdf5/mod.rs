@@ -12,7 +12,7 @@ mod format;
 
 use std::path::{Path, PathBuf};
 
-use snnc_runtime::io::{IoError, ParseError};
+use snnc_io::{IoError, ParseError};
 
 use cursor::{bad, within, Cursor};
 use format::{msg, Dtype, Layout, Msg, Raw};

@@ -6,7 +6,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value as Json;
-use snnc_runtime::io::IoError;
+use snnc_io::IoError;
 
 use crate::hdf5::{H5File, Object, Value, SIGNATURE};
 

@@ -514,7 +514,7 @@ pub fn write_npy(path: &Path, a: &NdArray) -> Result<(), IoError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::io::atomic::tests::scratch_dir;
+    use crate::atomic::tests::scratch_dir;
 
     /// Builds a `.npy` file by hand, the way another writer might.
     fn raw_npy(version: u8, header: &str, body: &[u8]) -> Vec<u8> {

@@ -244,8 +244,8 @@ fn encode_npz(arrays: &[(&str, &NdArray)]) -> zip::result::ZipResult<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::io::atomic::tests::scratch_dir;
-    use crate::io::npy::ArrayData;
+    use crate::atomic::tests::scratch_dir;
+    use crate::npy::ArrayData;
 
     fn all_dtypes() -> Vec<(String, NdArray)> {
         let arrays = vec![

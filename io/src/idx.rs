@@ -308,7 +308,7 @@ pub(crate) fn parse_idx_detailed(bytes: &[u8]) -> Result<IdxArray, ParseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::io::atomic::tests::scratch_dir;
+    use crate::atomic::tests::scratch_dir;
     use flate2::write::GzEncoder;
     use flate2::Compression;
     use std::io::Write;

@@ -1,15 +1,21 @@
 //! Data and params file I/O: NumPy `.npy`/`.npz` arrays, IDX (MNIST) data,
-//! and atomic file replacement.
+//! atomic file replacement, and the memory budget a read is checked against.
+//!
+//! A crate of its own so that a tool which only reads or writes these files
+//! (the Keras importer) does not pull in the simulators and their code
+//! generator.
 //!
 //! Everything here reads untrusted files, so every failure is an [`IoError`]
 //! naming the file, the place in it and the fix; nothing panics on bad input.
 
 mod atomic;
+pub mod budget;
 mod error;
 mod idx;
 mod npy;
 mod npy_header;
 mod npz;
+pub mod params;
 
 pub use atomic::{remove_interrupted_files, replaceable, write_atomic, PathLock};
 pub use error::{IoError, ParseError};
