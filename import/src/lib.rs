@@ -1,8 +1,8 @@
 //! `snnc import`: a Keras model file to a readable `.snn` spec and a params
 //! `.npz` (see `docs/import.md`).
 //!
-//! - [`hdf5`]: a small, bounds-checked HDF5 reader for the subset Keras
-//!   writes (no C library);
+//! - [`hdf5`]: the HDF5 files Keras writes, through the pure-Rust
+//!   `hdf5-reader` crate (no C library), with errors naming file and object;
 //! - [`keras`]: `.keras` zips and legacy `.h5` files, and the architecture
 //!   JSON of Sequential and Functional models;
 //! - [`convert`]: Keras layers to `.snn` layers, weights checked, batch
