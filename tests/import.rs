@@ -196,14 +196,7 @@ fn check_model(model: &Path, expected: &Path) -> Figures {
         .expect("a `logits` probe");
     let logits_node = net.node(&logits_probe.target).unwrap();
     let logits = worst(logits_node, "logits");
-    let params64: Vec<NodeParams<f64>> = loaded
-        .nodes
-        .iter()
-        .map(|p| NodeParams {
-            kernel: p.kernel.clone(),
-            bias: p.bias.clone(),
-        })
-        .collect();
+    let params64: Vec<NodeParams<f64>> = snnc_runtime::params::node_params(Some(&loaded), net);
     let want = arrays["logits"].to_f64_vec();
     let per = want.len() / n;
     let mut logits_f64 = 0.0f64;

@@ -6,6 +6,7 @@
 
 use std::path::Path;
 
+use ndarray::{ArrayD, IxDyn};
 use snnc_compiler::ir::{Network, ParamRole};
 
 use crate::{read_npz, write_npz, ArrayData, IoError, NdArray};
@@ -17,10 +18,22 @@ pub struct NetParams {
     pub nodes: Vec<NodeTensors>,
 }
 
-#[derive(Clone, Debug, Default)]
+/// A node's kernel and bias in their Keras shapes; empty (shape `[0]`)
+/// when the node has none.
+#[derive(Clone, Debug, PartialEq)]
 pub struct NodeTensors {
-    pub kernel: Vec<f64>,
-    pub bias: Vec<f64>,
+    pub kernel: ArrayD<f64>,
+    pub bias: ArrayD<f64>,
+}
+
+impl Default for NodeTensors {
+    fn default() -> Self {
+        let none = || ArrayD::zeros(IxDyn(&[0]));
+        NodeTensors {
+            kernel: none(),
+            bias: none(),
+        }
+    }
 }
 
 fn shape_str(shape: &[usize]) -> String {
@@ -95,9 +108,18 @@ pub fn from_arrays(
                 ));
                 continue;
             }
+            // The shape was checked against the element count above.
+            let Ok(tensor) = ArrayD::from_shape_vec(IxDyn(&spec.shape), values) else {
+                problems.push(format!(
+                    "`{}` does not fill shape {}",
+                    spec.name,
+                    shape_str(&spec.shape)
+                ));
+                continue;
+            };
             match spec.role {
-                ParamRole::Kernel => out.nodes[id].kernel = values,
-                ParamRole::Bias => out.nodes[id].bias = values,
+                ParamRole::Kernel => out.nodes[id].kernel = tensor,
+                ParamRole::Bias => out.nodes[id].bias = tensor,
             }
         }
     }
@@ -169,12 +191,13 @@ mod tests {
             nodes: vec![
                 NodeTensors::default(),
                 NodeTensors {
-                    kernel: (0..12).map(|i| i as f64).collect(),
-                    bias: vec![1.0, 2.0, 3.0],
+                    kernel: ndarray::Array::from_shape_fn((4, 3), |(i, j)| (i * 3 + j) as f64)
+                        .into_dyn(),
+                    bias: ndarray::arr1(&[1.0, 2.0, 3.0]).into_dyn(),
                 },
                 NodeTensors {
-                    kernel: vec![0.5; 6],
-                    bias: vec![],
+                    kernel: ndarray::Array::from_elem((3, 2), 0.5).into_dyn(),
+                    ..NodeTensors::default()
                 },
             ],
         };
@@ -182,7 +205,10 @@ mod tests {
         save(&path, &net, &params).unwrap();
         let back = load(&path, &net).unwrap();
         assert_eq!(back.nodes[1].kernel, params.nodes[1].kernel);
+        assert_eq!(back.nodes[1].kernel.shape(), [4, 3]);
+        assert_eq!(back.nodes[1].bias, params.nodes[1].bias);
         assert_eq!(back.nodes[2].kernel, params.nodes[2].kernel);
+        assert!(back.nodes[2].bias.is_empty());
 
         let bad_h = NdArray::from_f32(vec![4, 4], vec![0.0; 16]);
         let nan_o = NdArray::from_f32(vec![3, 2], vec![0.0, f32::NAN, 0.0, 0.0, 0.0, 0.0]);

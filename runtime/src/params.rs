@@ -10,7 +10,8 @@ use crate::engine::{NodeParams, Real};
 /// A run's params in a simulator's precision, one entry per node: `params`
 /// when it has them, empty tensors for a network without weights.
 pub fn node_params<T: Real>(params: Option<&NetParams>, net: &Network) -> Vec<NodeParams<T>> {
-    let cast = |v: &[f64]| v.iter().map(|&x| T::from_f64(x)).collect();
+    // Engines read flat slices in C order: the tensors' logical order.
+    let cast = |v: &ndarray::ArrayD<f64>| v.iter().map(|&x| T::from_f64(x)).collect();
     match params {
         Some(p) => p
             .nodes
