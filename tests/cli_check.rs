@@ -1,5 +1,6 @@
 //! `snnc check` end to end: what it prints for files it cannot read, and
-//! for diagnostics far out on very long lines.
+//! for diagnostics far out on very long lines, and for params files that
+//! do not fit their network.
 
 mod common;
 
@@ -131,4 +132,38 @@ fn emit_clif_checks_the_memory_it_needs() {
     );
     let out = clif("lots");
     assert_eq!(out.status.code(), Some(2), "a bad size is a usage error");
+}
+
+/// A params file that exists but does not fit its network is an E0503 at
+/// the run block's `params =` value, before anything runs, with the layer
+/// that declares the tensors as a related place; one that fits is clean.
+#[test]
+fn a_params_file_that_does_not_fit_is_reported_by_check() {
+    let dir = temp_dir("check", "params");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::copy(root.join("examples/mnist_params.npz"), dir.join("p.npz")).unwrap();
+    let spec = std::fs::read_to_string(root.join("specs/mnist.snn"))
+        .unwrap()
+        .replace("\"../examples/mnist_params.npz\"", "\"p.npz\"");
+    let path = dir.join("spec.snn");
+
+    std::fs::write(&path, &spec).unwrap();
+    let (lines, out) = json_lines(&path);
+    assert!(out.status.success(), "{lines:?}");
+    assert!(lines.is_empty(), "{lines:?}");
+
+    std::fs::write(&path, spec.replace("filters=32", "filters=16")).unwrap();
+    let (lines, out) = json_lines(&path);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let d = &lines[0];
+    assert_eq!(d["code"], "E0503", "{d}");
+    assert_eq!(d["span"]["start_line"], 38, "the params line: {d}");
+    let text = snnc().arg("check").arg(&path).output().unwrap();
+    let stderr = String::from_utf8_lossy(&text.stderr);
+    assert!(stderr.contains("E0503"), "{stderr}");
+    assert!(
+        stderr.contains("declares `conv1.kernel`, `conv1.bias`"),
+        "{stderr}"
+    );
 }

@@ -156,6 +156,11 @@ impl Client {
 
     /// The next diagnostics published for `URI` at `version`.
     fn diagnostics(&mut self, version: i64) -> Vec<Value> {
+        self.diagnostics_of(URI, version)
+    }
+
+    /// The next diagnostics published for `uri` at `version`.
+    fn diagnostics_of(&mut self, uri: &str, version: i64) -> Vec<Value> {
         let deadline = Instant::now() + TIMEOUT;
         loop {
             assert!(
@@ -167,7 +172,7 @@ impl Client {
                 None => self.recv(),
             };
             if msg["method"] == "textDocument/publishDiagnostics"
-                && msg["params"]["uri"] == URI
+                && msg["params"]["uri"] == uri
                 && msg["params"]["version"] == json!(version)
             {
                 return msg["params"]["diagnostics"]
@@ -366,6 +371,61 @@ fn diagnostics_appear_when_typed_and_disappear_when_fixed() {
     );
     let diags = c.change(5, json!([{ "text": clean }]));
     assert!(diags.is_empty());
+    c.finish();
+}
+
+/// A spec whose run block names the shipped seed params, in a directory of
+/// its own, with `filters` in its conv layer: at 32 the params fit.
+fn spec_with_params(filters: usize) -> String {
+    mnist_text()
+        .replace("filters=32", &format!("filters={filters}"))
+        .replace("\"../examples/mnist_params.npz\"", "\"p.npz\"")
+}
+
+#[test]
+fn a_params_file_that_does_not_fit_shows_at_its_params_line() {
+    let dir = temp_dir().join("params");
+    std::fs::create_dir_all(&dir).unwrap();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/mnist_params.npz");
+    std::fs::copy(shipped, dir.join("p.npz")).unwrap();
+    let uri = format!("file://{}", dir.join("spec.snn").display());
+    let mut c = Client::start();
+
+    let narrow = spec_with_params(16);
+    c.notify(
+        "textDocument/didOpen",
+        json!({ "textDocument": { "uri": uri, "languageId": "snn", "version": 1, "text": narrow } }),
+    );
+    let diags = c.diagnostics_of(&uri, 1);
+    assert_eq!(diags.len(), 1, "{diags:#?}");
+    let d = &diags[0];
+    assert_eq!(d["code"], "E0503");
+    assert_eq!(
+        range_start(d),
+        lsp_pos(&narrow, "params    = ", "\"p.npz\"")
+    );
+    let message = d["message"].as_str().unwrap();
+    assert!(
+        message.contains(
+            "`conv1.kernel` has shape (3, 3, 1, 32), but layer `conv1` needs (3, 3, 1, 16)"
+        ),
+        "{message}"
+    );
+    let related = d["relatedInformation"]
+        .as_array()
+        .expect("the declaring layers");
+    assert_eq!(
+        related[0]["message"],
+        "declares `conv1.kernel`, `conv1.bias`"
+    );
+    assert_eq!(related[1]["message"], "declares `out.kernel`");
+
+    // Back to 32 filters: the same file fits, and the problem is gone.
+    c.notify(
+        "textDocument/didChange",
+        json!({ "textDocument": { "uri": uri, "version": 2 }, "contentChanges": [{ "text": spec_with_params(32) }] }),
+    );
+    assert_eq!(c.diagnostics_of(&uri, 2), Vec::<Value>::new());
     c.finish();
 }
 

@@ -93,6 +93,15 @@ impl IoError {
     }
 
     /// The file this error is about.
+    /// `{path}: {place}: {message}` without the help: the one-line form a
+    /// diagnostic carries as its message (the help goes in its own field).
+    pub fn summary(&self) -> String {
+        match &self.place {
+            Some(place) => format!("{}: {place}: {}", self.path.display(), self.message),
+            None => format!("{}: {}", self.path.display(), self.message),
+        }
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

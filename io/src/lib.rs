@@ -16,6 +16,7 @@ mod npy;
 mod npy_header;
 mod npz;
 pub mod params;
+pub mod spec_files;
 
 pub use atomic::{remove_interrupted_files, replaceable, write_atomic, PathLock};
 pub use error::{IoError, ParseError};

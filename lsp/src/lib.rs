@@ -8,6 +8,7 @@
 mod completion;
 pub mod diagnostics;
 pub mod document;
+mod files;
 pub mod hover;
 pub mod position;
 mod server;

@@ -13,11 +13,13 @@ use lsp::{
 use lsp_server::{Connection, ErrorCode, Message, Notification, Request, Response};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use snnc_compiler::diagnostic::Diagnostic;
 use snnc_compiler::span::Span;
 
 use crate::completion::complete;
 use crate::diagnostics::publish;
 use crate::document::Document;
+use crate::files::{document_dir, ParamsFiles};
 use crate::hover::hover;
 
 /// Serves one client over stdin and stdout until it says `exit`. Returns
@@ -126,6 +128,10 @@ fn json<T: serde::Serialize>(value: T) -> Result<Value, Failure> {
 #[derive(Default)]
 pub struct Server {
     documents: HashMap<Uri, Document>,
+    /// Problems of the params files each document names (E0503), besides
+    /// the checker's.
+    file_diagnostics: HashMap<Uri, Vec<Diagnostic>>,
+    params_files: ParamsFiles,
     shut_down: bool,
 }
 
@@ -259,6 +265,7 @@ impl Server {
                 let p: DidOpenTextDocumentParams = serde_json::from_value(n.params).ok()?;
                 let doc = Document::new(p.text_document.text, p.text_document.version);
                 self.documents.insert(p.text_document.uri.clone(), doc);
+                self.check_files(&p.text_document.uri);
                 Some(p.text_document.uri)
             }
             "textDocument/didChange" => {
@@ -272,11 +279,13 @@ impl Server {
                     .unwrap_or_else(|| Document::new(String::new(), 0));
                 let doc = doc.changed(p.content_changes, p.text_document.version);
                 self.documents.insert(uri.clone(), doc);
+                self.check_files(&uri);
                 Some(uri)
             }
             "textDocument/didClose" => {
                 let p: DidCloseTextDocumentParams = serde_json::from_value(n.params).ok()?;
                 self.documents.remove(&p.text_document.uri);
+                self.file_diagnostics.remove(&p.text_document.uri);
                 // Clear what was published for it.
                 Some(p.text_document.uri)
             }
@@ -284,9 +293,32 @@ impl Server {
         }
     }
 
+    /// Checks the params files the document's run blocks name (see
+    /// [`crate::files`]); a document that is not a saved file names none.
+    fn check_files(&mut self, uri: &Uri) {
+        let found = match (self.documents.get(uri), document_dir(uri.as_ref())) {
+            (Some(doc), Some(dir)) => match &doc.index.program {
+                Some(program) => self.params_files.diagnostics(program, &dir),
+                None => Vec::new(),
+            },
+            _ => Vec::new(),
+        };
+        self.file_diagnostics.insert(uri.clone(), found);
+    }
+
     fn diagnostics(&self, uri: &Uri) -> Option<Message> {
         let params = match self.documents.get(uri) {
-            Some(doc) => publish(uri, Some(doc.version), &doc.lines, &doc.diagnostics),
+            Some(doc) => {
+                let mut all = doc.diagnostics.clone();
+                all.extend(
+                    self.file_diagnostics
+                        .get(uri)
+                        .into_iter()
+                        .flatten()
+                        .cloned(),
+                );
+                publish(uri, Some(doc.version), &doc.lines, &all)
+            }
             None => lsp::PublishDiagnosticsParams {
                 uri: uri.clone(),
                 version: None,

@@ -21,6 +21,7 @@ use crate::data::{self, Dataset};
 use crate::engine::{
     Engine, EngineKind, InputSeq, NodeParams, Real, SimConfig, SimError, SimOutput,
 };
+use crate::io::spec_files::params_diagnostic;
 use crate::io::IoError;
 use crate::jit::JitModel;
 use crate::params::{self, NetParams};
@@ -124,38 +125,6 @@ fn load_run(
     Ok(Loaded { dataset, params })
 }
 
-/// A params file that cannot be read or does not fit `net`, at `span` (the
-/// run block's `params =` value), with the layers that declare the tensors
-/// it names as related places. The message and help are the [`IoError`]'s
-/// (file, place, fix); the loader lists every problem in one error, naming
-/// each tensor in backquotes, which is how the layers are found.
-fn params_diagnostic(net: &Network, span: Span, e: &IoError) -> Diagnostic {
-    let mut d = Diagnostic::error(Code::BadParams, span, io_message(e)).label("this params file");
-    if let Some(help) = &e.help {
-        d = d.help(help.clone());
-    }
-    for node in &net.nodes {
-        let named: Vec<&str> = node
-            .params
-            .iter()
-            .map(|p| p.name.as_str())
-            .filter(|name| e.message.contains(&format!("`{name}`")))
-            .collect();
-        if !named.is_empty() {
-            d = d.with_secondary(node.span, format!("declares `{}`", named.join("`, `")));
-        }
-    }
-    d
-}
-
-/// An [`IoError`] without its help: `{path}: {place}: {message}`.
-fn io_message(e: &IoError) -> String {
-    match &e.place {
-        Some(place) => format!("{}: {place}: {}", e.path.display(), e.message),
-        None => format!("{}: {}", e.path.display(), e.message),
-    }
-}
-
 /// Why a data source cannot feed a network.
 enum DataProblem {
     /// The files cannot be read.
@@ -183,7 +152,7 @@ impl DataProblem {
     fn diagnostic(self, net: &Network, span: Span) -> Diagnostic {
         match self {
             DataProblem::Unreadable(e) => {
-                let d = Diagnostic::error(Code::BadData, span, io_message(&e))
+                let d = Diagnostic::error(Code::BadData, span, e.summary())
                     .label("this data cannot be read");
                 match e.help {
                     Some(help) => d.help(help),

@@ -1,7 +1,7 @@
 //! `snnc check FILE...`
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
@@ -9,7 +9,9 @@ use snnc_compiler::check_source;
 use snnc_compiler::diagnostic::{render_json, render_json_unreadable, render_text};
 use snnc_compiler::ir::{Model, Network, ParamRole, Precision, Program};
 use snnc_runtime::engine::{NodeParams, Real, SimConfig};
+use snnc_runtime::io::spec_files::params_file_diagnostics;
 use snnc_runtime::jit::JitModel;
+use snnc_runtime::params;
 
 use super::spec::{read_source, stderr_color};
 
@@ -60,9 +62,17 @@ pub fn run(args: CheckArgs) -> Result<ExitCode, String> {
             }
         };
         let checked = check_source(&file.text);
+        let mut diagnostics = checked.diagnostics;
+        if let Some(program) = &checked.program {
+            let dir = path.parent().unwrap_or(Path::new("."));
+            let files =
+                params_file_diagnostics(program, dir, |p, net| params::load(p, net).map(drop));
+            failed |= !files.is_empty();
+            diagnostics.extend(files);
+        }
         match args.message_format {
-            MessageFormat::Human => eprint!("{}", render_text(&file, &checked.diagnostics, color)),
-            MessageFormat::Json => print!("{}", render_json(&file, &checked.diagnostics)),
+            MessageFormat::Human => eprint!("{}", render_text(&file, &diagnostics, color)),
+            MessageFormat::Json => print!("{}", render_json(&file, &diagnostics)),
         }
         match checked.program {
             None => failed = true,
