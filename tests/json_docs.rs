@@ -83,6 +83,18 @@ fn run_json_is_as_documented() {
     let mut found = BTreeSet::new();
     keys(&report, "", &mut found);
     assert_eq!(found, documented("`snnc run --format json`"));
+
+    let sharded: Value = serde_json::from_str(&stdout_of(
+        snnc()
+            .args(["run", "--format", "json", "--shard", "2/3"])
+            .arg(&spec),
+    ))
+    .unwrap();
+    let mut found = BTreeSet::new();
+    keys(&sharded, "", &mut found);
+    let mut wanted = documented("`snnc run --format json`");
+    wanted.extend(documented("`snnc run --shard K/N --format json`"));
+    assert_eq!(found, wanted);
     std::fs::remove_dir_all(dir).ok();
 }
 

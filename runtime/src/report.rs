@@ -3,14 +3,14 @@
 
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use snnc_compiler::ir::{BoundProbe, Model, Network, Neuron, ReadAt, Synapse};
 
 use crate::analysis::latency::argmax;
 use crate::engine::{Real, SimOutput};
 use crate::io::{write_npz, IoError, NdArray};
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LayerStats {
     pub name: String,
     pub neuron: String,
@@ -29,7 +29,7 @@ pub struct LayerStats {
 /// each version.
 pub const RUN_SCHEMA: u32 = 1;
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunReport {
     /// The version of this report's layout ([`RUN_SCHEMA`]).
     pub schema: u32,
@@ -120,6 +120,97 @@ pub fn labels_fit(
     }
 }
 
+/// One layer's firing, image by image: the unit its statistics are folded
+/// from, in image order, so the reports of a run's shards (`--shard`)
+/// merge into exactly the report of the whole run (`snnc merge`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LayerFiring {
+    pub name: String,
+    pub neuron: String,
+    pub neurons: usize,
+    /// Per image: the sum of its neurons' rates, Hz.
+    pub rate_sum_hz: Vec<f64>,
+    /// Per image: the highest single neuron's rate, Hz.
+    pub max_rate_hz: Vec<f64>,
+    /// Per image: the neurons that never fired.
+    pub silent: Vec<usize>,
+}
+
+impl LayerFiring {
+    fn new(name: &str, neuron: Neuron, neurons: usize) -> Self {
+        LayerFiring {
+            name: name.to_string(),
+            neuron: neuron.name().to_string(),
+            neurons,
+            rate_sum_hz: Vec::new(),
+            max_rate_hz: Vec::new(),
+            silent: Vec::new(),
+        }
+    }
+
+    /// Adds one image, from the rates (Hz) of its neurons.
+    fn push_image(&mut self, rates: impl Iterator<Item = f64>) {
+        let (mut sum, mut max, mut silent) = (0.0f64, 0.0f64, 0usize);
+        for rate in rates {
+            sum += rate;
+            max = max.max(rate);
+            silent += usize::from(rate <= 0.0);
+        }
+        self.rate_sum_hz.push(sum);
+        self.max_rate_hz.push(max);
+        self.silent.push(silent);
+    }
+
+    /// Appends the images of `later`, the same layer on the images after
+    /// these.
+    pub fn append(&mut self, later: &LayerFiring) {
+        self.rate_sum_hz.extend_from_slice(&later.rate_sum_hz);
+        self.max_rate_hz.extend_from_slice(&later.max_rate_hz);
+        self.silent.extend_from_slice(&later.silent);
+    }
+
+    /// The layer's mean and largest rate and its silent fraction over all
+    /// its images.
+    pub fn stats(&self) -> LayerStats {
+        let images = self.rate_sum_hz.len();
+        let sum: f64 = self.rate_sum_hz.iter().fold(0.0, |a, &x| a + x);
+        let max = self.max_rate_hz.iter().fold(0.0f64, |a, &x| a.max(x));
+        let silent: usize = self.silent.iter().sum();
+        let total = (self.neurons * images).max(1) as f64;
+        LayerStats {
+            name: self.name.clone(),
+            neuron: self.neuron.clone(),
+            neurons: self.neurons,
+            mean_rate_hz: sum / total,
+            max_rate_hz: max,
+            silent_fraction: silent as f64 / total,
+        }
+    }
+}
+
+/// Firing of every spiking node, image by image, from the spike counts.
+pub fn layer_firing<T>(
+    net: &Network,
+    model: &Model,
+    outputs: &[SimOutput<T>],
+    steps: usize,
+    dt: f64,
+) -> Vec<LayerFiring> {
+    let seconds = steps as f64 * dt;
+    let mut layers = Vec::new();
+    for (id, node) in net.nodes.iter().enumerate() {
+        let Some(neuron) = model.nodes[id].neuron.filter(|n| n.is_spiking()) else {
+            continue;
+        };
+        let mut layer = LayerFiring::new(&node.name, neuron, node.size());
+        for out in outputs {
+            layer.push_image(out.spike_counts[id].iter().map(|&c| c as f64 / seconds));
+        }
+        layers.push(layer);
+    }
+    layers
+}
+
 /// Firing statistics of every spiking node, from the spike counts.
 pub fn layer_stats<T>(
     net: &Network,
@@ -128,50 +219,10 @@ pub fn layer_stats<T>(
     steps: usize,
     dt: f64,
 ) -> Vec<LayerStats> {
-    let seconds = steps as f64 * dt;
-    let mut stats = Vec::new();
-    for (id, node) in net.nodes.iter().enumerate() {
-        let Some(neuron) = model.nodes[id].neuron.filter(|n| n.is_spiking()) else {
-            continue;
-        };
-        let rates = outputs
-            .iter()
-            .flat_map(|out| out.spike_counts[id].iter().map(|&c| c as f64 / seconds));
-        stats.push(summarise(
-            &node.name,
-            neuron,
-            node.size(),
-            outputs.len(),
-            rates,
-        ));
-    }
-    stats
-}
-
-/// A layer's mean and largest rate and its silent fraction, from the
-/// rates (Hz) of its `n` neurons over `images` images.
-fn summarise(
-    name: &str,
-    neuron: Neuron,
-    n: usize,
-    images: usize,
-    rates: impl Iterator<Item = f64>,
-) -> LayerStats {
-    let (mut sum, mut max, mut silent) = (0.0f64, 0.0f64, 0usize);
-    for rate in rates {
-        sum += rate;
-        max = max.max(rate);
-        silent += usize::from(rate <= 0.0);
-    }
-    let total = (n * images).max(1) as f64;
-    LayerStats {
-        name: name.to_string(),
-        neuron: neuron.name().to_string(),
-        neurons: n,
-        mean_rate_hz: sum / total,
-        max_rate_hz: max,
-        silent_fraction: silent as f64 / total,
-    }
+    layer_firing(net, model, outputs, steps, dt)
+        .iter()
+        .map(LayerFiring::stats)
+        .collect()
 }
 
 /// Probes on every layer of rate (non-spiking) neurons, recording only the
@@ -189,19 +240,19 @@ pub fn rate_probes(net: &Network, model: &Model, steps: usize) -> Vec<BoundProbe
         .collect()
 }
 
-/// Firing statistics of the rate layers probed by `probes` (from
-/// [`rate_probes`]; `first` is the index of the first of them among the
-/// run's probes), from each neuron's output at the last step: a ReLU or
+/// Firing of the rate layers probed by `probes` (from [`rate_probes`];
+/// `first` is the index of the first of them among the run's probes),
+/// image by image, from each neuron's output at the last step: a ReLU or
 /// LIF-rate output is `amplitude / scale` times its rate, a sigmoid or tanh
 /// output is the rate itself. A neuron is silent when its rate is 0.
-pub fn rate_layer_stats<T: Real>(
+pub fn rate_layer_firing<T: Real>(
     net: &Network,
     model: &Model,
     outputs: &[SimOutput<T>],
     probes: &[BoundProbe],
     first: usize,
-) -> Vec<LayerStats> {
-    let mut stats = Vec::new();
+) -> Vec<LayerFiring> {
+    let mut layers = Vec::new();
     for (k, p) in probes.iter().enumerate() {
         let Some(neuron) = model.nodes[p.node].neuron else {
             continue;
@@ -209,13 +260,28 @@ pub fn rate_layer_stats<T: Real>(
         let hz_per_output = neuron.hz_per_output(model.nodes[p.node].scale);
         let node = &net.nodes[p.node];
         let n = node.size();
-        let rates = outputs
-            .iter()
-            .filter_map(|out| out.probes.get(first + k))
-            .flat_map(|row| row.iter().take(n).map(|&x| Real::to_f64(x) * hz_per_output));
-        stats.push(summarise(&node.name, neuron, n, outputs.len(), rates));
+        let mut layer = LayerFiring::new(&node.name, neuron, n);
+        for out in outputs {
+            let row = out.probes.get(first + k).map_or(&[][..], Vec::as_slice);
+            layer.push_image(row.iter().take(n).map(|&x| Real::to_f64(x) * hz_per_output));
+        }
+        layers.push(layer);
     }
-    stats
+    layers
+}
+
+/// Firing statistics of the rate layers (see [`rate_layer_firing`]).
+pub fn rate_layer_stats<T: Real>(
+    net: &Network,
+    model: &Model,
+    outputs: &[SimOutput<T>],
+    probes: &[BoundProbe],
+    first: usize,
+) -> Vec<LayerStats> {
+    rate_layer_firing(net, model, outputs, probes, first)
+        .iter()
+        .map(LayerFiring::stats)
+        .collect()
 }
 
 /// The spiking layers where some neuron's spike count reached `u32::MAX`
@@ -237,7 +303,8 @@ pub fn saturated_layers<T>(net: &Network, outputs: &[SimOutput<T>]) -> Vec<Strin
 }
 
 /// Writes every probe as an array of shape (images, rows, neurons), named by
-/// the probe, as NengoDL's `sim.predict` returns them.
+/// the probe, as NengoDL's `sim.predict` returns them, then the `extra`
+/// arrays (a shard's place in its run, for `snnc merge`).
 pub fn write_probes<T: Real>(
     path: &Path,
     net: &Network,
@@ -245,6 +312,7 @@ pub fn write_probes<T: Real>(
     outputs: &[SimOutput<T>],
     steps: usize,
     f64_out: bool,
+    extra: &[(&str, &NdArray)],
 ) -> Result<(), IoError> {
     let mut arrays = Vec::new();
     for (i, p) in probes.iter().enumerate() {
@@ -270,7 +338,8 @@ pub fn write_probes<T: Real>(
         };
         arrays.push((p.name.clone(), array));
     }
-    let refs: Vec<(&str, &NdArray)> = arrays.iter().map(|(n, a)| (n.as_str(), a)).collect();
+    let mut refs: Vec<(&str, &NdArray)> = arrays.iter().map(|(n, a)| (n.as_str(), a)).collect();
+    refs.extend_from_slice(extra);
     write_npz(path, &refs)
 }
 

@@ -5,10 +5,12 @@ mod diagnose;
 mod import;
 mod lsp;
 mod memory;
+mod merge;
 mod overrides;
 mod plot;
 mod progress;
 mod run;
+mod shard;
 mod spec;
 mod sweep;
 mod train;
@@ -69,6 +71,10 @@ pub enum Command {
     /// time on validation data, report the test accuracy and write the
     /// chosen setting into a new spec.
     Tune(tune::TuneArgs),
+    /// Join the outputs of sharded runs and sweeps (`--shard K/N`): `run
+    /// --format json` reports, `run --out` probe files or `sweep --csv`
+    /// tables, into the unsharded result.
+    Merge(merge::MergeArgs),
     /// Serve the language server protocol over stdio, for editors.
     Lsp(lsp::LspArgs),
 }
@@ -94,6 +100,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Diagnose(args) => diagnose::run(args),
         Command::Sweep(args) => sweep::run(args),
         Command::Tune(args) => tune::run(args),
+        Command::Merge(args) => merge::run(args),
         Command::Lsp(args) => lsp::run(args),
     }
 }

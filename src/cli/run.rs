@@ -9,7 +9,8 @@ use snnc_compiler::ir::{BoundProbe, Precision, Run};
 use snnc_runtime::driver;
 use snnc_runtime::engine::{EngineKind, Real, SimConfig};
 use snnc_runtime::report::{
-    accuracy, layer_stats, rate_layer_stats, rate_probes, saturated_layers, write_probes, RunReport,
+    accuracy, layer_firing, rate_layer_firing, rate_probes, saturated_layers, write_probes,
+    LayerFiring, RunReport,
 };
 
 use super::spec::{load_spec, Spec};
@@ -43,6 +44,13 @@ pub struct RunArgs {
     #[command(flatten)]
     pub sim: super::overrides::SimOverrides,
 
+    /// Run only the K-th of N equal blocks of the images (after --limit),
+    /// for N machines or processes; `snnc merge` joins their `--format
+    /// json` reports and `--out` files into the unsharded result
+    /// (docs/cluster.md).
+    #[arg(long, value_name = "K/N", value_parser = super::shard::parse)]
+    pub shard: Option<super::shard::Shard>,
+
     /// How to print the report.
     #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
     pub format: ReportFormat,
@@ -71,8 +79,8 @@ pub enum ReportFormat {
     Json,
 }
 
-/// Largest probe file `--out` will build in memory.
-const MAX_OUT_BYTES: usize = 4 << 30;
+/// Largest probe file `--out` (and `snnc merge`) will build in memory.
+pub const MAX_OUT_BYTES: usize = 4 << 30;
 
 pub fn run(args: RunArgs) -> Result<ExitCode, String> {
     let Some(spec) = load_spec(&args.file)? else {
@@ -125,6 +133,19 @@ fn execute<T: Real>(spec: &Spec, run: &Run, args: &RunArgs) -> Result<ExitCode, 
         Err(d) => return Ok(spec.fail(&d)),
     };
     let dataset = &loaded.dataset;
+    // The images this run simulates: all, or its shard's block.
+    let of = dataset.len();
+    let range = match args.shard {
+        Some(s) => s.take(of, "images")?,
+        None => 0..of,
+    };
+    let first = range.start;
+    let images = range.len();
+    let labels = if dataset.labelled {
+        &dataset.labels[range.clone()]
+    } else {
+        &dataset.labels[..]
+    };
 
     // Record the reported probe, and every probe only when they are written.
     let report_probe = &run.probes[run.report.probe];
@@ -143,7 +164,7 @@ fn execute<T: Real>(spec: &Spec, run: &Run, args: &RunArgs) -> Result<ExitCode, 
     super::memory::check_run(
         net,
         &probes,
-        dataset.len(),
+        images,
         run.steps,
         std::mem::size_of::<T>() as u64,
     )?;
@@ -154,7 +175,7 @@ fn execute<T: Real>(spec: &Spec, run: &Run, args: &RunArgs) -> Result<ExitCode, 
     if args.out.is_some() {
         let bytes: usize = probes[..written]
             .iter()
-            .map(|p| dataset.len() * (run.steps / p.every) * net.nodes[p.node].size() * 4)
+            .map(|p| images * (run.steps / p.every) * net.nodes[p.node].size() * 4)
             .sum();
         if bytes > MAX_OUT_BYTES {
             return Err(format!(
@@ -165,22 +186,14 @@ fn execute<T: Real>(spec: &Spec, run: &Run, args: &RunArgs) -> Result<ExitCode, 
     }
 
     let cfg = SimConfig::of(run);
-    let bar = super::progress::bar(dataset.len() as u64, "simulating");
+    let bar = super::progress::bar(images as u64, "simulating");
     let tick = |done: usize| bar.set_position(done as u64);
     let engine = match args.engine {
         Engine::Jit => EngineKind::Jit,
         Engine::Reference => EngineKind::Reference,
     };
-    let simulated = driver::simulate_in::<T>(
-        engine,
-        net,
-        model,
-        &loaded,
-        0..dataset.len(),
-        &probes,
-        &cfg,
-        &tick,
-    );
+    let simulated =
+        driver::simulate_in::<T>(engine, net, model, &loaded, range, &probes, &cfg, &tick);
     bar.finish_and_clear();
     let simulated = simulated?;
     let outputs = simulated.outputs;
@@ -194,9 +207,17 @@ fn execute<T: Real>(spec: &Spec, run: &Run, args: &RunArgs) -> Result<ExitCode, 
         size,
         run.report.at,
         run.steps,
-        &dataset.labels,
+        labels,
     );
-    let images = dataset.len();
+    let mut firing = layer_firing(net, model, &outputs, run.steps, run.dt);
+    firing.extend(rate_layer_firing(
+        net,
+        model,
+        &outputs,
+        &rate_probes,
+        written,
+    ));
+    firing.sort_by_key(|l| net.nodes.iter().position(|n| n.name == l.name));
     let report = RunReport {
         schema: snnc_runtime::report::RUN_SCHEMA,
         spec: spec.path.display().to_string(),
@@ -219,18 +240,7 @@ fn execute<T: Real>(spec: &Spec, run: &Run, args: &RunArgs) -> Result<ExitCode, 
         dt: run.dt,
         report_probe: report_probe.name.clone(),
         read_step,
-        layers: {
-            let mut layers = layer_stats(net, model, &outputs, run.steps, run.dt);
-            layers.extend(rate_layer_stats(
-                net,
-                model,
-                &outputs,
-                &rate_probes,
-                written,
-            ));
-            layers.sort_by_key(|l| net.nodes.iter().position(|n| n.name == l.name));
-            layers
-        },
+        layers: firing.iter().map(LayerFiring::stats).collect(),
         seconds,
         images_steps_per_second: (images * run.steps) as f64 / seconds.max(1e-9),
     };
@@ -248,7 +258,12 @@ fn execute<T: Real>(spec: &Spec, run: &Run, args: &RunArgs) -> Result<ExitCode, 
             if saturated.len() == 1 { "it" } else { "them" }
         );
     }
+    let shard_record = args.shard.map(|s| super::shard::npz_record(s, first, of));
     if let Some(out) = &args.out {
+        let extra: Vec<(&str, &snnc_runtime::io::NdArray)> = shard_record
+            .iter()
+            .map(|r| (super::shard::NPZ_KEY, r))
+            .collect();
         write_probes(
             out,
             net,
@@ -256,15 +271,39 @@ fn execute<T: Real>(spec: &Spec, run: &Run, args: &RunArgs) -> Result<ExitCode, 
             &outputs,
             run.steps,
             std::mem::size_of::<T>() == 8,
+            &extra,
         )
         .map_err(|e| e.to_string())?;
     }
     match args.format {
-        ReportFormat::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
-        ),
-        ReportFormat::Human => print_report(&report, args.out.as_deref()),
+        ReportFormat::Json => {
+            let json = match args.shard {
+                None => serde_json::to_string_pretty(&report),
+                Some(s) => serde_json::to_string_pretty(&super::shard::ShardedReport {
+                    report: &report,
+                    shard: super::shard::RunShard {
+                        index: s.index,
+                        count: s.count,
+                        first,
+                        of,
+                        layers: firing,
+                    },
+                }),
+            };
+            println!("{}", json.map_err(|e| e.to_string())?);
+        }
+        ReportFormat::Human => {
+            if let Some(s) = args.shard {
+                println!(
+                    "shard     {}/{}: images {}-{} of {of} (merge the shards' --format json reports with snnc merge)",
+                    s.index,
+                    s.count,
+                    first + 1,
+                    first + images
+                );
+            }
+            print_report(&report, args.out.as_deref())
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

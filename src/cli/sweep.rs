@@ -75,6 +75,12 @@ pub struct SweepArgs {
     /// Size of the plot in pixels.
     #[arg(long, value_name = "WxH", default_value = "1000x600")]
     pub size: String,
+
+    /// Run only the K-th of N equal blocks of the settings (in the order
+    /// the table lists them), for N machines or processes; `snnc merge`
+    /// joins their `--csv` tables into the unsharded one (docs/cluster.md).
+    #[arg(long, value_name = "K/N", value_parser = super::shard::parse)]
+    pub shard: Option<super::shard::Shard>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -94,6 +100,38 @@ pub struct Row {
     /// output, which is never on the Pareto front.
     pub classes_predicted: usize,
     pub pareto: bool,
+    /// This setting's place in the whole sweep (from 0) and the number of
+    /// settings in it, so sharded tables merge back in order.
+    pub setting: usize,
+    pub settings: usize,
+}
+
+/// The sweep table's CSV columns, in order.
+pub const CSV_HEADER: &str = "scale,synapse,present_ms,steps,accuracy,correct,images,mean_steps_to_right,spikes_per_image,classes_predicted,pareto,setting,settings";
+
+/// The sweep table as CSV: [`CSV_HEADER`], then one line per row.
+pub fn csv_text(rows: &[Row]) -> String {
+    let mut text = format!("{CSV_HEADER}\n");
+    for r in rows {
+        text.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            r.scale,
+            r.synapse,
+            fmt_num(r.present_ms),
+            r.steps,
+            r.accuracy,
+            r.correct,
+            r.images,
+            r.mean_steps_to_right
+                .map_or(String::new(), |s| s.to_string()),
+            r.spikes_per_image,
+            r.classes_predicted,
+            r.pareto,
+            r.setting,
+            r.settings
+        ));
+    }
+    text
 }
 
 /// Parses `30ms`, `0.1s`, `100us` into seconds.
@@ -139,7 +177,7 @@ pub fn parse_synapse(s: &str) -> Result<Synapse, String> {
         .map_err(|e| format!("--synapse: {e} (or `none`, `lowpass(5ms)`, `alpha(5ms)`)"))
 }
 
-fn fmt_num(x: f64) -> String {
+pub fn fmt_num(x: f64) -> String {
     let s = format!("{x}");
     s.strip_suffix(".0").map(str::to_string).unwrap_or(s)
 }
@@ -222,71 +260,83 @@ pub fn run(args: SweepArgs) -> Result<ExitCode, String> {
         longest.unwrap_or(run.steps),
         8,
     )?;
-    let bar = super::progress::bar(total as u64, "sweeping");
+    let bar = super::progress::bar(
+        args.shard.map_or(total, |s| s.range(total).len()) as u64,
+        "sweeping",
+    );
 
-    let mut rows = Vec::new();
-    for &scale in &scales {
+    let mut settings = Vec::with_capacity(total);
+    for scale in &scales {
         for syn in &synapses {
-            for &present in &presents {
-                let model = driver::with_overrides(net, base, scale, syn.as_ref().map(|s| s.1));
-                let steps = present.map_or(run.steps, |p| p.1);
-                let outputs = driver::simulate(
-                    net,
-                    &model,
-                    &loaded,
-                    0..images,
-                    std::slice::from_ref(&probe),
-                    &SimConfig {
-                        steps,
-                        ..SimConfig::of(&run)
-                    },
-                    run.precision,
-                )?;
-                let (correct, read_step) = accuracy(
-                    &outputs,
-                    &probe,
-                    0,
-                    size,
-                    run.report.at,
-                    steps,
-                    &loaded.dataset.labels,
-                );
-                let lat: Vec<usize> = outputs
-                    .iter()
-                    .zip(&loaded.dataset.labels)
-                    .filter_map(|(o, &l)| {
-                        steps_until_right(&o.probes[0], size, probe.every, l as usize)
-                    })
-                    .collect();
-                let row = read_step / probe.every - 1;
-                let mut classes: Vec<usize> = outputs
-                    .iter()
-                    .filter_map(|o| argmax(&o.probes[0][row * size..(row + 1) * size]))
-                    .collect();
-                classes.sort_unstable();
-                classes.dedup();
-                let spikes: u64 = outputs
-                    .iter()
-                    .flat_map(|o| o.spike_counts.iter().flatten())
-                    .map(|&c| c as u64)
-                    .sum();
-                rows.push(Row {
-                    scale: scale.map_or("spec".into(), fmt_num),
-                    synapse: syn.as_ref().map_or("spec".into(), |s| s.0.clone()),
-                    present_ms: steps as f64 * run.dt * 1e3,
-                    steps,
-                    accuracy: correct as f64 / images.max(1) as f64,
-                    correct,
-                    images,
-                    mean_steps_to_right: (!lat.is_empty())
-                        .then(|| lat.iter().sum::<usize>() as f64 / lat.len() as f64),
-                    spikes_per_image: spikes as f64 / images.max(1) as f64,
-                    classes_predicted: classes.len(),
-                    pareto: false,
-                });
-                bar.inc(1);
+            for present in &presents {
+                settings.push((*scale, syn.clone(), *present));
             }
         }
+    }
+    let part = match args.shard {
+        Some(s) => s.take(total, "settings")?,
+        None => 0..total,
+    };
+    let mut rows = Vec::new();
+    for setting in part {
+        let (scale, syn, present) = settings[setting].clone();
+        let model = driver::with_overrides(net, base, scale, syn.as_ref().map(|s| s.1));
+        let steps = present.map_or(run.steps, |p| p.1);
+        let outputs = driver::simulate(
+            net,
+            &model,
+            &loaded,
+            0..images,
+            std::slice::from_ref(&probe),
+            &SimConfig {
+                steps,
+                ..SimConfig::of(&run)
+            },
+            run.precision,
+        )?;
+        let (correct, read_step) = accuracy(
+            &outputs,
+            &probe,
+            0,
+            size,
+            run.report.at,
+            steps,
+            &loaded.dataset.labels,
+        );
+        let lat: Vec<usize> = outputs
+            .iter()
+            .zip(&loaded.dataset.labels)
+            .filter_map(|(o, &l)| steps_until_right(&o.probes[0], size, probe.every, l as usize))
+            .collect();
+        let row = read_step / probe.every - 1;
+        let mut classes: Vec<usize> = outputs
+            .iter()
+            .filter_map(|o| argmax(&o.probes[0][row * size..(row + 1) * size]))
+            .collect();
+        classes.sort_unstable();
+        classes.dedup();
+        let spikes: u64 = outputs
+            .iter()
+            .flat_map(|o| o.spike_counts.iter().flatten())
+            .map(|&c| c as u64)
+            .sum();
+        rows.push(Row {
+            scale: scale.map_or("spec".into(), fmt_num),
+            synapse: syn.as_ref().map_or("spec".into(), |s| s.0.clone()),
+            present_ms: steps as f64 * run.dt * 1e3,
+            steps,
+            accuracy: correct as f64 / images.max(1) as f64,
+            correct,
+            images,
+            mean_steps_to_right: (!lat.is_empty())
+                .then(|| lat.iter().sum::<usize>() as f64 / lat.len() as f64),
+            spikes_per_image: spikes as f64 / images.max(1) as f64,
+            classes_predicted: classes.len(),
+            pareto: false,
+            setting,
+            settings: total,
+        });
+        bar.inc(1);
     }
     bar.finish_and_clear();
     mark_pareto(&mut rows);
@@ -316,24 +366,7 @@ pub fn run(args: SweepArgs) -> Result<ExitCode, String> {
         );
     }
     if let Some(csv) = &args.csv {
-        let mut text = String::from("scale,synapse,present_ms,steps,accuracy,correct,images,mean_steps_to_right,spikes_per_image,classes_predicted,pareto\n");
-        for r in &rows {
-            text.push_str(&format!(
-                "{},{},{},{},{},{},{},{},{},{},{}\n",
-                r.scale,
-                r.synapse,
-                fmt_num(r.present_ms),
-                r.steps,
-                r.accuracy,
-                r.correct,
-                r.images,
-                r.mean_steps_to_right
-                    .map_or(String::new(), |s| s.to_string()),
-                r.spikes_per_image,
-                r.classes_predicted,
-                r.pareto
-            ));
-        }
+        let text = csv_text(&rows);
         write_atomic(csv, |w| w.write_all(text.as_bytes())).map_err(|e| e.to_string())?;
         println!("table     written to {}", csv.display());
     }
@@ -364,7 +397,7 @@ pub fn run(args: SweepArgs) -> Result<ExitCode, String> {
 /// Marks the settings on the Pareto front over accuracy, steps and spikes
 /// per image (`evaluate::pareto_front`, which leaves out settings that
 /// never spiked or answer one class for every image).
-fn mark_pareto(rows: &mut [Row]) {
+pub fn mark_pareto(rows: &mut [Row]) {
     let evals: Vec<Evaluation> = rows
         .iter()
         .map(|r| Evaluation {
@@ -399,6 +432,8 @@ mod tests {
             spikes_per_image: spikes,
             classes_predicted: classes,
             pareto: false,
+            setting: 0,
+            settings: 1,
         }
     }
 
