@@ -255,10 +255,10 @@ fn steps_and_present_override_the_run_block() {
     std::fs::remove_dir_all(dir).ok();
 }
 
-/// What cannot be drawn well is said, not drawn: a raster where nothing
-/// spiked, an output plot of a probe with more values than classes; fewer
-/// spiking neurons than `--neurons` asks for is named; the predicted class
-/// prints as a number.
+/// What cannot be drawn well is said: a raster where nothing spiked (in
+/// the figure and on the terminal), an output plot of a probe with more
+/// values than classes (refused); fewer spiking neurons than `--neurons`
+/// asks for is named; the predicted class prints as a number.
 #[test]
 fn empty_oversized_and_short_plots_say_so() {
     let dir = temp_dir("plot", "messages");
@@ -280,7 +280,7 @@ fn empty_oversized_and_short_plots_say_so() {
     };
     let e = fails(&["--kind", "output", "--probe", "pooled"]);
     assert!(
-        e.contains("records 49 values") && e.contains("at most 20"),
+        e.contains("records 49 values, not class scores") && e.contains("at most 20"),
         "{e}"
     );
 
@@ -302,9 +302,171 @@ fn empty_oversized_and_short_plots_say_so() {
         "{stdout}"
     );
 
-    // Every bias far below threshold: nothing spikes.
+    // Every bias far below threshold: nothing spikes. The figure says so
+    // in its frame, and the terminal too.
     write_tiny_params(&dir, 49, |_| -1000.0);
-    let e = fails(&["--kind", "raster", "--probe", "rates"]);
+    let o = snnc()
+        .arg("plot")
+        .arg(&spec)
+        .args(["--kind", "raster", "--probe", "rates", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{e}");
     assert!(e.contains("no neuron of `hidden` spiked on image 0"), "{e}");
+    let svg = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        svg.contains("no neuron of `hidden` spiked on image 0"),
+        "{svg}"
+    );
+    assert!(!svg.contains("fill=\"#141478\""), "no marks");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// The texts of an SVG figure with their x positions.
+fn texts(svg: &str) -> Vec<(f64, String)> {
+    svg.split("<text")
+        .skip(1)
+        .map(|t| {
+            let x = t.split("x=\"").nth(1).unwrap().split('"').next().unwrap();
+            let body = t.split('>').nth(1).unwrap().split("</text").next().unwrap();
+            (x.parse().unwrap(), body.trim().to_string())
+        })
+        .collect()
+}
+
+/// The x of every point of the SVG's lines in `color` with more than two
+/// points (data, not a key's sample line).
+fn line_xs(svg: &str, color: &str) -> Vec<f64> {
+    svg.split("<polyline")
+        .skip(1)
+        .filter(|p| p.contains(&format!("stroke=\"{color}\"")))
+        .filter_map(|p| p.split("points=\"").nth(1)?.split('"').next())
+        .map(|pts| pts.split_whitespace().collect::<Vec<_>>())
+        .filter(|pts| pts.len() > 2)
+        .flat_map(|pts| {
+            pts.into_iter()
+                .map(|xy| xy.split(',').next().unwrap().parse::<f64>().unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Ticks read as integers when they are, the last one inside the figure;
+/// the key sits right of the data; the y axis names the probe once.
+#[test]
+fn ticks_keys_and_labels_read_cleanly() {
+    let dir = temp_dir("plot", "readable");
+    let spec = write_spec(&dir);
+    let out = dir.join("output.svg");
+    plot(&spec, &["--kind", "output", "--probe", "pred"], &out);
+    let svg = std::fs::read_to_string(&out).unwrap();
+    let texts = texts(&svg);
+    let bodies: Vec<&str> = texts.iter().map(|(_, t)| t.as_str()).collect();
+    assert!(
+        !bodies.iter().any(|t| t.ends_with(".0")),
+        "integer ticks carry no decimals: {bodies:?}"
+    );
+    // 40 ms shown: the last tick, 40, is drawn inside the 1000-pixel figure.
+    let last = texts.iter().find(|(_, t)| t == "40").expect("a 40 ms tick");
+    assert!(last.0 < 1000.0 - 15.0, "{last:?}");
+    assert!(bodies.contains(&"class score (probe `pred`)"), "{bodies:?}");
+    assert!(!bodies.iter().any(|t| t.contains("out output")));
+    // The key of class 0 (#1F77B4) starts right of its line's last point.
+    let key = texts.iter().find(|(_, t)| t == "class 0").unwrap().0;
+    let data = line_xs(&svg, "#1F77B4");
+    assert!(!data.is_empty());
+    assert!(
+        data.iter().all(|&x| x < key - 20.0),
+        "key at {key}, data to {data:?}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// Activity is in Hz over the requested images, one after another, each
+/// captioned; a figure compares variants in rows.
+#[test]
+fn activity_spans_images_in_hz_and_variants_compare_in_rows() {
+    let dir = temp_dir("plot", "activity");
+    let spec = write_spec(&dir);
+    let out = dir.join("activity.svg");
+    let stdout = plot(
+        &spec,
+        &[
+            "--kind", "activity", "--probe", "rates", "--image", "1", "--images", "3",
+        ],
+        &out,
+    );
+    assert!(stdout.contains("images 1-3"), "{stdout}");
+    let svg = std::fs::read_to_string(&out).unwrap();
+    let bodies: Vec<String> = texts(&svg).into_iter().map(|(_, t)| t).collect();
+    assert!(bodies.iter().any(|t| t == "firing rate (Hz)"), "{bodies:?}");
+    for i in 1..=3 {
+        assert!(
+            bodies
+                .iter()
+                .any(|t| t.starts_with(&format!("image {i} (label "))),
+            "{bodies:?}"
+        );
+    }
+    let title = bodies
+        .iter()
+        .find(|t| t.starts_with("Firing rates of hidden"))
+        .unwrap();
+    assert!(
+        title.contains("images 1-3") && title.contains(" Hz"),
+        "{title}"
+    );
+    // Three presentations of 40 ms: the time axis runs to 120.
+    assert!(bodies.iter().any(|t| t == "120"), "{bodies:?}");
+
+    let out = dir.join("compare.svg");
+    let stdout = plot(
+        &spec,
+        &[
+            "--kind",
+            "output",
+            "--probe",
+            "pred",
+            "--compare",
+            "spiking,tiny",
+        ],
+        &out,
+    );
+    assert!(stdout.contains("one row per variant"), "{stdout}");
+    let svg = std::fs::read_to_string(&out).unwrap();
+    let bodies: Vec<String> = texts(&svg).into_iter().map(|(_, t)| t).collect();
+    for variant in ["spiking", "tiny"] {
+        assert!(
+            bodies
+                .iter()
+                .any(|t| t.starts_with(&format!("out of `{variant}` over time"))),
+            "{bodies:?}"
+        );
+        assert!(stdout.contains(&format!("in `{variant}`")), "{stdout}");
+    }
+    assert_eq!(
+        svg_size(&svg),
+        (1000, 900),
+        "300 pixels more for the second row"
+    );
+    let o = snnc()
+        .arg("plot")
+        .arg(&spec)
+        .args([
+            "--kind",
+            "output",
+            "--probe",
+            "pred",
+            "--compare",
+            "spiking,nope",
+            "-o",
+        ])
+        .arg(dir.join("x.svg"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nope"));
     std::fs::remove_dir_all(dir).ok();
 }

@@ -321,6 +321,27 @@ fn parse_row(line: &str) -> Result<Row, String> {
 /// Sharded `run --out` probe files into one, each probe's images in order.
 /// Returns the number of images.
 fn merge_probes(files: &[PathBuf], out: &Path) -> Result<usize, String> {
+    // The merged file is built in memory, next to the parts read: about
+    // twice the parts' size (they are stored uncompressed).
+    let mut bytes = 0u64;
+    for path in files {
+        let meta =
+            std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        bytes += meta.len();
+    }
+    if bytes > super::run::MAX_OUT_BYTES as u64 {
+        return Err(format!(
+            "the merged probes would hold {:.1} GiB, more than `snnc run --out` writes ({} GiB); \
+             write fewer images per file or give large probes `sample_every`, and merge those",
+            bytes as f64 / (1u64 << 30) as f64,
+            super::run::MAX_OUT_BYTES >> 30
+        ));
+    }
+    snnc_runtime::budget::check(
+        bytes.saturating_mul(2),
+        "merging the probe files",
+        "merge fewer files, or give large probes `sample_every`",
+    )?;
     let mut parts = Vec::new();
     for path in files {
         let mut arrays = read_npz(path).map_err(|e| e.to_string())?;

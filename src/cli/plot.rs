@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Args, ValueEnum};
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use snnc_compiler::ir::{BoundProbe, Program, Run};
 use snnc_runtime::analysis::latency::argmax;
 use snnc_runtime::analysis::spikes::{raster, Raster};
@@ -15,6 +16,8 @@ use snnc_runtime::driver::{self, Loaded};
 use snnc_runtime::engine::SimConfig;
 
 use super::spec::load_spec;
+
+mod text;
 
 /// DejaVu Sans (see `plot/DejaVuSans-LICENSE.txt`), so that text renders the
 /// same on every machine without system fonts.
@@ -49,15 +52,21 @@ pub struct PlotArgs {
     pub probe: String,
 
     /// What to draw: `raster` (a mark per spike, neurons x time), `activity`
-    /// (probe x dt x scale: one spike per step reads 1), `output` (one line
-    /// per class over time) or `predictions` (predicted class at the last
-    /// step against the label, for --limit images).
+    /// (each neuron's firing rate in Hz over time, --images images one
+    /// after another), `output` (one line per class over time) or
+    /// `predictions` (predicted class at the last step against the label,
+    /// for --limit images).
     #[arg(long, value_enum)]
     pub kind: PlotKind,
 
-    /// The example drawn by raster, activity and output (0-based).
+    /// The example drawn by raster, activity and output (0-based; the
+    /// first of --images for activity).
     #[arg(long, value_name = "I", default_value_t = 0)]
     pub image: usize,
+
+    /// Images drawn one after another by activity, from --image.
+    #[arg(long, value_name = "K", default_value_t = 3)]
+    pub images: usize,
 
     /// Neurons drawn by raster and activity: the first N that are active.
     #[arg(long, value_name = "N", default_value_t = 50)]
@@ -75,12 +84,24 @@ pub struct PlotArgs {
     #[arg(long, value_name = "NAME")]
     pub variant: Option<String>,
 
+    /// Draw the same probe and kind for each of these networks or convert
+    /// variants, one row each, in one figure (e.g. `--compare
+    /// first_try,tuned`).
+    #[arg(
+        long,
+        value_name = "NAME,...",
+        value_delimiter = ',',
+        conflicts_with = "variant"
+    )]
+    pub compare: Vec<String>,
+
     #[command(flatten)]
     pub sim: super::overrides::SimOverrides,
 
-    /// Image size in pixels.
-    #[arg(long, value_name = "WxH", default_value = "1000x600")]
-    pub size: String,
+    /// Image size in pixels. Default: 1000x600, and 300 pixels more per
+    /// row of a --compare figure.
+    #[arg(long, value_name = "WxH")]
+    pub size: Option<String>,
 
     /// The picture to write: `.png` or `.svg`.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
@@ -106,7 +127,11 @@ enum Figure {
         title: String,
         y_desc: String,
         series: Vec<(String, Vec<(f64, f64)>)>,
+        /// Name the series in a key beside the plot (a few classes), or
+        /// not (many neurons).
         legend: bool,
+        /// Vertical lines where a new image starts: (time in ms, caption).
+        images: Vec<(f64, String)>,
     },
     Predictions {
         title: String,
@@ -114,6 +139,18 @@ enum Figure {
         predicted: Vec<Option<usize>>,
         classes: usize,
     },
+    /// Nothing to draw: the frame says why.
+    Empty { title: String, message: String },
+}
+
+/// Integer ticks without decimals, others with at most three.
+fn tick(v: &f64) -> String {
+    if (v - v.round()).abs() < 1e-9 {
+        format!("{}", v.round() as i64)
+    } else {
+        let s = format!("{v:.3}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
 }
 
 pub fn parse_size(s: &str) -> Result<(u32, u32), String> {
@@ -132,7 +169,6 @@ pub fn parse_size(s: &str) -> Result<(u32, u32), String> {
 }
 
 pub fn run(args: PlotArgs) -> Result<ExitCode, String> {
-    let size = parse_size(&args.size)?;
     let ext = args
         .output
         .extension()
@@ -148,6 +184,9 @@ pub fn run(args: PlotArgs) -> Result<ExitCode, String> {
             ))
         }
     };
+    if args.images == 0 {
+        return Err("--images must be at least 1".into());
+    }
     let Some(spec) = load_spec(&args.file)? else {
         return Ok(ExitCode::from(1));
     };
@@ -162,20 +201,59 @@ pub fn run(args: PlotArgs) -> Result<ExitCode, String> {
         Ok(loaded) => loaded,
         Err(d) => return Ok(spec.fail(&d)),
     };
-    let (figure, summary) = build_figure(program, &run, probe, &loaded, &args)?;
+    let models: Vec<usize> = if args.compare.is_empty() {
+        vec![run.model]
+    } else {
+        args.compare
+            .iter()
+            .map(|v| driver::pick_variant(program, &run, v.trim()))
+            .collect::<Result<_, _>>()?
+    };
+    let size = match &args.size {
+        Some(s) => parse_size(s)?,
+        None => (1000, 600 + 300 * (models.len() as u32 - 1)),
+    };
+    let mut figures = Vec::new();
+    let mut summaries = Vec::new();
+    for &model in &models {
+        let mut run = run.clone();
+        run.model = model;
+        let (figure, summary) = build_figure(program, &run, probe.clone(), &loaded, &args)?;
+        if let Figure::Empty { message, .. } = &figure {
+            eprintln!("note: {message}");
+        }
+        figures.push(figure);
+        summaries.push(summary);
+    }
     if svg {
-        draw(
+        draw_rows(
             SVGBackend::new(&args.output, size).into_drawing_area(),
-            &figure,
+            &figures,
         )?;
     } else {
-        draw(
-            BitMapBackend::new(&args.output, size).into_drawing_area(),
-            &figure,
-        )?;
+        let backend = text::Text::new(BitMapBackend::new(&args.output, size), FONT)?;
+        draw_rows(backend.into_drawing_area(), &figures)?;
     }
-    println!("wrote {}: {summary}", args.output.display());
+    match &summaries[..] {
+        [one] => println!("wrote {}: {one}", args.output.display()),
+        rows => {
+            println!("wrote {}, one row per variant:", args.output.display());
+            for row in rows {
+                println!("  {row}");
+            }
+        }
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The first example a plot draws and how many: one for a raster or an
+/// output plot, `--images` for activity, `--limit` for predictions.
+fn images_drawn(args: &PlotArgs) -> (usize, usize) {
+    match args.kind {
+        PlotKind::Raster | PlotKind::Output => (args.image, 1),
+        PlotKind::Activity => (args.image, args.images),
+        PlotKind::Predictions => (0, args.limit.max(1)),
+    }
 }
 
 /// The probe to draw, after checking that it has something to draw; sets
@@ -196,20 +274,14 @@ fn plotted_probe(run: &mut Run, args: &PlotArgs) -> Result<BoundProbe, String> {
             probe.name, probe.every, run.steps
         ));
     }
-    let single = args.kind != PlotKind::Predictions;
-    let wanted = if single {
-        args.image + 1
-    } else {
-        args.limit.max(1)
-    };
+    let (first, count) = images_drawn(args);
     let available = run.data.limit.unwrap_or(usize::MAX);
-    if single && args.image >= available {
+    if first >= available {
         return Err(format!(
-            "--image {} is past the run's data, which has {available} examples (`limit=`)",
-            args.image
+            "--image {first} is past the run's data, which has {available} examples (`limit=`)"
         ));
     }
-    run.data.limit = Some(wanted.min(available));
+    run.data.limit = Some((first + count).min(available));
     Ok(probe)
 }
 
@@ -222,18 +294,21 @@ fn build_figure(
 ) -> Result<(Figure, String), String> {
     let model = &program.models[run.model];
     let net = program.network_of(model);
-    let single = args.kind != PlotKind::Predictions;
+    let (first, count) = images_drawn(args);
     let n = loaded.dataset.len();
-    if single && args.image >= n {
+    if first >= n {
         return Err(format!(
-            "--image {} is past the run's data, which has {n} examples",
-            args.image
+            "--image {first} is past the run's data, which has {n} examples"
         ));
     }
-    let range = if single {
-        args.image..args.image + 1
-    } else {
-        0..n
+    let range = first..(first + count).min(n);
+    // "label 7", or nothing for unlabelled data.
+    let label_of = |i: usize| {
+        loaded
+            .dataset
+            .labels
+            .get(i)
+            .map_or(String::new(), |l| format!(" (label {l})"))
     };
     let elem = match run.precision {
         snnc_compiler::ir::Precision::F64 => 8,
@@ -278,10 +353,25 @@ fn build_figure(
                 args.neurons,
             );
             if r.neurons.is_empty() {
-                return Err(format!(
-                    "no neuron of `{layer}` spiked on image {} in {} steps: there is nothing to draw; \
-                     raise `scale_firing_rates` (or the layer's `scale`) or the presentation time (--present), or pick another --image",
-                    args.image, run.steps
+                let message = format!(
+                    "no neuron of `{layer}` spiked on image {} in {} steps of `{}`: raise `scale_firing_rates` \
+                     (or the layer's `scale`) or the presentation time (--present), or pick another --image",
+                    args.image, run.steps, model.name
+                );
+                return Ok((
+                    Figure::Empty {
+                        title: format!(
+                            "Spikes of {layer} in `{}`, image {}{}",
+                            model.name,
+                            args.image,
+                            label_of(args.image)
+                        ),
+                        message,
+                    },
+                    format!(
+                        "raster of `{}` ({layer}) in `{}`, image {}: no neuron spiked",
+                        probe.name, model.name, args.image
+                    ),
                 ));
             }
             let spikes: u32 = r.marks.iter().map(|m| m.2).sum();
@@ -295,16 +385,19 @@ fn build_figure(
                 String::new()
             };
             let summary = format!(
-                "raster of `{}` ({layer}), image {}, {} neurons, {} marks, {} spikes{fewer}",
+                "raster of `{}` ({layer}) in `{}`, image {}, {} neurons, {} marks, {} spikes{fewer}",
                 probe.name,
+                model.name,
                 args.image,
                 r.neurons.len(),
                 r.marks.len(),
                 spikes
             );
             let title = format!(
-                "Spikes of {layer} in `{}`, image {} (label {})",
-                model.name, args.image, loaded.dataset.labels[args.image]
+                "Spikes of {layer} in `{}`, image {}{}",
+                model.name,
+                args.image,
+                label_of(args.image)
             );
             Ok((
                 Figure::Raster {
@@ -316,56 +409,112 @@ fn build_figure(
             ))
         }
         PlotKind::Activity => {
-            let rows = &outputs[0].probes[0];
-            let steps = rows.len() / size.max(1);
-            let factor = match settings.neuron {
-                Some(nrn) => run.dt * settings.scale / nrn.amplitude(),
-                None => 1.0,
+            // Hz per unit of probe output; a layer without neurons draws
+            // its values.
+            let hz = settings.neuron.map(|n| n.hz_per_output(settings.scale));
+            fn rows_of(o: &snnc_runtime::engine::SimOutput<f64>) -> &[f64] {
+                &o.probes[0]
+            }
+            let records = run.steps / every;
+            let active = |i: usize| {
+                outputs
+                    .iter()
+                    .any(|o| (0..records).any(|k| rows_of(o)[k * size + i] != 0.0))
             };
+            let all_active = (0..size).filter(|&i| active(i)).count();
             let neurons: Vec<usize> = (0..size)
-                .filter(|&i| (0..steps).any(|k| rows[k * size + i] != 0.0))
+                .filter(|&i| active(i))
                 .take(args.neurons)
                 .collect();
-            let series = neurons
+            let image_ms = run.steps as f64 * dt_ms;
+            let series: Vec<(String, Vec<(f64, f64)>)> = neurons
                 .iter()
                 .map(|&i| {
-                    (
-                        format!("neuron {i}"),
-                        (0..steps)
-                            .map(|k| {
+                    let points = outputs
+                        .iter()
+                        .enumerate()
+                        .flat_map(|(j, o)| {
+                            (0..records).map(move |k| {
                                 (
-                                    ((k + 1) * every) as f64 * dt_ms,
-                                    rows[k * size + i] * factor,
+                                    j as f64 * image_ms + ((k + 1) * every) as f64 * dt_ms,
+                                    rows_of(o)[k * size + i] * hz.unwrap_or(1.0),
                                 )
                             })
-                            .collect(),
-                    )
+                        })
+                        .collect();
+                    (format!("neuron {i}"), points)
                 })
                 .collect();
-            let y_desc = if settings.neuron.is_some() {
-                "spikes per step (probe x dt x scale)"
+            // The layer's mean and largest rate over the presentation, all
+            // its neurons and images (as NengoDL's example titles them).
+            let per_neuron: Vec<f64> = outputs
+                .iter()
+                .flat_map(|o| {
+                    (0..size).map(move |i| {
+                        (0..records).map(|k| rows_of(o)[k * size + i]).sum::<f64>()
+                            / records.max(1) as f64
+                            * hz.unwrap_or(1.0)
+                    })
+                })
+                .collect();
+            let mean = per_neuron.iter().sum::<f64>() / per_neuron.len().max(1) as f64;
+            let max = per_neuron.iter().copied().fold(0.0, f64::max);
+            let images: Vec<(f64, String)> = range
+                .clone()
+                .enumerate()
+                .map(|(j, i)| (j as f64 * image_ms, format!("image {i}{}", label_of(i))))
+                .collect();
+            let shown = match range.len() {
+                1 => format!("image {first}"),
+                _ => format!("images {first}-{}", range.end - 1),
+            };
+            let (noun, y_desc, stats) = match hz {
+                Some(_) => (
+                    "Firing rates",
+                    "firing rate (Hz)".to_string(),
+                    format!("mean {mean:.1} Hz, max {max:.1} Hz"),
+                ),
+                None => (
+                    "Values",
+                    format!("value of `{}`", probe.name),
+                    format!("mean {mean:.3}, max {max:.3}"),
+                ),
+            };
+            let title = format!("{noun} of {layer} in `{}`, {shown} ({stats})", model.name);
+            let fewer = if neurons.len() < args.neurons.min(size) {
+                format!(
+                    " (only {all_active} of the layer's {size} neurons are active; --neurons asked for {})",
+                    args.neurons
+                )
             } else {
-                "value"
-            }
-            .to_string();
-            let title = format!(
-                "Activity of {layer} in `{}`, image {} ({} active neurons)",
-                model.name,
-                args.image,
-                neurons.len()
-            );
+                String::new()
+            };
             let summary = format!(
-                "activity of `{}` ({layer}), image {}, {} neurons",
+                "activity of `{}` ({layer}) in `{}`, {shown}, {} neurons, {stats}{fewer}",
                 probe.name,
-                args.image,
+                model.name,
                 neurons.len()
             );
+            if neurons.is_empty() {
+                return Ok((
+                    Figure::Empty {
+                        title,
+                        message: format!(
+                            "no neuron of `{layer}` was active on {shown} in {} steps of `{}`: raise `scale_firing_rates` \
+                             (or the layer's `scale`) or the presentation time (--present), or pick another --image",
+                            run.steps, model.name
+                        ),
+                    },
+                    summary,
+                ));
+            }
             Ok((
                 Figure::Lines {
                     title,
                     y_desc,
                     series,
                     legend: false,
+                    images,
                 },
                 summary,
             ))
@@ -373,15 +522,14 @@ fn build_figure(
         PlotKind::Output => {
             if size > MAX_CLASSES {
                 return Err(format!(
-                    "probe `{}` records {size} values; --kind output draws a line per class and takes at most {MAX_CLASSES} \
-                     (probe the output layer, or draw this one with --kind activity or raster)",
+                    "probe `{}` records {size} values, not class scores: --kind output draws a line per class and takes \
+                     at most {MAX_CLASSES} (probe the output layer, or draw this one with --kind activity or raster)",
                     probe.name
                 ));
             }
             let rows = &outputs[0].probes[0];
             let steps = rows.len() / size.max(1);
-            let classes = size;
-            let series = (0..classes)
+            let series = (0..size)
                 .map(|j| {
                     (
                         format!("class {j}"),
@@ -391,35 +539,44 @@ fn build_figure(
                     )
                 })
                 .collect();
-            let label = loaded.dataset.labels[args.image];
             let pred = if steps > 0 {
                 argmax(&rows[(steps - 1) * size..steps * size])
             } else {
                 None
             };
+            let predicted = pred.map_or("-".into(), |p| p.to_string());
             let title = format!(
-                "{layer} of `{}` over time, image {} (label {label}, predicted {})",
+                "{layer} of `{}` over time, image {}{}, predicted {predicted}",
                 model.name,
                 args.image,
-                pred.map_or("-".into(), |p| p.to_string())
+                label_of(args.image)
             );
             let summary = format!(
-                "output `{}` ({layer}), image {}, label {label}, predicted {}",
+                "output `{}` ({layer}) in `{}`, image {}{}, predicted {predicted}",
                 probe.name,
+                model.name,
                 args.image,
-                pred.map_or("-".into(), |p| p.to_string())
+                label_of(args.image)
             );
             Ok((
                 Figure::Lines {
                     title,
-                    y_desc: format!("{layer} output"),
+                    y_desc: format!("class score (probe `{}`)", probe.name),
                     series,
                     legend: true,
+                    images: Vec::new(),
                 },
                 summary,
             ))
         }
         PlotKind::Predictions => {
+            if !loaded.dataset.labelled {
+                return Err(format!(
+                    "`{}` has no labels, and --kind predictions draws predictions against labels; \
+                     draw one image's class scores with --kind output",
+                    loaded.dataset.origin
+                ));
+            }
             let labels: Vec<u32> = loaded.dataset.labels[range].to_vec();
             let predicted: Vec<Option<usize>> = outputs
                 .iter()
@@ -473,10 +630,127 @@ fn e2s(e: impl std::fmt::Display) -> String {
     format!("cannot draw: {e}")
 }
 
-fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, figure: &Figure) -> Result<(), String> {
+/// The figures one above the other (one row each).
+fn draw_rows<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    figures: &[Figure],
+) -> Result<(), String> {
     font_setup();
     root.fill(&WHITE).map_err(e2s)?;
+    let rows = root.split_evenly((figures.len().max(1), 1));
+    for (area, figure) in rows.iter().zip(figures) {
+        draw(area, figure)?;
+    }
+    root.present().map_err(e2s)?;
+    Ok(())
+}
+
+/// The caption's font size: 24 (plotters draws a size-s font at an em of
+/// s / 1.24 pixels), smaller for a title that would not fit the figure's
+/// width (DejaVu Sans averages about 0.58 em a character).
+fn caption_size<DB: DrawingBackend>(title: &str, area: &DrawingArea<DB, Shift>) -> u32 {
+    let width = f64::from(area.dim_in_pixel().0);
+    let fit = (width - 40.0) / (title.chars().count().max(1) as f64 * 0.58) * 1.24;
+    fit.clamp(14.0, 24.0) as u32
+}
+
+/// A series' mark in a key.
+enum Key {
+    Line(RGBColor),
+    Ring,
+    Dot(RGBColor),
+}
+
+/// Splits off a column on the right for the key of `entries` (as wide as
+/// its longest name in the key's font), so the key never covers data.
+fn with_key<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    entries: &[(String, Key)],
+) -> (DrawingArea<DB, Shift>, DrawingArea<DB, Shift>) {
+    let longest = entries
+        .iter()
+        .map(|(n, _)| n.chars().count())
+        .max()
+        .unwrap_or(0);
+    let width = 50 + (longest as f64 * f64::from(KEY_FONT) / 1.24 * 0.6) as u32;
+    let (w, _) = area.dim_in_pixel();
+    area.split_horizontally(w.saturating_sub(width))
+}
+
+/// The font size of a key's names.
+const KEY_FONT: u32 = 16;
+
+/// A key of `entries` in `area`, from the top of the plotting area.
+fn draw_key<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    entries: &[(String, Key)],
+) -> Result<(), String> {
+    let style = (FAMILY, KEY_FONT).into_font().color(&BLACK);
+    for (i, (name, key)) in entries.iter().enumerate() {
+        let y = 60 + 22 * i as i32;
+        match key {
+            Key::Line(c) => area
+                .draw(&PathElement::new(vec![(6, y), (30, y)], c.stroke_width(3)))
+                .map_err(e2s)?,
+            Key::Ring => area
+                .draw(&Circle::new((18, y), 7, BLACK.stroke_width(2)))
+                .map_err(e2s)?,
+            Key::Dot(c) => area
+                .draw(&Circle::new((18, y), 5, c.filled()))
+                .map_err(e2s)?,
+        }
+        area.draw(&Text::new(
+            name.clone(),
+            (38, y),
+            style.pos(Pos::new(HPos::Left, VPos::Center)),
+        ))
+        .map_err(e2s)?;
+    }
+    Ok(())
+}
+
+fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, figure: &Figure) -> Result<(), String> {
     match figure {
+        Figure::Empty { title, message } => {
+            let mut chart = ChartBuilder::on(root)
+                .caption(title, (FAMILY, caption_size(title, root)))
+                .margin(12)
+                .margin_right(40)
+                .build_cartesian_2d(0.0..1.0, 0.0..1.0)
+                .map_err(e2s)?;
+            chart
+                .configure_mesh()
+                .disable_mesh()
+                .disable_axes()
+                .draw()
+                .map_err(e2s)?;
+            // The message, broken into lines that fit.
+            let (w, _) = chart.plotting_area().dim_in_pixel();
+            let per_line = (w as usize / 10).max(20);
+            let mut lines = vec![String::new()];
+            for word in message.split_whitespace() {
+                let last = lines.last_mut().expect("one line");
+                if !last.is_empty() && last.len() + 1 + word.len() > per_line {
+                    lines.push(word.to_string());
+                } else {
+                    if !last.is_empty() {
+                        last.push(' ');
+                    }
+                    last.push_str(word);
+                }
+            }
+            let style = (FAMILY, 21).into_font().color(&RGBColor(160, 30, 30));
+            let n = lines.len() as f64;
+            for (i, line) in lines.into_iter().enumerate() {
+                chart
+                    .draw_series(std::iter::once(Text::new(
+                        line,
+                        (0.5, 0.5 + (n / 2.0 - i as f64 - 0.5) * 0.09),
+                        style.pos(Pos::new(HPos::Center, VPos::Center)),
+                    )))
+                    .map_err(e2s)?;
+            }
+        }
         Figure::Raster {
             title,
             raster,
@@ -484,11 +758,12 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, figure: &Figure) -> Re
         } => {
             let rows = raster.neurons.len().max(1);
             let t_end = raster.steps as f64 * dt_ms;
-            let mut chart = ChartBuilder::on(&root)
-                .caption(title, (FAMILY, 22))
+            let mut chart = ChartBuilder::on(root)
+                .caption(title, (FAMILY, caption_size(title, root)))
                 .margin(12)
+                .margin_right(40)
                 .x_label_area_size(45)
-                .y_label_area_size(60)
+                .y_label_area_size(80)
                 .build_cartesian_2d(0.0..t_end.max(*dt_ms), -0.5..rows as f64 - 0.5)
                 .map_err(e2s)?;
             let neurons = raster.neurons.clone();
@@ -508,9 +783,10 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, figure: &Figure) -> Re
                 .x_desc("time (ms)")
                 .y_desc("neuron")
                 .y_labels(rows.min(25))
+                .x_label_formatter(&tick)
                 .y_label_formatter(&fmt)
-                .label_style((FAMILY, 14))
-                .axis_desc_style((FAMILY, 16))
+                .label_style((FAMILY, 16))
+                .axis_desc_style((FAMILY, 18))
                 .draw()
                 .map_err(e2s)?;
             let half_w = dt_ms * 0.4;
@@ -532,7 +808,19 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, figure: &Figure) -> Re
             y_desc,
             series,
             legend,
+            images,
         } => {
+            let entries: Vec<(String, Key)> = series
+                .iter()
+                .enumerate()
+                .map(|(i, (name, _))| (name.clone(), Key::Line(CATEGORY10[i % CATEGORY10.len()])))
+                .collect();
+            let (plot_area, key_area) = if *legend {
+                let (p, k) = with_key(root, &entries);
+                (p, Some(k))
+            } else {
+                (root.clone(), None)
+            };
             let (mut x0, mut x1, mut y0, mut y1) = (
                 f64::INFINITY,
                 f64::NEG_INFINITY,
@@ -556,11 +844,14 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, figure: &Figure) -> Re
             if x1 <= x0 {
                 x1 = x0 + 1.0;
             }
-            let pad = ((y1 - y0) * 0.05).max(1e-6);
-            let (y0, y1) = (y0.min(0.0) - pad, y1 + pad);
-            let mut chart = ChartBuilder::on(&root)
-                .caption(title, (FAMILY, 22))
+            // Room above the data for the image captions.
+            let top = if images.len() > 1 { 0.12 } else { 0.05 };
+            let span = (y1 - y0).max(1e-6);
+            let (y0, y1) = (y0.min(0.0) - span * 0.05, y1 + span * top);
+            let mut chart = ChartBuilder::on(&plot_area)
+                .caption(title, (FAMILY, caption_size(title, &plot_area)))
                 .margin(12)
+                .margin_right(if *legend { 12 } else { 40 })
                 .x_label_area_size(45)
                 .y_label_area_size(70)
                 .build_cartesian_2d(x0..x1, y0..y1)
@@ -569,31 +860,44 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, figure: &Figure) -> Re
                 .configure_mesh()
                 .x_desc("time (ms)")
                 .y_desc(y_desc.as_str())
-                .label_style((FAMILY, 14))
-                .axis_desc_style((FAMILY, 16))
+                .x_label_formatter(&tick)
+                .y_label_formatter(&tick)
+                .label_style((FAMILY, 16))
+                .axis_desc_style((FAMILY, 18))
                 .light_line_style(RGBColor(235, 235, 235))
                 .draw()
                 .map_err(e2s)?;
-            for (i, (name, pts)) in series.iter().enumerate() {
-                let color = CATEGORY10[i % CATEGORY10.len()];
-                let s = chart
-                    .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))
-                    .map_err(e2s)?;
-                if *legend {
-                    s.label(name.as_str()).legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3))
-                    });
+            if images.len() > 1 {
+                let grey = RGBColor(120, 120, 120);
+                for (i, (x, caption)) in images.iter().enumerate() {
+                    if i > 0 {
+                        chart
+                            .draw_series(LineSeries::new(
+                                [(*x, y0), (*x, y1)],
+                                grey.stroke_width(1),
+                            ))
+                            .map_err(e2s)?;
+                    }
+                    chart
+                        .draw_series(std::iter::once(Text::new(
+                            caption.clone(),
+                            (*x + (x1 - x0) * 0.005, y1 - (y1 - y0) * 0.01),
+                            (FAMILY, 15)
+                                .into_font()
+                                .color(&grey)
+                                .pos(Pos::new(HPos::Left, VPos::Top)),
+                        )))
+                        .map_err(e2s)?;
                 }
             }
-            if *legend {
+            for (i, (_, pts)) in series.iter().enumerate() {
+                let color = CATEGORY10[i % CATEGORY10.len()];
                 chart
-                    .configure_series_labels()
-                    .position(SeriesLabelPosition::UpperLeft)
-                    .label_font((FAMILY, 14))
-                    .background_style(WHITE.mix(0.85))
-                    .border_style(BLACK)
-                    .draw()
+                    .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))
                     .map_err(e2s)?;
+            }
+            if let Some(key) = key_area {
+                draw_key(&key, &entries)?;
             }
         }
         Figure::Predictions {
@@ -602,9 +906,17 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, figure: &Figure) -> Re
             predicted,
             classes,
         } => {
+            let green = RGBColor(44, 160, 44);
+            let red = RGBColor(214, 39, 40);
+            let entries = [
+                ("label".to_string(), Key::Ring),
+                ("predicted, right".to_string(), Key::Dot(green)),
+                ("predicted, wrong".to_string(), Key::Dot(red)),
+            ];
+            let (plot_area, key_area) = with_key(root, &entries);
             let k = labels.len().max(1);
-            let mut chart = ChartBuilder::on(&root)
-                .caption(title, (FAMILY, 22))
+            let mut chart = ChartBuilder::on(&plot_area)
+                .caption(title, (FAMILY, caption_size(title, &plot_area)))
                 .margin(12)
                 .x_label_area_size(45)
                 .y_label_area_size(50)
@@ -625,13 +937,11 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, figure: &Figure) -> Re
                 .y_labels(*classes)
                 .x_label_formatter(&int)
                 .y_label_formatter(&int)
-                .label_style((FAMILY, 14))
-                .axis_desc_style((FAMILY, 16))
+                .label_style((FAMILY, 16))
+                .axis_desc_style((FAMILY, 18))
                 .light_line_style(RGBColor(240, 240, 240))
                 .draw()
                 .map_err(e2s)?;
-            let green = RGBColor(44, 160, 44);
-            let red = RGBColor(214, 39, 40);
             chart
                 .draw_series(
                     labels
@@ -639,9 +949,7 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, figure: &Figure) -> Re
                         .enumerate()
                         .map(|(i, &l)| Circle::new((i as f64, l as f64), 9, BLACK.stroke_width(2))),
                 )
-                .map_err(e2s)?
-                .label("label")
-                .legend(|(x, y)| Circle::new((x + 10, y), 6, BLACK.stroke_width(2)));
+                .map_err(e2s)?;
             let pts: Vec<(f64, f64, bool)> = predicted
                 .iter()
                 .zip(labels)
@@ -649,34 +957,13 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, figure: &Figure) -> Re
                 .filter_map(|(i, (p, &l))| p.map(|p| (i as f64, p as f64, p == l as usize)))
                 .collect();
             chart
-                .draw_series(
-                    pts.iter()
-                        .filter(|p| p.2)
-                        .map(|&(x, y, _)| Circle::new((x, y), 5, green.filled())),
-                )
-                .map_err(e2s)?
-                .label("predicted, right")
-                .legend(move |(x, y)| Circle::new((x + 10, y), 5, green.filled()));
-            chart
-                .draw_series(
-                    pts.iter()
-                        .filter(|p| !p.2)
-                        .map(|&(x, y, _)| Circle::new((x, y), 5, red.filled())),
-                )
-                .map_err(e2s)?
-                .label("predicted, wrong")
-                .legend(move |(x, y)| Circle::new((x + 10, y), 5, red.filled()));
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
-                .label_font((FAMILY, 14))
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .draw()
+                .draw_series(pts.iter().map(|&(x, y, right)| {
+                    Circle::new((x, y), 5, if right { green } else { red }.filled())
+                }))
                 .map_err(e2s)?;
+            draw_key(&key_area, &entries)?;
         }
     }
-    root.present().map_err(e2s)?;
     Ok(())
 }
 
@@ -700,7 +987,7 @@ pub fn draw_pareto(
         )
     } else {
         pareto(
-            BitMapBackend::new(path, size).into_drawing_area(),
+            text::Text::new(BitMapBackend::new(path, size), FONT)?.into_drawing_area(),
             title,
             points,
         )
@@ -714,13 +1001,22 @@ fn pareto<DB: DrawingBackend>(
 ) -> Result<(), String> {
     font_setup();
     root.fill(&WHITE).map_err(e2s)?;
+    let grey = RGBColor(150, 150, 150);
+    let red = RGBColor(214, 39, 40);
+    // The front is over accuracy, steps and spikes: no line joins its
+    // points, which need not fall in order on these two axes.
+    let entries = [
+        ("setting".to_string(), Key::Dot(grey)),
+        ("Pareto front".to_string(), Key::Dot(red)),
+    ];
+    let (plot_area, key_area) = with_key(&root, &entries);
     let finite: Vec<&(f64, f64, String, bool)> = points
         .iter()
         .filter(|p| p.0.is_finite() && p.1.is_finite())
         .collect();
-    let x1 = finite.iter().map(|p| p.0).fold(1.0f64, f64::max) * 1.1;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, (FAMILY, 22))
+    let x1 = finite.iter().map(|p| p.0).fold(1.0f64, f64::max) * 1.15;
+    let mut chart = ChartBuilder::on(&plot_area)
+        .caption(title, (FAMILY, caption_size(title, &plot_area)))
         .margin(12)
         .x_label_area_size(45)
         .y_label_area_size(60)
@@ -730,13 +1026,13 @@ fn pareto<DB: DrawingBackend>(
         .configure_mesh()
         .x_desc("mean steps until the prediction is right and stays right")
         .y_desc("accuracy (%)")
-        .label_style((FAMILY, 14))
-        .axis_desc_style((FAMILY, 16))
+        .x_label_formatter(&tick)
+        .y_label_formatter(&tick)
+        .label_style((FAMILY, 16))
+        .axis_desc_style((FAMILY, 18))
         .light_line_style(RGBColor(240, 240, 240))
         .draw()
         .map_err(e2s)?;
-    let grey = RGBColor(150, 150, 150);
-    let red = RGBColor(214, 39, 40);
     chart
         .draw_series(
             finite
@@ -744,40 +1040,60 @@ fn pareto<DB: DrawingBackend>(
                 .filter(|p| !p.3)
                 .map(|p| Circle::new((p.0, p.1), 4, grey.filled())),
         )
-        .map_err(e2s)?
-        .label("setting")
-        .legend(move |(x, y)| Circle::new((x + 10, y), 4, grey.filled()));
-    let mut front: Vec<(f64, f64)> = finite.iter().filter(|p| p.3).map(|p| (p.0, p.1)).collect();
-    front.sort_by(|a, b| a.0.total_cmp(&b.0));
-    chart
-        .draw_series(LineSeries::new(front.iter().copied(), red.stroke_width(2)))
         .map_err(e2s)?;
     chart
         .draw_series(
-            front
+            finite
                 .iter()
-                .map(|&(x, y)| Circle::new((x, y), 6, red.filled())),
+                .filter(|p| p.3)
+                .map(|p| Circle::new((p.0, p.1), 6, red.filled())),
         )
-        .map_err(e2s)?
-        .label("Pareto front")
-        .legend(move |(x, y)| Circle::new((x + 10, y), 6, red.filled()));
-    chart
-        .draw_series(finite.iter().filter(|p| p.3).map(|p| {
-            Text::new(
-                p.2.clone(),
-                (p.0, p.1 - 4.0),
-                (FAMILY, 12).into_font().color(&BLACK),
-            )
-        }))
         .map_err(e2s)?;
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .label_font((FAMILY, 14))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
+    // Each front point's label right of it, moved down past the labels
+    // already placed so that none overlaps another.
+    let mut labels: Vec<(i32, i32, &str)> = finite
+        .iter()
+        .filter(|p| p.3)
+        .map(|p| {
+            let (x, y) = chart.backend_coord(&(p.0, p.1));
+            (x + 9, y, p.2.as_str())
+        })
+        .collect();
+    labels.sort_by_key(|&(x, y, _)| (y, x));
+    // The points are in the way too.
+    let mut placed: Vec<(i32, i32, i32, i32)> = finite
+        .iter()
+        .map(|p| {
+            let (x, y) = chart.backend_coord(&(p.0, p.1));
+            (x - 7, y - 7, x + 7, y + 7)
+        })
+        .collect();
+    let style = (FAMILY, 14).into_font().color(&BLACK);
+    for (x, mut y, text) in labels {
+        let point_y = y;
+        let width = (text.chars().count() as f64 * 14.0 / 1.24 * 0.6) as i32;
+        while placed
+            .iter()
+            .any(|&(x0, y0, x1, y1)| x < x1 && x + width > x0 && y - 7 < y1 && y + 7 > y0)
+        {
+            y += 14;
+        }
+        placed.push((x, y - 7, x + width, y + 7));
+        if y != point_y {
+            root.draw(&PathElement::new(
+                vec![(x - 5, point_y), (x, y)],
+                grey.stroke_width(1),
+            ))
+            .map_err(e2s)?;
+        }
+        root.draw(&Text::new(
+            text.to_string(),
+            (x, y),
+            style.pos(Pos::new(HPos::Left, VPos::Center)),
+        ))
         .map_err(e2s)?;
+    }
+    draw_key(&key_area, &entries)?;
     root.present().map_err(e2s)?;
     Ok(())
 }
