@@ -214,12 +214,20 @@ convert spiking from wide {
 convert plain from wide {
     swap relu -> spiking_relu
 }
+
+convert relayed from wide {
+    swap relu -> spiking_relu
+    scale_firing_rates = 3
+    synapse all = lowpass(3ms)
+    synapse relay -> c3 = lowpass(0ms)
+    synapse bias -> c1 = none
+}
 "#;
 
 #[test]
 fn every_op_neuron_and_synapse_agrees() {
     let prog = program(EVERYTHING);
-    for (seed, model) in [(1u64, "spiking"), (2, "plain"), (3, "wide")] {
+    for (seed, model) in [(1u64, "spiking"), (2, "plain"), (3, "wide"), (4, "relayed")] {
         let m = prog.model(model).unwrap();
         let net = prog.network_of(m);
         let probes = all_probes(net);

@@ -342,6 +342,7 @@ impl Model {
             node.neuron = node.neuron.map(Neuron::rate_equivalent);
             node.input_synapses.fill(Synapse::None);
             node.bias_synapse = Synapse::None;
+            node.bias_relay_synapse = Synapse::None;
         }
         m.initial_voltage = InitialVoltage::Zero;
         m
@@ -365,6 +366,12 @@ pub struct NodeSettings {
     pub input_synapses: Vec<Synapse>,
     /// The synapse on the bias connection.
     pub bias_synapse: Synapse,
+    /// The synapse on the way into the bias relay node that NengoDL's
+    /// Converter puts between a conv2d's bias and its neurons (the bias
+    /// node feeds one relay value per filter, which the relay broadcasts):
+    /// the bias passes this synapse, then `bias_synapse`. `None` unless set
+    /// (`synapse all = ...` or `synapse relay -> conv1 = ...`).
+    pub bias_relay_synapse: Synapse,
 }
 
 /// Nengo's neuron types, with Nengo's parameter names and units (seconds).

@@ -40,6 +40,14 @@ pub fn convert_block(net: &Network, model: &Model, name: &str) -> String {
                 );
             }
         }
+        if s.bias_relay_synapse != Synapse::None {
+            let _ = writeln!(
+                out,
+                "    synapse relay -> {} = {}",
+                node.name,
+                synapse_text(s.bias_relay_synapse)
+            );
+        }
         if s.bias_synapse != Synapse::None {
             let _ = writeln!(
                 out,
@@ -137,6 +145,7 @@ mod tests {
             assert_eq!(a.scale.to_bits(), b.scale.to_bits());
             assert_eq!(a.input_synapses, b.input_synapses);
             assert_eq!(a.bias_synapse, b.bias_synapse);
+            assert_eq!(a.bias_relay_synapse, b.bias_relay_synapse);
         }
         assert_eq!(back.initial_voltage, model.initial_voltage);
         text
@@ -166,6 +175,60 @@ mod tests {
             text.contains("    initial_voltage = uniform(seed=4)\n"),
             "{text}"
         );
+    }
+
+    /// `synapse all` is NengoDL's loop over every connection of the
+    /// Converter's network: the input's connection too, a conv2d's bias
+    /// twice (through its relay node), a linear dense layer's bias once,
+    /// and a dense layer with neurons' bias not at all (it is the
+    /// ensemble's own).
+    #[test]
+    fn synapse_all_filters_bias_paths_as_the_converter_builds_them() {
+        let convert = "convert v from n {
+    swap relu -> spiking_relu
+    synapse all = lowpass(5ms)
+}
+";
+        let checked = check_source(&format!("{NET}{convert}"));
+        let program = checked.program.expect("the spec checks");
+        let model = program.model("v").expect("variant v");
+        let net = &program.networks[0];
+        let lp = Synapse::Lowpass { tau: 0.005 };
+        let at = |name: &str| &model.nodes[net.node(name).expect("node")];
+        let (c, h, out) = (at("c"), at("h"), at("out"));
+        assert_eq!(c.input_synapses, [lp], "the input's connection");
+        assert_eq!((c.bias_relay_synapse, c.bias_synapse), (lp, lp));
+        assert_eq!(h.input_synapses, [lp]);
+        assert_eq!(
+            (h.bias_relay_synapse, h.bias_synapse),
+            (Synapse::None, Synapse::None)
+        );
+        assert_eq!(
+            (out.bias_relay_synapse, out.bias_synapse),
+            (Synapse::None, lp)
+        );
+        let text = round_trip(convert);
+        assert!(
+            text.contains("    synapse relay -> c = lowpass(5ms)\n"),
+            "{text}"
+        );
+
+        for (bad, message) in [
+            (
+                "synapse all = alpha(5ms)",
+                "two synapses in series, one of them an alpha",
+            ),
+            ("synapse relay -> h = lowpass(5ms)", "`h` has no bias relay"),
+            ("synapse every = lowpass(5ms)", "names no connection"),
+        ] {
+            let checked = check_source(&format!("{NET}convert v from n {{\n    {bad}\n}}\n"));
+            let all: Vec<String> = checked
+                .diagnostics
+                .iter()
+                .map(|d| d.message.clone())
+                .collect();
+            assert!(all.iter().any(|m| m.contains(message)), "{bad}: {all:?}");
+        }
     }
 
     #[test]

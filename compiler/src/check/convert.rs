@@ -29,6 +29,7 @@ pub fn rate_model(index: usize, net: &Network) -> Model {
                 scale: 1.0,
                 input_synapses: vec![Synapse::None; n.inputs.len()],
                 bias_synapse: Synapse::None,
+                bias_relay_synapse: Synapse::None,
             })
             .collect(),
         initial_voltage: InitialVoltage::Zero,
@@ -563,6 +564,47 @@ fn non_negative_tau(tau: f64, e: &Expr, d: &mut Diags) -> Option<f64> {
 
 fn synapses(s: &Settings, base: &Checked, model: &mut Model, d: &mut Diags) {
     let net = &base.network;
+    // Where each node's relay synapse was set, for the check at the end.
+    let mut relay_set: Vec<Option<Span>> = vec![None; net.nodes.len()];
+    for st in s.targeted.iter().filter(|st| st.key.node == "synapse") {
+        let Some(target) = st.target.filter(|t| t.node == "all") else {
+            let place = st.target.map_or(st.span, |t| t.span);
+            d.push(
+                Diagnostic::error(Code::Syntax, place, "`synapse NAME = ...` names no connection")
+                    .label("`all`, or an arrow")
+                    .help("write `synapse all = lowpass(5ms)` for every connection, or `synapse a -> b = lowpass(5ms)` for one"),
+            );
+            continue;
+        };
+        let Some(syn) = synapse(st.value, d) else {
+            continue;
+        };
+        // NengoDL's `for conn in net.all_connections: conn.synapse = syn`
+        // on the Converter's network: every connection, the input's too; a
+        // dense layer with neurons holds its bias in the ensemble (no
+        // connection, never filtered), a linear one receives it from a
+        // constant node (filtered once), and a conv2d's bias goes through
+        // a relay node (filtered twice).
+        for (id, node) in net.nodes.iter().enumerate() {
+            if node.op == Op::Flatten {
+                continue;
+            }
+            let settings = &mut model.nodes[id];
+            settings.input_synapses.fill(syn);
+            if !node.has_bias() {
+                continue;
+            }
+            match node.op {
+                Op::Conv2d { .. } => {
+                    settings.bias_relay_synapse = syn;
+                    settings.bias_synapse = syn;
+                    relay_set[id] = Some(target.span);
+                }
+                _ if settings.neuron.is_some() => {}
+                _ => settings.bias_synapse = syn,
+            }
+        }
+    }
     if let Some(e) = s.value("synapse") {
         if let Some(syn) = synapse(e, d) {
             // NengoDL's rule: the default filters connections out of neurons.
@@ -628,6 +670,25 @@ fn synapses(s: &Settings, base: &Checked, model: &mut Model, d: &mut Diags) {
                 .label("a view, not a layer")
                 .help("name the layer that reads the flattened values instead"),
             );
+            continue;
+        }
+        if from_name == "relay" {
+            if !(matches!(to_node.op, Op::Conv2d { .. }) && to_node.has_bias()) {
+                d.push(
+                    Diagnostic::error(
+                        Code::NoSuchConnection,
+                        from.span,
+                        format!("`{to_name}` has no bias relay"),
+                    )
+                    .label("no relay connection")
+                    .help("only a conv2d layer with a bias has one (NengoDL's Converter broadcasts its per-filter bias through a relay node)"),
+                );
+                continue;
+            }
+            if let Some(syn) = syn {
+                model.nodes[to_id].bias_relay_synapse = syn;
+                relay_set[to_id] = Some(*span);
+            }
             continue;
         }
         let edge = if from_name == "bias" {
@@ -703,6 +764,32 @@ fn synapses(s: &Settings, base: &Checked, model: &mut Model, d: &mut Diags) {
                 Some(i) => model.nodes[to_id].input_synapses[i] = syn,
                 None => model.nodes[to_id].bias_synapse = syn,
             }
+        }
+    }
+    // Two synapses in series on a bias path run only as low-passes.
+    for (id, span) in relay_set.iter().enumerate() {
+        let (Some(span), settings) = (span, &model.nodes[id]) else {
+            continue;
+        };
+        let alpha = |s: Synapse| matches!(s, Synapse::Alpha { tau } if tau > 0.0);
+        let both =
+            settings.bias_relay_synapse != Synapse::None && settings.bias_synapse != Synapse::None;
+        if both && (alpha(settings.bias_relay_synapse) || alpha(settings.bias_synapse)) {
+            d.push(
+                Diagnostic::error(
+                    Code::OutOfRange,
+                    *span,
+                    format!(
+                        "`{}`'s bias would pass two synapses in series, one of them an alpha, which snnc cannot run",
+                        net.nodes[id].name
+                    ),
+                )
+                .label("sets the bias relay's synapse")
+                .help(format!(
+                    "use low-pass synapses on this bias path, or write `synapse relay -> {} = none`",
+                    net.nodes[id].name
+                )),
+            );
         }
     }
 }

@@ -89,7 +89,10 @@ pub fn collect<'a>(
                     extra,
                     span: *span,
                 };
-                if let Some(&k) = targeted.iter().find(|t| **t == k) {
+                // A key that is both (`synapse = ...`, `synapse all = ...`)
+                // is targeted when a name follows it.
+                let as_targeted = |t: &&&str| **t == k && (target.is_some() || !plain.contains(&k));
+                if let Some(&k) = targeted.iter().find(as_targeted) {
                     if target.is_none() {
                         d.push(
                             Diagnostic::error(

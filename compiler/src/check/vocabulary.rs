@@ -85,7 +85,8 @@ impl BlockKeys {
 /// `convert NAME from NETWORK { ... }`
 pub const CONVERT: BlockKeys = BlockKeys {
     plain: &["scale_firing_rates", "synapse", "initial_voltage"],
-    targeted: &["scale"],
+    // `synapse all = ...`: every connection (see convert.rs).
+    targeted: &["scale", "synapse"],
     arrows: &["swap", "synapse"],
 };
 

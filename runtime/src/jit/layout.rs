@@ -106,6 +106,19 @@ impl Alloc {
     fn vec(&mut self, n: usize) -> usize {
         self.take(n, self.elem)
     }
+    /// The bias path's filter: the relay's synapse then the bias synapse.
+    /// Two in series run in the alpha's three state vectors (the
+    /// reference's `Coefs::chain`).
+    fn bias_filter(&mut self, relay: Synapse, bias: Synapse, n: usize) -> Option<FilterSlots> {
+        match (relay, bias) {
+            (Synapse::None, one) | (one, Synapse::None) => self.filter(one, n),
+            (Synapse::Lowpass { .. } | Synapse::Alpha { .. }, _) => Some(FilterSlots::Alpha {
+                y: self.vec(n),
+                x0: self.vec(n),
+                x1: self.vec(n),
+            }),
+        }
+    }
     fn filter(&mut self, synapse: Synapse, n: usize) -> Option<FilterSlots> {
         match synapse {
             Synapse::None => None,
@@ -191,7 +204,8 @@ pub fn plan(net: &Network, model: &Model, elem: usize, probed: &[usize], quiet: 
                 });
             }
             if node.has_bias() {
-                slots.bias_filter = a.filter(settings.bias_synapse, n);
+                slots.bias_filter =
+                    a.bias_filter(settings.bias_relay_synapse, settings.bias_synapse, n);
             }
             let constant = !slots.edges.is_empty()
                 && slots
@@ -273,6 +287,7 @@ fn lazy_shape(
         && out_unread
         && model.initial_voltage == InitialVoltage::Zero
         && settings.bias_synapse == Synapse::None
+        && settings.bias_relay_synapse == Synapse::None
         && c % lanes == 0
         && (0..node.inputs.len()).all(|i| scattered_source(net, model, id, i).is_some());
     eligible.then_some((h * w, c))

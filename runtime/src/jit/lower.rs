@@ -1261,7 +1261,7 @@ pub fn emit_step(
         }
         if let (Some(bias), None) = (consts[id].bias, slots.j_const) {
             let u = e.addr(bias);
-            let filter = filter_of(e, slots.bias_filter, settings.bias_synapse, dt);
+            let filter = filter_with(e, slots.bias_filter, bias_coefs(settings, dt));
             inputs.push(Input {
                 u,
                 filter,
@@ -1336,7 +1336,28 @@ fn filter_of(
     synapse: snnc_compiler::ir::Synapse,
     dt: f64,
 ) -> Option<(Value, FilterSlotsV, Coefs)> {
-    let (slots, coefs) = slots.zip(coefs(synapse, dt))?;
+    filter_with(e, slots, coefs(synapse, dt))
+}
+
+/// The bias path's coefficients: the relay's synapse and the bias synapse
+/// in series, as the reference computes them (`Coefs::chain`; the
+/// reference's plan, which runs before any compilation, refuses a pair it
+/// cannot chain).
+fn bias_coefs(settings: &snnc_compiler::ir::NodeSettings, dt: f64) -> Option<Coefs> {
+    use crate::reference::synapses::Coefs as Reference;
+    match Reference::<f64>::chain(settings.bias_relay_synapse, settings.bias_synapse, dt) {
+        Ok(Some(Reference::Lowpass { a, b })) => Some(Coefs::Lowpass { a, b }),
+        Ok(Some(Reference::Alpha { a, b, c1 })) => Some(Coefs::Alpha { a, b, c1 }),
+        Ok(None) | Err(_) => None,
+    }
+}
+
+fn filter_with(
+    e: &mut Emitter,
+    slots: Option<FilterSlots>,
+    coefs: Option<Coefs>,
+) -> Option<(Value, FilterSlotsV, Coefs)> {
+    let (slots, coefs) = slots.zip(coefs)?;
     Some(match slots {
         FilterSlots::Lowpass { y } => (e.slot(y), FilterSlotsV::Lowpass, coefs),
         FilterSlots::Alpha { y, x0, x1 } => (

@@ -156,7 +156,9 @@ impl<T: Real> Transform<'_, T> {
 /// to every position) through its own synapse.
 struct Bias<T> {
     values: Vec<T>,
-    synapse: Synapse,
+    /// The bias path's filter: the relay's synapse and the bias synapse
+    /// in series (`Coefs::chain`), `None` when neither filters.
+    coefs: Option<synapses::Coefs<T>>,
 }
 
 struct ProbePlan {
@@ -258,10 +260,18 @@ impl<'a, T: Real> Simulation<'a, T> {
                 size,
                 kind: NodeKind::Compute {
                     edges,
-                    bias: (!bias.is_empty()).then_some(Bias {
-                        values: bias,
-                        synapse: settings.bias_synapse,
-                    }),
+                    bias: match bias.is_empty() {
+                        true => None,
+                        false => Some(Bias {
+                            values: bias,
+                            coefs: synapses::Coefs::chain(
+                                settings.bias_relay_synapse,
+                                settings.bias_synapse,
+                                cfg.dt,
+                            )
+                            .map_err(|e| node_error(node, e))?,
+                        }),
+                    },
                     neurons,
                     scale: T::from_f64(settings.scale),
                     initial_v,
@@ -445,7 +455,7 @@ impl<T: Real> State<T> {
                             .collect(),
                     );
                     st.bias_filters
-                        .push(bias.as_ref().and_then(|b| Filter::new(b.synapse, dt, n)));
+                        .push(bias.as_ref().and_then(|b| Filter::with_coefs(b.coefs?, n)));
                 }
             }
         }
@@ -581,6 +591,7 @@ mod tests {
             scale: 1.0,
             input_synapses: input_synapses.to_vec(),
             bias_synapse: Synapse::None,
+            bias_relay_synapse: Synapse::None,
         }
     }
 
@@ -790,6 +801,51 @@ mod tests {
         )
         .unwrap();
         assert_eq!(out.probes[0], vec![1.0, 6.0, 6.0]);
+    }
+
+    /// NengoDL's conv bias goes through a relay node: with a synapse on
+    /// both connections the bias is filtered twice, each filter adding its
+    /// step of delay. The chained filter is exactly two filters run in
+    /// series, as Nengo runs them.
+    #[test]
+    fn a_bias_relay_filters_the_bias_twice_in_series() {
+        let n = net(vec![
+            node("in", Op::Input, &[], &[1]),
+            node("d", Op::Dense { units: 1 }, &[0], &[1]),
+        ]);
+        let (relay, bias) = (
+            Synapse::Lowpass { tau: 0.005 },
+            Synapse::Lowpass { tau: 0.002 },
+        );
+        let mut d = set(None, &[Synapse::None]);
+        d.bias_relay_synapse = relay;
+        d.bias_synapse = bias;
+        let m = model(vec![set(None, &[]), d]);
+        let p = params(&[(&[], &[]), (&[0.0], &[5.0])]);
+        let steps = 12;
+        let out = simulate(
+            &n,
+            &m,
+            &p,
+            &[InputSeq::Held(&[1.0])],
+            &[probe(1, Synapse::None, 1)],
+            &cfg(steps),
+        )
+        .unwrap();
+        // Nengo's order: every read, then every filter update.
+        let mut into_relay = Filter::<f64>::new(relay, 0.001, 1).unwrap();
+        let mut out_of_relay = Filter::<f64>::new(bias, 0.001, 1).unwrap();
+        let mut expected = Vec::new();
+        for _ in 0..steps {
+            expected.push(out_of_relay.output()[0]);
+            let relay_value = into_relay.output().to_vec();
+            out_of_relay.update(&relay_value);
+            into_relay.update(&[5.0]);
+        }
+        // Two steps of delay, then a rise towards the bias.
+        assert_eq!(expected[..2], [0.0, 0.0]);
+        assert!(expected[2] > 0.0 && expected[steps - 1] < 5.0);
+        assert_eq!(out.probes[0], expected);
     }
 
     #[test]

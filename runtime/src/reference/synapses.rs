@@ -65,6 +65,39 @@ impl<T: Real> Coefs<T> {
     }
 }
 
+impl<T: Real> Coefs<T> {
+    /// The coefficients of `first` then `then` in series, each in update
+    /// mode (the bias path through NengoDL's conv bias relay node: `first`
+    /// into the relay, `then` out of it); `None` when neither filters.
+    ///
+    /// Two low-passes in series are exactly the state-space form with
+    /// `X0 = a1 X0 + b1 u` (the relay's filter), `X1 = b2 X0 + a2 X1` (the
+    /// second reads the relay's value of the previous step) and `y = X1`:
+    /// the same products and sums as two filters run one after the other.
+    /// An alpha synapse in a pair would need four states; the checker
+    /// refuses it, and this returns an error naming it.
+    pub fn chain(first: Synapse, then: Synapse, dt: f64) -> Result<Option<Self>, String> {
+        match (Coefs::<f64>::new(first, dt), Coefs::<f64>::new(then, dt)) {
+            (None, _) => Ok(Coefs::new(then, dt)),
+            (Some(_), None) => Ok(Coefs::new(first, dt)),
+            (Some(Coefs::Lowpass { a: a1, b: b1 }), Some(Coefs::Lowpass { a: a2, b: b2 })) => {
+                let f = T::from_f64;
+                Ok(Some(Coefs::Alpha {
+                    a: [[f(a1), T::zero()], [f(b2), f(a2)]],
+                    b: [f(b1), T::zero()],
+                    c1: T::one(),
+                }))
+            }
+            (Some(Coefs::Lowpass { .. } | Coefs::Alpha { .. }), Some(Coefs::Alpha { .. }))
+            | (Some(Coefs::Alpha { .. }), Some(Coefs::Lowpass { .. })) => Err(
+                "an alpha synapse in series with another synapse (a conv2d bias through its relay) \
+                 is not supported; use low-pass synapses there"
+                    .into(),
+            ),
+        }
+    }
+}
+
 /// A filter over `n` independent elements, with its state.
 #[derive(Clone, Debug)]
 pub struct Filter<T> {
@@ -80,7 +113,11 @@ impl<T: Real> Filter<T> {
     /// A filter of `n` elements with all state at 0 (as Nengo starts it), or
     /// `None` when `synapse` is `Synapse::None`.
     pub fn new(synapse: Synapse, dt: f64, n: usize) -> Option<Self> {
-        let coefs = Coefs::new(synapse, dt)?;
+        Self::with_coefs(Coefs::new(synapse, dt)?, n)
+    }
+
+    /// A filter of `n` elements with these coefficients, state at 0.
+    pub fn with_coefs(coefs: Coefs<T>, n: usize) -> Option<Self> {
         let extra = match coefs {
             Coefs::Lowpass { .. } => 0,
             Coefs::Alpha { .. } => n,
