@@ -1,5 +1,6 @@
-//! docs/json.md lists exactly the keys `snnc run --format json` and
-//! `snnc train --format json` print, and the `schema` they carry.
+//! docs/json.md lists exactly the keys `snnc run --format json`, `snnc
+//! train --format json` and `snnc check --message-format json` print, and
+//! the `schema` they carry.
 
 mod common;
 
@@ -135,4 +136,27 @@ fn train_json_is_as_documented() {
     keys(&lines[0]["train"], "", &mut train);
     assert_eq!(val, train);
     std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn check_json_is_as_documented() {
+    // A duplicate layer: a diagnostic with a related place.
+    let spec = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/diagnostics/duplicate_layer.snn");
+    let out = snnc()
+        .args(["check", "--message-format", "json"])
+        .arg(&spec)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut found = BTreeSet::new();
+    let mut related = 0;
+    for line in text.lines() {
+        let diag: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(diag["schema"], 1);
+        related += diag["related"].as_array().map_or(0, Vec::len);
+        keys(&diag, "", &mut found);
+    }
+    assert!(related > 0, "the test wants a related place: {text}");
+    assert_eq!(found, documented("`snnc check --message-format json`"));
 }

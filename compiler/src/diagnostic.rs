@@ -681,8 +681,14 @@ struct JsonLabel {
     text: String,
 }
 
+/// The version of a `--message-format json` line's layout: raised when a
+/// key changes meaning or goes away (new keys do not raise it).
+/// docs/json.md documents each version.
+pub const DIAGNOSTIC_SCHEMA: u32 = 1;
+
 #[derive(Serialize)]
 struct JsonDiagnostic<'a> {
+    schema: u32,
     file: &'a str,
     severity: Severity,
     code: &'static str,
@@ -713,6 +719,7 @@ pub fn render_json(file: &SourceFile, diags: &[Diagnostic]) -> String {
     let mut out = String::new();
     for d in diags {
         let json = JsonDiagnostic {
+            schema: DIAGNOSTIC_SCHEMA,
             file: &file.name,
             severity: d.severity,
             code: d.code.as_str(),
