@@ -320,3 +320,62 @@ fn numbers_are_one_token_and_units_are_units() {
         );
     }
 }
+
+/// Names that refer to layers get `variable.other.layer`: call arguments,
+/// a probe's layer, a connection's ends, a per-layer scale; the words that
+/// mean something else keep their own scope.
+#[test]
+fn layer_names_used_as_arguments_are_highlighted() {
+    let g = Grammar::load();
+    let text = "network n {
+    input image: 28x28x1
+    c = conv2d(image, filters=2, kernel=3x3, activation=relu)
+    s = add(c, c)
+    a = activation(s, sigmoid)
+}
+convert v from n {
+    swap c -> spiking_relu
+    scale c = 20
+    synapse all = lowpass(5ms)
+    synapse image -> c = lowpass(2ms)
+    synapse relay -> c = none
+}
+probe p = a, synapse=lowpass(5ms)
+run {
+    report = accuracy(p, at=last)
+}
+";
+    let layer = ["variable.other.layer"];
+    // (line, the text the reference follows, the reference)
+    for (line, after, word) in [
+        (2, "(", "image"),
+        (3, "(", "c"),
+        (4, "(", "s"),
+        (8, "scale", "c"),
+        (10, "synapse", "image"),
+        (10, "->", "c"),
+        (13, "=", "a"),
+        (15, "(", "p"),
+    ] {
+        let src = text.lines().nth(line).unwrap();
+        let from = src.find(after).unwrap() + after.len();
+        let at = from + find_word(&src[from..], word).unwrap();
+        let s = &g.tokenize(text)[line][at..at + word.len()];
+        assert!(all_have(s, &layer), "line {line} `{word}`: {s:?}");
+    }
+    for (line, word, scope) in [
+        (2, "relu", "support.constant.activation"),
+        (4, "sigmoid", "support.constant.activation"),
+        (9, "all", "constant.language"),
+        (11, "relay", "variable.language"),
+        (11, "none", "constant.language"),
+        (13, "synapse", "variable.parameter"),
+        (15, "last", "constant.language"),
+    ] {
+        let s = g.scopes_of(text, line, word);
+        assert!(all_have(&s, &[scope]), "line {line} `{word}`: {s:?}");
+    }
+    // Defined names keep theirs.
+    let s = g.scopes_of(text, 2, "c");
+    assert!(all_have(&s, &["entity.name.variable.layer"]), "{s:?}");
+}
