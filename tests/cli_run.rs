@@ -518,6 +518,41 @@ fn unlabelled_data_gives_predictions_without_accuracy() {
         "{human}"
     );
 
+    // The same images in an `.npz` without labels: `y=none` says so, and
+    // the checker knows it (no accuracy report on it).
+    snnc_runtime::io::write_npz(&dir.join("x.npz"), &[("x", &x)]).unwrap();
+    let npz_spec = dir.join("npz.snn");
+    let with_data = |data: &str| text.replace(&data_line, &format!("    data = {data}"));
+    std::fs::write(&npz_spec, with_data("npz(\"x.npz\", y=none)")).unwrap();
+    let npz_out = dir.join("predicted_npz.npz");
+    let report = run_json(&npz_spec, &["--out", npz_out.to_str().unwrap()]);
+    assert!(report["accuracy"].is_null(), "{report}");
+    assert_eq!(
+        read_npz(&npz_out).unwrap(),
+        read_npz(&labelled_out).unwrap()
+    );
+    let said = |o: std::process::Output| {
+        assert!(!o.status.success());
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    };
+    std::fs::write(&npz_spec, with_data("npz(\"x.npz\")")).unwrap();
+    let e = said(snnc().arg("run").arg(&npz_spec).output().unwrap());
+    assert!(e.contains("no array `y`") && e.contains("y=none"), "{e}");
+    std::fs::write(
+        &npz_spec,
+        with_data("npz(\"x.npz\", y=none)").replace(
+            "    present = 20ms",
+            "    present = 20ms\n    report = accuracy(pred, at=last)",
+        ),
+    )
+    .unwrap();
+    let e = said(snnc().arg("check").arg(&npz_spec).output().unwrap());
+    assert!(e.contains("an accuracy needs labels"), "{e}");
+
     // The commands that measure accuracy refuse it, naming the file.
     let o = snnc()
         .args(["sweep", "--scale", "2"])

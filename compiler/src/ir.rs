@@ -575,17 +575,26 @@ pub enum DataKind {
     /// An IDX images file and an IDX labels file.
     Idx { images: String, labels: String },
     /// Arrays `x` (examples first) and `y` (integer labels) of an `.npz`.
-    Npz { path: String, x: String, y: String },
+    /// `y: None` (`npz(..., y=none)`) is unlabelled data.
+    Npz {
+        path: String,
+        x: String,
+        y: Option<String>,
+    },
     /// An `.npy` of examples (examples first) and, unless the data is
     /// unlabelled, an `.npy` of labels.
     Npy { x: String, labels: Option<String> },
 }
 
 impl DataKind {
-    /// Whether the source has labels (only `npy(...)` without `labels=`
-    /// has none): runs of unlabelled data predict without an accuracy.
+    /// Whether the source has labels (`npy(...)` without `labels=` and
+    /// `npz(..., y=none)` have none): runs of unlabelled data predict
+    /// without an accuracy.
     pub fn labelled(&self) -> bool {
-        !matches!(self, DataKind::Npy { labels: None, .. })
+        !matches!(
+            self,
+            DataKind::Npy { labels: None, .. } | DataKind::Npz { y: None, .. }
+        )
     }
 }
 

@@ -122,21 +122,27 @@ pub fn load(src: &DataSource, base: &Path) -> Result<Dataset, IoError> {
                 Some(i) => Ok(arrays.swap_remove(i).1),
                 None => Err(
                     IoError::new(&path, format!("no array `{key}` in this file")).with_help(
-                        format!("{has}; name the arrays with `npz(\"...\", x=\"...\", y=\"...\")`"),
+                        format!(
+                            "{has}; name the arrays with `npz(\"...\", x=\"...\", y=\"...\")`, \
+                             or write `y=none` for data without labels (predictions only)"
+                        ),
                     ),
                 ),
             };
             let xs = take(x)?;
-            let ys = take(y)?;
+            let ys = match y {
+                Some(y) => Some(Labelled {
+                    path: path.clone(),
+                    array: take(y)?,
+                }),
+                None => None,
+            };
             (
                 Labelled {
                     path: path.clone(),
                     array: xs,
                 },
-                Some(Labelled {
-                    path: path.clone(),
-                    array: ys,
-                }),
+                ys,
                 format!("{}", path.display()),
             )
         }
@@ -356,7 +362,7 @@ mod tests {
         let kind = DataKind::Npz {
             path: "d.npz".into(),
             x: "x".into(),
-            y: "y".into(),
+            y: Some("y".into()),
         };
         let ds = load(&source(kind, Some(1), 1), &dir).unwrap();
         assert_eq!(ds.len(), 1);
@@ -383,7 +389,7 @@ mod tests {
         let kind = DataKind::Npz {
             path: "d.npz".into(),
             x: "x".into(),
-            y: "y".into(),
+            y: Some("y".into()),
         };
         let e = load(&source(kind.clone(), None, 0), &dir)
             .unwrap_err()
@@ -402,7 +408,7 @@ mod tests {
         let kind = DataKind::Npz {
             path: "d.npz".into(),
             x: "x".into(),
-            y: "y".into(),
+            y: Some("y".into()),
         };
         let x = NdArray::from_f32(vec![2, 2], vec![0.0; 4]);
         write_npz(&dir.join("d.npz"), &[("x", &x)]).unwrap();
@@ -429,7 +435,7 @@ mod tests {
         let kind = DataKind::Npz {
             path: "d.npz".into(),
             x: "x".into(),
-            y: "y".into(),
+            y: Some("y".into()),
         };
         let x = NdArray::from_f32(vec![3, 2], vec![0.0; 6]);
         let read = |y: NdArray| {

@@ -168,9 +168,12 @@ pub fn data_source(e: &Expr, d: &mut Diags) -> Option<DataSource> {
             let x = call
                 .get("x")
                 .map_or(Some("x".to_string()), |x| v::string(x, "`x`", d));
-            let y = call
-                .get("y")
-                .map_or(Some("y".to_string()), |y| v::string(y, "`y`", d));
+            // `y=none`: the file holds no labels (predictions only).
+            let y = match call.get("y") {
+                None => Some(Some("y".to_string())),
+                Some(y) if matches!(&y.kind, ExprKind::Ident(w) if w == "none") => Some(None),
+                Some(y) => v::string(y, "`y`", d).map(Some),
+            };
             DataKind::Npz {
                 path: path?,
                 x: x?,

@@ -199,7 +199,7 @@ pub fn check_run(block: &Block, p: &Program, broken: &Broken, d: &mut Diags) -> 
                     "an accuracy needs labels, but this run's data has none",
                 )
                 .label("needs labels")
-                .help("give the data its labels (`npy(\"x.npy\", labels=\"y.npy\")`), or remove `report` to predict without an accuracy (`snnc run --out` writes the probes)"),
+                .help("give the data its labels (`npy(\"x.npy\", labels=\"y.npy\")`, `npz(\"d.npz\", y=\"y\")`), or remove `report` to predict without an accuracy (`snnc run --out` writes the probes)"),
             );
             None
         }
@@ -489,7 +489,7 @@ pub fn check_train(block: &Block, p: &Program, broken: &Broken, d: &mut Diags) -
                     "training needs labels, but this data has none",
                 )
                 .label("no labels")
-                .help("add the labels' file: `npy(\"x.npy\", labels=\"y.npy\")`"),
+                .help("add the labels: `npy(\"x.npy\", labels=\"y.npy\")`, or name the labels' array in an npz: `npz(\"d.npz\", y=\"y\")`"),
             );
             None
         });
