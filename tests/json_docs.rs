@@ -160,3 +160,42 @@ fn check_json_is_as_documented() {
     assert!(related > 0, "the test wants a related place: {text}");
     assert_eq!(found, documented("`snnc check --message-format json`"));
 }
+
+#[test]
+fn diagnose_json_is_as_documented() {
+    let dir = temp_dir("json", "diagnose");
+    // Scale 1, 20 ms: the hidden layer is slow, a finding with a fix.
+    let spec = write_tiny_spec(&dir, "tiny.snn", "", 20, "    present = 20ms");
+    write_tiny_params(&dir, 49, |i| 0.5 + i as f32 * 0.2);
+    let report: Value = serde_json::from_str(&stdout_of(
+        snnc().args(["diagnose", "--format", "json"]).arg(&spec),
+    ))
+    .unwrap();
+    assert_eq!(report["schema"], 1);
+    assert!(
+        !report["findings"].as_array().unwrap().is_empty(),
+        "the test wants a finding: {report}"
+    );
+    let mut found = BTreeSet::new();
+    keys(&report, "", &mut found);
+    // A finding's diagnostic is a `check` line, documented there.
+    found.retain(|k| !k.starts_with("findings[].diagnostic."));
+    let documented = documented("`snnc diagnose --format json`");
+    let undocumented: Vec<&String> = found.difference(&documented).collect();
+    assert!(
+        undocumented.is_empty(),
+        "not in docs/json.md: {undocumented:?}"
+    );
+    // Every key outside the findings' fixes (which depend on the finding)
+    // is printed.
+    let missing: Vec<&String> = documented
+        .iter()
+        .filter(|k| !k.starts_with("findings[].fix."))
+        .filter(|k| !found.contains(*k))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "documented but not printed: {missing:?}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}

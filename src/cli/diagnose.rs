@@ -74,8 +74,14 @@ pub enum DiagnoseFormat {
     Json,
 }
 
+/// The version of `diagnose --format json`'s layout: raised when a key
+/// changes meaning or goes away (new keys do not raise it); docs/json.md
+/// documents each version.
+const SCHEMA: u32 = 1;
+
 #[derive(Serialize)]
 struct Report {
+    schema: u32,
     spec: String,
     variant: String,
     rate_model: String,
@@ -264,6 +270,7 @@ pub fn run(args: DiagnoseArgs) -> Result<ExitCode, String> {
                 })
                 .collect();
             let report = Report {
+                schema: SCHEMA,
                 spec: spec.path.display().to_string(),
                 variant: variant.name.clone(),
                 rate_model: rate.name.clone(),
