@@ -5,45 +5,12 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
-use common::{bundled_data, snnc, stdout_of, temp_dir, write_tiny_params, write_tiny_spec};
+use common::{
+    bundled_data, documented_json_keys as documented, json_keys as keys, snnc, stdout_of, temp_dir,
+    write_tiny_params, write_tiny_spec,
+};
 use serde_json::Value;
-
-/// The keys documented in the table under `heading` in docs/json.md.
-fn documented(heading: &str) -> BTreeSet<String> {
-    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/json.md"))
-        .unwrap();
-    let section = doc
-        .split("\n## ")
-        .find(|s| s.starts_with(heading))
-        .unwrap_or_else(|| panic!("docs/json.md has no section `{heading}`"));
-    section
-        .lines()
-        .filter_map(|l| l.strip_prefix("| `"))
-        .filter_map(|l| l.split('`').next())
-        .map(str::to_string)
-        .collect()
-}
-
-/// Every key of `v`, nested ones as `outer.inner` (objects) and
-/// `outer[].inner` (arrays of objects).
-fn keys(v: &Value, prefix: &str, out: &mut BTreeSet<String>) {
-    let Value::Object(map) = v else { return };
-    for (k, x) in map {
-        let path = format!("{prefix}{k}");
-        out.insert(path.clone());
-        match x {
-            Value::Object(_) => keys(x, &format!("{path}."), out),
-            Value::Array(items) => {
-                for item in items {
-                    keys(item, &format!("{path}[]."), out);
-                }
-            }
-            _ => {}
-        }
-    }
-}
 
 #[test]
 fn run_json_is_as_documented() {

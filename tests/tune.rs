@@ -82,6 +82,16 @@ fn tuned_spec_checks_and_reproduces_its_test_accuracy() {
         "json",
     ])));
     assert_eq!(report["schema"], 1);
+    // Every key printed is documented in docs/json.md (a synapse's inner
+    // keys name its kind, documented with it), and every documented key is
+    // printed.
+    let mut found = std::collections::BTreeSet::new();
+    common::json_keys(&report, "", &mut found);
+    found.retain(|k| !k.contains(".synapse."));
+    assert_eq!(
+        found,
+        common::documented_json_keys("`snnc tune --format json`")
+    );
     assert_eq!(report["validation"]["images"], 150);
     let trials = front_without_degenerate_settings(&report);
     let chosen = &trials[report["outcome"]["chosen"].as_u64().unwrap() as usize];

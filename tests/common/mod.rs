@@ -1,9 +1,11 @@
 //! Helpers shared by the command-line behaviour tests.
 #![allow(dead_code)] // each test crate uses a different subset
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use serde_json::Value;
 use snnc_runtime::io::{write_npz, NdArray};
 
 /// The tests' tiny network: avg_pool 4x4 -> flatten -> dense 16 relu ->
@@ -101,4 +103,39 @@ pub fn write_tiny_params(dir: &Path, hidden_in: usize, hidden_bias: impl Fn(usiz
     ];
     let refs: Vec<(&str, &NdArray)> = arrays.iter().map(|(k, a)| (*k, a)).collect();
     write_npz(&dir.join("params.npz"), &refs).unwrap();
+}
+
+/// The keys documented in the table under `heading` in docs/json.md.
+pub fn documented_json_keys(heading: &str) -> BTreeSet<String> {
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/json.md"))
+        .unwrap();
+    let section = doc
+        .split("\n## ")
+        .find(|s| s.starts_with(heading))
+        .unwrap_or_else(|| panic!("docs/json.md has no section `{heading}`"));
+    section
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Every key of `v`, nested ones as `outer.inner` (objects) and
+/// `outer[].inner` (arrays of objects).
+pub fn json_keys(v: &Value, prefix: &str, out: &mut BTreeSet<String>) {
+    let Value::Object(map) = v else { return };
+    for (k, x) in map {
+        let path = format!("{prefix}{k}");
+        out.insert(path.clone());
+        match x {
+            Value::Object(_) => json_keys(x, &format!("{path}."), out),
+            Value::Array(items) => {
+                for item in items {
+                    json_keys(item, &format!("{path}[]."), out);
+                }
+            }
+            _ => {}
+        }
+    }
 }
