@@ -42,6 +42,13 @@ pub fn validate<T>(
     }
     for (i, ((node, settings), p)) in net.nodes.iter().zip(&model.nodes).zip(params).enumerate() {
         let err = |msg: String| node_error(node, msg);
+        // A bias path through two synapses runs only as two low-passes.
+        crate::reference::synapses::Coefs::<f64>::chain(
+            settings.bias_relay_synapse,
+            settings.bias_synapse,
+            cfg.dt,
+        )
+        .map_err(err)?;
         if let Some(&bad) = node.inputs.iter().find(|&&s| s >= i) {
             return Err(err(format!(
                 "reads node #{bad}, which does not come before it (nodes must be in topological order)"

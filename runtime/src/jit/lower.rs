@@ -1340,8 +1340,8 @@ fn filter_of(
 }
 
 /// The bias path's coefficients: the relay's synapse and the bias synapse
-/// in series, as the reference computes them (`Coefs::chain`; the
-/// reference's plan, which runs before any compilation, refuses a pair it
+/// in series, as the reference computes them (`Coefs::chain`;
+/// `engine::validate`, which runs before any compilation, refuses a pair it
 /// cannot chain).
 fn bias_coefs(settings: &snnc_compiler::ir::NodeSettings, dt: f64) -> Option<Coefs> {
     use crate::reference::synapses::Coefs as Reference;

@@ -264,12 +264,14 @@ impl<'a, T: Real> Simulation<'a, T> {
                         true => None,
                         false => Some(Bias {
                             values: bias,
+                            // `validate` refused a pair that cannot chain.
                             coefs: synapses::Coefs::chain(
                                 settings.bias_relay_synapse,
                                 settings.bias_synapse,
                                 cfg.dt,
                             )
-                            .map_err(|e| node_error(node, e))?,
+                            .ok()
+                            .flatten(),
                         }),
                     },
                     neurons,
@@ -846,6 +848,26 @@ mod tests {
         assert_eq!(expected[..2], [0.0, 0.0]);
         assert!(expected[2] > 0.0 && expected[steps - 1] < 5.0);
         assert_eq!(out.probes[0], expected);
+
+        // An alpha in the pair would need four states: refused, by name.
+        let mut d = set(None, &[Synapse::None]);
+        d.bias_relay_synapse = Synapse::Alpha { tau: 0.005 };
+        d.bias_synapse = bias;
+        let m = model(vec![set(None, &[]), d]);
+        let e = simulate(
+            &n,
+            &m,
+            &p,
+            &[InputSeq::Held(&[1.0])],
+            &[probe(1, Synapse::None, 1)],
+            &cfg(steps),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("node 'd'") && e.contains("alpha synapse in series"),
+            "{e}"
+        );
     }
 
     #[test]
