@@ -97,6 +97,22 @@ impl LayerKind {
         }
     }
 
+    /// What sizes the layer, as a memory error tells the user to lower it
+    /// when this is the largest layer (`None`: only its input's size does).
+    /// It starts with the argument's name in backticks.
+    pub const fn size_setting(self) -> Option<&'static str> {
+        match self {
+            LayerKind::Dense => Some("`units`"),
+            LayerKind::Conv2d => Some("`filters` (or the input size)"),
+            LayerKind::DepthwiseConv2d => Some("`depth_multiplier` (or the input size)"),
+            LayerKind::AvgPool
+            | LayerKind::MaxPool
+            | LayerKind::Flatten
+            | LayerKind::Activation
+            | LayerKind::Add => None,
+        }
+    }
+
     /// The call with every argument at its default (required ones as a
     /// placeholder), and what it computes: the editor's hover text.
     pub const fn doc(self) -> &'static str {
@@ -262,6 +278,10 @@ mod tests {
         for k in LayerKind::ALL {
             assert_eq!(LayerKind::named(k.name()), Some(k));
             assert!(k.doc().starts_with(&format!("**{}**", k.name())));
+            if let Some(setting) = k.size_setting() {
+                let arg = setting.split('`').nth(1);
+                assert!(arg.is_some_and(|a| k.args().contains(&a)), "{}", k.name());
+            }
         }
         for n in Neuron::DEFAULTS {
             assert_eq!(Neuron::default_named(n.name()), Some(n));

@@ -5,7 +5,8 @@
 //! only need to tell a plausible size from an impossible one, and to name
 //! the setting that makes it so.
 
-use snnc_compiler::ir::{BoundProbe, Network, Node, Op};
+use snnc_compiler::ir::{BoundProbe, Network, Node};
+use snnc_compiler::ops::LayerKind;
 use snnc_runtime::budget::{self, human, product};
 
 /// Per-neuron buffers a simulator keeps per image in flight (input,
@@ -37,21 +38,12 @@ fn largest(net: &Network, measure: impl Fn(&Node) -> u64) -> (&str, u64) {
 }
 
 fn layer_driver(net: &Network, name: &str) -> String {
-    let op = net.nodes.iter().find(|n| n.name == name).map(|n| &n.op);
-    let setting = match op {
-        Some(Op::Conv2d { .. }) => "`filters` (or the input size)",
-        Some(Op::DepthwiseConv2d { .. }) => "`depth_multiplier` (or the input size)",
-        Some(Op::Dense { .. }) => "`units`",
-        Some(
-            Op::Input
-            | Op::AvgPool { .. }
-            | Op::MaxPool { .. }
-            | Op::Flatten
-            | Op::Activation
-            | Op::Add,
-        )
-        | None => "size",
-    };
+    let kind = net
+        .nodes
+        .iter()
+        .find(|n| n.name == name)
+        .and_then(|n| LayerKind::of(&n.op));
+    let setting = kind.and_then(LayerKind::size_setting).unwrap_or("size");
     format!("layer `{name}` is the largest; lower its {setting}")
 }
 
