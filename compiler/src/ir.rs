@@ -145,6 +145,36 @@ pub enum Op {
     Add,
 }
 
+/// What a node is to an engine. The places that treat every computing op
+/// alike (planning, validation, dispatch) match on this rather than on
+/// [`Op`], so a new op needs no arm there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Values given from outside.
+    Input,
+    /// The same values as its input in another shape; creates nothing.
+    View,
+    /// Reads its inputs through the op's transform into neurons (or
+    /// values) of its own.
+    Compute,
+}
+
+impl Op {
+    pub const fn role(&self) -> Role {
+        match self {
+            Op::Input => Role::Input,
+            Op::Flatten => Role::View,
+            Op::Dense { .. }
+            | Op::Conv2d { .. }
+            | Op::DepthwiseConv2d { .. }
+            | Op::AvgPool { .. }
+            | Op::MaxPool { .. }
+            | Op::Activation
+            | Op::Add => Role::Compute,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum Padding {
     Valid,

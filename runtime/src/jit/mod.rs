@@ -20,7 +20,7 @@ use cranelift_codegen::Context;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, Linkage, Module};
-use snnc_compiler::ir::{BoundProbe, Model, Network, Op};
+use snnc_compiler::ir::{BoundProbe, Model, Network, Role};
 
 use crate::engine::{
     check_batch, check_inputs, validate, Engine, EngineKind, InputSeq, NodeParams, Real, SimConfig,
@@ -92,23 +92,10 @@ impl<'a, T: Real> JitModel<'a, T> {
         for (id, node) in net.nodes.iter().enumerate() {
             let p = &params[id];
             let bias = (!p.bias.is_empty()).then(|| {
-                let mut b = match node.op {
-                    Op::Conv2d { window, .. } => {
-                        // A lazy node's shadow row is one more position.
-                        let shadow = usize::from(layout.nodes[id].lazy.is_some());
-                        layers::conv_bias(&p.bias, window.positions() + shadow)
-                    }
-                    Op::DepthwiseConv2d { window, .. } => {
-                        layers::conv_bias(&p.bias, window.positions())
-                    }
-                    Op::Input
-                    | Op::Dense { .. }
-                    | Op::AvgPool { .. }
-                    | Op::MaxPool { .. }
-                    | Op::Flatten
-                    | Op::Activation
-                    | Op::Add => p.bias.clone(),
-                };
+                // A lazy node's shadow row is one more position.
+                let shadow = usize::from(layout.nodes[id].lazy.is_some());
+                let positions = layers::bias_positions(node.size(), p.bias.len());
+                let mut b = layers::channel_bias(&p.bias, positions + shadow);
                 // Vectorised loops read whole blocks of four past the end.
                 b.resize(b.len().div_ceil(4) * 4, T::zero());
                 b
@@ -388,7 +375,7 @@ impl<'a, T: Real> JitModel<'a, T> {
         }
         for (id, node) in self.net.nodes.iter().enumerate() {
             for (i, &src) in node.inputs.iter().enumerate() {
-                if node.op == Op::Flatten || !is_input_edge(self.net, src) {
+                if node.op.role() == Role::View || !is_input_edge(self.net, src) {
                     continue;
                 }
                 let slots = &self.layout.nodes[id].edges[i];
@@ -400,7 +387,8 @@ impl<'a, T: Real> JitModel<'a, T> {
                     .slice::<T>(self.layout.nodes[src].out, src_node.size())
                     .to_vec();
                 let u = arena.slice_mut::<T>(pre, node.size());
-                transform(node, &self.params[id], &x, u);
+                // With the reference's own layer code.
+                layers::apply(&node.op, &self.params[id].kernel, &x, u);
             }
             if let Some(jc) = self.layout.nodes[id].j_const {
                 self.constant_current(arena, id, jc);
@@ -547,18 +535,6 @@ fn quiet_without_input<T: Real>(
         let j = if settings.scale != 1.0 { gain * b } else { b };
         stays_below_threshold(0.0, Real::to_f64(j.max(T::zero()) * dt), cfg.steps)
     })
-}
-
-/// One connection's weighted value, with the reference's own layer code.
-fn transform<T: Real>(node: &snnc_compiler::ir::Node, p: &NodeParams<T>, x: &[T], u: &mut [T]) {
-    match node.op {
-        Op::Dense { .. } => layers::dense(x, &p.kernel, u),
-        Op::Conv2d { window, .. } => layers::conv2d(&window, x, &p.kernel, u),
-        Op::DepthwiseConv2d { window, .. } => layers::depthwise_conv2d(&window, x, &p.kernel, u),
-        Op::AvgPool { window } => layers::avg_pool(&window, x, u),
-        Op::MaxPool { window } => layers::max_pool(&window, x, u),
-        Op::Input | Op::Flatten | Op::Activation | Op::Add => layers::identity(x, u),
-    }
 }
 
 /// Owns the JIT's executable memory. After `finalize_definitions` the

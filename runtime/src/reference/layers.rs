@@ -10,7 +10,7 @@
 //! Accumulation skips exact-zero inputs: adding `0*w` to a sum that started
 //! at +0 changes nothing, and spiking layers are mostly zeros.
 
-use snnc_compiler::ir::Window;
+use snnc_compiler::ir::{Op, Window};
 
 use crate::engine::Real;
 
@@ -126,14 +126,38 @@ pub fn depthwise_conv2d<T: Real>(g: &Window, x: &[T], kernel: &[T], out: &mut [T
     }
 }
 
-/// The per-filter conv bias expanded to every position of an output with
-/// `positions = H_out*W_out` positions: element `(p, f)` is `bias[f]`.
-pub fn conv_bias<T: Real>(bias: &[T], positions: usize) -> Vec<T> {
+/// One connection's weighted value: `op`'s transform (with `kernel`, empty
+/// for an op without one) of its source's output `x`. The one place the
+/// semantics name each op's kernel; the reference's connections and the
+/// JIT driver's precomputed edges both come here.
+pub fn apply<T: Real>(op: &Op, kernel: &[T], x: &[T], out: &mut [T]) {
+    match *op {
+        Op::Dense { .. } => dense(x, kernel, out),
+        Op::Conv2d { window, .. } => conv2d(&window, x, kernel, out),
+        Op::DepthwiseConv2d { window, .. } => depthwise_conv2d(&window, x, kernel, out),
+        Op::AvgPool { window } => avg_pool(&window, x, out),
+        Op::MaxPool { window } => max_pool(&window, x, out),
+        // An input or a flatten has no connection to transform; an
+        // activation's and each of an add's connections pass values on.
+        Op::Input | Op::Flatten | Op::Activation | Op::Add => identity(x, out),
+    }
+}
+
+/// A bias of one value per channel (the last axis) expanded to every one
+/// of `positions` positions: element `(p, c)` is `bias[c]`. A dense
+/// layer's bias is its one position; a conv's has `H_out*W_out`.
+pub fn channel_bias<T: Real>(bias: &[T], positions: usize) -> Vec<T> {
     let mut out = Vec::with_capacity(positions * bias.len());
     for _ in 0..positions {
         out.extend_from_slice(bias);
     }
     out
+}
+
+/// How many positions a node of `size` outputs has for a bias of
+/// `channels` values (0 for no bias).
+pub fn bias_positions(size: usize, channels: usize) -> usize {
+    size.checked_div(channels).unwrap_or(0)
 }
 
 /// Average pooling, channel by channel. NengoDL builds it as a convolution
@@ -302,9 +326,9 @@ mod tests {
     }
 
     #[test]
-    fn conv_bias_is_per_filter_at_every_position() {
+    fn channel_bias_is_per_channel_at_every_position() {
         assert_eq!(
-            conv_bias(&[1.0, -2.0], 3),
+            channel_bias(&[1.0, -2.0], 3),
             vec![1.0, -2.0, 1.0, -2.0, 1.0, -2.0]
         );
     }

@@ -25,7 +25,7 @@ pub mod layers;
 pub mod neurons;
 pub mod synapses;
 
-use snnc_compiler::ir::{BoundProbe, Model, Network, Node, NodeId, Op, Synapse, Window};
+use snnc_compiler::ir::{BoundProbe, Model, Network, Node, NodeId, Op, Role, Synapse};
 
 use crate::engine::{
     check_batch, check_inputs, validate, Engine, EngineKind, InputSeq, NodeParams, Real, SimConfig,
@@ -128,27 +128,15 @@ struct Edge<'a, T> {
     synapse: Synapse,
 }
 
-enum Transform<'a, T> {
-    Dense { kernel: &'a [T] },
-    Conv2d { geom: Window, kernel: &'a [T] },
-    DepthwiseConv2d { geom: Window, kernel: &'a [T] },
-    AvgPool(Window),
-    MaxPool(Window),
-    Identity,
+/// The op of the node a connection feeds, with the node's kernel.
+struct Transform<'a, T> {
+    op: Op,
+    kernel: &'a [T],
 }
 
 impl<T: Real> Transform<'_, T> {
     fn apply(&self, x: &[T], u: &mut [T]) {
-        match self {
-            Transform::Dense { kernel } => layers::dense(x, kernel, u),
-            Transform::Conv2d { geom, kernel } => layers::conv2d(geom, x, kernel, u),
-            Transform::DepthwiseConv2d { geom, kernel } => {
-                layers::depthwise_conv2d(geom, x, kernel, u)
-            }
-            Transform::AvgPool(geom) => layers::avg_pool(geom, x, u),
-            Transform::MaxPool(geom) => layers::max_pool(geom, x, u),
-            Transform::Identity => layers::identity(x, u),
-        }
+        layers::apply(&self.op, self.kernel, x, u);
     }
 }
 
@@ -203,8 +191,8 @@ impl<'a, T: Real> Simulation<'a, T> {
         for (i, ((node, settings), p)) in net.nodes.iter().zip(&model.nodes).zip(params).enumerate()
         {
             let size = node.size();
-            match node.op {
-                Op::Input => {
+            match node.op.role() {
+                Role::Input => {
                     storage.push(i);
                     nodes.push(NodePlan {
                         size,
@@ -215,7 +203,7 @@ impl<'a, T: Real> Simulation<'a, T> {
                     input_sizes.push(size);
                     continue;
                 }
-                Op::Flatten => {
+                Role::View => {
                     storage.push(storage[node.inputs[0]]);
                     nodes.push(NodePlan {
                         size,
@@ -223,13 +211,7 @@ impl<'a, T: Real> Simulation<'a, T> {
                     });
                     continue;
                 }
-                Op::Dense { .. }
-                | Op::Conv2d { .. }
-                | Op::DepthwiseConv2d { .. }
-                | Op::AvgPool { .. }
-                | Op::MaxPool { .. }
-                | Op::Activation
-                | Op::Add => {}
+                Role::Compute => {}
             }
             let (transforms, bias) = plan_op(node, p);
             let edges = transforms
@@ -497,44 +479,19 @@ impl<T: Real> State<T> {
 }
 
 /// The transform of each input connection of a computing node (not an
-/// input or flatten), and its bias vector (empty for none). The node passed
-/// [`validate`], so its shapes and params fit.
+/// input or flatten), and its bias at every position (empty for none). The
+/// node passed [`validate`], so its shapes and params fit.
 fn plan_op<'a, T: Real>(node: &Node, p: &'a NodeParams<T>) -> (Vec<Transform<'a, T>>, Vec<T>) {
-    match node.op {
-        // Handled by the caller; nothing to transform.
-        Op::Input | Op::Flatten => (Vec::new(), Vec::new()),
-        Op::Dense { .. } => (vec![Transform::Dense { kernel: &p.kernel }], p.bias.clone()),
-        Op::Conv2d { window, .. } => {
-            let bias = if p.bias.is_empty() {
-                Vec::new()
-            } else {
-                layers::conv_bias(&p.bias, window.positions())
-            };
-            let conv = Transform::Conv2d {
-                geom: window,
-                kernel: &p.kernel,
-            };
-            (vec![conv], bias)
-        }
-        Op::DepthwiseConv2d { window, .. } => {
-            let bias = if p.bias.is_empty() {
-                Vec::new()
-            } else {
-                layers::conv_bias(&p.bias, window.positions())
-            };
-            let conv = Transform::DepthwiseConv2d {
-                geom: window,
-                kernel: &p.kernel,
-            };
-            (vec![conv], bias)
-        }
-        Op::AvgPool { window } => (vec![Transform::AvgPool(window)], Vec::new()),
-        Op::MaxPool { window } => (vec![Transform::MaxPool(window)], Vec::new()),
-        Op::Activation | Op::Add => (
-            node.inputs.iter().map(|_| Transform::Identity).collect(),
-            Vec::new(),
-        ),
-    }
+    let transforms = node
+        .inputs
+        .iter()
+        .map(|_| Transform {
+            op: node.op,
+            kernel: &p.kernel,
+        })
+        .collect();
+    let positions = layers::bias_positions(node.size(), p.bias.len());
+    (transforms, layers::channel_bias(&p.bias, positions))
 }
 
 impl<T: Real> Engine<T> for Simulation<'_, T> {
@@ -560,7 +517,9 @@ impl<T: Real> Engine<T> for Simulation<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use snnc_compiler::ir::{Activation, InitialVoltage, Neuron, Node, NodeSettings, Padding};
+    use snnc_compiler::ir::{
+        Activation, InitialVoltage, Neuron, Node, NodeSettings, Padding, Window,
+    };
     use snnc_compiler::span::Span;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
