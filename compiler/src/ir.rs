@@ -173,6 +173,76 @@ impl Op {
             | Op::Add => Role::Compute,
         }
     }
+
+    /// The resolved window of a conv or pooling.
+    pub const fn window(&self) -> Option<Window> {
+        match *self {
+            Op::Conv2d { window, .. }
+            | Op::DepthwiseConv2d { window, .. }
+            | Op::AvgPool { window }
+            | Op::MaxPool { window } => Some(window),
+            Op::Input | Op::Dense { .. } | Op::Flatten | Op::Activation | Op::Add => None,
+        }
+    }
+
+    /// The shape of the node's output, from its resolved arguments and the
+    /// shape of its (first) input; `None` for an input. Engines compare a
+    /// node's shape with it before indexing by it.
+    pub fn output_shape(&self, input: &[usize]) -> Option<Vec<usize>> {
+        let channels = input.last().copied().unwrap_or(0);
+        let image = |w: &Window, c: usize| vec![w.output[0], w.output[1], c];
+        match self {
+            Op::Input => None,
+            Op::Dense { units } => Some(vec![*units]),
+            Op::Conv2d {
+                filters, window, ..
+            } => Some(image(window, *filters)),
+            Op::DepthwiseConv2d {
+                depth_multiplier,
+                window,
+                ..
+            } => Some(image(window, channels * depth_multiplier)),
+            Op::AvgPool { window } | Op::MaxPool { window } => Some(image(window, channels)),
+            Op::Flatten => Some(vec![input.iter().product()]),
+            Op::Activation | Op::Add => Some(input.to_vec()),
+        }
+    }
+
+    /// The shape of its kernel (Keras layout) given the shape of its
+    /// (first) input, and the length of its bias (one value per output
+    /// channel); `None` for an op without params. The checker names the
+    /// node's params from it and every engine checks a params file by it.
+    pub fn kernel_shape(&self, input: &[usize]) -> Option<(Vec<usize>, usize)> {
+        let channels = input.last().copied().unwrap_or(0);
+        match *self {
+            Op::Dense { units } => Some((vec![input.iter().product(), units], units)),
+            Op::Conv2d {
+                filters, window, ..
+            } => Some((
+                vec![window.kernel[0], window.kernel[1], channels, filters],
+                filters,
+            )),
+            Op::DepthwiseConv2d {
+                depth_multiplier,
+                window,
+                ..
+            } => Some((
+                vec![
+                    window.kernel[0],
+                    window.kernel[1],
+                    channels,
+                    depth_multiplier,
+                ],
+                channels * depth_multiplier,
+            )),
+            Op::Input
+            | Op::AvgPool { .. }
+            | Op::MaxPool { .. }
+            | Op::Flatten
+            | Op::Activation
+            | Op::Add => None,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

@@ -488,33 +488,9 @@ fn layer(
         }
         params
     };
-    let params = match op {
-        Op::Dense { units } => kernel_and_bias(vec![input_shapes[0][0], units], units),
-        Op::Conv2d {
-            filters, window, ..
-        } => kernel_and_bias(
-            vec![window.kernel[0], window.kernel[1], window.input[2], filters],
-            filters,
-        ),
-        Op::DepthwiseConv2d {
-            depth_multiplier,
-            window,
-            ..
-        } => kernel_and_bias(
-            vec![
-                window.kernel[0],
-                window.kernel[1],
-                window.input[2],
-                depth_multiplier,
-            ],
-            window.output[2],
-        ),
-        Op::Input
-        | Op::AvgPool { .. }
-        | Op::MaxPool { .. }
-        | Op::Flatten
-        | Op::Activation
-        | Op::Add => Vec::new(),
+    let params = match op.kernel_shape(input_shapes[0]) {
+        Some((kernel, outputs)) => kernel_and_bias(kernel, outputs),
+        None => Vec::new(),
     };
     Some(Node {
         name: name.node.clone(),

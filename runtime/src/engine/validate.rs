@@ -5,7 +5,8 @@
 //! (the JIT's generated code indexes without bounds checks, so a model that
 //! passes here is one it can run safely).
 
-use snnc_compiler::ir::{BoundProbe, Model, Network, Node, Op, Window};
+use snnc_compiler::ir::{BoundProbe, Model, Network, Node, Role, Window};
+use snnc_compiler::ops::{Inputs, LayerKind};
 
 use super::{InputSeq, NodeParams, SimConfig, SimError};
 
@@ -62,15 +63,14 @@ pub fn validate<T>(
             ))),
             None => Ok(()),
         };
-        match node.op {
-            Op::Input => {
-                expect_inputs(node, 0)?;
+        expect_arity(node)?;
+        match node.op.role() {
+            Role::Input => {
                 no_neuron()?;
                 expect_no_params(node, p)?;
                 continue;
             }
-            Op::Flatten => {
-                expect_inputs(node, 1)?;
+            Role::View => {
                 no_neuron()?;
                 expect_no_params(node, p)?;
                 let src = net.nodes[node.inputs[0]].size();
@@ -79,13 +79,7 @@ pub fn validate<T>(
                 }
                 continue;
             }
-            Op::Dense { .. }
-            | Op::Conv2d { .. }
-            | Op::DepthwiseConv2d { .. }
-            | Op::AvgPool { .. }
-            | Op::MaxPool { .. }
-            | Op::Activation
-            | Op::Add => {}
+            Role::Compute => {}
         }
         let n_in = node.inputs.len();
         if settings.input_synapses.len() != n_in {
@@ -171,98 +165,51 @@ pub fn check_batch<T>(
 }
 
 /// The shapes and params of a computing node (not an input or flatten),
-/// whose inputs are known to come before it.
+/// whose inputs are known to come before it and to be as many as its kind
+/// reads. What each op needs comes from the IR ([`Op::output_shape`],
+/// [`Op::kernel_shape`], [`Op::window`]), so nothing here names an op.
+///
+/// [`Op::output_shape`]: snnc_compiler::ir::Op::output_shape
+/// [`Op::kernel_shape`]: snnc_compiler::ir::Op::kernel_shape
+/// [`Op::window`]: snnc_compiler::ir::Op::window
 fn check_op<T>(net: &Network, node: &Node, p: &NodeParams<T>) -> Result<(), SimError> {
     let err = |msg: String| node_error(node, msg);
-    let size = node.size();
-    let n_in = node.inputs.len();
-    let in_size = |e: usize| net.nodes[node.inputs[e]].size();
-    let bias_len = |units: usize| {
-        if !p.bias.is_empty() && p.bias.len() != units {
-            return Err(err(format!(
-                "bias needs {units} values, got {}",
-                p.bias.len()
-            )));
-        }
-        Ok(())
-    };
-    match node.op {
-        // Checked by the caller.
-        Op::Input | Op::Flatten => Ok(()),
-        Op::Dense { units } => {
-            expect_inputs(node, 1)?;
-            if units != size {
-                return Err(err(format!("has {units} units but shape {:?}", node.shape)));
-            }
-            if p.kernel.len() != in_size(0) * units {
-                return Err(err(format!(
-                    "dense kernel needs {} x {units} = {} values, got {}",
-                    in_size(0),
-                    in_size(0) * units,
-                    p.kernel.len()
-                )));
-            }
-            bias_len(units)
-        }
-        Op::Conv2d {
-            filters, window, ..
-        } => {
-            expect_inputs(node, 1)?;
-            expect_window(net, node, &window)?;
-            let kernel_shape = [window.kernel[0], window.kernel[1], window.input[2], filters];
-            let kernel_len: usize = kernel_shape.iter().product();
-            if p.kernel.len() != kernel_len {
-                return Err(err(format!(
-                    "conv kernel needs {kernel_len} values ({kernel_shape:?}), got {}",
-                    p.kernel.len()
-                )));
-            }
-            bias_len(filters)
-        }
-        Op::DepthwiseConv2d {
-            depth_multiplier,
-            window,
-            ..
-        } => {
-            expect_inputs(node, 1)?;
-            expect_window(net, node, &window)?;
-            let channels = window.output[2];
-            let kernel_shape = [
-                window.kernel[0],
-                window.kernel[1],
-                window.input[2],
-                depth_multiplier,
-            ];
-            let kernel_len: usize = kernel_shape.iter().product();
-            if channels != window.input[2] * depth_multiplier || p.kernel.len() != kernel_len {
-                return Err(err(format!(
-                    "depthwise kernel needs {kernel_len} values ({kernel_shape:?}) for {channels} output channels, got {}",
-                    p.kernel.len()
-                )));
-            }
-            bias_len(channels)
-        }
-        Op::AvgPool { window } | Op::MaxPool { window } => {
-            expect_inputs(node, 1)?;
-            expect_no_params(node, p)?;
-            expect_window(net, node, &window)
-        }
-        Op::Activation | Op::Add => {
-            if matches!(node.op, Op::Activation) {
-                expect_inputs(node, 1)?;
-            } else if n_in == 0 {
-                return Err(err("an add needs at least one input".into()));
-            }
-            expect_no_params(node, p)?;
-            if let Some(e) = (0..n_in).find(|&e| in_size(e) != size) {
-                return Err(err(format!(
-                    "input {e} has {} values, the node {size}",
-                    in_size(e)
-                )));
-            }
-            Ok(())
-        }
+    let input = &net.nodes[node.inputs[0]].shape;
+    if let Some(window) = node.op.window() {
+        expect_window(net, node, &window)?;
     }
+    let want = node.op.output_shape(input);
+    if want.as_deref() != Some(node.shape.as_slice()) {
+        return Err(err(format!(
+            "its op makes {want:?} of an input of shape {input:?}, but its shape is {:?}",
+            node.shape
+        )));
+    }
+    let in_size = |e: usize| net.nodes[node.inputs[e]].size();
+    if let Some(e) = (1..node.inputs.len()).find(|&e| in_size(e) != in_size(0)) {
+        return Err(err(format!(
+            "input {e} has {} values, input 0 {}",
+            in_size(e),
+            in_size(0)
+        )));
+    }
+    let Some((kernel_shape, outputs)) = node.op.kernel_shape(input) else {
+        return expect_no_params(node, p);
+    };
+    let kernel_len: usize = kernel_shape.iter().product();
+    if p.kernel.len() != kernel_len {
+        return Err(err(format!(
+            "kernel needs {kernel_len} values ({kernel_shape:?}), got {}",
+            p.kernel.len()
+        )));
+    }
+    if !p.bias.is_empty() && p.bias.len() != outputs {
+        return Err(err(format!(
+            "bias needs {outputs} values, got {}",
+            p.bias.len()
+        )));
+    }
+    Ok(())
 }
 
 /// Checks that the window the checker resolved reads the node's input and
@@ -296,14 +243,18 @@ fn node_error(node: &Node, msg: impl std::fmt::Display) -> SimError {
     SimError::new(format!("node '{}': {msg}", node.name))
 }
 
-fn expect_inputs(node: &Node, n: usize) -> Result<(), SimError> {
-    if node.inputs.len() == n {
+/// As many inputs as the node's kind reads (none for an input).
+fn expect_arity(node: &Node) -> Result<(), SimError> {
+    let n = node.inputs.len();
+    let (ok, want) = match LayerKind::of(&node.op).map(LayerKind::inputs) {
+        None => (n == 0, "no input"),
+        Some(Inputs::One) => (n == 1, "1 input"),
+        Some(Inputs::Many) => (n >= 1, "at least 1 input"),
+    };
+    if ok {
         Ok(())
     } else {
-        Err(node_error(
-            node,
-            format!("expects {n} input(s), has {}", node.inputs.len()),
-        ))
+        Err(node_error(node, format!("expects {want}, has {n}")))
     }
 }
 
