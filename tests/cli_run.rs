@@ -240,6 +240,8 @@ fn out_refuses_anything_but_a_regular_file() {
     let spec = write_spec(&dir, "");
     write_tiny_params(&dir, 49, |i| 5.0 + i as f32 * 2.0);
     let fifo = dir.join("probes.npz");
+    // A directory of a recycled pid may hold an earlier run's FIFO.
+    let _ = std::fs::remove_file(&fifo);
     let made = std::process::Command::new("mkfifo")
         .arg(&fifo)
         .status()
