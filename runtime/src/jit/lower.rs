@@ -384,10 +384,68 @@ impl Emitter<'_, '_> {
     /// Cross-correlation, output-major with zero inputs skipped (the
     /// reference's loop nest).
     fn conv2d(&mut self, x: Value, kernel: Value, u: Value, g: &Window) {
+        let (c, f) = (g.input[2], g.output[2]);
+        let zero = self.float(0.0);
+        let elem = self.elem;
+        self.for_each_tap(x, u, g, |e, xbase, obase, tap| {
+            let kbase_off = e.b.ins().imul_imm_u(tap, (c * f) as i64 * elem);
+            let kbase = e.b.ins().iadd(kernel, kbase_off);
+            e.for_n(c, |e, ci| {
+                let xv = e.load(xbase, ci);
+                let nonzero = e.b.ins().fcmp(FloatCC::NotEqual, xv, zero);
+                e.when(nonzero, |e| {
+                    let krow_off = e.b.ins().imul_imm_u(ci, (f as i64) * elem);
+                    let krow = e.b.ins().iadd(kbase, krow_off);
+                    e.axpy(xv, krow, obase, f);
+                });
+            });
+        });
+    }
+
+    /// Depthwise cross-correlation in the reference's loop nest
+    /// (`layers::depthwise_conv2d`): per output position and tap, input
+    /// channel `c` (when not zero) times its `m` kernel values added to
+    /// output channels `c*m..(c+1)*m`.
+    fn depthwise_conv2d(&mut self, x: Value, kernel: Value, u: Value, g: &Window) {
+        let (c, f) = (g.input[2], g.output[2]);
+        if c == 0 || f == 0 {
+            self.fill(u, g.output.iter().product(), 0.0);
+            return;
+        }
+        let m = f / c;
+        let zero = self.float(0.0);
+        let elem = self.elem;
+        self.for_each_tap(x, u, g, |e, xbase, obase, tap| {
+            let kbase_off = e.b.ins().imul_imm_u(tap, f as i64 * elem);
+            let kbase = e.b.ins().iadd(kernel, kbase_off);
+            e.for_n(c, |e, ci| {
+                let xv = e.load(xbase, ci);
+                let nonzero = e.b.ins().fcmp(FloatCC::NotEqual, xv, zero);
+                e.when(nonzero, |e| {
+                    let row_off = e.b.ins().imul_imm_u(ci, (m as i64) * elem);
+                    let krow = e.b.ins().iadd(kbase, row_off);
+                    let orow = e.b.ins().iadd(obase, row_off);
+                    e.axpy(xv, krow, orow, m);
+                });
+            });
+        });
+    }
+
+    /// The convolutions' shared loop nest: `u` zeroed, then for every
+    /// output position and every kernel tap that lands inside the input
+    /// (zero padding contributes nothing), `body` gets the input position's
+    /// channels, the output position's channels and the tap's index
+    /// `kh * kernel_w + kw`.
+    fn for_each_tap(
+        &mut self,
+        x: Value,
+        u: Value,
+        g: &Window,
+        mut body: impl FnMut(&mut Self, Value, Value, Value),
+    ) {
         let ([h, w, c], [oh_n, ow_n, f]) = (g.input, g.output);
         let (k, s, pad) = (g.kernel, g.strides, g.pad_before);
         self.fill(u, oh_n * ow_n * f, 0.0);
-        let zero = self.float(0.0);
         let elem = self.elem;
         self.for_n(oh_n, |e, oh| {
             e.for_n(ow_n, |e, ow| {
@@ -418,79 +476,7 @@ impl Emitter<'_, '_> {
                                 let xbase = e.b.ins().iadd(x, xbase_off);
                                 let tap = e.b.ins().imul_imm_u(kh, k[1] as i64);
                                 let tap = e.b.ins().iadd(tap, kw);
-                                let kbase_off = e.b.ins().imul_imm_u(tap, (c * f) as i64 * elem);
-                                let kbase = e.b.ins().iadd(kernel, kbase_off);
-                                e.for_n(c, |e, ci| {
-                                    let xv = e.load(xbase, ci);
-                                    let nonzero = e.b.ins().fcmp(FloatCC::NotEqual, xv, zero);
-                                    e.when(nonzero, |e| {
-                                        let krow_off = e.b.ins().imul_imm_u(ci, (f as i64) * elem);
-                                        let krow = e.b.ins().iadd(kbase, krow_off);
-                                        e.axpy(xv, krow, obase, f);
-                                    });
-                                });
-                            });
-                        });
-                    });
-                });
-            });
-        });
-    }
-
-    /// Depthwise cross-correlation in the reference's loop nest
-    /// (`layers::depthwise_conv2d`): per output position and tap, input
-    /// channel `c` (when not zero) times its `m` kernel values added to
-    /// output channels `c*m..(c+1)*m`.
-    fn depthwise_conv2d(&mut self, x: Value, kernel: Value, u: Value, g: &Window) {
-        let ([h, w, c], [oh_n, ow_n, f]) = (g.input, g.output);
-        let (k, s, pad) = (g.kernel, g.strides, g.pad_before);
-        self.fill(u, oh_n * ow_n * f, 0.0);
-        if c == 0 || f == 0 {
-            return;
-        }
-        let m = f / c;
-        let zero = self.float(0.0);
-        let elem = self.elem;
-        self.for_n(oh_n, |e, oh| {
-            e.for_n(ow_n, |e, ow| {
-                let opos = e.b.ins().imul_imm_u(oh, ow_n as i64);
-                let opos = e.b.ins().iadd(opos, ow);
-                let obase_off = e.b.ins().imul_imm_u(opos, (f as i64) * elem);
-                let obase = e.b.ins().iadd(u, obase_off);
-                e.for_n(k[0], |e, kh| {
-                    let ih = e.b.ins().imul_imm_u(oh, s[0] as i64);
-                    let ih = e.b.ins().iadd(ih, kh);
-                    let ih = e.b.ins().iadd_imm_s(ih, -(pad[0] as i64));
-                    let lo = e.b.ins().icmp_imm_s(IntCC::SignedGreaterThanOrEqual, ih, 0);
-                    let hi = e.b.ins().icmp_imm_s(IntCC::SignedLessThan, ih, h as i64);
-                    let ok = e.b.ins().band(lo, hi);
-                    e.when(ok, |e| {
-                        e.for_n(k[1], |e, kw| {
-                            let iw = e.b.ins().imul_imm_u(ow, s[1] as i64);
-                            let iw = e.b.ins().iadd(iw, kw);
-                            let iw = e.b.ins().iadd_imm_s(iw, -(pad[1] as i64));
-                            let lo = e.b.ins().icmp_imm_s(IntCC::SignedGreaterThanOrEqual, iw, 0);
-                            let hi = e.b.ins().icmp_imm_s(IntCC::SignedLessThan, iw, w as i64);
-                            let ok = e.b.ins().band(lo, hi);
-                            e.when(ok, |e| {
-                                let ipos = e.b.ins().imul_imm_u(ih, w as i64);
-                                let ipos = e.b.ins().iadd(ipos, iw);
-                                let xbase_off = e.b.ins().imul_imm_u(ipos, (c as i64) * elem);
-                                let xbase = e.b.ins().iadd(x, xbase_off);
-                                let tap = e.b.ins().imul_imm_u(kh, k[1] as i64);
-                                let tap = e.b.ins().iadd(tap, kw);
-                                let kbase_off = e.b.ins().imul_imm_u(tap, f as i64 * elem);
-                                let kbase = e.b.ins().iadd(kernel, kbase_off);
-                                e.for_n(c, |e, ci| {
-                                    let xv = e.load(xbase, ci);
-                                    let nonzero = e.b.ins().fcmp(FloatCC::NotEqual, xv, zero);
-                                    e.when(nonzero, |e| {
-                                        let row_off = e.b.ins().imul_imm_u(ci, (m as i64) * elem);
-                                        let krow = e.b.ins().iadd(kbase, row_off);
-                                        let orow = e.b.ins().iadd(obase, row_off);
-                                        e.axpy(xv, krow, orow, m);
-                                    });
-                                });
+                                body(e, xbase, obase, tap);
                             });
                         });
                     });

@@ -38,43 +38,20 @@ pub fn dense<T: Real>(x: &[T], kernel: &[T], out: &mut [T]) {
 /// `H*W*C_in`, `kernel.len()` `kh*kw*C_in*filters`, `out.len()`
 /// `H_out*W_out*filters`. Taps that fall in the padding read zero.
 pub fn conv2d<T: Real>(g: &Window, x: &[T], kernel: &[T], out: &mut [T]) {
-    out.fill(T::zero());
-    let [_, w, c] = g.input;
-    let [oh_n, ow_n, f] = g.output;
-    let [kh_n, kw_n] = g.kernel;
-    if ow_n * f == 0 || c == 0 {
-        return;
-    }
-    for (oh, out_row) in out.chunks_exact_mut(ow_n * f).take(oh_n).enumerate() {
-        for (ow, o) in out_row.chunks_exact_mut(f).enumerate() {
-            for kh in 0..kh_n {
-                let Some(ih) = g.tap(0, oh, kh) else {
-                    continue;
-                };
-                for kw in 0..kw_n {
-                    let Some(iw) = g.tap(1, ow, kw) else {
-                        continue;
-                    };
-                    let base = (ih * w + iw) * c;
-                    let Some(xs) = x.get(base..base + c) else {
-                        continue;
-                    };
-                    let kbase = (kh * kw_n + kw) * c * f;
-                    let Some(ks) = kernel.get(kbase..kbase + c * f) else {
-                        continue;
-                    };
-                    for (&xv, krow) in xs.iter().zip(ks.chunks_exact(f)) {
-                        if xv == T::zero() {
-                            continue;
-                        }
-                        for (o, &k) in o.iter_mut().zip(krow) {
-                            *o = *o + xv * k;
-                        }
-                    }
-                }
+    let (c, f) = (g.input[2], g.output[2]);
+    for_each_tap(g, x, out, |o, xs, tap| {
+        let Some(ks) = kernel.get(tap * c * f..(tap + 1) * c * f) else {
+            return;
+        };
+        for (&xv, krow) in xs.iter().zip(ks.chunks_exact(f)) {
+            if xv == T::zero() {
+                continue;
+            }
+            for (o, &k) in o.iter_mut().zip(krow) {
+                *o = *o + xv * k;
             }
         }
-    }
+    });
 }
 
 /// Keras `DepthwiseConv2D`: each input channel `c` has its own `m =
@@ -84,6 +61,34 @@ pub fn conv2d<T: Real>(g: &Window, x: &[T], kernel: &[T], out: &mut [T]) {
 /// tap `(kh, kw)`'s values in output-channel order, so each tap is one
 /// row as long as an output position. `out.len()` is `H_out*W_out*c_in*m`.
 pub fn depthwise_conv2d<T: Real>(g: &Window, x: &[T], kernel: &[T], out: &mut [T]) {
+    let (c, f) = (g.input[2], g.output[2]);
+    let m = f / c.max(1);
+    for_each_tap(g, x, out, |o, xs, tap| {
+        let Some(ks) = kernel.get(tap * f..(tap + 1) * f) else {
+            return;
+        };
+        for ((&xv, krow), orow) in xs.iter().zip(ks.chunks_exact(m)).zip(o.chunks_exact_mut(m)) {
+            if xv == T::zero() {
+                continue;
+            }
+            for (o, &k) in orow.iter_mut().zip(krow) {
+                *o = *o + xv * k;
+            }
+        }
+    });
+}
+
+/// The convolutions' loop nest: `out` zeroed, then for every output
+/// position and every kernel tap that lands inside the input (taps in the
+/// padding read zero, so they add nothing), `add` gets the position's
+/// output channels, the input channels under the tap and the tap's index
+/// `kh * kernel_w + kw`.
+fn for_each_tap<T: Real>(
+    g: &Window,
+    x: &[T],
+    out: &mut [T],
+    mut add: impl FnMut(&mut [T], &[T], usize),
+) {
     out.fill(T::zero());
     let [_, w, c] = g.input;
     let [oh_n, ow_n, f] = g.output;
@@ -91,7 +96,6 @@ pub fn depthwise_conv2d<T: Real>(g: &Window, x: &[T], kernel: &[T], out: &mut [T
     if ow_n * f == 0 || c == 0 {
         return;
     }
-    let m = f / c;
     for (oh, out_row) in out.chunks_exact_mut(ow_n * f).take(oh_n).enumerate() {
         for (ow, o) in out_row.chunks_exact_mut(f).enumerate() {
             for kh in 0..kh_n {
@@ -103,22 +107,8 @@ pub fn depthwise_conv2d<T: Real>(g: &Window, x: &[T], kernel: &[T], out: &mut [T
                         continue;
                     };
                     let base = (ih * w + iw) * c;
-                    let Some(xs) = x.get(base..base + c) else {
-                        continue;
-                    };
-                    let kbase = (kh * kw_n + kw) * f;
-                    let Some(ks) = kernel.get(kbase..kbase + f) else {
-                        continue;
-                    };
-                    for ((&xv, krow), orow) in
-                        xs.iter().zip(ks.chunks_exact(m)).zip(o.chunks_exact_mut(m))
-                    {
-                        if xv == T::zero() {
-                            continue;
-                        }
-                        for (o, &k) in orow.iter_mut().zip(krow) {
-                            *o = *o + xv * k;
-                        }
+                    if let Some(xs) = x.get(base..base + c) {
+                        add(o, xs, kh * kw_n + kw);
                     }
                 }
             }
