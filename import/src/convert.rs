@@ -15,8 +15,9 @@ use snnc_compiler::ir::{Padding, Window};
 /// A layer's activation: the language's own.
 pub use snnc_compiler::ir::Activation as Act;
 
-use crate::hdf5::{shape_string, Data};
+use crate::hdf5::Data;
 use crate::keras::{Graph, KerasFile, Layer};
+use snnc_io::shape_repr;
 
 /// The Keras classes that can be imported, for messages and docs.
 pub const SUPPORTED: &str = "InputLayer, Dense, Conv2D, DepthwiseConv2D, AveragePooling2D, MaxPooling2D, GlobalAveragePooling2D, \
@@ -518,8 +519,8 @@ impl Converter<'_> {
         if t.shape != want {
             return Err(format!(
                 "its {role} has shape {} but the layer needs {}",
-                shape_string(&t.shape),
-                shape_string(want)
+                shape_repr(&t.shape),
+                shape_repr(want)
             ));
         }
         Ok(())

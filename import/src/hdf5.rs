@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use hdf5_reader::error::Error as H5Error;
 use hdf5_reader::group::Group;
 use hdf5_reader::{Attribute, Dataset, Datatype, Hdf5File, OpenOptions};
-use snnc_io::IoError;
+use snnc_io::{shape_repr, IoError};
 
 /// The bytes every HDF5 superblock starts with (at offset 0, or after a
 /// user block of 512, 1024, 2048, ... bytes).
@@ -107,21 +107,7 @@ impl Value {
             Data::Int(_) => "int".into(),
             Data::Str(_) => "string".into(),
         };
-        format!("{kind} {}", shape_string(&self.shape))
-    }
-}
-
-pub fn shape_string(shape: &[usize]) -> String {
-    match shape {
-        [one] => format!("({one},)"),
-        _ => format!(
-            "({})",
-            shape
-                .iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        format!("{kind} {}", shape_repr(&self.shape))
     }
 }
 

@@ -176,8 +176,9 @@ fn element_count(shape: &[usize]) -> Option<usize> {
     shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
 }
 
-/// Python's repr of a tuple of ints.
-fn shape_repr(shape: &[usize]) -> String {
+/// A shape the way NumPy prints it (Python's repr of a tuple of ints):
+/// `()`, `(3,)`, `(3, 3, 1, 32)`.
+pub fn shape_repr(shape: &[usize]) -> String {
     match shape {
         [] => "()".to_string(),
         [d] => format!("({d},)"),

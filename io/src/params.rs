@@ -9,7 +9,7 @@ use std::path::Path;
 use ndarray::{ArrayD, IxDyn};
 use snnc_compiler::ir::{Network, ParamRole};
 
-use crate::{read_npz, write_npz, ArrayData, IoError, NdArray};
+use crate::{read_npz, shape_repr, write_npz, ArrayData, IoError, NdArray};
 
 /// The weights of one network, per node. Stored as f64: params files hold
 /// f32 or f64 and both convert exactly.
@@ -33,20 +33,6 @@ impl Default for NodeTensors {
             kernel: none(),
             bias: none(),
         }
-    }
-}
-
-fn shape_str(shape: &[usize]) -> String {
-    match shape {
-        [one] => format!("({one},)"),
-        _ => format!(
-            "({})",
-            shape
-                .iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
     }
 }
 
@@ -75,7 +61,7 @@ pub fn from_arrays(
                     "missing `{}` (layer `{}`, expected shape {})",
                     spec.name,
                     node.name,
-                    shape_str(&spec.shape)
+                    shape_repr(&spec.shape)
                 ));
                 continue;
             };
@@ -96,7 +82,7 @@ pub fn from_arrays(
                     spec.name,
                     array.shape_string(),
                     node.name,
-                    shape_str(&spec.shape)
+                    shape_repr(&spec.shape)
                 ));
                 continue;
             }
@@ -113,7 +99,7 @@ pub fn from_arrays(
                 problems.push(format!(
                     "`{}` does not fill shape {}",
                     spec.name,
-                    shape_str(&spec.shape)
+                    shape_repr(&spec.shape)
                 ));
                 continue;
             };
@@ -135,7 +121,7 @@ pub fn from_arrays(
     }
     let expected: Vec<String> = net
         .params()
-        .map(|(_, p)| format!("{} {}", p.name, shape_str(&p.shape)))
+        .map(|(_, p)| format!("{} {}", p.name, shape_repr(&p.shape)))
         .collect();
     Err(IoError::new(path, format!("these params do not fit network `{}`:\n  - {}", net.name, problems.join("\n  - ")))
         .with_help(format!("the network needs exactly: {}; were these params saved for another network? (re)train with `snnc train`", expected.join(", "))))
