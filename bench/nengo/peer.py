@@ -111,6 +111,8 @@ LAYERS = {
     # name: (filters/units, kernel, strides) ; all valid padding
     "seed": [("conv1", 32, 3, 1)],
     "deep": [("conv1", 32, 3, 1), ("conv2", 64, 3, 2), ("conv3", 128, 3, 2)],
+    # NengoDL's keras-to-snn example network (bench/conversion's `k2s`)
+    "k2s": [("conv0", 32, 3, 1), ("conv1", 64, 3, 2)],
 }
 
 
@@ -180,13 +182,23 @@ def planner_fn(name):
     }[name]
 
 
-def convert(model, inp, out, scale, synapse, cfg, seed=0):
+def spiking_neuron(kind, initial):
+    """The neuron type ReLUs are swapped for. `initial` is where voltages
+    start: `uniform` is Nengo's default, Uniform(0, 1); `zero` starts them at
+    0 (snnc's `initial_voltage = zero`)."""
+    state = {} if initial == "uniform" else {"initial_state": {"voltage": nengo.dists.Choice([0.0])}}
+    if kind == "lif":
+        return nengo.LIF(**state)
+    return nengo.SpikingRectifiedLinear(**state)
+
+
+def convert(model, inp, out, scale, synapse, cfg, seed=0, neuron="relu", initial="uniform"):
     """Builds the spiking Nengo network for one trial configuration."""
     conv = nengo_dl.Converter(
         model,
-        swap_activations={tf.nn.relu: nengo.SpikingRectifiedLinear()},
+        swap_activations={tf.nn.relu: spiking_neuron(neuron, initial)},
         scale_firing_rates=scale,
-        synapse=synapse,
+        synapse=synapse or None,
         inference_only=cfg["inference_only"],
     )
     # keep_history=False: probes keep only the last step's output, which is
@@ -241,7 +253,8 @@ def trial(args, model, inp, out, x_all, y_all, cfg, n_images, final=False):
     steps = args.steps if final else (args.trial_steps or args.steps)
     x, y = x_all[:n_images], y_all[:n_images]
     xp, _, n_pad = pad_to(x, y, m)
-    conv, in_node, probe = convert(model, inp, out, args.scale, args.synapse, cfg, args.seed)
+    conv, in_node, probe = convert(model, inp, out, args.scale, args.synapse, cfg, args.seed,
+                                   args.neuron, args.initial)
     t0 = time.perf_counter()
     sim = nengo_dl.Simulator(
         conv.net,
@@ -273,6 +286,7 @@ def trial(args, model, inp, out, x_all, y_all, cfg, n_images, final=False):
         "steps": steps,
         "seconds": secs,
         "seconds_median": float(np.median(runs)),
+        "images_steps_per_second_median": len(y) * steps / float(np.median(runs)),
         "seconds_all": runs,
         # throughput counts only real images, but padded ones were simulated too
         "images_steps_per_second": len(y) * steps / secs,
@@ -288,6 +302,8 @@ def trial(args, model, inp, out, x_all, y_all, cfg, n_images, final=False):
         "warmup_seconds": warm,
         "scale": args.scale,
         "synapse": args.synapse,
+        "neuron": args.neuron,
+        "initial": args.initial,
     }
     emit(rec)
     log(
@@ -500,6 +516,11 @@ def cmd_train(args):
         "steady_seconds_per_epoch": steady_epoch * scale,
         "extrapolated": len(x) != 60000,
         "epoch_seconds": [e["seconds"] for e in timer.epochs],
+        # each epoch's batches after its first, extrapolated to the epoch (and to 60k)
+        "steady_epoch_seconds": [
+            (e["steady_seconds_per_batch"] * e["batches"] if e["steady_seconds_per_batch"] else e["seconds"]) * scale
+            for e in timer.epochs
+        ],
         "fit_seconds": fit_seconds,
         "build_seconds": build,
         "test_accuracy": acc,
@@ -549,7 +570,10 @@ def main(argv=None):
     p.add_argument("--images", type=int, required=True)
     p.add_argument("--steps", type=int, required=True)
     p.add_argument("--scale", type=float, required=True, help="scale_firing_rates")
-    p.add_argument("--synapse", type=float, required=True, help="lowpass tau in seconds (e.g. 0.005)")
+    p.add_argument("--synapse", type=float, required=True, help="lowpass tau in seconds (e.g. 0.005; 0 = none)")
+    p.add_argument("--neuron", choices=["relu", "lif"], default="relu", help="swap ReLU for SpikingRectifiedLinear or LIF")
+    p.add_argument("--initial", choices=["uniform", "zero"], default="uniform",
+                   help="start voltages Uniform(0, 1) (Nengo's default) or at 0")
     p.add_argument("--minibatch", type=int, nargs="+", default=list(DEFAULT_MINIBATCHES))
     p.add_argument("--planner", nargs="+", choices=PLANNERS, default=list(PLANNERS))
     p.add_argument("--unroll", type=int, nargs="+", default=list(DEFAULT_UNROLLS),
