@@ -1,18 +1,25 @@
 #!/usr/bin/env python3
 """Seconds per training epoch, snnc and NengoDL side by side, in one run.
 
-    python3 bench/train.py [--epochs 1]
+    python3 bench/train.py [--networks seed,k2s,deep] [--images 60000] [--epochs 3]
 
-Trains the seed network of specs/mnist.snn (rate mode, RMSprop 0.001,
-batch 200, 60k MNIST images from ../shared/data/mnist) for one epoch with
-`snnc train` and with NengoDL (bench/nengo/peer.py train-epoch, in the venv
-bench/nengo/setup.sh makes), and prints both and the ratio. snnc's params
-go to a temporary file, so the shipped ones are left alone.
+Trains each network in rate mode (RMSprop 0.001, batch 200, the first
+`--images` MNIST training images from ../shared/data/mnist, no validation
+split) with `snnc train` and with NengoDL (bench/nengo/peer.py train-epoch,
+in the venv bench/nengo/setup.sh makes), and prints seconds per epoch in
+the steady state, scaled to all 60,000 images: the median over the epochs
+after the first (NengoDL's are timed from the end of each epoch's first
+batch, so its graph tracing is excluded), every epoch's figure as the
+spread, and the ratio. Networks: `seed` (specs/mnist.snn), `k2s` (NengoDL's
+keras-to-snn example: conv 32 -> conv 64 stride 2 -> dense 10) and `deep`
+(specs/deep.snn). snnc's params go to a temporary directory, so the
+shipped ones are left alone.
 """
 
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -20,49 +27,109 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SNNC = os.path.join(ROOT, "target", "release", "snnc")
 VENV_PY = os.path.join(ROOT, "target", "nengo-venv", "bin", "python")
-DATA = os.path.join(ROOT, "..", "shared", "data", "mnist")
+DATA = os.path.abspath(os.path.join(ROOT, "..", "shared", "data", "mnist"))
+
+K2S = """network k2s {
+    input image: 28x28x1
+    conv0 = conv2d(image, filters=32, kernel=3x3, activation=relu)
+    conv1 = conv2d(conv0, filters=64, kernel=3x3, strides=2, activation=relu)
+    flat  = flatten(conv1)
+    out   = dense(flat, units=10)
+}
+probe pred = out
+"""
+
+SPECS = {"seed": "specs/mnist.snn", "deep": "specs/deep.snn", "k2s": None}
+
+
+def spec_text(network, images, epochs, save):
+    """The network's training spec on `images` images for `epochs` epochs,
+    saving to `save`, as NengoDL's side trains: RMSprop 0.001, batch 200,
+    no validation split."""
+    train = (
+        "train {\n"
+        f"    network   = {network if network != 'seed' else 'mnist'}\n"
+        f'    data      = mnist_idx("{DATA}", split=train, limit={images}, pixel_max=10)\n'
+        "    optimizer = rmsprop(lr=0.001)\n"
+        "    loss pred = sparse_categorical_crossentropy(from_logits=true)\n"
+        f"    epochs    = {epochs}\n"
+        "    batch     = 200\n"
+        "    seed      = 0\n"
+        f"    save      = {json.dumps(save)}\n"
+        "}\n"
+    )
+    if SPECS[network] is None:
+        return K2S + train
+    with open(os.path.join(ROOT, SPECS[network])) as f:
+        text = f.read()
+    # Keep everything but the spec's own train and run blocks.
+    head = text.split("\ntrain {", 1)[0]
+    return head + "\n" + train
+
+
+def steady(per_epoch):
+    """The median of the epochs after the first (all of them if only one)."""
+    rest = per_epoch[1:] or per_epoch
+    return statistics.median(rest)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--networks", default="seed,k2s,deep")
+    ap.add_argument("--images", type=int, default=60000, help="training images per epoch (figures scale to 60k)")
+    ap.add_argument("--epochs", type=int, default=3, help="epochs per side; the first is left out of the median")
+    ap.add_argument("--no-nengo", action="store_true")
     args = ap.parse_args()
+    for n in args.networks.split(","):
+        if n not in SPECS:
+            sys.exit(f"unknown network `{n}`; the networks are {', '.join(SPECS)}")
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    if not args.no_nengo and not os.path.exists(VENV_PY):
+        subprocess.run(["bash", os.path.join(ROOT, "bench", "nengo", "setup.sh")], check=True)
+    scale = 60000 / args.images
 
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        # The same spec, saving its params somewhere harmless.
-        with open(os.path.join(ROOT, "specs", "mnist.snn")) as f:
-            spec = f.read().replace('"../examples/mnist_params.npz"', json.dumps(os.path.join(tmp, "p.npz")))
-            spec = spec.replace('"../../shared/data/mnist"', json.dumps(os.path.abspath(DATA)))
-            spec = spec.replace('"../examples/data"', json.dumps(os.path.join(ROOT, "examples", "data")))
-            # All 60,000 images, as the NengoDL side trains on (the shipped
-            # spec holds 10% out for validation and tuning).
-            spec = spec.replace("    validation_split = 0.1\n", "")
-        path = os.path.join(tmp, "mnist.snn")
-        with open(path, "w") as f:
-            f.write(spec)
-        out = subprocess.run([SNNC, "train", path, "--epochs", str(args.epochs), "--format", "json"],
-                             capture_output=True, text=True)
-        if out.returncode != 0:
-            sys.exit(out.stderr)
-        epochs = [json.loads(l) for l in out.stdout.splitlines() if l.startswith("{")]
-        snnc_s = min(e.get("train_seconds", e.get("seconds", 0)) for e in epochs if "epoch" in e)
-        snnc_acc = epochs[-1].get("test", {}).get("accuracy")
+        for net in args.networks.split(","):
+            path = os.path.join(tmp, f"{net}.snn")
+            with open(path, "w") as f:
+                f.write(spec_text(net, args.images, args.epochs, os.path.join(tmp, f"{net}.npz")))
+            out = subprocess.run([SNNC, "train", path, "--format", "json"], capture_output=True, text=True)
+            if out.returncode != 0:
+                sys.exit(out.stderr)
+            epochs = [json.loads(l) for l in out.stdout.splitlines() if l.startswith("{")]
+            snnc_epochs = [e["train_seconds"] * scale for e in epochs if "epoch" in e and "train_seconds" in e]
+            row = {"net": net, "snnc": steady(snnc_epochs), "snnc_all": snnc_epochs, "nengo": None}
+            if not args.no_nengo:
+                peer = subprocess.run([VENV_PY, os.path.join(ROOT, "bench", "nengo", "peer.py"), "train-epoch",
+                                       "--spec", "seed" if net == "seed" else net, "--data", DATA, "--batch", "200",
+                                       "--epochs", str(args.epochs), "--pixel-max", "10", "--limit", str(args.images)],
+                                      capture_output=True, text=True)
+                if peer.returncode != 0:
+                    sys.exit(peer.stderr[-4000:])
+                r = [json.loads(l) for l in peer.stdout.splitlines() if l.startswith("{") and '"train"' in l][-1]
+                row["nengo_all"] = r["steady_epoch_seconds"]
+                row["nengo"] = steady(r["steady_epoch_seconds"])
+                row["nengo_first"] = r["epoch_seconds"][0] * scale
+            rows.append(row)
+            print(f"{net}: snnc {row['snnc']:.1f} s/epoch" + (f", NengoDL {row['nengo']:.1f} s/epoch, "
+                  f"{row['nengo'] / row['snnc']:.1f}x" if row["nengo"] else ""), flush=True)
 
-        if not os.path.exists(VENV_PY):
-            subprocess.run(["bash", os.path.join(ROOT, "bench", "nengo", "setup.sh")], check=True)
-        # The same pixel scale as the spec's train data (pixel_max=10).
-        peer = subprocess.run([VENV_PY, os.path.join(ROOT, "bench", "nengo", "peer.py"), "train-epoch",
-                               "--data", DATA, "--batch", "200", "--epochs", str(args.epochs), "--pixel-max", "10",
-                               "--params-out", os.path.join(tmp, "nengo.npz")], capture_output=True, text=True)
-        if peer.returncode != 0:
-            sys.exit(peer.stderr)
-        nengo = [json.loads(l) for l in peer.stdout.splitlines() if l.startswith("{") and '"train"' in l][-1]
-
-    print(f"{'engine':<10} {'s/epoch':>8} {'test acc':>9}")
-    print(f"{'snnc':<10} {snnc_s:>8.1f} {snnc_acc if snnc_acc is not None else float('nan'):>9.4f}")
-    print(f"{'nengo-dl':<10} {nengo['seconds_per_epoch']:>8.1f} {nengo.get('test_accuracy', float('nan')):>9.4f}")
-    print(f"snnc is {nengo['seconds_per_epoch'] / snnc_s:.1f}x faster per epoch")
+    print()
+    print(f"seconds per epoch of 60,000 images (measured on {args.images}), steady state: median of epochs 2-{args.epochs}")
+    print()
+    print("| network | snnc | NengoDL | NengoDL / snnc |")
+    print("|---|---|---|---|")
+    for r in rows:
+        dl = r["nengo"]
+        nengo_s = f"{dl:.1f} s" if dl else "-"
+        ratio = f"{dl / r['snnc']:.1f}x" if dl else "-"
+        print(f"| {r['net']} | {r['snnc']:.1f} s | {nengo_s} | {ratio} |")
+    print()
+    for r in rows:
+        print(f"- {r['net']}: snnc epochs {', '.join(f'{x:.1f}' for x in r['snnc_all'])} s"
+              + (f"; NengoDL epochs {', '.join(f'{x:.1f}' for x in r['nengo_all'])} s (first epoch with tracing: "
+                 f"{r['nengo_first']:.1f} s)" if r["nengo"] else ""))
 
 
 if __name__ == "__main__":
