@@ -112,6 +112,15 @@ pub fn write_atomic(
     path: &Path,
     write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> Result<(), IoError> {
+    write_atomic_file(path, |w| write(w))
+}
+
+/// [`write_atomic`] for writers that need to seek (a zip archive patches
+/// its member sizes): `write` gets the buffered temporary file itself.
+pub fn write_atomic_file(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
+) -> Result<(), IoError> {
     let file_name = path.file_name().ok_or_else(|| {
         IoError::new(path, "cannot write: the path has no file name")
             .with_help("give a file path such as out/params.npz")
@@ -240,6 +249,64 @@ fn remove_stale_temps(dir: &Path, name: &str) {
         if !alive(pid) && entry.file_type().is_ok_and(|t| t.is_file()) {
             let _ = fs::remove_file(entry.path());
         }
+    }
+}
+
+/// A temporary file beside `path` for data that is written in pieces
+/// before the file at `path` is assembled from it (a streamed `.npz`):
+/// named like [`write_atomic`]'s temp files, so a crashed process's scratch
+/// is removed by the next write to `path`, registered for removal on
+/// Ctrl-C, and removed when dropped.
+pub struct ScratchFile {
+    path: PathBuf,
+    file: Option<BufWriter<File>>,
+    _registered: Registered,
+}
+
+impl ScratchFile {
+    pub fn beside(path: &Path) -> Result<ScratchFile, IoError> {
+        let name = path.file_name().ok_or_else(|| {
+            IoError::new(path, "cannot write: the path has no file name")
+                .with_help("give a file path such as out/probes.npz")
+        })?;
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let (tmp, file) = create_temp(path, &dir, &name.to_string_lossy())?;
+        let registered = Registered::new(&tmp);
+        Ok(ScratchFile {
+            path: tmp,
+            file: Some(BufWriter::new(file)),
+            _registered: registered,
+        })
+    }
+
+    /// Appends bytes.
+    pub fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match &mut self.file {
+            Some(f) => f.write_all(bytes),
+            None => Err(std::io::Error::other("scratch file already read back")),
+        }
+    }
+
+    /// Everything written so far, for reading from the start.
+    pub fn read_back(&mut self) -> std::io::Result<File> {
+        if let Some(f) = self.file.take() {
+            f.into_inner().map_err(|e| e.into_error())?;
+        }
+        File::open(&self.path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for ScratchFile {
+    fn drop(&mut self) {
+        drop(self.file.take());
+        let _ = fs::remove_file(&self.path);
     }
 }
 
@@ -386,7 +453,7 @@ fn create_temp(path: &Path, dir: &Path, name: &str) -> Result<(PathBuf, File), I
 
 fn fill_and_sync(
     file: File,
-    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    write: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
     let mut w = BufWriter::new(file);
     write(&mut w)?;

@@ -18,8 +18,10 @@ mod npz;
 pub mod params;
 pub mod spec_files;
 
-pub use atomic::{remove_interrupted_files, replaceable, write_atomic, PathLock};
+pub use atomic::{
+    remove_interrupted_files, replaceable, write_atomic, write_atomic_file, PathLock, ScratchFile,
+};
 pub use error::{IoError, ParseError};
 pub use idx::{parse_idx, read_idx, IdxArray};
 pub use npy::{encode_npy, parse_npy, read_npy, shape_repr, write_npy, ArrayData, NdArray};
-pub use npz::{read_npz, write_npz};
+pub use npz::{read_npz, write_npz, NpzStream};

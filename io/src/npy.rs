@@ -444,18 +444,13 @@ pub fn read_npy(path: &Path) -> Result<NdArray, IoError> {
 // Writing
 // ---------------------------------------------------------------------------
 
-/// Encodes an array as a `.npy` file (version 1.0, or 2.0 if the header
-/// would exceed 65535 bytes), C order, little-endian.
-///
-/// The array must be consistent (see [`NdArray::check`]); the file-writing
-/// functions check that and report an error instead.
-pub fn encode_npy(a: &NdArray) -> Vec<u8> {
-    debug_assert!(a.check().is_ok(), "encode_npy: {:?}", a.check());
-    let dtype = a.data.dtype();
+/// The `.npy` header (magic, version, dict, padding) of an array of
+/// `dtype` and `shape`: what precedes its C-order little-endian values.
+pub(super) fn npy_header(dtype: Dtype, shape: &[usize]) -> Vec<u8> {
     let dict = format!(
         "{{'descr': '{}', 'fortran_order': False, 'shape': {}, }}",
         dtype.descr(),
-        shape_repr(&a.shape)
+        shape_repr(shape)
     );
     // NumPy pads with spaces and a final newline so that the data starts on
     // a 64-byte boundary (lets readers memory-map aligned arrays).
@@ -470,7 +465,7 @@ pub fn encode_npy(a: &NdArray) -> Vec<u8> {
         (2u8, 12usize)
     };
     let header_len = padded_len(preamble);
-    let mut out = Vec::with_capacity(preamble + header_len + a.len() * dtype.itemsize());
+    let mut out = Vec::with_capacity(preamble + header_len);
     out.extend_from_slice(MAGIC);
     out.push(version);
     out.push(0);
@@ -483,6 +478,19 @@ pub fn encode_npy(a: &NdArray) -> Vec<u8> {
     out.extend_from_slice(dict.as_bytes());
     out.resize(preamble + header_len - 1, b' ');
     out.push(b'\n');
+    out
+}
+
+/// Encodes an array as a `.npy` file (version 1.0, or 2.0 if the header
+/// would exceed 65535 bytes), C order, little-endian.
+///
+/// The array must be consistent (see [`NdArray::check`]); the file-writing
+/// functions check that and report an error instead.
+pub fn encode_npy(a: &NdArray) -> Vec<u8> {
+    debug_assert!(a.check().is_ok(), "encode_npy: {:?}", a.check());
+    let dtype = a.data.dtype();
+    let mut out = npy_header(dtype, &a.shape);
+    out.reserve(a.len() * dtype.itemsize());
     match &a.data {
         ArrayData::F32(v) => v
             .iter()

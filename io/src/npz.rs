@@ -13,9 +13,10 @@ use std::path::Path;
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipArchive, ZipWriter};
 
-use super::atomic::write_atomic;
+use super::atomic::{write_atomic, write_atomic_file, ScratchFile};
 use super::error::IoError;
-use super::npy::{encode_npy, parse_npy_detailed, NdArray};
+use super::npy::{encode_npy, npy_header, parse_npy_detailed, NdArray};
+use super::npy_header::Dtype;
 
 /// Upper bound on the buffer reserved up front for one member; the size in
 /// the zip directory is untrusted, so larger members just grow the buffer.
@@ -241,11 +242,149 @@ fn encode_npz(arrays: &[(&str, &NdArray)]) -> zip::result::ZipResult<Vec<u8>> {
     Ok(zip.finish()?.into_inner())
 }
 
+/// An `.npz` written as its values arrive, for arrays too large to hold:
+/// each member's values are appended to a scratch file beside the output,
+/// and [`NpzStream::finish`] copies them into the archive (uncompressed,
+/// like [`write_npz`], atomically). Memory stays flat in the arrays' size.
+pub struct NpzStream {
+    path: std::path::PathBuf,
+    members: Vec<StreamMember>,
+}
+
+struct StreamMember {
+    name: String,
+    dtype: Dtype,
+    shape: Vec<usize>,
+    values: usize,
+    scratch: ScratchFile,
+}
+
+impl NpzStream {
+    /// Members `(name, shape)` of f64 values (`f64`) or f32 values.
+    pub fn create(
+        path: &Path,
+        members: &[(&str, Vec<usize>)],
+        f64: bool,
+    ) -> Result<NpzStream, IoError> {
+        let mut out = Vec::new();
+        for (i, (name, shape)) in members.iter().enumerate() {
+            if name.is_empty() || members[..i].iter().any(|(n, _)| n == name) {
+                return Err(IoError::new(
+                    path,
+                    format!("member '{name}.npy' is empty or used twice"),
+                )
+                .with_help("give every array a distinct, non-empty name"));
+            }
+            out.push(StreamMember {
+                name: name.to_string(),
+                dtype: if f64 { Dtype::F64 } else { Dtype::F32 },
+                shape: shape.clone(),
+                values: 0,
+                scratch: ScratchFile::beside(path)?,
+            });
+        }
+        Ok(NpzStream {
+            path: path.to_path_buf(),
+            members: out,
+        })
+    }
+
+    /// Appends values to member `index` (stored as the stream's type).
+    pub fn append(
+        &mut self,
+        index: usize,
+        values: impl Iterator<Item = f64>,
+    ) -> Result<(), IoError> {
+        let Some(m) = self.members.get_mut(index) else {
+            return Err(IoError::new(
+                &self.path,
+                format!("no member #{index} in this archive"),
+            ));
+        };
+        let mut bytes = Vec::new();
+        for x in values {
+            m.values += 1;
+            match m.dtype {
+                Dtype::F64 => bytes.extend_from_slice(&x.to_le_bytes()),
+                _ => bytes.extend_from_slice(&(x as f32).to_le_bytes()),
+            }
+        }
+        m.scratch.write_all(&bytes).map_err(|e| {
+            IoError::os(&self.path, "could not write a scratch file", &e)
+                .at(format!("scratch file '{}'", m.scratch.path().display()))
+        })
+    }
+
+    /// Writes the archive from the scratch files, which are then removed,
+    /// followed by the small in-memory arrays `extra`.
+    pub fn finish(mut self, extra: &[(&str, &NdArray)]) -> Result<(), IoError> {
+        for (name, _) in extra {
+            if name.is_empty() || self.members.iter().any(|m| m.name == *name) {
+                return Err(IoError::new(
+                    &self.path,
+                    format!("member '{name}.npy' is empty or used twice"),
+                )
+                .with_help("give every array a distinct, non-empty name"));
+            }
+        }
+        for m in &self.members {
+            let want: usize = m.shape.iter().product();
+            if m.values != want {
+                return Err(IoError::new(
+                    &self.path,
+                    format!(
+                        "member '{}.npy' got {} values, its shape {:?} holds {want}",
+                        m.name, m.values, m.shape
+                    ),
+                )
+                .with_help("this is a bug in the code that streamed the array"));
+            }
+        }
+        let mut readers = Vec::new();
+        for m in &mut self.members {
+            let file = m.scratch.read_back().map_err(|e| {
+                IoError::os(&self.path, "could not read a scratch file back", &e)
+                    .at(format!("scratch file '{}'", m.scratch.path().display()))
+            })?;
+            readers.push(file);
+        }
+        let members = &self.members;
+        write_atomic_file(&self.path, |w| {
+            let mut zip = ZipWriter::new(w);
+            for (m, reader) in members.iter().zip(&mut readers) {
+                let header = npy_header(m.dtype, &m.shape);
+                let bytes = header.len() as u64 + (m.values * m.dtype.itemsize()) as u64;
+                let options = SimpleFileOptions::default()
+                    .compression_method(CompressionMethod::Stored)
+                    .last_modified_time(DateTime::default())
+                    .unix_permissions(0o644)
+                    .large_file(bytes >= u64::from(u32::MAX));
+                zip.start_file(format!("{}.npy", m.name), options)?;
+                zip.write_all(&header)?;
+                std::io::copy(reader, &mut zip)?;
+            }
+            for (name, a) in extra {
+                let bytes = encode_npy(a);
+                let options = SimpleFileOptions::default()
+                    .compression_method(CompressionMethod::Stored)
+                    .last_modified_time(DateTime::default())
+                    .unix_permissions(0o644)
+                    .large_file(bytes.len() as u64 >= u64::from(u32::MAX));
+                zip.start_file(format!("{name}.npy"), options)?;
+                zip.write_all(&bytes)?;
+            }
+            zip.finish()?;
+            Ok(())
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::atomic::tests::scratch_dir;
     use crate::npy::ArrayData;
+    use std::fs;
 
     fn all_dtypes() -> Vec<(String, NdArray)> {
         let arrays = vec![
@@ -263,6 +402,53 @@ mod tests {
 
     fn as_refs(v: &[(String, NdArray)]) -> Vec<(&str, &NdArray)> {
         v.iter().map(|(n, a)| (n.as_str(), a)).collect()
+    }
+
+    /// A streamed archive, fed in pieces, is byte for byte what
+    /// `write_npz` writes from the whole arrays, and leaves no scratch file.
+    #[test]
+    fn a_streamed_npz_equals_the_written_one() {
+        let dir = scratch_dir("npz-stream");
+        let a: Vec<f32> = (0..24).map(|x| x as f32 * 0.5 - 3.0).collect();
+        let b: Vec<f32> = (0..6).map(|x| x as f32).collect();
+        let whole = dir.join("whole.npz");
+        let (na, nb) = (
+            NdArray::from_f32(vec![4, 2, 3], a.clone()),
+            NdArray::from_f32(vec![2, 3], b.clone()),
+        );
+        // An extra in-memory array of another type follows the streamed ones.
+        let k = NdArray {
+            shape: vec![2],
+            data: ArrayData::I64(vec![1, 4]),
+        };
+        write_npz(&whole, &[("a", &na), ("b", &nb), ("k", &k)]).unwrap();
+        let streamed = dir.join("streamed.npz");
+        let mut s = NpzStream::create(&streamed, &[("a", vec![4, 2, 3]), ("b", vec![2, 3])], false)
+            .unwrap();
+        for (ca, cb) in a.chunks(12).zip(b.chunks(3)) {
+            s.append(0, ca.iter().map(|&x| f64::from(x))).unwrap();
+            s.append(1, cb.iter().map(|&x| f64::from(x))).unwrap();
+        }
+        s.finish(&[("k", &k)]).unwrap();
+        assert_eq!(fs::read(&whole).unwrap(), fs::read(&streamed).unwrap());
+        let mut names: Vec<String> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["streamed.npz", "whole.npz"]);
+    }
+
+    /// Too few values is a bug the archive refuses to hide.
+    #[test]
+    fn a_short_stream_is_refused() {
+        let dir = scratch_dir("npz-short");
+        let path = dir.join("p.npz");
+        let mut s = NpzStream::create(&path, &[("a", vec![2, 2])], true).unwrap();
+        s.append(0, [1.0, 2.0, 3.0].into_iter()).unwrap();
+        let e = s.finish(&[]).unwrap_err().to_string();
+        assert!(e.contains("got 3 values"), "{e}");
+        assert!(!path.exists());
     }
 
     /// An npz as np.savez_compressed would write it (deflated members).

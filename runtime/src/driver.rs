@@ -409,6 +409,60 @@ pub fn simulate_in<T: Real>(
     })
 }
 
+/// [`simulate_in`] examples `range` a batch of at most `batch` at a time,
+/// each batch's outputs handed to `fold` in order (with the examples'
+/// range in the data) and then dropped, so that memory does not grow with
+/// the number of examples. The engine is built once; `progress` counts the
+/// examples of `range` done. Returns the compile and total
+/// seconds as [`Simulated`] does, with no outputs.
+#[allow(clippy::too_many_arguments)]
+pub fn simulate_folded<T: Real>(
+    kind: EngineKind,
+    net: &Network,
+    model: &Model,
+    loaded: &Loaded,
+    range: std::ops::Range<usize>,
+    batch: usize,
+    probes: &[BoundProbe],
+    cfg: &SimConfig,
+    progress: &(dyn Fn(usize) + Sync),
+    fold: &mut dyn FnMut(std::ops::Range<usize>, Vec<SimOutput<T>>) -> Result<(), String>,
+) -> Result<Simulated<T>, String> {
+    let dataset = &loaded.dataset;
+    let input_size = net.inputs().next().map_or(0, |i| net.nodes[i].size());
+    let per_step = dataset.steps_per_example(input_size);
+    let node_params: Vec<NodeParams<T>> = params::node_params(loaded.params.as_ref(), net);
+    let start = Instant::now();
+    let cannot = |e: SimError| format!("cannot simulate: {e}");
+    let engine = build(kind, net, model, &node_params, probes, cfg).map_err(cannot)?;
+    let (start_at, end) = (range.start, range.end.min(dataset.len()));
+    for first in (start_at..end).step_by(batch.max(1)) {
+        let images = first..(first + batch.max(1)).min(end);
+        let inputs: Vec<Vec<T>> = images
+            .clone()
+            .map(|i| {
+                dataset
+                    .example(i)
+                    .iter()
+                    .map(|&x| T::from_f64(x as f64))
+                    .collect()
+            })
+            .collect();
+        let examples: Vec<InputSeq<T>> = inputs
+            .iter()
+            .map(|x| InputSeq::new(x, per_step.is_some()))
+            .collect();
+        let tick = |done: usize| progress(first - start_at + done);
+        let outputs = engine.run_batch(&examples, &tick).map_err(cannot)?;
+        fold(images, outputs)?;
+    }
+    Ok(Simulated {
+        outputs: Vec::new(),
+        compile_seconds: engine.compile_seconds(),
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
 /// Simulates examples `range` of the data on the JIT in `precision`;
 /// outputs as `f64`.
 pub fn simulate(

@@ -8,7 +8,7 @@ use snnc_compiler::ir::{BoundProbe, Model, Network, Neuron, ReadAt, Synapse};
 
 use crate::analysis::latency::argmax;
 use crate::engine::{Real, SimOutput};
-use crate::io::{write_npz, IoError, NdArray};
+use crate::io::{IoError, NdArray, NpzStream};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LayerStats {
@@ -137,10 +137,10 @@ pub struct LayerFiring {
 }
 
 impl LayerFiring {
-    fn new(name: &str, neuron: Neuron, neurons: usize) -> Self {
+    fn new(name: &str, neuron: &str, neurons: usize) -> Self {
         LayerFiring {
             name: name.to_string(),
-            neuron: neuron.name().to_string(),
+            neuron: neuron.to_string(),
             neurons,
             rate_sum_hz: Vec::new(),
             max_rate_hz: Vec::new(),
@@ -148,17 +148,11 @@ impl LayerFiring {
         }
     }
 
-    /// Adds one image, from the rates (Hz) of its neurons.
-    fn push_image(&mut self, rates: impl Iterator<Item = f64>) {
-        let (mut sum, mut max, mut silent) = (0.0f64, 0.0f64, 0usize);
-        for rate in rates {
-            sum += rate;
-            max = max.max(rate);
-            silent += usize::from(rate <= 0.0);
-        }
-        self.rate_sum_hz.push(sum);
-        self.max_rate_hz.push(max);
-        self.silent.push(silent);
+    /// Adds one image's firing.
+    fn push(&mut self, image: ImageFiring) {
+        self.rate_sum_hz.push(image.rate_sum_hz);
+        self.max_rate_hz.push(image.max_rate_hz);
+        self.silent.push(image.silent);
     }
 
     /// Appends the images of `later`, the same layer on the images after
@@ -172,61 +166,313 @@ impl LayerFiring {
     /// The layer's mean and largest rate and its silent fraction over all
     /// its images.
     pub fn stats(&self) -> LayerStats {
-        let images = self.rate_sum_hz.len();
-        let sum: f64 = self.rate_sum_hz.iter().fold(0.0, |a, &x| a + x);
-        let max = self.max_rate_hz.iter().fold(0.0f64, |a, &x| a.max(x));
-        let silent: usize = self.silent.iter().sum();
-        let total = (self.neurons * images).max(1) as f64;
-        LayerStats {
-            name: self.name.clone(),
-            neuron: self.neuron.clone(),
-            neurons: self.neurons,
-            mean_rate_hz: sum / total,
-            max_rate_hz: max,
-            silent_fraction: silent as f64 / total,
+        let mut totals = FiringTotals::default();
+        for ((&rate_sum_hz, &max_rate_hz), &silent) in self
+            .rate_sum_hz
+            .iter()
+            .zip(&self.max_rate_hz)
+            .zip(&self.silent)
+        {
+            totals.add(ImageFiring {
+                rate_sum_hz,
+                max_rate_hz,
+                silent,
+            });
         }
+        totals.stats(&self.name, &self.neuron, self.neurons)
     }
 }
 
-/// Firing of every spiking node, image by image, from the spike counts.
-pub fn layer_firing<T>(
-    net: &Network,
-    model: &Model,
-    outputs: &[SimOutput<T>],
-    steps: usize,
-    dt: f64,
-) -> Vec<LayerFiring> {
-    let seconds = steps as f64 * dt;
-    let mut layers = Vec::new();
-    for (id, node) in net.nodes.iter().enumerate() {
-        let Some(neuron) = model.nodes[id].neuron.filter(|n| n.is_spiking()) else {
-            continue;
+/// One image's firing in one layer: the sum of its neurons' rates, the
+/// highest rate and the neurons that never fired.
+#[derive(Clone, Copy, Debug)]
+struct ImageFiring {
+    rate_sum_hz: f64,
+    max_rate_hz: f64,
+    silent: usize,
+}
+
+impl ImageFiring {
+    /// From the rates (Hz) of the image's neurons, summed in neuron order.
+    fn of(rates: impl Iterator<Item = f64>) -> Self {
+        let mut image = ImageFiring {
+            rate_sum_hz: 0.0,
+            max_rate_hz: 0.0,
+            silent: 0,
         };
-        let mut layer = LayerFiring::new(&node.name, neuron, node.size());
-        for out in outputs {
-            layer.push_image(out.spike_counts[id].iter().map(|&c| c as f64 / seconds));
+        for rate in rates {
+            image.rate_sum_hz += rate;
+            image.max_rate_hz = image.max_rate_hz.max(rate);
+            image.silent += usize::from(rate <= 0.0);
         }
-        layers.push(layer);
+        image
     }
-    layers
 }
 
-/// Firing statistics of every spiking node, from the spike counts.
-pub fn layer_stats<T>(
+/// A layer's images folded in image order: the one definition of how
+/// [`LayerStats`] is summed, shared by a run that keeps no image
+/// ([`RunTally`]) and by [`LayerFiring::stats`] over a shard's or merged
+/// images, so both give the same bits.
+#[derive(Clone, Copy, Debug, Default)]
+struct FiringTotals {
+    images: usize,
+    rate_sum_hz: f64,
+    max_rate_hz: f64,
+    silent: usize,
+}
+
+impl FiringTotals {
+    fn add(&mut self, image: ImageFiring) {
+        self.images += 1;
+        self.rate_sum_hz += image.rate_sum_hz;
+        self.max_rate_hz = self.max_rate_hz.max(image.max_rate_hz);
+        self.silent += image.silent;
+    }
+
+    fn stats(&self, name: &str, neuron: &str, neurons: usize) -> LayerStats {
+        let total = (neurons * self.images).max(1) as f64;
+        LayerStats {
+            name: name.to_string(),
+            neuron: neuron.to_string(),
+            neurons,
+            mean_rate_hz: self.rate_sum_hz / total,
+            max_rate_hz: self.max_rate_hz,
+            silent_fraction: self.silent as f64 / total,
+        }
+    }
+}
+
+/// What a run reports, folded in a batch of images at a time, so that a
+/// run's memory does not grow with its number of images: the accuracy
+/// count, each layer's rate statistics and which layers' spike counts
+/// saturated. Folding the images in order gives the same sums as a pass
+/// over all of them, and the same bits as [`LayerFiring::stats`]; a
+/// shard's tally also keeps its layers' [`LayerFiring`] (three numbers per
+/// layer and image), which `snnc merge` needs to fold the shards exactly.
+#[derive(Clone, Debug)]
+pub struct RunTally {
+    read: AccuracyRead,
+    correct: usize,
+    read_step: usize,
+    layers: Vec<LayerTally>,
+    saturated: Vec<bool>,
+}
+
+/// Which probe the accuracy is read from, and where (see [`accuracy`]).
+#[derive(Clone, Debug)]
+pub struct AccuracyRead {
+    pub probe: BoundProbe,
+    /// The probe's index among the run's probes.
+    pub index: usize,
+    /// The probed node's size.
+    pub size: usize,
+    pub at: ReadAt,
+    pub steps: usize,
+}
+
+impl RunTally {
+    /// `rate_probes` are the run's probes from [`rate_probes`], the first at
+    /// index `rate_first` among its probes. With `keep_images`, each
+    /// layer's firing is also kept image by image ([`RunTally::firing`]).
+    pub fn new(
+        net: &Network,
+        model: &Model,
+        read: AccuracyRead,
+        dt: f64,
+        rate_probes: &[BoundProbe],
+        rate_first: usize,
+        keep_images: bool,
+    ) -> Self {
+        let mut layers = spiking_layers(net, model, read.steps, dt);
+        layers.extend(probed_rate_layers(net, model, rate_probes, rate_first));
+        if keep_images {
+            for layer in &mut layers {
+                layer.images = Some(LayerFiring::new(
+                    &layer.name,
+                    layer.neuron.name(),
+                    layer.neurons,
+                ));
+            }
+        }
+        layers.sort_by_key(|l| l.node);
+        RunTally {
+            read_step: 0,
+            read,
+            correct: 0,
+            layers,
+            saturated: vec![false; net.nodes.len()],
+        }
+    }
+
+    /// Folds in the outputs of consecutive images and their labels.
+    pub fn add<T: Real>(&mut self, outputs: &[SimOutput<T>], labels: &[u32]) {
+        let r = &self.read;
+        let (correct, read_step) =
+            accuracy(outputs, &r.probe, r.index, r.size, r.at, r.steps, labels);
+        self.correct += correct;
+        self.read_step = read_step;
+        for out in outputs {
+            for layer in &mut self.layers {
+                layer.add(out);
+            }
+            for (seen, counts) in self.saturated.iter_mut().zip(&out.spike_counts) {
+                *seen |= counts.contains(&u32::MAX);
+            }
+        }
+    }
+
+    /// Images whose reported class was right.
+    pub fn correct(&self) -> usize {
+        self.correct
+    }
+
+    /// The step the accuracy was read at (1-based; 0 when nothing was read).
+    pub fn read_step(&self) -> usize {
+        self.read_step
+    }
+
+    /// Every spiking and probed rate layer's statistics, in network order.
+    pub fn layers(&self) -> Vec<LayerStats> {
+        self.layers.iter().map(LayerTally::stats).collect()
+    }
+
+    /// Every layer's firing image by image, in network order, when the
+    /// tally was made `keep_images` (empty otherwise).
+    pub fn firing(&self) -> Vec<LayerFiring> {
+        self.layers
+            .iter()
+            .filter_map(|l| l.images.clone())
+            .collect()
+    }
+
+    /// The layers where some neuron's spike count reached `u32::MAX`
+    /// (counts saturate there): their rates are wrong, usually because
+    /// `scale_firing_rates` is far too large.
+    pub fn saturated(&self, net: &Network) -> Vec<String> {
+        net.nodes
+            .iter()
+            .zip(&self.saturated)
+            .filter(|(_, &s)| s)
+            .map(|(n, _)| n.name.clone())
+            .collect()
+    }
+}
+
+/// One layer's rates folded in image by image: what [`LayerStats`]
+/// reports, without keeping any image's rates (only, for a shard, the
+/// three numbers per image of its [`LayerFiring`]).
+#[derive(Clone, Debug)]
+struct LayerTally {
+    node: usize,
+    name: String,
+    neuron: Neuron,
+    neurons: usize,
+    /// Where the rates come from: the spike counts (over `seconds`), or the
+    /// last row of a rate probe (times `hz_per_output`).
+    source: RateSource,
+    totals: FiringTotals,
+    images: Option<LayerFiring>,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum RateSource {
+    Spikes { seconds: f64 },
+    Probe { index: usize, hz_per_output: f64 },
+}
+
+impl LayerTally {
+    fn new(net: &Network, node: usize, neuron: Neuron, source: RateSource) -> Self {
+        LayerTally {
+            node,
+            name: net.nodes[node].name.clone(),
+            neuron,
+            neurons: net.nodes[node].size(),
+            source,
+            totals: FiringTotals::default(),
+            images: None,
+        }
+    }
+
+    /// Folds in one image's output.
+    fn add<T: Real>(&mut self, out: &SimOutput<T>) {
+        let image = match self.source {
+            RateSource::Spikes { seconds } => {
+                let counts = out
+                    .spike_counts
+                    .get(self.node)
+                    .map_or(&[][..], Vec::as_slice);
+                ImageFiring::of(counts.iter().map(|&c| c as f64 / seconds))
+            }
+            RateSource::Probe {
+                index,
+                hz_per_output,
+            } => {
+                let row = out.probes.get(index).map_or(&[][..], Vec::as_slice);
+                ImageFiring::of(
+                    row.iter()
+                        .take(self.neurons)
+                        .map(|&x| Real::to_f64(x) * hz_per_output),
+                )
+            }
+        };
+        self.totals.add(image);
+        if let Some(images) = &mut self.images {
+            images.push(image);
+        }
+    }
+
+    /// A layer's mean and largest rate and its silent fraction.
+    fn stats(&self) -> LayerStats {
+        self.totals
+            .stats(&self.name, self.neuron.name(), self.neurons)
+    }
+}
+
+/// A tally of every spiking node, reading its spike counts.
+fn spiking_layers(net: &Network, model: &Model, steps: usize, dt: f64) -> Vec<LayerTally> {
+    let seconds = steps as f64 * dt;
+    (0..net.nodes.len())
+        .filter_map(|id| {
+            let neuron = model.nodes[id].neuron.filter(|n| n.is_spiking())?;
+            Some(LayerTally::new(
+                net,
+                id,
+                neuron,
+                RateSource::Spikes { seconds },
+            ))
+        })
+        .collect()
+}
+
+/// A tally of every rate layer probed by `probes` (from [`rate_probes`];
+/// `first` is the index of the first of them among the run's probes).
+fn probed_rate_layers(
     net: &Network,
     model: &Model,
-    outputs: &[SimOutput<T>],
-    steps: usize,
-    dt: f64,
-) -> Vec<LayerStats> {
-    layer_firing(net, model, outputs, steps, dt)
+    probes: &[BoundProbe],
+    first: usize,
+) -> Vec<LayerTally> {
+    probes
         .iter()
-        .map(LayerFiring::stats)
+        .enumerate()
+        .filter_map(|(k, p)| {
+            let neuron = model.nodes[p.node].neuron?;
+            let hz_per_output = neuron.hz_per_output(model.nodes[p.node].scale);
+            Some(LayerTally::new(
+                net,
+                p.node,
+                neuron,
+                RateSource::Probe {
+                    index: first + k,
+                    hz_per_output,
+                },
+            ))
+        })
         .collect()
 }
 
 /// Probes on every layer of rate (non-spiking) neurons, recording only the
-/// last step: one row per image, what [`rate_layer_stats`] reads.
+/// last step: one row per image, what [`RunTally`] reads their rates from.
 pub fn rate_probes(net: &Network, model: &Model, steps: usize) -> Vec<BoundProbe> {
     (0..net.nodes.len())
         .filter(|&id| model.nodes[id].neuron.is_some_and(|n| !n.is_spiking()))
@@ -240,107 +486,58 @@ pub fn rate_probes(net: &Network, model: &Model, steps: usize) -> Vec<BoundProbe
         .collect()
 }
 
-/// Firing of the rate layers probed by `probes` (from [`rate_probes`];
-/// `first` is the index of the first of them among the run's probes),
-/// image by image, from each neuron's output at the last step: a ReLU or
-/// LIF-rate output is `amplitude / scale` times its rate, a sigmoid or tanh
-/// output is the rate itself. A neuron is silent when its rate is 0.
-pub fn rate_layer_firing<T: Real>(
-    net: &Network,
-    model: &Model,
-    outputs: &[SimOutput<T>],
-    probes: &[BoundProbe],
-    first: usize,
-) -> Vec<LayerFiring> {
-    let mut layers = Vec::new();
-    for (k, p) in probes.iter().enumerate() {
-        let Some(neuron) = model.nodes[p.node].neuron else {
-            continue;
-        };
-        let hz_per_output = neuron.hz_per_output(model.nodes[p.node].scale);
-        let node = &net.nodes[p.node];
-        let n = node.size();
-        let mut layer = LayerFiring::new(&node.name, neuron, n);
-        for out in outputs {
-            let row = out.probes.get(first + k).map_or(&[][..], Vec::as_slice);
-            layer.push_image(row.iter().take(n).map(|&x| Real::to_f64(x) * hz_per_output));
-        }
-        layers.push(layer);
-    }
-    layers
-}
-
-/// Firing statistics of the rate layers (see [`rate_layer_firing`]).
-pub fn rate_layer_stats<T: Real>(
-    net: &Network,
-    model: &Model,
-    outputs: &[SimOutput<T>],
-    probes: &[BoundProbe],
-    first: usize,
-) -> Vec<LayerStats> {
-    rate_layer_firing(net, model, outputs, probes, first)
-        .iter()
-        .map(LayerFiring::stats)
-        .collect()
-}
-
-/// The spiking layers where some neuron's spike count reached `u32::MAX`
-/// (counts saturate there): their rates are wrong, usually because
-/// `scale_firing_rates` is far too large.
-pub fn saturated_layers<T>(net: &Network, outputs: &[SimOutput<T>]) -> Vec<String> {
-    net.nodes
-        .iter()
-        .enumerate()
-        .filter(|(id, _)| {
-            outputs.iter().any(|o| {
-                o.spike_counts
-                    .get(*id)
-                    .is_some_and(|c| c.contains(&u32::MAX))
-            })
-        })
-        .map(|(_, n)| n.name.clone())
-        .collect()
-}
-
 /// Writes every probe as an array of shape (images, rows, neurons), named by
-/// the probe, as NengoDL's `sim.predict` returns them, then the `extra`
-/// arrays (a shard's place in its run, for `snnc merge`).
-pub fn write_probes<T: Real>(
-    path: &Path,
-    net: &Network,
-    probes: &[BoundProbe],
-    outputs: &[SimOutput<T>],
-    steps: usize,
-    f64_out: bool,
-    extra: &[(&str, &NdArray)],
-) -> Result<(), IoError> {
-    let mut arrays = Vec::new();
-    for (i, p) in probes.iter().enumerate() {
-        let size = net.nodes[p.node].size();
-        let rows = steps / p.every;
-        let shape = vec![outputs.len(), rows, size];
-        let array = if f64_out {
-            NdArray::from_f64(
-                shape,
-                outputs
-                    .iter()
-                    .flat_map(|o| o.probes[i].iter().map(|&x| Real::to_f64(x)))
-                    .collect(),
-            )
-        } else {
-            NdArray::from_f32(
-                shape,
-                outputs
-                    .iter()
-                    .flat_map(|o| o.probes[i].iter().map(|&x| Real::to_f64(x) as f32))
-                    .collect(),
-            )
-        };
-        arrays.push((p.name.clone(), array));
+/// the probe, as NengoDL's `sim.predict` returns them, streamed: each batch
+/// of images goes to disk as it comes ([`NpzStream`]), so the run's memory
+/// does not grow with its number of images.
+pub struct ProbeWriter {
+    stream: NpzStream,
+    probes: usize,
+}
+
+impl ProbeWriter {
+    pub fn create(
+        path: &Path,
+        net: &Network,
+        probes: &[BoundProbe],
+        images: usize,
+        steps: usize,
+        f64_out: bool,
+    ) -> Result<Self, IoError> {
+        let members: Vec<(&str, Vec<usize>)> = probes
+            .iter()
+            .map(|p| {
+                let rows = steps / p.every.max(1);
+                (
+                    p.name.as_str(),
+                    vec![images, rows, net.nodes[p.node].size()],
+                )
+            })
+            .collect();
+        Ok(ProbeWriter {
+            stream: NpzStream::create(path, &members, f64_out)?,
+            probes: probes.len(),
+        })
     }
-    let mut refs: Vec<(&str, &NdArray)> = arrays.iter().map(|(n, a)| (n.as_str(), a)).collect();
-    refs.extend_from_slice(extra);
-    write_npz(path, &refs)
+
+    /// Appends the next images' probes (the first `probes` of each output).
+    pub fn add<T: Real>(&mut self, outputs: &[SimOutput<T>]) -> Result<(), IoError> {
+        for i in 0..self.probes {
+            self.stream.append(
+                i,
+                outputs
+                    .iter()
+                    .flat_map(|o| o.probes[i].iter().map(|&x| Real::to_f64(x))),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Writes the archive, with the `extra` arrays (a shard's place in its
+    /// run, for `snnc merge`) after the probes.
+    pub fn finish(self, extra: &[(&str, &NdArray)]) -> Result<(), IoError> {
+        self.stream.finish(extra)
+    }
 }
 
 #[cfg(test)]
@@ -407,5 +604,84 @@ mod tests {
             accuracy(&out, &probe(1), 0, 2, ReadAt::Last, 5, &[1]),
             (0, 5)
         );
+    }
+
+    /// Folding images in batches gives what one pass over all of them
+    /// gives: the report does not depend on how a run is cut up.
+    #[test]
+    fn a_tally_in_batches_equals_one_in_a_single_pass() {
+        let src = "network n {\n    input x: 3\n    h = dense(x, units=4, activation=relu)\n    \
+                   y = dense(h, units=2)\n}\nconvert s from n {\n    swap relu -> spiking_relu\n}\n\
+                   probe p = y\nrun {\n    network = s\n    params = \"p.npz\"\n    \
+                   data = npz(\"d.npz\")\n    steps = 10\n}\n";
+        let checked = snnc_compiler::check_source(src);
+        let program = checked
+            .program
+            .unwrap_or_else(|| panic!("{:?}", checked.diagnostics));
+        let run = &program.runs[0];
+        let model = &program.models[run.model];
+        let net = program.network_of(model);
+        let h = net.nodes.iter().position(|n| n.name == "h").unwrap();
+        let y = net.nodes.iter().position(|n| n.name == "y").unwrap();
+        let outputs: Vec<SimOutput<f32>> = (0..7u32)
+            .map(|i| {
+                let mut counts = vec![Vec::new(); net.nodes.len()];
+                counts[h] = vec![i, 0, 3 * i + 1, if i == 5 { u32::MAX } else { 2 }];
+                SimOutput {
+                    probes: vec![vec![0.0; 18].into_iter().chain([i as f32, 1.5]).collect()],
+                    spike_counts: counts,
+                }
+            })
+            .collect();
+        // Class 1 is read for images 0 and 1, class 0 after; image 6 is wrong.
+        let labels = [1, 1, 0, 0, 0, 0, 1];
+        let read = AccuracyRead {
+            probe: BoundProbe {
+                probe: 0,
+                name: "p".into(),
+                node: y,
+                synapse: Synapse::None,
+                every: 1,
+            },
+            index: 0,
+            size: 2,
+            at: ReadAt::Last,
+            steps: 10,
+        };
+        let tally = |cuts: &[usize]| {
+            let mut t = RunTally::new(net, model, read.clone(), 0.001, &[], 1, true);
+            let mut first = 0;
+            for &end in cuts {
+                t.add(&outputs[first..end], &labels[first..end]);
+                first = end;
+            }
+            t
+        };
+        let whole = tally(&[7]);
+        let cut = tally(&[2, 3, 7]);
+        assert_eq!(whole.correct(), 6);
+        assert_eq!((cut.correct(), cut.read_step()), (6, 10));
+        assert_eq!(
+            format!("{:?}", whole.layers()),
+            format!("{:?}", cut.layers())
+        );
+        assert_eq!(cut.layers().len(), 1);
+        assert_eq!(cut.layers()[0].silent_fraction, 8.0 / 28.0);
+        assert_eq!(cut.saturated(net), ["h"]);
+        // Shards: the first two images and the other five, their firing
+        // appended as `snnc merge` does, give the whole run's bits.
+        let (mut head, tail) = (tally(&[2]).firing(), {
+            let mut t = RunTally::new(net, model, read.clone(), 0.001, &[], 1, true);
+            t.add(&outputs[2..], &labels[2..]);
+            t.firing()
+        });
+        head[0].append(&tail[0]);
+        assert_eq!(head[0].stats(), whole.layers()[0]);
+        assert_eq!(head[0].rate_sum_hz.len(), 7);
+        // A tally that keeps no image reports the same.
+        let mut flat = RunTally::new(net, model, read.clone(), 0.001, &[], 1, false);
+        flat.add(&outputs, &labels);
+        assert!(flat.firing().is_empty());
+        assert_eq!(flat.layers(), whole.layers());
     }
 }

@@ -318,6 +318,10 @@ fn parse_row(line: &str) -> Result<Row, String> {
     })
 }
 
+/// Largest probe file `snnc merge` builds: unlike `run --out`, which
+/// streams, the merged file is built in memory.
+const MAX_MERGED_BYTES: u64 = 4 << 30;
+
 /// Sharded `run --out` probe files into one, each probe's images in order.
 /// Returns the number of images.
 fn merge_probes(files: &[PathBuf], out: &Path) -> Result<usize, String> {
@@ -329,12 +333,12 @@ fn merge_probes(files: &[PathBuf], out: &Path) -> Result<usize, String> {
             std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         bytes += meta.len();
     }
-    if bytes > super::run::MAX_OUT_BYTES as u64 {
+    if bytes > MAX_MERGED_BYTES {
         return Err(format!(
-            "the merged probes would hold {:.1} GiB, more than `snnc run --out` writes ({} GiB); \
+            "the merged probes would hold {:.1} GiB, more than `snnc merge` builds ({} GiB); \
              write fewer images per file or give large probes `sample_every`, and merge those",
             bytes as f64 / (1u64 << 30) as f64,
-            super::run::MAX_OUT_BYTES >> 30
+            MAX_MERGED_BYTES >> 30
         ));
     }
     snnc_runtime::budget::check(

@@ -8,10 +8,7 @@ use clap::{Args, ValueEnum};
 use snnc_compiler::ir::{BoundProbe, Precision, Run};
 use snnc_runtime::driver;
 use snnc_runtime::engine::{EngineKind, Real, SimConfig};
-use snnc_runtime::report::{
-    accuracy, layer_firing, rate_layer_firing, rate_probes, saturated_layers, write_probes,
-    LayerFiring, RunReport,
-};
+use snnc_runtime::report::{rate_probes, AccuracyRead, ProbeWriter, RunReport, RunTally};
 
 use super::spec::{load_spec, Spec};
 
@@ -79,8 +76,19 @@ pub enum ReportFormat {
     Json,
 }
 
-/// Largest probe file `--out` (and `snnc merge`) will build in memory.
-pub const MAX_OUT_BYTES: usize = 4 << 30;
+/// Largest probe file `--out` writes: it is streamed, so memory is not the
+/// limit, but the values pass through a scratch file beside it, so it
+/// takes twice its size on disk while written.
+const MAX_OUT_BYTES: usize = 16 << 30;
+
+/// Images simulated between two folds into the report (and writes to
+/// `--out`): enough to keep every core busy, few enough that a run's memory
+/// does not grow with its number of images.
+const CHUNK: usize = 256;
+
+/// What one batch of images may record (probes and spike counts); large
+/// probes make the batch smaller.
+const CHUNK_BYTES: usize = 64 << 20;
 
 pub fn run(args: RunArgs) -> Result<ExitCode, String> {
     let Some(spec) = load_spec(&args.file)? else {
@@ -141,11 +149,6 @@ fn execute<T: Real>(spec: &Spec, run: &Run, args: &RunArgs) -> Result<ExitCode, 
     };
     let first = range.start;
     let images = range.len();
-    let labels = if dataset.labelled {
-        &dataset.labels[range.clone()]
-    } else {
-        &dataset.labels[..]
-    };
 
     // Record the reported probe, and every probe only when they are written.
     let report_probe = &run.probes[run.report.probe];
@@ -161,10 +164,17 @@ fn execute<T: Real>(spec: &Spec, run: &Run, args: &RunArgs) -> Result<ExitCode, 
     if let Err(d) = driver::labels_fit(program, run, dataset) {
         return Ok(spec.fail(&d));
     }
+    let recorded: usize = probes
+        .iter()
+        .map(|p| (run.steps / p.every.max(1)) * net.nodes[p.node].size() * std::mem::size_of::<T>())
+        .chain(net.nodes.iter().map(|n| n.size() * 4))
+        .sum();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = (CHUNK_BYTES / recorded.max(1)).clamp(cores, CHUNK);
     super::memory::check_run(
         net,
         &probes,
-        images,
+        images.min(chunk),
         run.steps,
         std::mem::size_of::<T>() as u64,
     )?;
@@ -179,45 +189,68 @@ fn execute<T: Real>(spec: &Spec, run: &Run, args: &RunArgs) -> Result<ExitCode, 
             .sum();
         if bytes > MAX_OUT_BYTES {
             return Err(format!(
-                "--out would hold {:.1} GiB of probe data; lower --limit or give large probes `sample_every`",
+                "--out would write {:.1} GiB of probe data; lower --limit or give large probes `sample_every`",
                 bytes as f64 / (1u64 << 30) as f64
             ));
         }
     }
 
     let cfg = SimConfig::of(run);
+    let mut tally = RunTally::new(
+        net,
+        model,
+        AccuracyRead {
+            probe: probes[report_index].clone(),
+            index: report_index,
+            size: net.nodes[report_probe.node].size(),
+            at: run.report.at,
+            steps: run.steps,
+        },
+        run.dt,
+        &rate_probes,
+        written,
+        // A shard keeps its layers' firing image by image, for `snnc merge`.
+        args.shard.is_some(),
+    );
+    let mut writer = match &args.out {
+        Some(out) => Some(
+            ProbeWriter::create(
+                out,
+                net,
+                &probes[..written],
+                images,
+                run.steps,
+                std::mem::size_of::<T>() == 8,
+            )
+            .map_err(|e| e.to_string())?,
+        ),
+        None => None,
+    };
     let bar = super::progress::bar(images as u64, "simulating");
     let tick = |done: usize| bar.set_position(done as u64);
     let engine = match args.engine {
         Engine::Jit => EngineKind::Jit,
         Engine::Reference => EngineKind::Reference,
     };
-    let simulated =
-        driver::simulate_in::<T>(engine, net, model, &loaded, range, &probes, &cfg, &tick);
+    let mut fold = |images: std::ops::Range<usize>, outputs: Vec<_>| {
+        let labels = if dataset.labelled {
+            &dataset.labels[images]
+        } else {
+            &[]
+        };
+        tally.add(&outputs, labels);
+        match &mut writer {
+            Some(w) => w.add(&outputs).map_err(|e| e.to_string()),
+            None => Ok(()),
+        }
+    };
+    let simulated = driver::simulate_folded::<T>(
+        engine, net, model, &loaded, range, chunk, &probes, &cfg, &tick, &mut fold,
+    );
     bar.finish_and_clear();
     let simulated = simulated?;
-    let outputs = simulated.outputs;
     let seconds = simulated.seconds;
-
-    let size = net.nodes[report_probe.node].size();
-    let (correct, read_step) = accuracy(
-        &outputs,
-        &probes[report_index],
-        report_index,
-        size,
-        run.report.at,
-        run.steps,
-        labels,
-    );
-    let mut firing = layer_firing(net, model, &outputs, run.steps, run.dt);
-    firing.extend(rate_layer_firing(
-        net,
-        model,
-        &outputs,
-        &rate_probes,
-        written,
-    ));
-    firing.sort_by_key(|l| net.nodes.iter().position(|n| n.name == l.name));
+    let correct = tally.correct();
     let report = RunReport {
         schema: snnc_runtime::report::RUN_SCHEMA,
         spec: spec.path.display().to_string(),
@@ -239,12 +272,12 @@ fn execute<T: Real>(spec: &Spec, run: &Run, args: &RunArgs) -> Result<ExitCode, 
         steps: run.steps,
         dt: run.dt,
         report_probe: report_probe.name.clone(),
-        read_step,
-        layers: firing.iter().map(LayerFiring::stats).collect(),
+        read_step: tally.read_step(),
+        layers: tally.layers(),
         seconds,
         images_steps_per_second: (images * run.steps) as f64 / seconds.max(1e-9),
     };
-    let saturated = saturated_layers(net, &outputs);
+    let saturated = tally.saturated(net);
     if !saturated.is_empty() {
         eprintln!(
             "warning: spike counts of {} reached {} and saturated: the rates reported for {} are too low; \
@@ -258,22 +291,11 @@ fn execute<T: Real>(spec: &Spec, run: &Run, args: &RunArgs) -> Result<ExitCode, 
             if saturated.len() == 1 { "it" } else { "them" }
         );
     }
-    let shard_record = args.shard.map(|s| super::shard::npz_record(s, first, of));
-    if let Some(out) = &args.out {
-        let extra: Vec<(&str, &snnc_runtime::io::NdArray)> = shard_record
-            .iter()
-            .map(|r| (super::shard::NPZ_KEY, r))
-            .collect();
-        write_probes(
-            out,
-            net,
-            &probes[..written],
-            &outputs,
-            run.steps,
-            std::mem::size_of::<T>() == 8,
-            &extra,
-        )
-        .map_err(|e| e.to_string())?;
+    if let Some(w) = writer {
+        let record = args.shard.map(|s| super::shard::npz_record(s, first, of));
+        let extra: Vec<(&str, &snnc_runtime::io::NdArray)> =
+            record.iter().map(|r| (super::shard::NPZ_KEY, r)).collect();
+        w.finish(&extra).map_err(|e| e.to_string())?;
     }
     match args.format {
         ReportFormat::Json => {
@@ -286,7 +308,7 @@ fn execute<T: Real>(spec: &Spec, run: &Run, args: &RunArgs) -> Result<ExitCode, 
                         count: s.count,
                         first,
                         of,
-                        layers: firing,
+                        layers: tally.firing(),
                     },
                 }),
             };
