@@ -612,18 +612,27 @@ impl Emitter<'_, '_> {
         scatters: &[Scatter],
         lazy: Option<(LazySlots, Value)>,
     ) {
-        // Calls to libm cannot take vectors: those neuron types run scalar.
+        // Calls to libm cannot take vectors: those neuron types run scalar
+        // (LIF calls per lane, and rarely; see `lif_lanes`).
         let wide = self.vector.is_some()
             && matches!(
                 neuron,
-                None | Some(Neuron::RectifiedLinear { .. } | Neuron::SpikingRectifiedLinear { .. })
+                None | Some(
+                    Neuron::RectifiedLinear { .. }
+                        | Neuron::SpikingRectifiedLinear { .. }
+                        | Neuron::Lif { .. }
+                )
             );
         let (step, trip) = if wide {
             (LANES, n.div_ceil(LANES) * LANES)
         } else {
             (1, n)
         };
-        let constants = loop_constants(inputs, gain, neuron, scale, dt);
+        let mut constants = loop_constants(inputs, gain, neuron, scale, dt);
+        if let Some(Neuron::Lif { tau_rc, .. }) = neuron {
+            constants.push(self.lif_decay(dt, dt, tau_rc));
+            constants.push(self.lif_decay(0.0, dt, tau_rc));
+        }
         self.hoist(&constants, wide);
         let element = |e: &mut Self, i: Value| {
             let gain_v = (gain != 1.0).then(|| e.konst(gain, wide));
@@ -932,6 +941,21 @@ impl Emitter<'_, '_> {
                 tau_ref,
                 min_voltage,
                 amplitude,
+            } if wide => {
+                return Some(self.lif_lanes(
+                    [tau_rc, tau_ref, min_voltage, amplitude / scale / dt],
+                    dt,
+                    j,
+                    i,
+                    out,
+                    state,
+                ));
+            }
+            Neuron::Lif {
+                tau_rc,
+                tau_ref,
+                min_voltage,
+                amplitude,
             } => {
                 let (Some(v), Some(r), Some(counts)) = (state.v, state.r, state.counts) else {
                     unreachable!("lif slots")
@@ -947,9 +971,23 @@ impl Emitter<'_, '_> {
                 let d = self.b.ins().fsub(dtv, rv);
                 let d = self.b.ins().fmax(d, zero);
                 let d = self.b.ins().fmin(d, dtv);
+                // Outside the refractory period `d` is `dt`, and the decay
+                // factor is a constant: computed here with the very
+                // operations the step would do, the call is left for the
+                // steps that end a refractory period.
+                let full = self.lif_decay(dt, dt, tau_rc);
+                let full = self.float(full);
+                let partial = self.b.ins().fcmp(FloatCC::LessThan, d, dtv);
+                let call = self.b.create_block();
+                let done = self.b.create_block();
+                let em = self.b.append_block_param(done, self.ty);
+                self.b.ins().brif(partial, call, &[], done, &[full.into()]);
+                self.b.switch_to_block(call);
                 let nd = self.b.ins().fneg(d);
                 let arg = self.b.ins().fdiv(nd, tau_rc_v);
-                let em = self.call(self.libm.expm1, arg);
+                let decay = self.call(self.libm.expm1, arg);
+                self.b.ins().jump(done, &[decay.into()]);
+                self.b.switch_to_block(done);
                 let vv = self.load(v, i);
                 let diff = self.b.ins().fsub(j, vv);
                 let dv = self.b.ins().fmul(diff, em);
@@ -1018,6 +1056,144 @@ impl Emitter<'_, '_> {
 
     /// Adds `k` spikes to the counts at `i`, saturating at u32::MAX as the
     /// reference does.
+    /// `expm1(-d / tau_rc)`, the decay factor of a LIF step that
+    /// integrates over `d` (`dt` outside the refractory period, 0 inside
+    /// it), computed as the step computes it: `d = min(max(dt - r, 0), dt)`
+    /// is `dt` or 0 exactly, then the same operations in the simulation's
+    /// precision and the function the call would reach.
+    fn lif_decay(&self, d: f64, dt: f64, tau_rc: f64) -> f64 {
+        let d = if d == 0.0 { 0.0 } else { dt };
+        if self.ty == types::F32 {
+            f64::from((-(d as f32) / tau_rc as f32).exp_m1())
+        } else {
+            (-d / tau_rc).exp_m1()
+        }
+    }
+
+    /// A lane mask from `fcmp` as the float vector `bitselect` takes.
+    fn float_mask(&mut self, mask: Value) -> Value {
+        let lanes = MemFlagsData::new().with_endianness(Endianness::Little);
+        let ty = self.val_type(true);
+        self.b.ins().bitcast(ty, lanes, mask)
+    }
+
+    /// The LIF step of four lanes, each lane the scalar step's operations
+    /// in its order (so results are bit for bit the reference's). The
+    /// transcendental calls run per lane and only where needed: the decay
+    /// factor outside the refractory period is a constant, so `expm1` is
+    /// called only in a group where some lane is ending a refractory
+    /// period, and `log1p` only for lanes that spiked. Returns `(y, k)`,
+    /// `k` one where a lane spiked, so that counting and propagation run
+    /// only when some lane did. `c` is `[tau_rc, tau_ref, min_voltage,
+    /// spike]`.
+    fn lif_lanes(
+        &mut self,
+        c: [f64; 4],
+        dt: f64,
+        j: Value,
+        i: Value,
+        out: Value,
+        state: NeuronSlots,
+    ) -> (Value, Value) {
+        let [tau_rc, tau_ref, min_voltage, spike] = c;
+        let (Some(v), Some(r)) = (state.v, state.r) else {
+            unreachable!("lif slots")
+        };
+        let vty = self.val_type(true);
+        let (zero, one) = (self.konst(0.0, true), self.konst(1.0, true));
+        let dtv = self.konst(dt, true);
+        let tau_rc_v = self.konst(tau_rc, true);
+        let rv = self.load_w(r, i, true);
+        let rv = self.b.ins().fsub(rv, dtv);
+        self.store_w(r, i, rv);
+        let d = self.b.ins().fsub(dtv, rv);
+        let d = self.b.ins().fmax(d, zero);
+        let d = self.b.ins().fmin(d, dtv);
+        // Outside the refractory period (d = dt) and inside it (d = 0) the
+        // decay factor is a constant; only a lane ending its refractory
+        // period this step (0 < d < dt) needs the call.
+        let full = self.lif_decay(dt, dt, tau_rc);
+        let full = self.konst(full, true);
+        let held = self.lif_decay(0.0, dt, tau_rc);
+        let held = self.konst(held, true);
+        let none = self.b.ins().fcmp(FloatCC::Equal, d, zero);
+        let none_f = self.float_mask(none);
+        let mut em = self.b.ins().bitselect(none_f, held, full);
+        let short = self.b.ins().fcmp(FloatCC::LessThan, d, dtv);
+        let some = self.b.ins().fcmp(FloatCC::GreaterThan, d, zero);
+        let partial = self.b.ins().band(short, some);
+        let any_partial = self.b.ins().vany_true(partial);
+        let call = self.b.create_block();
+        let done = self.b.create_block();
+        let merged = self.b.append_block_param(done, vty);
+        self.b
+            .ins()
+            .brif(any_partial, call, &[], done, &[em.into()]);
+        self.b.switch_to_block(call);
+        let nd = self.b.ins().fneg(d);
+        let arg = self.b.ins().fdiv(nd, tau_rc_v);
+        for lane in 0..LANES as u8 {
+            let this = self.b.ins().extractlane(partial, lane);
+            let this = self.b.ins().icmp_imm_s(IntCC::NotEqual, this, 0);
+            let yes = self.b.create_block();
+            let next = self.b.create_block();
+            let param = self.b.append_block_param(next, vty);
+            self.b.ins().brif(this, yes, &[], next, &[em.into()]);
+            self.b.switch_to_block(yes);
+            let a = self.b.ins().extractlane(arg, lane);
+            let x = self.call(self.libm.expm1, a);
+            let with = self.b.ins().insertlane(em, x, lane);
+            self.b.ins().jump(next, &[with.into()]);
+            self.b.switch_to_block(next);
+            em = param;
+        }
+        self.b.ins().jump(done, &[em.into()]);
+        self.b.switch_to_block(done);
+        let em = merged;
+        let vv = self.load_w(v, i, true);
+        let diff = self.b.ins().fsub(j, vv);
+        let dv = self.b.ins().fmul(diff, em);
+        let vv = self.b.ins().fsub(vv, dv);
+        let spiked = self.b.ins().fcmp(FloatCC::GreaterThan, vv, one);
+        let spiked_f = self.float_mask(spiked);
+        let spike_v = self.konst(spike, true);
+        let y = self.b.ins().bitselect(spiked_f, spike_v, zero);
+        self.store_w(out, i, y);
+        let vmin = self.konst(min_voltage, true);
+        let below = self.b.ins().fcmp(FloatCC::LessThan, vv, vmin);
+        let below_f = self.float_mask(below);
+        let floored = self.b.ins().bitselect(below_f, vmin, vv);
+        let reset = self.b.ins().bitselect(spiked_f, zero, floored);
+        self.store_w(v, i, reset);
+        let k = self.b.ins().bitselect(spiked_f, one, zero);
+        let any = self.b.ins().vany_true(spiked);
+        self.when(any, |e| {
+            for lane in 0..LANES as u8 {
+                let fired = e.b.ins().extractlane(spiked, lane);
+                let fired = e.b.ins().icmp_imm_s(IntCC::NotEqual, fired, 0);
+                e.when(fired, |e| {
+                    // t_spike = dt + tau_rc * log1p(-(v - 1) / (j - 1))
+                    let (one, dts) = (e.float(1.0), e.float(dt));
+                    let vl = e.b.ins().extractlane(vv, lane);
+                    let jl = e.b.ins().extractlane(j, lane);
+                    let over = e.b.ins().fsub(vl, one);
+                    let over = e.b.ins().fneg(over);
+                    let jm1 = e.b.ins().fsub(jl, one);
+                    let q = e.b.ins().fdiv(over, jm1);
+                    let l = e.call(e.libm.log1p, q);
+                    let tau_rc_s = e.float(tau_rc);
+                    let t = e.b.ins().fmul(tau_rc_s, l);
+                    let t_spike = e.b.ins().fadd(dts, t);
+                    let tau_ref_s = e.float(tau_ref);
+                    let rr = e.b.ins().fadd(tau_ref_s, t_spike);
+                    let at = e.b.ins().iadd_imm_u(i, i64::from(lane));
+                    e.store(r, at, rr);
+                });
+            }
+        });
+        (y, k)
+    }
+
     fn count_spikes(&mut self, counts: Value, i: Value, k: Value, wide: bool) {
         let int_ty = if wide { types::I32X4 } else { types::I32 };
         let kn = if self.ty == types::F64 {
@@ -1305,13 +1481,13 @@ fn loop_constants(
         Some(Neuron::SpikingRectifiedLinear { amplitude }) => {
             values.extend([dt, amplitude / scale / dt])
         }
-        Some(
-            Neuron::Lif { .. }
-            | Neuron::LifRate { .. }
-            | Neuron::Sigmoid { .. }
-            | Neuron::Tanh { .. },
-        )
-        | None => {}
+        Some(Neuron::Lif {
+            tau_rc,
+            min_voltage,
+            amplitude,
+            ..
+        }) => values.extend([0.0, 1.0, dt, tau_rc, min_voltage, amplitude / scale / dt]),
+        Some(Neuron::LifRate { .. } | Neuron::Sigmoid { .. } | Neuron::Tanh { .. }) | None => {}
     }
     values
 }
