@@ -26,6 +26,7 @@
 //! hand against `model.fit`; the formulas are in `optim`).
 
 mod engine;
+mod gemm;
 mod kernels;
 mod loss;
 mod neuron;
