@@ -310,6 +310,7 @@ impl<T: Real> Work<T> {
                                 isa,
                                 geom,
                                 gi,
+                                &params[*w..*w + len],
                                 &kt[*at..*at + len],
                                 g,
                                 &mut gbefore[edge.src][..g * src_n],

@@ -1,10 +1,12 @@
-//! A conv layer's kernel gradient as one matrix product per example:
-//! `dK += im2col(x)^T dy` through `matrixmultiply`'s sgemm. On the
-//! keras-to-snn network's wide layer with half its inputs zero, as after a
-//! ReLU (`train::ops::bench::wide_conv_against_gemm`), the product ran at
-//! 43 GFLOP/s against the hand-written AVX2 kernel's 5.5; the forward pass
-//! through im2col and sgemm ran at 60 against the hand kernel's 70, so the
-//! forward pass stays hand-written.
+//! A conv layer's gradients as one matrix product per example through
+//! `matrixmultiply`'s sgemm: the kernel's, `dK += im2col(x)^T dy`, and the
+//! input's, `dx += col2im(dy K^T)`. On the keras-to-snn network's wide
+//! layer with half its inputs zero, as after a ReLU
+//! (`train::ops::bench::wide_conv_against_gemm`, six runs), the kernel
+//! gradient ran at 43-96 GFLOP/s against the hand-written AVX2 kernel's
+//! 5.5-11, the input gradient at 43-81 against 27-54; the forward pass
+//! through im2col and sgemm ran at 43-76 against the hand kernel's 47-73,
+//! no clear win, so the forward pass stays hand-written.
 
 use super::plan::ConvGeom;
 
@@ -78,5 +80,74 @@ pub(crate) fn conv_bwd_k(geom: &ConvGeom, x: &[f32], dy: &[f32], g: usize, dk: &
                 1,
             );
         }
+    }
+}
+
+/// Adds the columns of `cols` (one row per output position, in the
+/// kernel's `(kh, kw, c)` order) back onto the input positions they were
+/// read from: the transpose of [`im2col`]. Taps in the padding are dropped.
+fn col2im_add(geom: &ConvGeom, cols: &[f32], dx: &mut [f32]) {
+    let [h, w, c] = geom.input;
+    let [oh_n, ow_n, _] = geom.output;
+    let [kh_n, kw_n] = geom.kernel;
+    let [sh, sw] = geom.strides;
+    let [ph, pw] = geom.pad;
+    let taps = kh_n * kw_n * c;
+    for oh in 0..oh_n {
+        for ow in 0..ow_n {
+            let row = &cols[(oh * ow_n + ow) * taps..][..taps];
+            for kh in 0..kh_n {
+                let Some(ih) = (oh * sh + kh).checked_sub(ph).filter(|&i| i < h) else {
+                    continue;
+                };
+                for kw in 0..kw_n {
+                    let Some(iw) = (ow * sw + kw).checked_sub(pw).filter(|&i| i < w) else {
+                        continue;
+                    };
+                    let src = &row[(kh * kw_n + kw) * c..][..c];
+                    let dst = &mut dx[(ih * w + iw) * c..][..c];
+                    for (d, s) in dst.iter_mut().zip(src) {
+                        *d += s;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `dx_b[ih, iw, c] += sum_{kh, kw, f} dy_b[oh, ow, f] * K[kh, kw, c, f]`
+/// for the `g` examples: `dy_b K^T` through sgemm, then [`col2im_add`].
+pub(crate) fn conv_bwd_x(geom: &ConvGeom, dy: &[f32], k: &[f32], g: usize, dx: &mut [f32]) {
+    let n_in: usize = geom.input.iter().product();
+    let [oh_n, ow_n, f] = geom.output;
+    let positions = oh_n * ow_n;
+    let n_out = positions * f;
+    let taps = geom.kernel[0] * geom.kernel[1] * geom.input[2];
+    assert!(dy.len() >= g * n_out && k.len() >= taps * f && dx.len() >= g * n_in);
+    let mut cols = vec![0.0f32; positions * taps];
+    for b in 0..g {
+        // cols (positions x taps) = dY (positions x f) K^T (f x taps), K
+        // (taps x f) read transposed through its strides.
+        // SAFETY: `dy` from example b on holds positions x f values, `k`
+        // taps x f, `cols` positions x taps (asserted above).
+        unsafe {
+            matrixmultiply::sgemm(
+                positions,
+                f,
+                taps,
+                1.0,
+                dy[b * n_out..].as_ptr(),
+                f as isize,
+                1,
+                k.as_ptr(),
+                1,
+                f as isize,
+                0.0,
+                cols.as_mut_ptr(),
+                taps as isize,
+                1,
+            );
+        }
+        col2im_add(geom, &cols, &mut dx[b * n_in..(b + 1) * n_in]);
     }
 }

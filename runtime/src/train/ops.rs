@@ -196,14 +196,26 @@ pub(crate) fn conv_bwd_k<T: Real>(
     }
 }
 
+/// The input gradient; `k` is the kernel `[kh, kw, c, f]` and `kt` the same
+/// kernel transposed to `[kh, kw, f, c]` (what the hand kernels read).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn conv_bwd_x<T: Real>(
     isa: Isa,
     geom: &Window,
     dy: &[T],
+    k: &[T],
     kt: &[T],
     g: usize,
     dx: &mut [T],
 ) {
+    // As the kernel gradient: f32 through a GEMM (then col2im) when the
+    // input has enough channels.
+    if isa == Isa::Avx2Fma && geom.input[2] >= super::gemm::MIN_CHANNELS {
+        if let (Some(dy), Some(k), Some(dx)) = (f32s(dy), f32s(k), f32s_mut(dx)) {
+            super::gemm::conv_bwd_x(geom, dy, k, g, dx);
+            return;
+        }
+    }
     let n_in = geom.input.iter().product::<usize>();
     let n_out = geom.output.iter().product::<usize>();
     let mut end = 0;
@@ -298,13 +310,22 @@ mod tests {
             let k = rand(&mut rng, n_k, false);
             let bias = rand(&mut rng, filters, false);
             let dy = rand(&mut rng, g * n_out, true);
+            let (c, taps) = (input[2], kernel[0] * kernel[1]);
+            let mut kt = vec![0.0f32; n_k];
+            for tap in 0..taps {
+                for ci in 0..c {
+                    for o in 0..filters {
+                        kt[(tap * filters + o) * c + ci] = k[(tap * c + ci) * filters + o];
+                    }
+                }
+            }
             let run = |isa: Isa| {
                 let mut y = vec![0.0f32; g * n_out];
                 conv_fwd(isa, &geom, &x, &k, Some(&bias), g, &mut y);
                 let mut dk = rand(&mut SplitMix64::new(3), n_k, false);
                 conv_bwd_k(isa, &geom, &x, &dy, g, &mut dk);
                 let mut dx = rand(&mut SplitMix64::new(4), g * n_in, false);
-                conv_bwd_x(isa, &geom, &dy, &k, g, &mut dx);
+                conv_bwd_x(isa, &geom, &dy, &k, &kt, g, &mut dx);
                 (y, dk, dx)
             };
             let (a, b) = (run(Isa::Avx2Fma), run(Isa::Portable));
@@ -522,5 +543,42 @@ mod bench {
             hand_bwd_k(&mut dk_hand);
         });
         time("gemm_bwd_k", macs, g, || gemm_bwd_k(&mut a, &mut dk_gemm));
+
+        // The input gradient: the hand kernel takes K transposed to [kh, kw, f, c].
+        let mut kt = vec![0.0f32; taps * f];
+        for tap in 0..9 {
+            for c in 0..32 {
+                for o in 0..f {
+                    kt[(tap * f + o) * 32 + c] = k[(tap * 32 + c) * f + o];
+                }
+            }
+        }
+        let mut dx_hand = vec![0.0f32; g * n_in];
+        let mut dx_gemm = vec![0.0f32; g * n_in];
+        // SAFETY: as above.
+        let hand_bwd_x = |dx: &mut [f32]| {
+            for b in 0..g {
+                unsafe {
+                    crate::train::simd::conv_bwd_x(
+                        &geom,
+                        &dy[b * n_out..],
+                        &kt,
+                        &mut dx[b * n_in..],
+                    );
+                }
+            }
+        };
+        hand_bwd_x(&mut dx_hand);
+        crate::train::gemm::conv_bwd_x(&geom, &dy, &k, g, &mut dx_gemm);
+        let worst = dx_hand
+            .iter()
+            .zip(&dx_gemm)
+            .map(|(p, q)| (p - q).abs())
+            .fold(0.0, f32::max);
+        assert!(worst < 1e-3, "input gradient differs by {worst}");
+        time("conv_bwd_x", macs, g, || hand_bwd_x(&mut dx_hand));
+        time("gemm_bwd_x", macs, g, || {
+            crate::train::gemm::conv_bwd_x(&geom, &dy, &k, g, &mut dx_gemm)
+        });
     }
 }
