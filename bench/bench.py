@@ -25,6 +25,7 @@ searches again. Start voltages: `uniform` is Nengo's default, Uniform(0, 1)
 
 import argparse
 import json
+import re
 import os
 import statistics
 import subprocess
@@ -75,7 +76,7 @@ def case_spec(case, start):
     spec, _, _ = NETWORKS[net]
     with open(os.path.join(ROOT, spec)) as f:
         text = f.read().replace('"../', f'"{ROOT}/')
-    base = text.split("network ", 1)[1].split()[0]
+    base = re.search(r"^network\s+(\w+)", text, re.MULTILINE).group(1)
     lines = [f"swap relu -> {'lif' if neuron == 'lif' else 'spiking_relu'}", f"scale_firing_rates = {scale}"]
     if tau:
         lines.append(f"synapse = lowpass({tau * 1e3:g}ms)")
