@@ -532,9 +532,11 @@ convert zero from lifnet {
     for (seed, model) in [(11u64, "uniform"), (12, "zero")] {
         let net = prog.network_of(prog.model(model).unwrap());
         let probes = all_probes(net);
-        let mut rng = Rng(seed);
-        let image: Vec<f64> = (0..net.nodes[0].size()).map(|_| rng.next() * 3.0).collect();
-        let params64 = random_params::<f64>(net, &mut Rng(seed + 100), 40.0);
+        let mut rng = SplitMix64::new(seed);
+        let image: Vec<f64> = (0..net.nodes[0].size())
+            .map(|_| rng.uniform() * 3.0)
+            .collect();
+        let params64 = random_params::<f64>(net, &mut SplitMix64::new(seed + 100), 40.0);
         compare(
             model,
             &prog,
@@ -544,7 +546,7 @@ convert zero from lifnet {
             &probes,
             &cfg,
         );
-        let params32 = random_params::<f32>(net, &mut Rng(seed + 100), 40.0);
+        let params32 = random_params::<f32>(net, &mut SplitMix64::new(seed + 100), 40.0);
         let image32: Vec<f32> = image.iter().map(|&x| x as f32).collect();
         compare(
             model,

@@ -8,7 +8,7 @@
 //! through im2col and sgemm ran at 43-76 against the hand kernel's 47-73,
 //! no clear win, so the forward pass stays hand-written.
 
-use super::plan::ConvGeom;
+use snnc_compiler::ir::Window;
 
 /// Input channels from which the product is used: a first layer on one
 /// channel of pixels (mostly zeros) gains nothing from it.
@@ -17,12 +17,12 @@ pub(crate) const MIN_CHANNELS: usize = 8;
 /// The rows of `im2col(x)` for one example: row `p` holds the input values
 /// output position `p` (row-major over `(oh, ow)`) reads, in the kernel's
 /// row order `(kh, kw, c)`; taps in the zero padding are zeros.
-fn im2col(geom: &ConvGeom, x: &[f32], a: &mut [f32]) {
+fn im2col(geom: &Window, x: &[f32], a: &mut [f32]) {
     let [h, w, c] = geom.input;
     let [oh_n, ow_n, _] = geom.output;
     let [kh_n, kw_n] = geom.kernel;
     let [sh, sw] = geom.strides;
-    let [ph, pw] = geom.pad;
+    let [ph, pw] = geom.pad_before;
     let taps = kh_n * kw_n * c;
     for oh in 0..oh_n {
         for ow in 0..ow_n {
@@ -47,7 +47,7 @@ fn im2col(geom: &ConvGeom, x: &[f32], a: &mut [f32]) {
 
 /// `dK[kh, kw, c, f] += sum_{b, oh, ow} x_b[ih, iw, c] * dy_b[oh, ow, f]`
 /// for the `g` examples of `x` and `dy`, summed example by example.
-pub(crate) fn conv_bwd_k(geom: &ConvGeom, x: &[f32], dy: &[f32], g: usize, dk: &mut [f32]) {
+pub(crate) fn conv_bwd_k(geom: &Window, x: &[f32], dy: &[f32], g: usize, dk: &mut [f32]) {
     let n_in: usize = geom.input.iter().product();
     let [oh_n, ow_n, f] = geom.output;
     let positions = oh_n * ow_n;
@@ -86,12 +86,12 @@ pub(crate) fn conv_bwd_k(geom: &ConvGeom, x: &[f32], dy: &[f32], g: usize, dk: &
 /// Adds the columns of `cols` (one row per output position, in the
 /// kernel's `(kh, kw, c)` order) back onto the input positions they were
 /// read from: the transpose of [`im2col`]. Taps in the padding are dropped.
-fn col2im_add(geom: &ConvGeom, cols: &[f32], dx: &mut [f32]) {
+fn col2im_add(geom: &Window, cols: &[f32], dx: &mut [f32]) {
     let [h, w, c] = geom.input;
     let [oh_n, ow_n, _] = geom.output;
     let [kh_n, kw_n] = geom.kernel;
     let [sh, sw] = geom.strides;
-    let [ph, pw] = geom.pad;
+    let [ph, pw] = geom.pad_before;
     let taps = kh_n * kw_n * c;
     for oh in 0..oh_n {
         for ow in 0..ow_n {
@@ -117,7 +117,7 @@ fn col2im_add(geom: &ConvGeom, cols: &[f32], dx: &mut [f32]) {
 
 /// `dx_b[ih, iw, c] += sum_{kh, kw, f} dy_b[oh, ow, f] * K[kh, kw, c, f]`
 /// for the `g` examples: `dy_b K^T` through sgemm, then [`col2im_add`].
-pub(crate) fn conv_bwd_x(geom: &ConvGeom, dy: &[f32], k: &[f32], g: usize, dx: &mut [f32]) {
+pub(crate) fn conv_bwd_x(geom: &Window, dy: &[f32], k: &[f32], g: usize, dx: &mut [f32]) {
     let n_in: usize = geom.input.iter().product();
     let [oh_n, ow_n, f] = geom.output;
     let positions = oh_n * ow_n;

@@ -431,13 +431,8 @@ mod bench {
                 })
                 .collect()
         };
-        let geom = ConvGeom {
-            input: [26, 26, 32],
-            output: [12, 12, 64],
-            kernel: [3, 3],
-            strides: [2, 2],
-            pad: [0, 0],
-        };
+        let geom = Window::resolve([26, 26, 32], [3, 3], [2, 2], Padding::Valid, 64).unwrap();
+        assert_eq!(geom.output, [12, 12, 64]);
         let (n_in, n_out, taps, f) = (26 * 26 * 32, 12 * 12 * 64, 3 * 3 * 32, 64);
         let positions = 144;
         let x = r(g * n_in, true);
