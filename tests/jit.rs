@@ -449,7 +449,7 @@ fn shipped_spec_agrees(
     for (i, (a, b)) in fast.iter().zip(&slow).enumerate() {
         assert_eq!(last(a), last(b), "{spec}, image {i}: predictions differ");
         assert_same(&format!("{spec}, image {i}"), a, b);
-        correct += usize::from(last(a) == dataset.labels[i] as usize);
+        correct += usize::from(last(a) == dataset.labels()[i] as usize);
     }
     let names = |v: Vec<&str>| v.into_iter().map(String::from).collect();
     (

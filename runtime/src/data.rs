@@ -3,52 +3,105 @@
 
 use std::path::{Path, PathBuf};
 
+use ndarray::{s, Array1, ArrayD, Axis, IxDyn};
 use snnc_compiler::ir::{DataKind, DataSource, Split};
 
 use crate::io::{read_idx, read_npy, read_npz, ArrayData, IoError, NdArray};
 
 /// Examples and labels, already offset, limited and scaled.
+///
+/// The examples are one ndarray whose first axis is the example and whose
+/// other axes are one example's shape as stored (`[N, 28, 28]` for MNIST);
+/// it is always in standard (C) layout, so an example, and the whole set,
+/// is one contiguous slice: what the engines read.
 #[derive(Clone, Debug)]
 pub struct Dataset {
-    /// `len() * example_size` values.
-    pub images: Vec<f32>,
+    examples: ArrayD<f32>,
     /// One per example; empty when the data is unlabelled.
-    pub labels: Vec<u32>,
+    labels: Array1<u32>,
     /// Whether the data has labels (`npy(...)` without `labels=` has none).
     pub labelled: bool,
-    /// The shape of one example as stored (`[28, 28]` for MNIST).
-    pub example_shape: Vec<usize>,
     /// Where it came from, for messages.
     pub origin: String,
 }
 
 impl Dataset {
-    pub fn len(&self) -> usize {
-        if self.labelled {
-            self.labels.len()
+    /// A dataset of `examples` (first axis: the example) and, when
+    /// `labelled`, one label per example.
+    ///
+    /// # Panics
+    /// If `examples` is a scalar, or labelled with a label count that is not
+    /// the example count: both are caught in [`load`] before this is built.
+    fn new(examples: ArrayD<f32>, labels: Array1<u32>, labelled: bool, origin: String) -> Self {
+        assert!(
+            examples.ndim() >= 1,
+            "Dataset: examples need an example axis"
+        );
+        assert!(
+            !labelled || labels.len() == examples.shape()[0],
+            "Dataset: one label per example"
+        );
+        // Standard layout makes `images`/`example` plain slices.
+        let examples = if examples.is_standard_layout() {
+            examples
         } else {
-            self.images.len() / self.example_size().max(1)
+            examples.as_standard_layout().into_owned()
+        };
+        Dataset {
+            examples,
+            labels,
+            labelled,
+            origin,
         }
+    }
+
+    pub fn len(&self) -> usize {
+        self.examples.shape()[0]
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    pub fn example_size(&self) -> usize {
-        self.example_shape.iter().product()
+    /// The shape of one example as stored (`[28, 28]` for MNIST).
+    pub fn example_shape(&self) -> &[usize] {
+        &self.examples.shape()[1..]
     }
 
+    pub fn example_size(&self) -> usize {
+        self.example_shape().iter().product()
+    }
+
+    /// The examples as an array: the first axis is the example.
+    pub fn examples(&self) -> &ArrayD<f32> {
+        &self.examples
+    }
+
+    /// All examples' values, flat in C order (`len() * example_size()`).
+    pub fn images(&self) -> &[f32] {
+        self.examples
+            .as_slice()
+            .expect("Dataset keeps its examples in standard layout")
+    }
+
+    /// Example `i`'s values, flat in C order.
     pub fn example(&self, i: usize) -> &[f32] {
         let n = self.example_size();
-        &self.images[i * n..(i + 1) * n]
+        &self.images()[i * n..(i + 1) * n]
+    }
+
+    /// One class index per example; empty when the data is unlabelled.
+    pub fn labels(&self) -> &[u32] {
+        self.labels
+            .as_slice()
+            .expect("a one-dimensional owned array is contiguous")
     }
 
     /// Steps per example when the examples are NengoDL's `(steps,
     /// features)` sequences for an input of `input_size` values (a row fed
     /// per step); `None` when each example is one input, held.
     pub fn steps_per_example(&self, input_size: usize) -> Option<usize> {
-        match self.example_shape[..] {
+        match self.example_shape()[..] {
             [steps, features] if features == input_size && steps * features != input_size => {
                 Some(steps)
             }
@@ -58,18 +111,17 @@ impl Dataset {
 
     /// Examples `range` as a new dataset (for validation splits).
     pub fn slice(&self, range: std::ops::Range<usize>) -> Dataset {
-        let n = self.example_size();
-        Dataset {
-            images: self.images[range.start * n..range.end * n].to_vec(),
-            labels: if self.labelled {
-                self.labels[range.clone()].to_vec()
-            } else {
-                Vec::new()
-            },
-            labelled: self.labelled,
-            example_shape: self.example_shape.clone(),
-            origin: self.origin.clone(),
-        }
+        let labels = if self.labelled {
+            self.labels.slice(s![range.clone()]).to_owned()
+        } else {
+            Array1::default(0)
+        };
+        Dataset::new(
+            self.examples.slice_axis(Axis(0), range.into()).to_owned(),
+            labels,
+            self.labelled,
+            self.origin.clone(),
+        )
     }
 }
 
@@ -237,13 +289,21 @@ fn assemble(
         Some(labels) => class_indices(labels, src.offset..end)?,
         None => Vec::new(),
     };
-    Ok(Dataset {
-        images: images_out,
-        labels: out_labels,
-        labelled: labels.is_some(),
-        example_shape: example_shape.to_vec(),
+    let shape: Vec<usize> = std::iter::once(end - src.offset)
+        .chain(example_shape.iter().copied())
+        .collect();
+    let examples = ArrayD::from_shape_vec(IxDyn(&shape), images_out).map_err(|e| {
+        IoError::new(
+            &images.path,
+            format!("the examples do not fit their shape: {e}"),
+        )
+    })?;
+    Ok(Dataset::new(
+        examples,
+        Array1::from(out_labels),
+        labels.is_some(),
         origin,
-    })
+    ))
 }
 
 /// Labels must be an array with one entry (or row) per example.
@@ -366,8 +426,8 @@ mod tests {
         };
         let ds = load(&source(kind, Some(1), 1), &dir).unwrap();
         assert_eq!(ds.len(), 1);
-        assert_eq!(ds.labels, vec![2]);
-        assert_eq!(ds.images, vec![0.2, 0.4]);
+        assert_eq!(ds.labels(), vec![2]);
+        assert_eq!(ds.images(), vec![0.2, 0.4]);
         std::fs::remove_dir_all(dir).ok();
     }
 
@@ -440,7 +500,7 @@ mod tests {
         let x = NdArray::from_f32(vec![3, 2], vec![0.0; 6]);
         let read = |y: NdArray| {
             write_npz(&dir.join("d.npz"), &[("x", &x), ("y", &y)]).unwrap();
-            load(&source(kind.clone(), None, 1), &dir).map(|d| d.labels)
+            load(&source(kind.clone(), None, 1), &dir).map(|d| d.labels().to_vec())
         };
         let nengo = NdArray::from_f32(vec![3, 1, 1], vec![4.0, 7.0, 2.0]);
         assert_eq!(read(nengo).unwrap(), vec![7, 2]);
@@ -480,9 +540,9 @@ mod tests {
             labels: Some("y.npy".into()),
         };
         let ds = load(&source(kind.clone(), Some(2), 1), &dir).unwrap();
-        assert_eq!(ds.labels, vec![0, 2]);
-        assert_eq!(ds.example_shape, vec![2, 2, 1]);
-        assert_eq!(ds.images, (4..12).map(|i| i as f32).collect::<Vec<_>>());
+        assert_eq!(ds.labels(), vec![0, 2]);
+        assert_eq!(ds.example_shape(), [2, 2, 1]);
+        assert_eq!(ds.images(), (4..12).map(|i| i as f32).collect::<Vec<_>>());
         std::fs::remove_file(dir.join("y.npy")).unwrap();
         let e = load(&source(kind, None, 0), &dir).unwrap_err().to_string();
         assert!(e.contains("y.npy"), "{e}");
@@ -492,7 +552,7 @@ mod tests {
             labels: None,
         };
         let ds = load(&source(unlabelled, None, 1), &dir).unwrap();
-        assert!(!ds.labelled && ds.labels.is_empty());
+        assert!(!ds.labelled && ds.labels().is_empty());
         assert_eq!(ds.len(), 2);
         assert_eq!(ds.slice(1..2).len(), 1);
         std::fs::remove_dir_all(dir).ok();
@@ -506,8 +566,8 @@ mod tests {
             split: Split::Test,
         };
         let ds = load(&source(kind, Some(10), 0), &dir).unwrap();
-        assert_eq!(ds.labels, vec![7, 2, 1, 0, 4, 1, 4, 9, 5, 9]);
-        assert_eq!(ds.example_shape, vec![28, 28]);
-        assert!(ds.images.iter().all(|&p| (0.0..=1.0).contains(&p)));
+        assert_eq!(ds.labels(), vec![7, 2, 1, 0, 4, 1, 4, 9, 5, 9]);
+        assert_eq!(ds.example_shape(), [28, 28]);
+        assert!(ds.images().iter().all(|&p| (0.0..=1.0).contains(&p)));
     }
 }

@@ -276,7 +276,7 @@ pub fn labels_fit(program: &Program, run: &Run, dataset: &Dataset) -> Result<(),
     let net = program.network_of(&program.models[run.model]);
     let node = &net.nodes[run.probes[run.report.probe].node];
     crate::report::labels_fit(
-        &dataset.labels,
+        dataset.labels(),
         node.size(),
         &node.name,
         &dataset.origin,

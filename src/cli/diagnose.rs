@@ -188,7 +188,7 @@ pub fn run(args: DiagnoseArgs) -> Result<ExitCode, String> {
             &SimConfig::of(&run),
             run.precision,
         )?;
-        let labels = &loaded.dataset.labels[start..end];
+        let labels = &loaded.dataset.labels()[start..end];
         rate_right += accuracy(
             &r,
             &report_probe,

@@ -306,7 +306,7 @@ fn build_figure(
     let label_of = |i: usize| {
         loaded
             .dataset
-            .labels
+            .labels()
             .get(i)
             .map_or(String::new(), |l| format!(" (label {l})"))
     };
@@ -577,7 +577,7 @@ fn build_figure(
                     loaded.dataset.origin
                 ));
             }
-            let labels: Vec<u32> = loaded.dataset.labels[range].to_vec();
+            let labels: Vec<u32> = loaded.dataset.labels()[range].to_vec();
             let predicted: Vec<Option<usize>> = outputs
                 .iter()
                 .map(|o| {

@@ -234,7 +234,7 @@ fn execute<T: Real>(spec: &Spec, run: &Run, args: &RunArgs) -> Result<ExitCode, 
     };
     let mut fold = |images: std::ops::Range<usize>, outputs: Vec<_>| {
         let labels = if dataset.labelled {
-            &dataset.labels[images]
+            &dataset.labels()[images]
         } else {
             &[]
         };

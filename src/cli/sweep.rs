@@ -301,11 +301,11 @@ pub fn run(args: SweepArgs) -> Result<ExitCode, String> {
             size,
             run.report.at,
             steps,
-            &loaded.dataset.labels,
+            loaded.dataset.labels(),
         );
         let lat: Vec<usize> = outputs
             .iter()
-            .zip(&loaded.dataset.labels)
+            .zip(loaded.dataset.labels())
             .filter_map(|(o, &l)| steps_until_right(&o.probes[0], size, probe.every, l as usize))
             .collect();
         let row = read_step / probe.every - 1;

@@ -209,11 +209,11 @@ pub fn run(args: TrainArgs) -> Result<ExitCode, String> {
         }
     };
     let data = TrainData {
-        images: &dataset.images,
-        labels: &dataset.labels,
+        images: dataset.images(),
+        labels: dataset.labels(),
         test: test.as_ref().map(|t| EvalData {
-            images: &t.images,
-            labels: &t.labels,
+            images: t.images(),
+            labels: t.labels(),
         }),
     };
     let result = train::train(program, &train, data, &opts, &mut on_progress);

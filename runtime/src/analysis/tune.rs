@@ -287,7 +287,7 @@ fn run(
         p.precision,
     )?;
     let size = p.net.nodes[p.output].size();
-    let eval = Evaluation::of(&outputs, 0, size, steps, &p.data.dataset.labels, reference);
+    let eval = Evaluation::of(&outputs, 0, size, steps, p.data.dataset.labels(), reference);
     Ok((eval, outputs))
 }
 

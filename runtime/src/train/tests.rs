@@ -561,7 +561,7 @@ fn mnist_seed_network() {
     let report = train(
         &program,
         tr,
-        TrainData { images: &data.images, labels: &data.labels, test: Some(EvalData { images: &test.images, labels: &test.labels }) },
+        TrainData { images: data.images(), labels: data.labels(), test: Some(EvalData { images: test.images(), labels: test.labels() }) },
         &o,
         &mut |p| {
             if let Progress::Epoch { report: e, .. } = p {
