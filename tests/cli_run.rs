@@ -361,12 +361,12 @@ fn npy_and_npz_data_with_keras_and_nengo_dl_label_shapes() {
     let labels = read_idx(&bundled_data().join("t10k-labels-idx1-ubyte.gz")).unwrap();
     let x = NdArray::from_f32(
         vec![n, 28, 28, 1],
-        images.data[..n * 784]
+        images.as_slice().unwrap()[..n * 784]
             .iter()
             .map(|&p| (p as f64 / 255.0) as f32)
             .collect(),
     );
-    let classes: Vec<u8> = labels.data[..n].to_vec();
+    let classes: Vec<u8> = labels.as_slice().unwrap()[..n].to_vec();
     let nengo = NdArray::from_f32(vec![n, 1, 1], classes.iter().map(|&c| c as f32).collect());
     let keras = NdArray::from_f64(vec![n, 1], classes.iter().map(|&c| c as f64).collect());
     let one_hot = NdArray::from_f32(
@@ -482,7 +482,7 @@ fn unlabelled_data_gives_predictions_without_accuracy() {
     let images = read_idx(&bundled_data().join("t10k-images-idx3-ubyte.gz")).unwrap();
     let x = NdArray::from_f32(
         vec![n, 28, 28, 1],
-        images.data[..n * 784]
+        images.as_slice().unwrap()[..n * 784]
             .iter()
             .map(|&p| (p as f64 / 255.0) as f32)
             .collect(),

@@ -15,6 +15,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 use flate2::read::MultiGzDecoder;
+use ndarray::{ArrayD, IxDyn};
 
 use super::error::{IoError, ParseError};
 use super::npy::{ArrayData, NdArray};
@@ -22,31 +23,17 @@ use super::npy::{ArrayData, NdArray};
 /// The IDX element-type byte for unsigned bytes.
 const TYPE_U8: u8 = 0x08;
 
-/// An IDX array of unsigned bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdxArray {
-    /// Dimension sizes, e.g. `[10000, 28, 28]` for MNIST test images.
-    pub dims: Vec<usize>,
-    /// Elements in C order; `data.len()` is the product of `dims`.
-    pub data: Vec<u8>,
-}
+/// An IDX array of unsigned bytes, shaped as its header declares (e.g.
+/// `[10000, 28, 28]` for MNIST test images), in standard (C) layout.
+pub type IdxArray = ArrayD<u8>;
 
-impl IdxArray {
-    /// Number of elements.
-    pub fn len(&self) -> usize {
-        self.data.len()
-    }
-
-    /// True when there are no elements.
-    pub fn is_empty(&self) -> bool {
-        self.data.is_empty()
-    }
-
+impl From<IdxArray> for NdArray {
     /// The same array as a `uint8` [`NdArray`].
-    pub fn into_ndarray(self) -> NdArray {
+    fn from(a: IdxArray) -> NdArray {
+        let shape = a.shape().to_vec();
         NdArray {
-            shape: self.dims,
-            data: ArrayData::U8(self.data),
+            shape,
+            data: ArrayData::U8(a.into_iter().collect()),
         }
     }
 }
@@ -299,9 +286,13 @@ pub(crate) fn parse_idx_detailed(bytes: &[u8]) -> Result<IdxArray, ParseError> {
         )
         .with_help("the header and the data disagree; check that this is the right file"));
     }
-    Ok(IdxArray {
-        dims,
-        data: body.to_vec(),
+    // `need` is the product of `dims`, so the shape always fits the data.
+    IdxArray::from_shape_vec(IxDyn(&dims), body.to_vec()).map_err(|e| {
+        ParseError::new(
+            data_place,
+            format!("dimensions {dims_text} do not fit the data: {e}"),
+        )
+        .with_help("the header is corrupt; download or copy the file again")
     })
 }
 
@@ -334,10 +325,7 @@ mod tests {
         assert_eq!(&bytes[..4], &[0, 0, 8, 3]);
         (
             bytes,
-            IdxArray {
-                dims: vec![2, 3, 4],
-                data,
-            },
+            IdxArray::from_shape_vec(IxDyn(&[2, 3, 4]), data).unwrap(),
         )
     }
 
@@ -347,10 +335,10 @@ mod tests {
         assert_eq!(parse_idx(&bytes).unwrap(), want);
         let labels = idx(0x08, &[5], &[7, 2, 1, 0, 4]);
         let a = parse_idx(&labels).unwrap();
-        assert_eq!(a.dims, vec![5]);
-        assert_eq!(a.data, vec![7, 2, 1, 0, 4]);
+        assert_eq!(a.shape(), [5]);
+        assert_eq!(a.as_slice().unwrap(), [7, 2, 1, 0, 4]);
         assert_eq!(a.len(), 5);
-        let nd = a.into_ndarray();
+        let nd = NdArray::from(a);
         assert_eq!(nd.shape_string(), "(5,)");
         assert_eq!(nd.dtype_name(), "uint8");
         let empty = parse_idx(&idx(0x08, &[0, 28], &[])).unwrap();
@@ -498,10 +486,13 @@ mod tests {
             return;
         }
         let l = read_idx(&labels).unwrap();
-        assert_eq!(l.dims, vec![10000]);
-        assert_eq!(&l.data[..10], &[7, 2, 1, 0, 4, 1, 4, 9, 5, 9]);
+        assert_eq!(l.shape(), [10000]);
+        assert_eq!(
+            &l.as_slice().unwrap()[..10],
+            &[7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
+        );
         let i = read_idx(&images).unwrap();
-        assert_eq!(i.dims, vec![10000, 28, 28]);
+        assert_eq!(i.shape(), [10000, 28, 28]);
         assert_eq!(i.len(), 7_840_000);
     }
 }

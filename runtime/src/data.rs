@@ -230,7 +230,7 @@ fn idx_array(path: &Path) -> Result<Labelled, IoError> {
     let idx = read_idx(path)?;
     Ok(Labelled {
         path: path.to_path_buf(),
-        array: idx.into_ndarray(),
+        array: NdArray::from(idx),
     })
 }
 
