@@ -385,15 +385,7 @@ pub fn simulate_in<T: Real>(
     // loaded ([`load_predicting`]); the engine checks every example again.
     let per_step = dataset.steps_per_example(input_size);
     let node_params: Vec<NodeParams<T>> = params::node_params(loaded.params.as_ref(), net);
-    let inputs: Vec<Vec<T>> = range
-        .map(|i| {
-            dataset
-                .example(i)
-                .iter()
-                .map(|&x| T::from_f64(x as f64))
-                .collect()
-        })
-        .collect();
+    let inputs = examples_in::<T>(dataset, range);
     let examples: Vec<InputSeq<T>> = inputs
         .iter()
         .map(|x| InputSeq::new(x, per_step.is_some()))
@@ -438,16 +430,7 @@ pub fn simulate_folded<T: Real>(
     let (start_at, end) = (range.start, range.end.min(dataset.len()));
     for first in (start_at..end).step_by(batch.max(1)) {
         let images = first..(first + batch.max(1)).min(end);
-        let inputs: Vec<Vec<T>> = images
-            .clone()
-            .map(|i| {
-                dataset
-                    .example(i)
-                    .iter()
-                    .map(|&x| T::from_f64(x as f64))
-                    .collect()
-            })
-            .collect();
+        let inputs = examples_in::<T>(dataset, images.clone());
         let examples: Vec<InputSeq<T>> = inputs
             .iter()
             .map(|x| InputSeq::new(x, per_step.is_some()))
@@ -540,4 +523,17 @@ pub fn with_overrides(
         }
     }
     m
+}
+
+/// The examples in `range`, in a simulator's precision.
+fn examples_in<T: Real>(dataset: &Dataset, range: std::ops::Range<usize>) -> Vec<Vec<T>> {
+    range
+        .map(|i| {
+            dataset
+                .example(i)
+                .iter()
+                .map(|&x| T::from_f64(f64::from(x)))
+                .collect()
+        })
+        .collect()
 }
