@@ -447,6 +447,23 @@ impl Model {
         m.initial_voltage = InitialVoltage::Zero;
         m
     }
+
+    /// NengoDL's Converter rule for a global `synapse =`: every connection
+    /// out of a neuron layer gets `synapse`. A flatten is a view of its
+    /// input, not a connection, so the rule skips it (its reader's input is
+    /// the flattened neuron layer's output and gets the synapse there).
+    pub fn filter_neuron_outputs(&mut self, net: &Network, synapse: Synapse) {
+        for (id, node) in net.nodes.iter().enumerate() {
+            if node.op.role() == Role::View {
+                continue;
+            }
+            for (i, &src) in node.inputs.iter().enumerate() {
+                if self.nodes[net.storage_of(src)].neuron.is_some() {
+                    self.nodes[id].input_synapses[i] = synapse;
+                }
+            }
+        }
+    }
 }
 
 /// How one node runs. The node's current is

@@ -511,16 +511,7 @@ pub fn with_overrides(
         }
     }
     if let Some(syn) = synapse {
-        for (id, node) in net.nodes.iter().enumerate() {
-            if matches!(node.op, snnc_compiler::ir::Op::Flatten) {
-                continue;
-            }
-            for (i, &src) in node.inputs.iter().enumerate() {
-                if model.nodes[net.storage_of(src)].neuron.is_some() {
-                    m.nodes[id].input_synapses[i] = syn;
-                }
-            }
-        }
+        m.filter_neuron_outputs(net, syn);
     }
     m
 }

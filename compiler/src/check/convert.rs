@@ -607,17 +607,7 @@ fn synapses(s: &Settings, base: &Checked, model: &mut Model, d: &mut Diags) {
     }
     if let Some(e) = s.value("synapse") {
         if let Some(syn) = synapse(e, d) {
-            // NengoDL's rule: the default filters connections out of neurons.
-            for (id, node) in net.nodes.iter().enumerate() {
-                if node.op == Op::Flatten {
-                    continue;
-                }
-                for (i, &src) in node.inputs.iter().enumerate() {
-                    if model.nodes[net.storage_of(src)].neuron.is_some() {
-                        model.nodes[id].input_synapses[i] = syn;
-                    }
-                }
-            }
+            model.filter_neuron_outputs(net, syn);
         }
     }
     let mut seen: Vec<((usize, Option<usize>), Span)> = Vec::new();
