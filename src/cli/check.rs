@@ -140,7 +140,7 @@ fn model_clif<T: Real>(net: &Network, model: &Model, dt: f64) -> Result<String, 
         steps: 1,
         seed: 0,
     };
-    JitModel::compile(net, model, &params, &[], &cfg)
-        .map(|jit| jit.clif)
+    JitModel::lower(net, model, &params, &[], &cfg)
+        .map(|lowering| lowering.clif())
         .map_err(|e| e.to_string())
 }

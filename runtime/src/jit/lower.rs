@@ -1283,7 +1283,8 @@ pub fn unary_signature(
     sig
 }
 
-/// Emits the whole step: every node of `net` in order.
+/// Emits the step of the nodes in `nodes`, in order (the compile driver
+/// gives each node its own function: `codegen.rs`).
 pub fn emit_step(
     e: &mut Emitter,
     net: &Network,
@@ -1291,11 +1292,12 @@ pub fn emit_step(
     layout: &Layout,
     consts: &[NodeConsts],
     dt: f64,
+    nodes: std::ops::Range<usize>,
 ) {
     // Connections out of spiking nodes into dense and conv layers are fed
     // event by event from the source's update loop (see `scatter`).
     let scattered = |id: usize, i: usize| scattered_source(net, model, id, i);
-    for (id, node) in net.nodes.iter().enumerate() {
+    for (id, node) in net.nodes.iter().enumerate().take(nodes.end).skip(nodes.start) {
         if matches!(node.op, Op::Input | Op::Flatten) {
             continue;
         }

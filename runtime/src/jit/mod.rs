@@ -10,16 +10,11 @@
 //! owns, and keeping Cranelift out of `snnc-compiler` keeps `snnc check` and
 //! the language server light.
 
+mod codegen;
 mod layout;
 mod libm;
 mod lower;
 
-use cranelift_codegen::ir::{types, AbiParam, InstBuilder, UserFuncName};
-use cranelift_codegen::settings::{self, Configurable};
-use cranelift_codegen::Context;
-use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
-use cranelift_jit::{JITBuilder, JITModule};
-use cranelift_module::{default_libcall_names, Linkage, Module};
 use snnc_compiler::ir::{BoundProbe, Model, Network, Role};
 
 use crate::engine::{
@@ -30,7 +25,7 @@ use crate::reference::layers;
 use crate::reference::neurons::uniform_voltages;
 use crate::reference::synapses::Filter;
 use layout::{is_input_edge, CompactSlots, Layout};
-use lower::{emit_step, Emitter, Libm, NodeConsts};
+use lower::NodeConsts;
 
 /// A model compiled for one precision, ready to run any number of examples.
 pub struct JitModel<'a, T> {
@@ -40,27 +35,35 @@ pub struct JitModel<'a, T> {
     /// Per node: the expanded bias vector whose address the code embeds.
     biases: Vec<Option<Vec<T>>>,
     model_nodes: Vec<snnc_compiler::ir::NodeSettings>,
-    step: extern "C" fn(*mut u8),
+    /// The step: one function per node that does work, called in order.
+    steps: Vec<extern "C" fn(*mut u8)>,
     /// Keeps the code alive.
     _module: CodeOwner,
     /// Constants the code loads by address (see `Emitter::hoist`).
     _constants: Vec<std::pin::Pin<Box<[u64; 2]>>>,
-    /// The generated Cranelift IR, for `snnc check --emit clif`.
-    pub clif: String,
     /// Seconds spent generating and compiling code.
     pub compile_seconds: f64,
     initial_v: Vec<Vec<T>>,
     dt: f64,
-    steps: usize,
+    steps_per_run: usize,
     probes: Vec<BoundProbe>,
     /// Elements per block of the generated element-wise loops.
     lanes: usize,
 }
 
-fn err(e: impl std::fmt::Debug) -> SimError {
-    SimError {
-        message: format!("JIT compilation failed: {e:?}"),
-    }
+/// A model lowered to Cranelift IR and not yet compiled: the first half of
+/// [`JitModel::compile`], so that a caller can weigh the compile (by
+/// [`Lowering::instructions`]) or print the IR ([`Lowering::clif`]).
+pub struct Lowering<'a, T> {
+    net: &'a Network,
+    params: &'a [NodeParams<T>],
+    layout: Layout,
+    biases: Vec<Option<Vec<T>>>,
+    model: &'a Model,
+    cfg: SimConfig,
+    probes: Vec<BoundProbe>,
+    lowered: codegen::Lowered,
+    start: std::time::Instant,
 }
 
 impl<'a, T: Real> JitModel<'a, T> {
@@ -71,179 +74,40 @@ impl<'a, T: Real> JitModel<'a, T> {
         probes: &[BoundProbe],
         cfg: &SimConfig,
     ) -> Result<Self, SimError> {
+        Self::lower(net, model, params, probes, cfg)?.compile()
+    }
+
+    /// Checks the model and lowers its step to Cranelift IR.
+    pub fn lower(
+        net: &'a Network,
+        model: &'a Model,
+        params: &'a [NodeParams<T>],
+        probes: &[BoundProbe],
+        cfg: &SimConfig,
+    ) -> Result<Lowering<'a, T>, SimError> {
         // Every shape, parameter length and probe is checked; a model that
         // passes is one the generated code can index safely.
         validate(net, model, params, probes, cfg)?;
         let start = std::time::Instant::now();
         let f64_mode = std::mem::size_of::<T>() == 8;
-        let (ty, elem) = if f64_mode {
-            (types::F64, 8)
-        } else {
-            (types::F32, 4)
-        };
+        let elem = if f64_mode { 8 } else { 4 };
         let probed: Vec<usize> = probes.iter().map(|p| net.storage_of(p.node)).collect();
         let quiet: Vec<bool> = (0..net.nodes.len())
             .map(|id| quiet_without_input(model, &params[id], id, cfg))
             .collect();
-        let layout = layout::plan(net, model, elem as usize, &probed, &quiet);
-
-        let mut biases = Vec::new();
-        let mut consts = Vec::new();
-        for (id, node) in net.nodes.iter().enumerate() {
-            let p = &params[id];
-            let bias = (!p.bias.is_empty()).then(|| {
-                // A lazy node's shadow row is one more position.
-                let shadow = usize::from(layout.nodes[id].lazy.is_some());
-                let positions = layers::bias_positions(node.size(), p.bias.len());
-                let mut b = layers::channel_bias(&p.bias, positions + shadow);
-                // Vectorised loops read whole blocks of four past the end.
-                b.resize(b.len().div_ceil(4) * 4, T::zero());
-                b
-            });
-            // The generated code reads an unfiltered bias of a scaled neuron
-            // node as `gain * bias`, the product the reference forms every
-            // step, made once here (the constant current uses the raw bias).
-            let slots = &layout.nodes[id];
-            let gain = model.nodes[id].scale;
-            let bias_scaled = bias.is_some()
-                && model.nodes[id].neuron.is_some()
-                && gain != 1.0
-                && slots.bias_filter.is_none()
-                && slots.j_const.is_none();
-            let bias = if bias_scaled {
-                bias.map(|b| b.iter().map(|&x| T::from_f64(gain) * x).collect())
-            } else {
-                bias
-            };
-            let bias_addr = bias.as_ref().map(|b| b.as_ptr() as u64);
-            biases.push(bias);
-            consts.push(NodeConsts {
-                kernel: p.kernel.as_ptr() as u64,
-                bias: bias_addr,
-                bias_scaled,
-            });
-        }
-
-        let mut flag_builder = settings::builder();
-        flag_builder.set("opt_level", "speed").map_err(err)?;
-        flag_builder
-            .set("use_colocated_libcalls", "false")
-            .map_err(err)?;
-        flag_builder.set("is_pic", "false").map_err(err)?;
-        let isa = cranelift_native::builder()
-            .map_err(err)?
-            .finish(settings::Flags::new(flag_builder))
-            .map_err(err)?;
-        let mut jb = JITBuilder::with_isa(isa, default_libcall_names());
-        for (name, f32_fn, f64_fn) in libm::FUNCTIONS {
-            jb.symbol(
-                format!("snnc_{name}"),
-                if f64_mode { f64_fn } else { f32_fn },
-            );
-        }
-        let mut module = JITModule::new(jb);
-        let mut ctx: Context = module.make_context();
-        let ptr = module.target_config().pointer_type();
-        ctx.func.signature.params.push(AbiParam::new(ptr));
-        let step_id = module
-            .declare_function("step", Linkage::Local, &ctx.func.signature)
-            .map_err(err)?;
-        ctx.func.name = UserFuncName::user(0, step_id.as_u32());
-        let sig = lower::unary_signature(&module, ty);
-        let mut import = |name: &str, func: &mut cranelift_codegen::ir::Function| {
-            module
-                .declare_function(&format!("snnc_{name}"), Linkage::Import, &sig)
-                .map(|id| module.declare_func_in_func(id, func))
-                .map_err(err)
-        };
-        let libm = Libm {
-            expm1: import("expm1", &mut ctx.func)?,
-            log1p: import("log1p", &mut ctx.func)?,
-            exp: import("exp", &mut ctx.func)?,
-            tanh: import("tanh", &mut ctx.func)?,
-        };
-        let mut fbc = FunctionBuilderContext::new();
-        let constants;
-        {
-            let mut b = FunctionBuilder::new(&mut ctx.func, &mut fbc);
-            let entry = b.create_block();
-            b.append_block_params_for_function_params(entry);
-            b.switch_to_block(entry);
-            let arena = b.block_params(entry)[0];
-            let vector = (!f64_mode).then_some(types::F32X4);
-            let mut e = Emitter::new(&mut b, ty, vector, arena, libm);
-            emit_step(&mut e, net, model, &layout, &consts, cfg.dt);
-            constants = std::mem::take(&mut e.pool);
-            b.ins().return_(&[]);
-            b.seal_all_blocks();
-            b.finalize(module.target_config());
-        }
-        let clif = ctx.func.display().to_string();
-        // SNNC_JIT_DISASM=1 prints the machine code (for tuning the lowering).
-        let disasm = std::env::var_os("SNNC_JIT_DISASM").is_some();
-        ctx.set_disasm(disasm);
-        module.define_function(step_id, &mut ctx).map_err(err)?;
-        if let Some(code) = ctx
-            .compiled_code()
-            .and_then(|c| c.vcode.as_ref())
-            .filter(|_| disasm)
-        {
-            eprintln!("{code}");
-        }
-        let code_size = ctx
-            .compiled_code()
-            .map_or(0, |c| c.code_info().total_size as usize);
-        module.clear_context(&mut ctx);
-        module.finalize_definitions().map_err(err)?;
-        let code = module.get_finalized_function(step_id);
-        // SNNC_JIT_DUMP=file writes the machine code and prints its address,
-        // so profiler samples (`perf script`) map to `objdump -D -b binary
-        // -m i386:x86-64` offsets.
-        if let Some(path) = std::env::var_os("SNNC_JIT_DUMP") {
-            // SAFETY: `code` points at the `code_size` bytes just finalized.
-            let bytes = unsafe { std::slice::from_raw_parts(code, code_size) };
-            match std::fs::write(&path, bytes) {
-                Ok(()) => eprintln!("step: {code_size} bytes at {code:p}"),
-                Err(e) => eprintln!("cannot write {}: {e}", path.to_string_lossy()),
-            }
-        }
-        // SAFETY: the function was just compiled with the signature
-        // `fn(arena_ptr)` and the module that owns it lives in `self`.
-        let step = unsafe { std::mem::transmute::<*const u8, extern "C" fn(*mut u8)>(code) };
-
-        let initial_v = net
-            .nodes
-            .iter()
-            .enumerate()
-            .map(|(id, node)| {
-                match (
-                    model.initial_voltage.uniform_seed(cfg.seed),
-                    layout.nodes[id].v,
-                ) {
-                    (Some(seed), Some(_)) => uniform_voltages(seed, id, node.size())
-                        .into_iter()
-                        .map(T::from_f64)
-                        .collect(),
-                    _ => Vec::new(),
-                }
-            })
-            .collect();
-        Ok(JitModel {
+        let layout = layout::plan(net, model, elem, &probed, &quiet);
+        let (biases, consts) = node_constants(net, model, params, &layout);
+        let lowered = codegen::lower(net, model, &layout, &consts, cfg.dt, f64_mode)?;
+        Ok(Lowering {
             net,
             params,
             layout,
             biases,
-            model_nodes: model.nodes.clone(),
-            step,
-            _module: CodeOwner(module),
-            _constants: constants,
-            clif,
-            compile_seconds: start.elapsed().as_secs_f64(),
-            initial_v,
-            dt: cfg.dt,
-            steps: cfg.steps,
+            model,
+            cfg: *cfg,
             probes: probes.to_vec(),
-            lanes: if f64_mode { 1 } else { lower::LANES },
+            lowered,
+            start,
         })
     }
 
@@ -271,7 +135,7 @@ impl<'a, T: Real> JitModel<'a, T> {
 
     /// Runs one example (one input per input node) from the initial state.
     pub fn run(&self, inputs: &[InputSeq<T>]) -> Result<SimOutput<T>, SimError> {
-        check_inputs(&self.input_sizes(), self.steps, inputs)?;
+        check_inputs(&self.input_sizes(), self.steps_per_run, inputs)?;
         let mut arena = Arena::new(self.layout.bytes);
         Ok(self.run_with(&mut arena, inputs))
     }
@@ -301,16 +165,19 @@ impl<'a, T: Real> JitModel<'a, T> {
         let mut records: Vec<Vec<T>> = self
             .probes
             .iter()
-            .map(|p| Vec::with_capacity((self.steps / p.every) * self.net.nodes[p.node].size()))
+            .map(|p| Vec::with_capacity((self.steps_per_run / p.every) * self.net.nodes[p.node].size()))
             .collect();
         let held = inputs.iter().all(|x| matches!(x, InputSeq::Held(_)));
-        for k in 1..=self.steps {
+        for k in 1..=self.steps_per_run {
             if k == 1 || !held {
                 // Held inputs are listed once, for the whole run.
-                let horizon = held.then_some(self.steps);
+                let horizon = held.then_some(self.steps_per_run);
                 self.load_inputs(arena, inputs, k - 1, k == 1, horizon);
             }
-            (self.step)(arena.ptr());
+            let ptr = arena.ptr();
+            for step in &self.steps {
+                step(ptr);
+            }
             for ((p, filter), rec) in self.probes.iter().zip(&mut probe_filters).zip(&mut records) {
                 let n = self.net.nodes[p.node].size();
                 let x = arena.slice::<T>(self.layout.nodes[p.node].out, n);
@@ -506,6 +373,118 @@ impl<'a, T: Real> JitModel<'a, T> {
     }
 }
 
+impl<'a, T: Real> Lowering<'a, T> {
+    /// Cranelift IR instructions: what the compile time grows with.
+    pub fn instructions(&self) -> usize {
+        self.lowered.instructions()
+    }
+
+    /// The IR as text (`snnc check --emit clif`), each node's function
+    /// headed by the node's name.
+    pub fn clif(&self) -> String {
+        self.lowered.clif(self.net)
+    }
+
+    /// Compiles the IR to machine code: the second half of
+    /// [`JitModel::compile`].
+    pub fn compile(self) -> Result<JitModel<'a, T>, SimError> {
+        let Lowering {
+            net,
+            params,
+            layout,
+            biases,
+            model,
+            cfg,
+            probes,
+            lowered,
+            start,
+        } = self;
+        let compiled = lowered.compile()?;
+        let initial_v = net
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(id, node)| {
+                match (
+                    model.initial_voltage.uniform_seed(cfg.seed),
+                    layout.nodes[id].v,
+                ) {
+                    (Some(seed), Some(_)) => uniform_voltages(seed, id, node.size())
+                        .into_iter()
+                        .map(T::from_f64)
+                        .collect(),
+                    _ => Vec::new(),
+                }
+            })
+            .collect();
+        let f64_mode = std::mem::size_of::<T>() == 8;
+        Ok(JitModel {
+            net,
+            params,
+            layout,
+            biases,
+            model_nodes: model.nodes.clone(),
+            steps: compiled.steps,
+            _module: CodeOwner(compiled.module),
+            _constants: compiled.constants,
+            compile_seconds: start.elapsed().as_secs_f64(),
+            initial_v,
+            dt: cfg.dt,
+            steps_per_run: cfg.steps,
+            probes,
+            lanes: if f64_mode { 1 } else { lower::LANES },
+        })
+    }
+}
+
+/// Per node: the bias vector the code reads (expanded to every position,
+/// padded, and multiplied by the gain where the code reads it that way),
+/// and the addresses the code embeds.
+fn node_constants<T: Real>(
+    net: &Network,
+    model: &Model,
+    params: &[NodeParams<T>],
+    layout: &Layout,
+) -> (Vec<Option<Vec<T>>>, Vec<NodeConsts>) {
+    let mut biases = Vec::new();
+    let mut consts = Vec::new();
+    for (id, node) in net.nodes.iter().enumerate() {
+        let p = &params[id];
+        let bias = (!p.bias.is_empty()).then(|| {
+            // A lazy node's shadow row is one more position.
+            let shadow = usize::from(layout.nodes[id].lazy.is_some());
+            let positions = layers::bias_positions(node.size(), p.bias.len());
+            let mut b = layers::channel_bias(&p.bias, positions + shadow);
+            // Vectorised loops read whole blocks of four past the end.
+            b.resize(b.len().div_ceil(4) * 4, T::zero());
+            b
+        });
+        // The generated code reads an unfiltered bias of a scaled neuron
+        // node as `gain * bias`, the product the reference forms every
+        // step, made once here (the constant current uses the raw bias).
+        let slots = &layout.nodes[id];
+        let gain = model.nodes[id].scale;
+        let bias_scaled = bias.is_some()
+            && model.nodes[id].neuron.is_some()
+            && gain != 1.0
+            && slots.bias_filter.is_none()
+            && slots.j_const.is_none();
+        let bias = if bias_scaled {
+            bias.map(|b| b.iter().map(|&x| T::from_f64(gain) * x).collect())
+        } else {
+            bias
+        };
+        let bias_addr = bias.as_ref().map(|b| b.as_ptr() as u64);
+        biases.push(bias);
+        consts.push(NodeConsts {
+            kernel: p.kernel.as_ptr() as u64,
+            bias: bias_addr,
+            bias_scaled,
+        });
+    }
+    (biases, consts)
+}
+
 /// Whether a spiking ReLU neuron starting at voltage `v` and adding `d`
 /// every step stays below 1 (never spikes) for `steps` steps, whatever the
 /// rounding: each addition of values below 1 errs by at most half an ulp
@@ -540,7 +519,7 @@ fn quiet_without_input<T: Real>(
 /// Owns the JIT's executable memory. After `finalize_definitions` the
 /// module is never touched again, only dropped, so sharing the compiled
 /// model between worker threads shares nothing mutable.
-struct CodeOwner(#[allow(dead_code)] JITModule);
+struct CodeOwner(#[allow(dead_code)] cranelift_jit::JITModule);
 
 // SAFETY: see above: no method of the module is called after compilation;
 // threads only call the finalized function, which is immutable code.
@@ -626,7 +605,7 @@ impl<T: Real> Engine<T> for JitModel<'_, T> {
         examples: &[InputSeq<'_, T>],
         progress: &(dyn Fn(usize) + Sync),
     ) -> Result<Vec<SimOutput<T>>, SimError> {
-        check_batch(&self.input_sizes(), self.steps, examples)?;
+        check_batch(&self.input_sizes(), self.steps_per_run, examples)?;
         Ok(crate::parallel::map_in_order(
             examples,
             || Arena::new(self.layout.bytes),
