@@ -16,7 +16,8 @@
 
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{
-    types, AbiParam, BlockArg, Endianness, FuncRef, InstBuilder, MemFlagsData, Type, Value,
+    types, AbiParam, BlockArg, Endianness, FuncRef, InstBuilder, MemFlagsData, StackSlotData,
+    StackSlotKind, Type, Value,
 };
 use cranelift_frontend::FunctionBuilder;
 
@@ -780,11 +781,38 @@ impl Emitter<'_, '_> {
             });
         };
         if wide {
-            for lane in 0..LANES as u8 {
-                let x = self.b.ins().extractlane(ys, lane);
-                let idx = self.b.ins().iadd_imm_u(i, lane as i64);
-                one_input(self, idx, x);
+            // A loop over the lanes that hold a nonzero output (one bit
+            // each, lowest first: the unrolled lanes' order), so the scatter
+            // code, most of a conv network's IR, is emitted once rather
+            // than four times (docs/architecture.md: compile time).
+            let slot = self.b.create_sized_stack_slot(StackSlotData::new(
+                StackSlotKind::ExplicitSlot,
+                16,
+                4,
+            ));
+            let base = self.b.ins().stack_addr(types::I64, slot, 0);
+            self.b.ins().store(flags(), ys, base, 0);
+            let zeros = self.konst(0.0, true);
+            let nonzero = self.b.ins().fcmp(FloatCC::NotEqual, ys, zeros);
+            let lanes = self.b.ins().vhigh_bits(types::I64, nonzero);
+            let header = self.b.create_block();
+            let left = self.b.append_block_param(header, types::I64);
+            let body = self.b.create_block();
+            let exit = self.b.create_block();
+            self.b.ins().jump(header, &[BlockArg::Value(lanes)]);
+            self.b.switch_to_block(header);
+            self.b.ins().brif(left, body, &[], exit, &[]);
+            self.b.switch_to_block(body);
+            let lane = self.b.ins().ctz(left);
+            let x = self.load(base, lane);
+            let idx = self.b.ins().iadd(i, lane);
+            for t in targets {
+                self.scatter_one(idx, x, t);
             }
+            let below = self.b.ins().iadd_imm_s(left, -1);
+            let rest = self.b.ins().band(left, below);
+            self.b.ins().jump(header, &[BlockArg::Value(rest)]);
+            self.b.switch_to_block(exit);
         } else {
             one_input(self, i, ys);
         }
