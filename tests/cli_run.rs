@@ -686,3 +686,48 @@ fn sequences_of_another_length_are_a_diagnostic_at_the_data_line() {
     stdout_of(snnc().args(["run", "--steps", "3"]).arg(&spec));
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// `--engine auto` (the default) runs a tiny job on the reference, which
+/// finishes it before the JIT would have compiled, and says so; a big job
+/// on the JIT. An explicit `--engine` wins either way. What is tested is
+/// the decision (`snnc_runtime::cost`), not the timing: the tiny job is 1
+/// image of 2 steps on specs/deep.snn (the reference's estimate a few
+/// percent of the JIT's compile), the big one 100 images of 100 steps.
+#[test]
+fn auto_engine_takes_the_reference_for_a_tiny_job_and_the_jit_for_a_big_one() {
+    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("specs/deep.snn");
+    let run = |args: &[&str]| {
+        let out = snnc()
+            .args(["run", "--format", "json"])
+            .args(args)
+            .arg(&spec)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "snnc run {args:?} failed: {stderr}");
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (report, stderr)
+    };
+    let tiny = ["--limit", "1", "--steps", "2"];
+    let (report, stderr) = run(&tiny);
+    assert_eq!(report["engine"], "reference", "{stderr}");
+    assert!(report["compile_seconds"].is_null());
+    assert!(
+        stderr.contains("note: ran on the reference interpreter")
+            && stderr.contains("--engine jit"),
+        "{stderr}"
+    );
+    let (forced, stderr) = run(&[&tiny[..], &["--engine", "jit"]].concat());
+    assert_eq!(forced["engine"], "jit");
+    assert!(!stderr.contains("note: ran on the reference"), "{stderr}");
+    // Both engines give the same report (bit-identical runs).
+    assert_eq!(report["layers"], forced["layers"]);
+    assert_eq!(report["correct"], forced["correct"]);
+
+    let (big, stderr) = run(&["--limit", "100"]);
+    assert_eq!(big["engine"], "jit", "{stderr}");
+    assert!(big["compile_seconds"].as_f64().is_some());
+    assert!(!stderr.contains("note: ran on the reference"), "{stderr}");
+    let (forced, _) = run(&["--limit", "100", "--engine", "reference", "--steps", "5"]);
+    assert_eq!(forced["engine"], "reference");
+}

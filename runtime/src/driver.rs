@@ -17,6 +17,7 @@ use snnc_compiler::ir::{
 };
 use snnc_compiler::span::Span;
 
+use crate::cost::{self, Estimate};
 use crate::data::{self, Dataset};
 use crate::engine::{
     Engine, EngineKind, InputSeq, NodeParams, Real, SimConfig, SimError, SimOutput,
@@ -354,14 +355,102 @@ pub fn build<'a, T: Real>(
     })
 }
 
+/// Which engine a run asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EngineChoice {
+    /// This one, whatever the job.
+    Fixed(EngineKind),
+    /// The one expected to finish a job of `images` examples first
+    /// ([`crate::cost`]): the JIT unless the job is so small that compiling
+    /// would take longer than the reference's whole run. A shard passes
+    /// the whole run's images (and the input density is measured on the
+    /// first examples of the whole data), so that every shard picks the
+    /// engine the unsharded run does and `snnc merge` joins their reports.
+    Fastest { images: usize },
+}
+
+/// An engine [`build_for`] built, and with [`EngineChoice::Fastest`] the
+/// estimates the choice was made from.
+pub struct Built<'a, T> {
+    pub engine: Box<dyn Engine<T> + 'a>,
+    pub estimate: Option<Estimate>,
+}
+
+/// [`build`] for `choice`, on data whose input values are `input_density`
+/// nonzero.
+pub fn build_for<'a, T: Real>(
+    choice: EngineChoice,
+    net: &'a Network,
+    model: &'a Model,
+    params: &'a [NodeParams<T>],
+    probes: &[BoundProbe],
+    cfg: &SimConfig,
+    input_density: f64,
+) -> Result<Built<'a, T>, SimError> {
+    let images = match choice {
+        EngineChoice::Fixed(kind) => {
+            return Ok(Built {
+                engine: build(kind, net, model, params, probes, cfg)?,
+                estimate: None,
+            })
+        }
+        EngineChoice::Fastest { images } => images,
+    };
+    // The JIT's IR, lowered to weigh the compile, goes on to be compiled
+    // when the JIT is chosen.
+    let lowering = JitModel::lower(net, model, params, probes, cfg)?;
+    let job = cost::Job {
+        images,
+        steps: cfg.steps,
+        input_density,
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let estimate = cost::estimate(
+        net,
+        model,
+        lowering.instructions(),
+        lowering.threads(),
+        &job,
+    );
+    let engine: Box<dyn Engine<T> + 'a> = if estimate.reference_is_faster() {
+        Box::new(Simulation::new(net, model, params, probes, cfg)?)
+    } else {
+        Box::new(lowering.compile()?)
+    };
+    Ok(Built {
+        engine,
+        estimate: Some(estimate),
+    })
+}
+
 /// What [`simulate_in`] recorded, and how long it took.
 pub struct Simulated<T> {
     /// One per example, in order.
     pub outputs: Vec<SimOutput<T>>,
+    /// The engine that ran.
+    pub engine: EngineKind,
+    /// With [`EngineChoice::Fastest`], the estimates behind the choice.
+    pub estimate: Option<Estimate>,
     /// Seconds the JIT spent compiling (`None` on the reference).
     pub compile_seconds: Option<f64>,
     /// Seconds from building the engine to the last output.
     pub seconds: f64,
+}
+
+/// The fraction of nonzero values in examples `range` (at most the first
+/// 256 of them), which the reference's work depends on (it skips zeros).
+pub fn input_density(dataset: &Dataset, range: std::ops::Range<usize>) -> f64 {
+    let (mut nonzero, mut all) = (0usize, 0usize);
+    for i in range.take(256) {
+        let x = dataset.example(i);
+        nonzero += x.iter().filter(|&&v| v != 0.0).count();
+        all += x.len();
+    }
+    if all == 0 {
+        1.0
+    } else {
+        nonzero as f64 / all as f64
+    }
 }
 
 /// Simulates examples `range` of the data with params `loaded` on engine
@@ -396,6 +485,8 @@ pub fn simulate_in<T: Real>(
     let outputs = engine.run_batch(&examples, progress).map_err(cannot)?;
     Ok(Simulated {
         outputs,
+        engine: kind,
+        estimate: None,
         compile_seconds: engine.compile_seconds(),
         seconds: start.elapsed().as_secs_f64(),
     })
@@ -409,7 +500,7 @@ pub fn simulate_in<T: Real>(
 /// seconds as [`Simulated`] does, with no outputs.
 #[allow(clippy::too_many_arguments)]
 pub fn simulate_folded<T: Real>(
-    kind: EngineKind,
+    choice: EngineChoice,
     net: &Network,
     model: &Model,
     loaded: &Loaded,
@@ -426,8 +517,13 @@ pub fn simulate_folded<T: Real>(
     let node_params: Vec<NodeParams<T>> = params::node_params(loaded.params.as_ref(), net);
     let start = Instant::now();
     let cannot = |e: SimError| format!("cannot simulate: {e}");
-    let engine = build(kind, net, model, &node_params, probes, cfg).map_err(cannot)?;
     let (start_at, end) = (range.start, range.end.min(dataset.len()));
+    let density = match choice {
+        EngineChoice::Fastest { .. } => input_density(dataset, 0..dataset.len()),
+        EngineChoice::Fixed(_) => 1.0,
+    };
+    let Built { engine, estimate } =
+        build_for(choice, net, model, &node_params, probes, cfg, density).map_err(cannot)?;
     for first in (start_at..end).step_by(batch.max(1)) {
         let images = first..(first + batch.max(1)).min(end);
         let inputs = examples_in::<T>(dataset, images.clone());
@@ -441,6 +537,8 @@ pub fn simulate_folded<T: Real>(
     }
     Ok(Simulated {
         outputs: Vec::new(),
+        engine: engine.kind(),
+        estimate,
         compile_seconds: engine.compile_seconds(),
         seconds: start.elapsed().as_secs_f64(),
     })

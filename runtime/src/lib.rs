@@ -7,12 +7,15 @@
 //! - [`driver`]: the one run driver of `run`, `plot`, `diagnose`, `sweep`
 //!   and `tune` (load, pick the engine, run with progress);
 //! - [`data`], [`params`]: a spec's data source and params file in memory;
+//! - [`cost`]: which engine finishes a small job first (compile time
+//!   against the reference's run time);
 //! - [`reference`]: the reference interpreter, the executable definition of
 //!   the timestep semantics that every faster engine is tested against;
 //! - [`report`]: what a run reports (accuracy, rates) and writes (probes);
 //! - [`train`]: rate-mode training (backprop, Keras losses and optimizers).
 
 pub mod analysis;
+pub mod cost;
 pub mod data;
 pub mod driver;
 pub mod engine;

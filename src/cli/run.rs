@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 use snnc_compiler::ir::{BoundProbe, Precision, Run};
-use snnc_runtime::driver;
+use snnc_runtime::driver::{self, EngineChoice};
 use snnc_runtime::engine::{EngineKind, Real, SimConfig};
 use snnc_runtime::report::{rate_probes, AccuracyRead, ProbeWriter, RunReport, RunTally};
 
@@ -52,14 +52,18 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
     pub format: ReportFormat,
 
-    /// Which engine simulates: the Cranelift JIT, or the reference
-    /// interpreter (the executable definition of the semantics; slower).
-    #[arg(long, value_enum, default_value_t = Engine::Jit)]
+    /// Which engine simulates: the Cranelift JIT, the reference
+    /// interpreter (the executable definition of the semantics; slower), or
+    /// `auto`: the JIT, unless the job is so small that the reference
+    /// finishes it before the JIT would have compiled (a note on stderr
+    /// says so; docs/architecture.md).
+    #[arg(long, value_enum, default_value_t = Engine::Auto)]
     pub engine: Engine,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Engine {
+    Auto,
     Jit,
     Reference,
 }
@@ -229,8 +233,11 @@ fn execute<T: Real>(spec: &Spec, run: &Run, args: &RunArgs) -> Result<ExitCode, 
     let bar = super::progress::bar(images as u64, "simulating");
     let tick = |done: usize| bar.set_position(done as u64);
     let engine = match args.engine {
-        Engine::Jit => EngineKind::Jit,
-        Engine::Reference => EngineKind::Reference,
+        // A shard weighs the whole run (`of` images, after --limit), as the
+        // unsharded run does, so that all pick the same engine.
+        Engine::Auto => EngineChoice::Fastest { images: of },
+        Engine::Jit => EngineChoice::Fixed(EngineKind::Jit),
+        Engine::Reference => EngineChoice::Fixed(EngineKind::Reference),
     };
     let mut fold = |images: std::ops::Range<usize>, outputs: Vec<_>| {
         let labels = if dataset.labelled {
@@ -249,6 +256,16 @@ fn execute<T: Real>(spec: &Spec, run: &Run, args: &RunArgs) -> Result<ExitCode, 
     );
     bar.finish_and_clear();
     let simulated = simulated?;
+    if let (EngineKind::Reference, Some(estimate)) = (simulated.engine, simulated.estimate) {
+        eprintln!(
+            "note: ran on the reference interpreter: {images} image{} x {} steps is estimated at {:.0} ms \
+             there, less than the {:.0} ms the JIT would take to compile (--engine jit to use it anyway)",
+            if images == 1 { "" } else { "s" },
+            run.steps,
+            estimate.reference_seconds * 1e3,
+            estimate.compile_seconds * 1e3,
+        );
+    }
     let seconds = simulated.seconds;
     let correct = tally.correct();
     let report = RunReport {
@@ -256,7 +273,7 @@ fn execute<T: Real>(spec: &Spec, run: &Run, args: &RunArgs) -> Result<ExitCode, 
         spec: spec.path.display().to_string(),
         run: run.name.clone(),
         model: model.name.clone(),
-        engine: engine.name().into(),
+        engine: simulated.engine.name().into(),
         compile_seconds: simulated.compile_seconds,
         precision: if std::mem::size_of::<T>() == 8 {
             "f64"

@@ -1325,7 +1325,13 @@ pub fn emit_step(
     // Connections out of spiking nodes into dense and conv layers are fed
     // event by event from the source's update loop (see `scatter`).
     let scattered = |id: usize, i: usize| scattered_source(net, model, id, i);
-    for (id, node) in net.nodes.iter().enumerate().take(nodes.end).skip(nodes.start) {
+    for (id, node) in net
+        .nodes
+        .iter()
+        .enumerate()
+        .take(nodes.end)
+        .skip(nodes.start)
+    {
         if matches!(node.op, Op::Input | Op::Flatten) {
             continue;
         }

@@ -165,7 +165,9 @@ impl<'a, T: Real> JitModel<'a, T> {
         let mut records: Vec<Vec<T>> = self
             .probes
             .iter()
-            .map(|p| Vec::with_capacity((self.steps_per_run / p.every) * self.net.nodes[p.node].size()))
+            .map(|p| {
+                Vec::with_capacity((self.steps_per_run / p.every) * self.net.nodes[p.node].size())
+            })
             .collect();
         let held = inputs.iter().all(|x| matches!(x, InputSeq::Held(_)));
         for k in 1..=self.steps_per_run {
@@ -377,6 +379,12 @@ impl<'a, T: Real> Lowering<'a, T> {
     /// Cranelift IR instructions: what the compile time grows with.
     pub fn instructions(&self) -> usize {
         self.lowered.instructions()
+    }
+
+    /// The threads the compile will run on: the IR is one function per
+    /// node that does work, and those compile in parallel.
+    pub fn threads(&self) -> usize {
+        self.lowered.threads()
     }
 
     /// The IR as text (`snnc check --emit clif`), each node's function
