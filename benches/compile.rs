@@ -101,7 +101,7 @@ fn measure(spec: &str, cores: usize) -> Measured {
     let reference_ns = reference * 1e9 * cores.min(images) as f64 / work;
     println!(
         "{spec}: compile {:.1} ms (median of {REPEATS}, {:.1}-{:.1}), {instructions} IR instructions \
-         on {threads} threads ({per_core:.0} per thread); reference {images} \
+         on {threads} thread(s) ({per_core:.0} per thread); reference {images} \
          images x {REFERENCE_STEPS} steps {:.1} ms, {:.0} work units per image-step: {reference_ns:.2} ns per unit",
         compile * 1e3,
         spread.0 * 1e3,

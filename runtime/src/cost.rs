@@ -26,7 +26,7 @@ use snnc_compiler::ir::{Model, Network, Op};
 /// the threads) and nanoseconds per Cranelift IR instruction on one core:
 /// the line `cargo bench --bench compile` fits through the compile times
 /// of specs/mnist.snn, specs/deep.snn and bench/specs/conv16.snn.
-pub const COMPILE_FIXED_MS: f64 = 2.0;
+pub const COMPILE_FIXED_MS: f64 = 1.0;
 pub const COMPILE_NS_PER_INSTRUCTION: f64 = 5_000.0;
 
 /// Nanoseconds per unit of [`reference_work`] on one core: the median over
