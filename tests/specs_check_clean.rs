@@ -40,6 +40,7 @@ fn shipped_specs_check_clean() {
 
     let mut files = specs;
     files.extend(snn_files(&root.join("examples")));
+    files.extend(snn_files(&root.join("bench")));
     files.extend(snn_files(&root.join("tests").join("golden")));
 
     let mut failures = Vec::new();
