@@ -355,6 +355,85 @@ convert calm from packed {
     run::<f32>(&prog, "calm", &["c2"], &cfg);
 }
 
+/// A packed layer where most neurons spike every step (scale 1000, large
+/// inputs, uniform starts) feeding narrow dense layers: its spikes are
+/// summed in registers, every lane of a group added, zeros included
+/// (`compact_into_registers`). The linear layer's output shows the sums
+/// themselves, compared bit for bit (sign of zero included); a weight of
+/// -0.0 and negative weights make zero products of both signs. With an
+/// infinite weight (`0 * inf` is NaN) the node takes the branching path
+/// and still agrees.
+#[test]
+fn hot_packed_layer_sums_in_registers_bit_for_bit() {
+    let src = r#"
+network hot {
+    input image: 6x6x2
+    c1 = conv2d(image, filters=5, kernel=3x3, activation=relu)
+    f = flatten(c1)
+    lin = dense(f, units=6)
+    spk = dense(f, units=3, activation=relu)
+}
+convert spiking from hot {
+    swap relu -> spiking_relu
+    scale_firing_rates = 1000
+    initial_voltage = uniform(seed=2)
+}
+"#;
+    let prog = program(src);
+    let cfg = SimConfig {
+        dt: 0.001,
+        steps: 25,
+        seed: 0,
+    };
+    fn run<T: Real>(prog: &Program, infinite: bool, cfg: &SimConfig) {
+        let model = prog.model("spiking").unwrap();
+        let net = prog.network_of(model);
+        let probes: Vec<BoundProbe> = all_probes(net)
+            .into_iter()
+            .filter(|p| p.name == "lin" || p.name == "spk")
+            .collect();
+        let mut params = random_params::<T>(net, &mut SplitMix64::new(21), 2.0);
+        params[3].kernel[7] = T::from_f64(-0.0);
+        if infinite {
+            params[4].kernel[2] = T::infinity();
+        }
+        let compiled = JitModel::compile(net, model, &params, &probes, cfg).unwrap();
+        assert_eq!(compiled.compacted_nodes(), ["c1"]);
+        let expected: &[&str] = if infinite { &[] } else { &["c1"] };
+        assert_eq!(compiled.register_summed_nodes(), expected);
+        let mut rng = SplitMix64::new(22);
+        let x: Vec<T> = (0..net.nodes[0].size())
+            .map(|_| T::from_f64(rng.uniform() * 4.0))
+            .collect();
+        let inputs = [InputSeq::Held(&x)];
+        let fast = compiled.run(&inputs).unwrap();
+        let slow = simulate(net, model, &params, &inputs, &probes, cfg).unwrap();
+        assert_same("hot", &fast, &slow);
+        for (p, (a, b)) in fast.probes.iter().zip(&slow.probes).enumerate() {
+            for (i, (u, v)) in a.iter().zip(b).enumerate() {
+                assert!(
+                    Real::to_f64(*u).to_bits() == Real::to_f64(*v).to_bits()
+                        || (u.is_nan() && v.is_nan()),
+                    "probe {p} element {i}: jit {u:?} vs reference {v:?}"
+                );
+            }
+        }
+        // Hot: most neurons of c1 spike in most steps.
+        let c1 = net.nodes.iter().position(|n| n.name == "c1").unwrap();
+        let spikes: u64 = slow.spike_counts[c1].iter().map(|&c| u64::from(c)).sum();
+        let n = net.nodes[c1].size() as u64;
+        assert!(
+            spikes * 2 > n * cfg.steps as u64,
+            "not hot: {spikes} spikes from {n} neurons in {} steps",
+            cfg.steps
+        );
+    }
+    for infinite in [false, true] {
+        run::<f32>(&prog, infinite, &cfg);
+        run::<f64>(&prog, infinite, &cfg);
+    }
+}
+
 #[test]
 fn edge_cases_batch_sizes_steps_and_tiny_layers() {
     let src = r#"

@@ -45,6 +45,9 @@ pub struct Lowered {
     functions: Vec<NodeFunction>,
     /// Constants the code loads by address (see `Emitter::hoist`).
     pub constants: Vec<Pin<Box<[u64; 2]>>>,
+    /// The nodes whose spikes are summed in registers (see
+    /// `Emitter::compact_into_registers`).
+    pub in_registers: Vec<usize>,
 }
 
 struct NodeFunction {
@@ -116,6 +119,7 @@ pub fn lower(
     let mut fbc = FunctionBuilderContext::new();
     let mut functions = Vec::new();
     let mut constants = Vec::new();
+    let mut in_registers = Vec::new();
     for (node, n) in net.nodes.iter().enumerate() {
         // The same nodes `emit_step` skips: they have no update.
         if matches!(n.op, Op::Input | Op::Flatten) {
@@ -140,7 +144,7 @@ pub fn lower(
         let arena = b.block_params(entry)[0];
         let vector = (!f64_mode).then_some(types::F32X4);
         let mut e = Emitter::new(&mut b, ty, vector, arena, libm);
-        emit_step(&mut e, net, model, layout, consts, dt, node..node + 1);
+        in_registers.extend(emit_step(&mut e, net, model, layout, consts, dt, node..node + 1));
         constants.append(&mut e.pool);
         b.ins().return_(&[]);
         b.seal_all_blocks();
@@ -151,6 +155,7 @@ pub fn lower(
         module,
         functions,
         constants,
+        in_registers,
     })
 }
 
@@ -206,6 +211,7 @@ impl Lowered {
             mut module,
             functions,
             constants,
+            ..
         } = self;
         // SNNC_JIT_DISASM=1 prints the machine code (for tuning the lowering).
         let disasm = std::env::var_os("SNNC_JIT_DISASM").is_some();

@@ -28,6 +28,9 @@ use super::layout::{scattered_source, CompactSlots, FilterSlots, Layout, LazySlo
 /// The weights and constant vectors of one node, as addresses the code embeds.
 pub struct NodeConsts {
     pub kernel: u64,
+    /// No weight is infinite or NaN, so `0 * w` is a zero (see
+    /// `Emitter::compact_into_registers`).
+    pub kernel_finite: bool,
     /// The bias expanded to every position (conv) or per unit (dense).
     pub bias: Option<u64>,
     /// The bias vector already holds `gain * bias` (see `Input::scaled`).
@@ -764,6 +767,140 @@ impl Emitter<'_, '_> {
         });
     }
 
+    /// `compact_spiking_update` for a node that feeds only narrow dense
+    /// layers: their weighted values are summed in registers carried
+    /// through the loop (stored once at its end, not loaded and stored per
+    /// spike), and a group of four entries in which some neuron spiked adds
+    /// all four rows, without a branch per lane. A lane that did not spike
+    /// adds `0 * w`, a zero: the sum starts at +0 (the reader consumed the
+    /// buffer) and a round-to-nearest sum is -0 only when both terms are,
+    /// so it never holds -0, and adding a zero to it changes no bit (this
+    /// needs every weight finite: `0 * inf` is NaN). Each output still sums
+    /// its inputs in ascending index order, as the reference does.
+    fn compact_into_registers(
+        &mut self,
+        c: CompactSlots,
+        spike: f64,
+        scatters: &[Scatter],
+        accs: Vec<(Type, Value, i32)>,
+    ) {
+        let wide = self.vector.is_some();
+        let lanes = if wide { LANES } else { 1 };
+        let len_addr = self.slot(c.len);
+        let len = self.b.ins().load(types::I64, flags(), len_addr, 0);
+        let (index, inc, v) = (self.slot(c.index), self.slot(c.inc), self.slot(c.v));
+        let kernels: Vec<(Value, usize)> = scatters
+            .iter()
+            .filter_map(|t| match *t {
+                Scatter::Dense { kernel, n_out, .. } => Some((kernel, n_out)),
+                Scatter::Conv { .. } => None,
+            })
+            .collect();
+        self.hoist(&[0.0, spike], wide);
+        let header = self.b.create_block();
+        let body = self.b.create_block();
+        let spiked = self.b.create_block();
+        let join = self.b.create_block();
+        let exit = self.b.create_block();
+        let i = self.b.append_block_param(header, types::I64);
+        for block in [header, join, exit] {
+            for &(ty, _, _) in &accs {
+                self.b.append_block_param(block, ty);
+            }
+        }
+        let start = self.int(0);
+        let mut args = vec![BlockArg::Value(start)];
+        let init: Vec<Value> = accs
+            .iter()
+            .map(|&(ty, u, off)| self.b.ins().load(ty, flags(), u, off))
+            .collect();
+        args.extend(init.iter().map(|&x| BlockArg::Value(x)));
+        self.b.ins().jump(header, &args);
+        self.b.switch_to_block(header);
+        let carried: Vec<Value> = self.b.block_params(header)[1..].to_vec();
+        let go = self.b.ins().icmp(IntCC::SignedLessThan, i, len);
+        let pass: Vec<BlockArg> = carried.iter().map(|&x| BlockArg::Value(x)).collect();
+        self.b.ins().brif(go, body, &[], exit, &pass);
+        self.b.switch_to_block(body);
+        let vv = self.load_w(v, i, wide);
+        let d = self.load_w(inc, i, wide);
+        let vv = self.b.ins().fadd(vv, d);
+        let k = self.b.ins().floor(vv);
+        let rest = self.b.ins().fsub(vv, k);
+        self.store_w(v, i, rest);
+        let zero = self.konst(0.0, wide);
+        let fired = self.b.ins().fcmp(FloatCC::NotEqual, k, zero);
+        let any = if wide {
+            self.b.ins().vany_true(fired)
+        } else {
+            fired
+        };
+        self.b.ins().brif(any, spiked, &[], join, &pass);
+        self.b.switch_to_block(spiked);
+        let entry_counts = self.slot(c.counts);
+        self.count_spikes(entry_counts, i, k, wide);
+        let spike_v = self.konst(spike, wide);
+        let y = self.b.ins().fmul(spike_v, k);
+        let mut sums = carried.clone();
+        for lane in 0..lanes {
+            let yl = if wide {
+                self.b.ins().extractlane(y, lane as u8)
+            } else {
+                y
+            };
+            let entry = self.b.ins().iadd_imm_u(i, lane as i64);
+            let off = self.b.ins().imul_imm_u(entry, 4);
+            let p = self.b.ins().iadd(index, off);
+            let neuron = self.b.ins().uload32(flags(), p, 0);
+            let vt = self.val_type(true);
+            let ys = if wide {
+                Some(self.b.ins().splat(vt, yl))
+            } else {
+                None
+            };
+            let mut slot = 0;
+            for &(kernel, n_out) in &kernels {
+                let row_off = self.b.ins().imul_imm_u(neuron, n_out as i64 * self.elem);
+                let row = self.b.ins().iadd(kernel, row_off);
+                let blocks = if wide { n_out / LANES } else { 0 };
+                for blk in 0..blocks {
+                    let offset = (blk * LANES) as i32 * self.elem as i32;
+                    let w = self.b.ins().load(vt, flags(), row, offset);
+                    let ys = ys.unwrap_or(yl);
+                    let prod = self.b.ins().fmul(ys, w);
+                    sums[slot] = self.b.ins().fadd(sums[slot], prod);
+                    slot += 1;
+                }
+                for j in blocks * LANES..n_out {
+                    let offset = j as i32 * self.elem as i32;
+                    let w = self.b.ins().load(self.ty, flags(), row, offset);
+                    let prod = self.b.ins().fmul(yl, w);
+                    sums[slot] = self.b.ins().fadd(sums[slot], prod);
+                    slot += 1;
+                }
+            }
+        }
+        let new: Vec<BlockArg> = sums.iter().map(|&x| BlockArg::Value(x)).collect();
+        self.b.ins().jump(join, &new);
+        self.b.switch_to_block(join);
+        let merged: Vec<BlockArg> = self
+            .b
+            .block_params(join)
+            .iter()
+            .map(|&x| BlockArg::Value(x))
+            .collect();
+        let next = self.b.ins().iadd_imm_u(i, lanes as i64);
+        let mut back = vec![BlockArg::Value(next)];
+        back.extend(merged);
+        self.b.ins().jump(header, &back);
+        self.b.switch_to_block(exit);
+        let done: Vec<Value> = self.b.block_params(exit).to_vec();
+        for (&(_, u, off), x) in accs.iter().zip(done) {
+            self.b.ins().store(flags(), x, u, off);
+        }
+        self.hoisted.clear();
+    }
+
     /// Event-driven propagation: the outputs just computed at `i` (one
     /// element, or four lanes) that are not zero are added into the
     /// weighted values of the dense and conv connections they feed. Inputs
@@ -1312,7 +1449,8 @@ pub fn unary_signature(
 }
 
 /// Emits the step of the nodes in `nodes`, in order (the compile driver
-/// gives each node its own function: `codegen.rs`).
+/// gives each node its own function: `codegen.rs`). Returns the nodes
+/// whose spikes are summed in registers (`compact_into_registers`).
 pub fn emit_step(
     e: &mut Emitter,
     net: &Network,
@@ -1321,7 +1459,8 @@ pub fn emit_step(
     consts: &[NodeConsts],
     dt: f64,
     nodes: std::ops::Range<usize>,
-) {
+) -> Vec<usize> {
+    let mut in_registers = Vec::new();
     // Connections out of spiking nodes into dense and conv layers are fed
     // event by event from the source's update loop (see `scatter`).
     let scattered = |id: usize, i: usize| scattered_source(net, model, id, i);
@@ -1336,6 +1475,7 @@ pub fn emit_step(
             continue;
         }
         let mut scatters = Vec::new();
+        let mut finite = true;
         for (target, consumer) in net.nodes.iter().enumerate().skip(id + 1) {
             for i in 0..consumer.inputs.len() {
                 if consumer.op == Op::Flatten || scattered(target, i) != Some(id) {
@@ -1346,6 +1486,7 @@ pub fn emit_step(
                 };
                 let u = e.slot(u);
                 let kernel = e.addr(consts[target].kernel);
+                finite &= consts[target].kernel_finite;
                 scatters.push(match consumer.op {
                     Op::Dense { units } => Scatter::Dense {
                         kernel,
@@ -1382,7 +1523,13 @@ pub fn emit_step(
             (slots.compact, settings.neuron)
         {
             let spike = amplitude / settings.scale / dt;
-            e.compact_spiking_update(compact, spike, &scatters);
+            match registers_for(e, &scatters).filter(|_| finite) {
+                Some(accs) => {
+                    e.compact_into_registers(compact, spike, &scatters, accs);
+                    in_registers.push(id);
+                }
+                None => e.compact_spiking_update(compact, spike, &scatters),
+            }
             continue;
         }
         let mut inputs = Vec::new();
@@ -1488,6 +1635,33 @@ pub fn emit_step(
             lazy,
         );
     }
+    in_registers
+}
+
+/// At most this many values carried in registers through a compact loop
+/// (x86-64 has 16 vector registers; the loop needs a few of its own).
+const MAX_CARRIED: usize = 10;
+
+/// The accumulators `compact_into_registers` carries for `scatters`, as
+/// `(type, buffer, byte offset)` in the order it adds into them: whole
+/// vector blocks of each target, then its remaining elements. `None` when
+/// some target is a conv layer or they need too many registers.
+fn registers_for(e: &Emitter, scatters: &[Scatter]) -> Option<Vec<(Type, Value, i32)>> {
+    let mut accs = Vec::new();
+    for t in scatters {
+        let Scatter::Dense { u, n_out, .. } = *t else {
+            return None;
+        };
+        let blocks = if e.vector.is_some() { n_out / LANES } else { 0 };
+        for blk in 0..blocks {
+            let ty = e.val_type(true);
+            accs.push((ty, u, (blk * LANES) as i32 * e.elem as i32));
+        }
+        for j in blocks * LANES..n_out {
+            accs.push((e.ty, u, j as i32 * e.elem as i32));
+        }
+    }
+    (!accs.is_empty() && accs.len() <= MAX_CARRIED).then_some(accs)
 }
 
 /// The constants one node's update loop multiplies by: the gain, the

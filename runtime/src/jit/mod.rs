@@ -44,6 +44,9 @@ pub struct JitModel<'a, T> {
     /// Seconds spent generating and compiling code.
     pub compile_seconds: f64,
     initial_v: Vec<Vec<T>>,
+    /// The nodes whose spikes are summed in registers (see
+    /// `lower::Emitter::compact_into_registers`).
+    in_registers: Vec<usize>,
     dt: f64,
     steps_per_run: usize,
     probes: Vec<BoundProbe>,
@@ -121,6 +124,16 @@ impl<'a, T: Real> JitModel<'a, T> {
     /// `layout::LazySlots`), by name.
     pub fn lazy_nodes(&self) -> Vec<&str> {
         self.node_names_where(|slots| slots.lazy.is_some())
+    }
+
+    /// The packed nodes whose spikes are summed in registers, without a
+    /// branch per neuron (see `lower::Emitter::compact_into_registers`),
+    /// by name.
+    pub fn register_summed_nodes(&self) -> Vec<&str> {
+        self.in_registers
+            .iter()
+            .map(|&id| self.net.nodes[id].name.as_str())
+            .collect()
     }
 
     fn node_names_where(&self, pred: impl Fn(&layout::NodeSlots) -> bool) -> Vec<&str> {
@@ -407,6 +420,7 @@ impl<'a, T: Real> Lowering<'a, T> {
             lowered,
             start,
         } = self;
+        let in_registers = lowered.in_registers.clone();
         let compiled = lowered.compile()?;
         let initial_v = net
             .nodes
@@ -437,6 +451,7 @@ impl<'a, T: Real> Lowering<'a, T> {
             _constants: compiled.constants,
             compile_seconds: start.elapsed().as_secs_f64(),
             initial_v,
+            in_registers,
             dt: cfg.dt,
             steps_per_run: cfg.steps,
             probes,
@@ -486,6 +501,7 @@ fn node_constants<T: Real>(
         biases.push(bias);
         consts.push(NodeConsts {
             kernel: p.kernel.as_ptr() as u64,
+            kernel_finite: p.kernel.iter().all(|w| w.is_finite()),
             bias: bias_addr,
             bias_scaled,
         });
