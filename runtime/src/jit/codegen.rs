@@ -144,7 +144,15 @@ pub fn lower(
         let arena = b.block_params(entry)[0];
         let vector = (!f64_mode).then_some(types::F32X4);
         let mut e = Emitter::new(&mut b, ty, vector, arena, libm);
-        in_registers.extend(emit_step(&mut e, net, model, layout, consts, dt, node..node + 1));
+        in_registers.extend(emit_step(
+            &mut e,
+            net,
+            model,
+            layout,
+            consts,
+            dt,
+            node..node + 1,
+        ));
         constants.append(&mut e.pool);
         b.ins().return_(&[]);
         b.seal_all_blocks();
