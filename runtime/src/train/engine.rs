@@ -2,10 +2,11 @@
 //! in buffers allocated once per worker ([`Work`]) and reused for every
 //! group: nothing is allocated per example or per batch.
 
+use super::isa::Isa;
 use super::kernels as k;
 use super::loss;
-use super::ops::{self, Isa};
-use super::plan::{EdgeOp, Kind, Plan};
+use super::ops::{Connection, Pass};
+use super::plan::{Kind, Plan};
 use crate::analysis::latency::argmax;
 use crate::engine::Real;
 
@@ -50,8 +51,9 @@ pub(crate) struct Work<T> {
     /// backward pass visits), then, in place, with respect to their summed
     /// input.
     grad: Vec<Vec<T>>,
-    /// Max-pool argmax per output value.
-    argmax: Vec<Vec<u32>>,
+    /// What the ops record in the forward pass for the backward pass
+    /// (`Connection::record_len`, e.g. max pool's argmax).
+    record: Vec<Vec<u32>>,
 }
 
 impl<T: Real> Work<T> {
@@ -61,11 +63,11 @@ impl<T: Real> Work<T> {
             out: Vec::new(),
             j: Vec::new(),
             grad: Vec::new(),
-            argmax: Vec::new(),
+            record: Vec::new(),
         };
         for (i, node) in plan.nodes.iter().enumerate() {
             let n = cap * node.size;
-            let (out, j, argmax) = match &node.kind {
+            let (out, j, record) = match &node.kind {
                 Kind::Input => (n, 0, 0),
                 Kind::View => (0, 0, 0),
                 Kind::Compute(c) => (
@@ -75,16 +77,12 @@ impl<T: Real> Work<T> {
                     } else {
                         0
                     },
-                    if c.edges.iter().any(|e| matches!(e.op, EdgeOp::MaxPool(_))) {
-                        n
-                    } else {
-                        0
-                    },
+                    cap * c.edges.iter().map(|e| e.op.record_len()).max().unwrap_or(0),
                 ),
             };
             w.out.push(vec![T::zero(); out]);
             w.j.push(vec![T::zero(); j]);
-            w.argmax.push(vec![0; argmax]);
+            w.record.push(vec![0; record]);
             let grad = if training && plan.backprop(i) && !matches!(node.kind, Kind::View) {
                 n
             } else {
@@ -130,49 +128,21 @@ impl<T: Real> Work<T> {
                 } else {
                     &mut *out
                 };
-                let bias = c.bias.map(|(at, len)| &params[at..at + len]);
-                // Dense, conv, depthwise conv and max pool are their node's only connection
-                // and overwrite it; the others add up.
-                if !matches!(
-                    c.edges.first().map(|e| &e.op),
-                    Some(
-                        EdgeOp::Dense { .. }
-                            | EdgeOp::Conv { .. }
-                            | EdgeOp::Depthwise { .. }
-                            | EdgeOp::MaxPool(_)
-                    )
-                ) {
+                let cx = Pass {
+                    isa,
+                    g,
+                    params,
+                    bias: c.bias.map(|(at, len)| &params[at..at + len]),
+                    scratch: &[],
+                };
+                // An op that overwrites is its node's only connection; the
+                // others add up.
+                if !c.edges.first().is_some_and(|e| e.op.overwrites()) {
                     pre.fill(T::zero());
                 }
                 for edge in &c.edges {
-                    let src_n = plan.nodes[edge.src].size;
-                    let x = &before[edge.src][..g * src_n];
-                    match &edge.op {
-                        EdgeOp::Dense { w, n_in, n_out } => ops::dense_fwd(
-                            isa,
-                            x,
-                            &params[*w..*w + n_in * n_out],
-                            bias,
-                            *n_in,
-                            *n_out,
-                            g,
-                            pre,
-                        ),
-                        EdgeOp::Conv { w, g: geom, .. } => {
-                            let len =
-                                geom.kernel[0] * geom.kernel[1] * geom.input[2] * geom.output[2];
-                            ops::conv_fwd(isa, geom, x, &params[*w..*w + len], bias, g, pre)
-                        }
-                        EdgeOp::Depthwise { w, g: geom } => {
-                            let len = geom.kernel[0] * geom.kernel[1] * geom.output[2];
-                            k::depthwise_fwd(geom, x, &params[*w..*w + len], bias, g, pre)
-                        }
-                        EdgeOp::AvgPool(geom) => k::avg_pool_fwd(geom, x, g, pre),
-                        EdgeOp::MaxPool(geom) => {
-                            k::max_pool_fwd(geom, x, g, pre, &mut self.argmax[i])
-                        }
-                        EdgeOp::Identity => k::add(pre, x),
-                    }
+                    let x = &before[edge.src][..g * plan.nodes[edge.src].size];
+                    edge.op.forward(&cx, x, pre, &mut self.record[i]);
                 }
             }
             match c.act {
@@ -237,12 +207,12 @@ impl<T: Real> Work<T> {
     }
 
     /// Backward pass of the group: adds the parameter gradients to
-    /// `dparams`. `kt` holds the transposed conv kernels.
+    /// `dparams`. `scratch` is what the ops filled from the params.
     pub(crate) fn backward(
         &mut self,
         plan: &Plan,
         params: &[T],
-        kt: &[T],
+        scratch: &[T],
         g: usize,
         dparams: &mut [T],
         isa: Isa,
@@ -278,72 +248,18 @@ impl<T: Real> Work<T> {
                     k::add(db, chunk);
                 }
             }
+            let cx = Pass {
+                isa,
+                g,
+                params,
+                bias: None,
+                scratch,
+            };
             for edge in &c.edges {
                 let src_n = plan.nodes[edge.src].size;
                 let x = &self.out[edge.src][..g * src_n];
-                let need_dx = plan.requires_grad[edge.src];
-                match &edge.op {
-                    EdgeOp::Dense { w, n_in, n_out } => {
-                        let len = n_in * n_out;
-                        ops::dense_bwd_w(isa, x, gi, *n_in, *n_out, g, &mut dparams[*w..*w + len]);
-                        if need_dx {
-                            ops::dense_bwd_x(
-                                isa,
-                                gi,
-                                &params[*w..*w + len],
-                                *n_in,
-                                *n_out,
-                                g,
-                                &mut gbefore[edge.src][..g * src_n],
-                            );
-                        }
-                    }
-                    EdgeOp::Conv {
-                        w,
-                        kt: kt_at,
-                        g: geom,
-                    } => {
-                        let len = geom.kernel[0] * geom.kernel[1] * geom.input[2] * geom.output[2];
-                        ops::conv_bwd_k(isa, geom, x, gi, g, &mut dparams[*w..*w + len]);
-                        if let (true, Some(at)) = (need_dx, kt_at) {
-                            ops::conv_bwd_x(
-                                isa,
-                                geom,
-                                gi,
-                                &params[*w..*w + len],
-                                &kt[*at..*at + len],
-                                g,
-                                &mut gbefore[edge.src][..g * src_n],
-                            );
-                        }
-                    }
-                    EdgeOp::Depthwise { w, g: geom } => {
-                        let len = geom.kernel[0] * geom.kernel[1] * geom.output[2];
-                        k::depthwise_bwd_k(geom, x, gi, g, &mut dparams[*w..*w + len]);
-                        if need_dx {
-                            k::depthwise_bwd_x(
-                                geom,
-                                gi,
-                                &params[*w..*w + len],
-                                g,
-                                &mut gbefore[edge.src][..g * src_n],
-                            );
-                        }
-                    }
-                    EdgeOp::AvgPool(geom) if need_dx => {
-                        k::avg_pool_bwd(geom, gi, g, &mut gbefore[edge.src][..g * src_n])
-                    }
-                    EdgeOp::MaxPool(geom) if need_dx => k::max_pool_bwd(
-                        geom,
-                        gi,
-                        &self.argmax[i][..g * n],
-                        g,
-                        &mut gbefore[edge.src][..g * src_n],
-                    ),
-                    EdgeOp::Identity if need_dx => k::add(&mut gbefore[edge.src][..g * src_n], gi),
-                    // Nothing upstream needs this gradient.
-                    EdgeOp::AvgPool(_) | EdgeOp::MaxPool(_) | EdgeOp::Identity => {}
-                }
+                let dx = plan.requires_grad[edge.src].then(|| &mut gbefore[edge.src][..g * src_n]);
+                edge.op.backward(&cx, x, gi, &self.record[i], dparams, dx);
             }
         }
     }

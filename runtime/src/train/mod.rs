@@ -20,6 +20,12 @@
 //! FMA versions of the hot kernels chosen at run time on x86-64 (the
 //! portable kernels are the definition and run everywhere else and in f64).
 //!
+//! Where things are: `plan` walks the network once (params placed, losses,
+//! what needs a gradient), `engine` runs the forward and backward passes
+//! of a group of examples, and each op is one module of `ops` (its plan-time
+//! checks and param layout, forward pass and gradients); neither `plan`
+//! nor `engine` names an op. Each rate neuron is `neuron`.
+//!
 //! Keras parity: with the same initial params and batch, two steps of
 //! RMSprop, Adam or SGD with momentum on the seed network give the params
 //! TensorFlow 2.12's Keras gives to within float32 rounding (checked by
@@ -27,6 +33,7 @@
 
 mod engine;
 mod gemm;
+mod isa;
 mod kernels;
 mod loss;
 mod neuron;
@@ -47,7 +54,7 @@ use crate::engine::Real;
 use crate::io::NdArray;
 use crate::rng::{Purpose, SplitMix64};
 use engine::{Stats, Work};
-use ops::Isa;
+use isa::Isa;
 use optim::OptState;
 use plan::Plan;
 
@@ -239,7 +246,8 @@ pub(crate) struct Trainer<'p, T> {
     opt: OptState<T>,
     works: Vec<Work<T>>,
     grads: Vec<Vec<T>>,
-    kt: Vec<T>,
+    /// What the ops fill from the params once per step (`Plan::fill_scratch`).
+    scratch: Vec<T>,
     parts: usize,
     epochs: usize,
     isa: Isa,
@@ -286,7 +294,7 @@ impl<'p, T: Real> Trainer<'p, T> {
                 .map(|_| Work::new(&plan, group, true))
                 .collect(),
             grads: vec![vec![T::zero(); plan.n_params]; parts],
-            kt: vec![T::zero(); plan.n_kt],
+            scratch: vec![T::zero(); plan.n_scratch],
             params,
             parts,
             epochs: opts.epochs.unwrap_or(train.epochs),
@@ -423,14 +431,14 @@ impl<'p, T: Real> Trainer<'p, T> {
             params,
             works,
             grads,
-            kt,
+            scratch,
             parts,
             isa,
             ..
         } = self;
         let (plan, params, parts, isa) = (&*plan, &*params, *parts, *isa);
-        plan.transpose_kernels(params, kt);
-        let kt = &*kt;
+        plan.fill_scratch(params, scratch);
+        let scratch = &*scratch;
         let bn = idx.len();
         let gscale = T::from_f64(1.0 / bn as f64);
         let n_terms = plan.losses.len();
@@ -442,7 +450,7 @@ impl<'p, T: Real> Trainer<'p, T> {
                 work.load(plan, images, chunk);
                 work.forward(plan, params, chunk.len(), isa);
                 work.losses(plan, labels, chunk, Some(gscale), &mut st);
-                work.backward(plan, params, kt, chunk.len(), gbuf, isa);
+                work.backward(plan, params, scratch, chunk.len(), gbuf, isa);
             }
             st
         });

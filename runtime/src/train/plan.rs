@@ -2,47 +2,21 @@
 //! params' place in one flat parameter vector, its rate neuron and whether
 //! gradients flow through it.
 //!
-//! Internal layouts: the dense kernel is stored transposed, `[out, in]`, so
-//! that both the forward pass and the input gradient read contiguous rows;
-//! the conv kernel keeps Keras' HWIO layout. Params are converted to and
-//! from Keras layout only at the boundary ([`Plan::export`],
-//! [`Plan::import`]).
+//! Each op lays out, checks and claims its own params (`ops`); this file
+//! only walks the network. Params are converted to and from Keras layout
+//! only at the boundary ([`Plan::export`], [`Plan::import`]), as each
+//! param's [`ParamSlot`] says.
 
 use snnc_compiler::ir::{
-    Loss, LossKind, Model, Network, Node, NodeId, NodeSettings, Op, ParamRole, ParamSpec, Train,
-    Window,
+    Loss, LossKind, Model, Network, Node, NodeId, NodeSettings, ParamRole, Train,
 };
 
 use super::neuron::{Act, LifMode};
+use super::ops::{self, Connection, EdgeOp, Planned, Site};
 use super::TrainError;
 use crate::engine::Real;
 use crate::io::{ArrayData, NdArray};
 use crate::rng::{Purpose, SplitMix64};
-
-#[derive(Clone, Debug)]
-pub(crate) enum EdgeOp {
-    /// Kernel at `w`, stored `[n_out, n_in]`.
-    Dense {
-        w: usize,
-        n_in: usize,
-        n_out: usize,
-    },
-    /// Kernel at `w` (HWIO); `kt` is where its `[kh, kw, f, c]` transpose
-    /// lives in the scratch vector when the input needs a gradient.
-    Conv {
-        w: usize,
-        kt: Option<usize>,
-        g: Window,
-    },
-    /// Kernel at `w`, Keras layout `[kh, kw, c, m]`.
-    Depthwise {
-        w: usize,
-        g: Window,
-    },
-    AvgPool(Window),
-    MaxPool(Window),
-    Identity,
-}
 
 #[derive(Clone, Debug)]
 pub(crate) struct Edge {
@@ -95,8 +69,9 @@ pub(crate) struct Plan {
     pub input: NodeId,
     pub params: Vec<ParamSlot>,
     pub n_params: usize,
-    /// Length of the transposed-kernel scratch.
-    pub n_kt: usize,
+    /// Length of the scratch vector the ops fill from the params once per
+    /// step (`Connection::fill_scratch`).
+    pub n_scratch: usize,
     /// The node's output depends on params (so its gradient is needed).
     pub requires_grad: Vec<bool>,
     /// The node's output reaches a loss.
@@ -116,13 +91,6 @@ pub(crate) struct PLoss {
 
 fn err(msg: impl Into<String>) -> TrainError {
     TrainError::Invalid(msg.into())
-}
-
-fn image(shape: &[usize]) -> Option<[usize; 3]> {
-    match shape {
-        &[h, w, c] => Some([h, w, c]),
-        _ => None,
-    }
 }
 
 /// `layer 'NAME': message`, the form of every error about one layer.
@@ -162,7 +130,7 @@ impl Plan {
         for (i, (node, settings)) in net.nodes.iter().zip(&model.nodes).enumerate() {
             b.add(net, i, node, settings, lif)?;
         }
-        let n_kt = b.place_transposed_kernels();
+        let n_scratch = b.place_scratch();
         let plosses = plan_losses(losses, train, &b.storage, &b.nodes)?;
         let live = live_nodes(&b.nodes, &plosses);
         let accuracy = plosses
@@ -173,7 +141,7 @@ impl Plan {
             input,
             params: b.params,
             n_params: b.offset,
-            n_kt,
+            n_scratch,
             requires_grad: b.requires_grad,
             live,
             losses: plosses,
@@ -294,24 +262,12 @@ impl Plan {
         Ok(flat)
     }
 
-    /// Fills the transposed conv kernels `[kh, kw, f, c]` from `params`.
-    pub(crate) fn transpose_kernels<T: Real>(&self, params: &[T], kt: &mut [T]) {
+    /// Fills every op's part of the scratch vector from `params`.
+    pub(crate) fn fill_scratch<T: Real>(&self, params: &[T], scratch: &mut [T]) {
         for node in &self.nodes {
-            let Kind::Compute(c) = &node.kind else {
-                continue;
-            };
-            for edge in &c.edges {
-                if let EdgeOp::Conv { w, kt: Some(at), g } = &edge.op {
-                    let (taps, ci, f) = (g.kernel[0] * g.kernel[1], g.input[2], g.output[2]);
-                    let k = &params[*w..*w + taps * ci * f];
-                    let t = &mut kt[*at..*at + taps * ci * f];
-                    for tap in 0..taps {
-                        for cc in 0..ci {
-                            for ff in 0..f {
-                                t[(tap * f + ff) * ci + cc] = k[(tap * ci + cc) * f + ff];
-                            }
-                        }
-                    }
+            if let Kind::Compute(c) = &node.kind {
+                for edge in &c.edges {
+                    edge.op.fill_scratch(params, scratch);
                 }
             }
         }
@@ -347,51 +303,32 @@ impl Builder {
             ));
         }
         let size = node.size();
-        let (kernel, bias) = self.add_params(node, size)?;
-        let kind = match node.op {
-            Op::Input => {
-                want_inputs(node, 0)?;
-                Kind::Input
-            }
-            Op::Flatten => {
-                want_inputs(node, 1)?;
-                let in_size = net.nodes[node.inputs[0]].size();
-                if in_size != size {
-                    return Err(layer_err(
-                        node,
-                        format!("flattens {in_size} values into {size}"),
-                    ));
-                }
-                Kind::View
-            }
-            Op::Dense { .. }
-            | Op::Conv2d { .. }
-            | Op::DepthwiseConv2d { .. }
-            | Op::AvgPool { .. }
-            | Op::MaxPool { .. }
-            | Op::Activation
-            | Op::Add => {
-                let edges = edge_ops(net, node, kernel)?;
-                check_bias(node, bias)?;
-                let edges = edges
+        let first = self.params.len();
+        self.place_params(node);
+        let mut site = Site::new(net, node, &mut self.params[first..]);
+        let planned = ops::plan(&mut site)?;
+        site.all_claimed()?;
+        let has_params = first < self.params.len();
+        let kind = match planned {
+            Planned::Input => Kind::Input,
+            Planned::View => Kind::View,
+            Planned::Compute { edges, bias } => Kind::Compute(Compute {
+                edges: edges
                     .into_iter()
                     .zip(&node.inputs)
                     .map(|(op, &s)| Edge {
                         src: self.storage[s],
                         op,
                     })
-                    .collect();
-                Kind::Compute(Compute {
-                    edges,
-                    bias,
-                    act: settings.neuron.map(|nr| Act::new(nr, settings.scale, lif)),
-                    scale: if settings.neuron.is_some() {
-                        settings.scale
-                    } else {
-                        1.0
-                    },
-                })
-            }
+                    .collect(),
+                bias,
+                act: settings.neuron.map(|nr| Act::new(nr, settings.scale, lif)),
+                scale: if settings.neuron.is_some() {
+                    settings.scale
+                } else {
+                    1.0
+                },
+            }),
         };
         let (st, rg) = match &kind {
             Kind::Input => (i, false),
@@ -401,9 +338,7 @@ impl Builder {
             }
             Kind::Compute(c) => (
                 i,
-                kernel.is_some()
-                    || bias.is_some()
-                    || c.edges.iter().any(|e| self.requires_grad[e.src]),
+                has_params || c.edges.iter().any(|e| self.requires_grad[e.src]),
             ),
         };
         self.storage.push(st);
@@ -413,234 +348,37 @@ impl Builder {
     }
 
     /// Places the node's params in the flat vector, in node (= network
-    /// param) order: the kernel's offset and the bias' `(offset, len)`.
-    #[allow(clippy::type_complexity)]
-    fn add_params(
-        &mut self,
-        node: &Node,
-        size: usize,
-    ) -> Result<(Option<usize>, Option<(usize, usize)>), TrainError> {
-        let mut kernel: Option<usize> = None;
-        let mut bias: Option<(usize, usize)> = None;
+    /// param) order; the node's op claims them and sets their layout.
+    fn place_params(&mut self, node: &Node) {
         for spec in &node.params {
             let len: usize = spec.shape.iter().product();
-            let Some((transposed, fans)) = slot_layout(spec, &node.op, size) else {
-                return Err(layer_err(
-                    node,
-                    format!(
-                        "param '{}' with shape {:?} does not fit a {:?} layer",
-                        spec.name, spec.shape, node.op
-                    ),
-                ));
-            };
-            let twice = match spec.role {
-                ParamRole::Kernel => kernel.replace(self.offset).is_some(),
-                ParamRole::Bias => bias.replace((self.offset, len)).is_some(),
-            };
-            if twice {
-                return Err(layer_err(node, format!("has two {:?} params", spec.role)));
-            }
             self.params.push(ParamSlot {
                 name: spec.name.clone(),
                 role: spec.role,
                 shape: spec.shape.clone(),
                 offset: self.offset,
                 len,
-                transposed,
-                fans,
+                transposed: None,
+                fans: (0, 0),
             });
             self.offset += len;
         }
-        Ok((kernel, bias))
     }
 
-    /// Gives every conv whose input needs a gradient a place for its
-    /// transposed kernel in the scratch vector; returns the scratch length.
-    fn place_transposed_kernels(&mut self) -> usize {
-        let mut n_kt = 0;
+    /// Gives every op that needs it its place in the scratch vector (conv's
+    /// transposed kernel, when its input needs a gradient); returns the
+    /// scratch length.
+    fn place_scratch(&mut self) -> usize {
+        let mut n = 0;
         for node in &mut self.nodes {
             if let Kind::Compute(c) = &mut node.kind {
                 for edge in &mut c.edges {
-                    if let EdgeOp::Conv { kt, g, .. } = &mut edge.op {
-                        if self.requires_grad[edge.src] {
-                            *kt = Some(n_kt);
-                            n_kt += g.kernel[0] * g.kernel[1] * g.input[2] * g.output[2];
-                        }
-                    }
+                    n += edge.op.place_scratch(n, self.requires_grad[edge.src]);
                 }
             }
         }
-        n_kt
+        n
     }
-}
-
-/// How a param of an `op` node is stored (the transposed `[rows, cols]`
-/// of a dense kernel) and its Glorot fans; `None` for a param the op does
-/// not have.
-#[allow(clippy::type_complexity)]
-fn slot_layout(
-    spec: &ParamSpec,
-    op: &Op,
-    size: usize,
-) -> Option<(Option<(usize, usize)>, (usize, usize))> {
-    let len: usize = spec.shape.iter().product();
-    let no_params = None;
-    match (spec.role, op) {
-        (ParamRole::Bias, Op::Dense { .. } | Op::Conv2d { .. } | Op::DepthwiseConv2d { .. }) => {
-            (len > 0 && size.is_multiple_of(len)).then_some((None, (0, 0)))
-        }
-        (ParamRole::Kernel, Op::Dense { .. }) => match spec.shape[..] {
-            [n_in, units] => Some((Some((n_in, units)), (n_in, units))),
-            _ => None,
-        },
-        (ParamRole::Kernel, Op::Conv2d { .. } | Op::DepthwiseConv2d { .. }) => match spec.shape[..]
-        {
-            [kh, kw, ci, f] => Some((None, (kh * kw * ci, kh * kw * f))),
-            _ => None,
-        },
-        (
-            ParamRole::Kernel | ParamRole::Bias,
-            Op::Input
-            | Op::AvgPool { .. }
-            | Op::MaxPool { .. }
-            | Op::Flatten
-            | Op::Activation
-            | Op::Add,
-        ) => no_params,
-    }
-}
-
-fn want_inputs(node: &Node, k: usize) -> Result<(), TrainError> {
-    if node.inputs.len() == k {
-        Ok(())
-    } else {
-        Err(layer_err(
-            node,
-            format!("expects {k} input(s), has {}", node.inputs.len()),
-        ))
-    }
-}
-
-/// The op of each input connection of a computing node, after checking
-/// its shapes against the params and the window the checker resolved.
-fn edge_ops(net: &Network, node: &Node, kernel: Option<usize>) -> Result<Vec<EdgeOp>, TrainError> {
-    let e = |m: String| layer_err(node, m);
-    let size = node.size();
-    let in_size = |k: usize| net.nodes[node.inputs[k]].size();
-    let kernel_shape = node
-        .params
-        .iter()
-        .find(|p| p.role == ParamRole::Kernel)
-        .map(|p| p.shape.as_slice());
-    let window_fits = |w: &Window| {
-        want_inputs(node, 1)?;
-        let input = image(&net.nodes[node.inputs[0]].shape);
-        if input != Some(w.input) || image(&node.shape) != Some(w.output) {
-            return Err(e(format!(
-                "its window reads {:?} into {:?}, but the layer reads {:?} into {:?}",
-                w.input, w.output, net.nodes[node.inputs[0]].shape, node.shape
-            )));
-        }
-        Ok(())
-    };
-    Ok(match node.op {
-        Op::Dense { units } => {
-            want_inputs(node, 1)?;
-            let n_in = in_size(0);
-            let w = kernel.ok_or_else(|| e("a dense layer needs a kernel".into()))?;
-            if units != size || kernel_shape.is_some_and(|k| k != [n_in, units]) {
-                return Err(e(format!("a dense kernel must be [{n_in}, {units}]")));
-            }
-            vec![EdgeOp::Dense {
-                w,
-                n_in,
-                n_out: units,
-            }]
-        }
-        Op::Conv2d {
-            filters, window, ..
-        } => {
-            window_fits(&window)?;
-            let w = kernel.ok_or_else(|| e("a conv layer needs a kernel".into()))?;
-            let want = [window.kernel[0], window.kernel[1], window.input[2], filters];
-            if kernel_shape.is_some_and(|k| k != want) {
-                return Err(e(format!("a conv kernel must be {want:?}")));
-            }
-            vec![EdgeOp::Conv {
-                w,
-                kt: None,
-                g: window,
-            }]
-        }
-        Op::DepthwiseConv2d {
-            depth_multiplier,
-            window,
-            ..
-        } => {
-            window_fits(&window)?;
-            let w = kernel.ok_or_else(|| e("a depthwise conv layer needs a kernel".into()))?;
-            let want = [
-                window.kernel[0],
-                window.kernel[1],
-                window.input[2],
-                depth_multiplier,
-            ];
-            if window.output[2] != window.input[2] * depth_multiplier
-                || kernel_shape.is_some_and(|k| k != want)
-            {
-                return Err(e(format!("a depthwise conv kernel must be {want:?}")));
-            }
-            vec![EdgeOp::Depthwise { w, g: window }]
-        }
-        Op::AvgPool { window } => {
-            window_fits(&window)?;
-            vec![EdgeOp::AvgPool(window)]
-        }
-        Op::MaxPool { window } => {
-            window_fits(&window)?;
-            vec![EdgeOp::MaxPool(window)]
-        }
-        Op::Activation | Op::Add => {
-            if matches!(node.op, Op::Activation) {
-                want_inputs(node, 1)?;
-            } else if node.inputs.is_empty() {
-                return Err(e("an add needs at least one input".into()));
-            }
-            if let Some(k) = (0..node.inputs.len()).find(|&k| in_size(k) != size) {
-                return Err(e(format!(
-                    "input {k} has {} values, the layer {size}",
-                    in_size(k)
-                )));
-            }
-            node.inputs.iter().map(|_| EdgeOp::Identity).collect()
-        }
-        Op::Input | Op::Flatten => Vec::new(),
-    })
-}
-
-/// A bias has one value per filter (conv) or per output (dense).
-fn check_bias(node: &Node, bias: Option<(usize, usize)>) -> Result<(), TrainError> {
-    let Some((_, len)) = bias else {
-        return Ok(());
-    };
-    let per = match node.op {
-        Op::Conv2d { filters, .. } => filters,
-        Op::DepthwiseConv2d { window, .. } => window.output[2],
-        Op::Input
-        | Op::Dense { .. }
-        | Op::AvgPool { .. }
-        | Op::MaxPool { .. }
-        | Op::Flatten
-        | Op::Activation
-        | Op::Add => node.size(),
-    };
-    if len != per {
-        return Err(layer_err(
-            node,
-            format!("the bias must have {per} values, not {len}"),
-        ));
-    }
-    Ok(())
 }
 
 /// Each loss on the storage node of its probe, stated in output units.

@@ -1,5 +1,5 @@
 //! AVX2 + FMA versions of the hot f32 kernels (x86-64 only), with the same
-//! meaning and the same loop structure as the portable ones in `kernels`:
+//! meaning and the same loop structure as the portable ones in `ops`:
 //! accumulators live in vector registers across the inner loops, and every
 //! sum runs in an order fixed by the code, so results are deterministic
 //! (they differ from the portable kernels only in rounding: FMA rounds once).
