@@ -1,6 +1,12 @@
 //! Forward and backward passes of a group of examples through a [`Plan`],
 //! in buffers allocated once per worker ([`Work`]) and reused for every
 //! group: nothing is allocated per example or per batch.
+//!
+//! A node's buffer is an `[examples, values]` array in standard layout, so
+//! the first `g` examples are one contiguous slice ([`first`]): what the
+//! ops' kernels take (the AVX2 ones read raw memory).
+
+use ndarray::Array2;
 
 use super::isa::Isa;
 use super::kernels as k;
@@ -42,18 +48,18 @@ impl Stats {
 /// One worker's buffers for up to `cap` examples at a time.
 pub(crate) struct Work<T> {
     cap: usize,
-    /// Node outputs (empty for flatten views).
-    out: Vec<Vec<T>>,
+    /// Node outputs, `[cap, size]` (empty for flatten views).
+    out: Vec<Array2<T>>,
     /// Input currents `J` of nodes whose neurons need them for the
     /// backward pass (LIF); the others compute in place in `out`.
-    j: Vec<Vec<T>>,
+    j: Vec<Array2<T>>,
     /// Gradients of the loss with respect to node outputs (nodes the
     /// backward pass visits), then, in place, with respect to their summed
     /// input.
-    grad: Vec<Vec<T>>,
+    grad: Vec<Array2<T>>,
     /// What the ops record in the forward pass for the backward pass
     /// (`Connection::record_len`, e.g. max pool's argmax).
-    record: Vec<Vec<u32>>,
+    record: Vec<Array2<u32>>,
 }
 
 impl<T: Real> Work<T> {
@@ -65,8 +71,9 @@ impl<T: Real> Work<T> {
             grad: Vec::new(),
             record: Vec::new(),
         };
+        let rows = |n: usize| if n == 0 { (0, 0) } else { (cap, n) };
         for (i, node) in plan.nodes.iter().enumerate() {
-            let n = cap * node.size;
+            let n = node.size;
             let (out, j, record) = match &node.kind {
                 Kind::Input => (n, 0, 0),
                 Kind::View => (0, 0, 0),
@@ -77,18 +84,18 @@ impl<T: Real> Work<T> {
                     } else {
                         0
                     },
-                    cap * c.edges.iter().map(|e| e.op.record_len()).max().unwrap_or(0),
+                    c.edges.iter().map(|e| e.op.record_len()).max().unwrap_or(0),
                 ),
             };
-            w.out.push(vec![T::zero(); out]);
-            w.j.push(vec![T::zero(); j]);
-            w.record.push(vec![0; record]);
+            w.out.push(Array2::from_elem(rows(out), T::zero()));
+            w.j.push(Array2::from_elem(rows(j), T::zero()));
+            w.record.push(Array2::zeros(rows(record)));
             let grad = if training && plan.backprop(i) && !matches!(node.kind, Kind::View) {
                 n
             } else {
                 0
             };
-            w.grad.push(vec![T::zero(); grad]);
+            w.grad.push(Array2::from_elem(rows(grad), T::zero()));
         }
         w
     }
@@ -102,11 +109,8 @@ impl<T: Real> Work<T> {
     pub(crate) fn load(&mut self, plan: &Plan, images: &[f32], idx: &[usize]) {
         let n = plan.input_size();
         let buf = &mut self.out[plan.input];
-        for (b, &e) in idx.iter().enumerate() {
-            for (d, &s) in buf[b * n..(b + 1) * n]
-                .iter_mut()
-                .zip(&images[e * n..(e + 1) * n])
-            {
+        for (mut row, &e) in buf.rows_mut().into_iter().zip(idx) {
+            for (d, &s) in row.iter_mut().zip(&images[e * n..(e + 1) * n]) {
                 *d = T::from_f64(f64::from(s));
             }
         }
@@ -118,13 +122,12 @@ impl<T: Real> Work<T> {
             let Kind::Compute(c) = &node.kind else {
                 continue;
             };
-            let n = node.size;
             let (before, rest) = self.out.split_at_mut(i);
-            let out = &mut rest[0][..g * n];
+            let out = first_mut(&mut rest[0], g);
             {
                 let keep_j = c.act.is_some_and(|a| a.needs_current());
                 let pre: &mut [T] = if keep_j {
-                    &mut self.j[i][..g * n]
+                    first_mut(&mut self.j[i], g)
                 } else {
                     &mut *out
                 };
@@ -141,13 +144,13 @@ impl<T: Real> Work<T> {
                     pre.fill(T::zero());
                 }
                 for edge in &c.edges {
-                    let x = &before[edge.src][..g * plan.nodes[edge.src].size];
-                    edge.op.forward(&cx, x, pre, &mut self.record[i]);
+                    let x = first(&before[edge.src], g);
+                    edge.op.forward(&cx, x, pre, all_mut(&mut self.record[i]));
                 }
             }
             match c.act {
                 Some(act) if act.needs_current() => {
-                    let j = &mut self.j[i][..g * n];
+                    let j = first_mut(&mut self.j[i], g);
                     if c.scale != 1.0 {
                         let s = T::from_f64(c.scale);
                         for v in j.iter_mut() {
@@ -175,21 +178,22 @@ impl<T: Real> Work<T> {
     ) {
         let g = idx.len();
         if gscale.is_some() {
-            for (i, grad) in self.grad.iter_mut().enumerate() {
-                if !grad.is_empty() {
-                    grad[..g * plan.nodes[i].size].fill(T::zero());
-                }
+            for grad in &mut self.grad {
+                first_mut(grad, g).fill(T::zero());
             }
         }
         for (b, &e) in idx.iter().enumerate() {
             let label = labels[e] as usize;
             let mut total = 0.0;
             for (t, l) in plan.losses.iter().enumerate() {
-                let y = &self.out[l.node][b * l.size..(b + 1) * l.size];
+                let y = row(&self.out[l.node], b);
                 let grad = match gscale {
-                    Some(_) if !self.grad[l.node].is_empty() => {
-                        Some(&mut self.grad[l.node][b * l.size..(b + 1) * l.size])
-                    }
+                    Some(_) if !self.grad[l.node].is_empty() => Some(
+                        self.grad[l.node]
+                            .row_mut(b)
+                            .into_slice()
+                            .expect("buffers are in standard layout"),
+                    ),
                     _ => None,
                 };
                 let v = loss::example(l.kind, y, label, gscale.unwrap_or(T::one()), grad);
@@ -199,7 +203,7 @@ impl<T: Real> Work<T> {
             stats.loss += total;
             if let Some(a) = plan.accuracy {
                 let l = &plan.losses[a];
-                let y = &self.out[l.node][b * l.size..(b + 1) * l.size];
+                let y = row(&self.out[l.node], b);
                 stats.correct += usize::from(argmax(y) == Some(label));
             }
             stats.n += 1;
@@ -224,16 +228,15 @@ impl<T: Real> Work<T> {
             if !plan.backprop(i) {
                 continue;
             }
-            let n = node.size;
             let (gbefore, grest) = self.grad.split_at_mut(i);
-            let gi = &mut grest[0][..g * n];
+            let gi = first_mut(&mut grest[0], g);
             if let Some(act) = c.act {
                 let j = if act.needs_current() {
-                    &self.j[i][..g * n]
+                    first(&self.j[i], g)
                 } else {
                     &[][..]
                 };
-                act.backward(j, &self.out[i][..g * n], gi);
+                act.backward(j, first(&self.out[i], g), gi);
                 if c.scale != 1.0 {
                     let s = T::from_f64(c.scale);
                     for v in gi.iter_mut() {
@@ -255,12 +258,36 @@ impl<T: Real> Work<T> {
                 bias: None,
                 scratch,
             };
+            let record = self.record[i]
+                .as_slice()
+                .expect("buffers are in standard layout");
             for edge in &c.edges {
-                let src_n = plan.nodes[edge.src].size;
-                let x = &self.out[edge.src][..g * src_n];
-                let dx = plan.requires_grad[edge.src].then(|| &mut gbefore[edge.src][..g * src_n]);
-                edge.op.backward(&cx, x, gi, &self.record[i], dparams, dx);
+                let x = first(&self.out[edge.src], g);
+                let dx = plan.requires_grad[edge.src].then(|| first_mut(&mut gbefore[edge.src], g));
+                edge.op.backward(&cx, x, gi, record, dparams, dx);
             }
         }
     }
+}
+
+/// The first `g` examples (rows) of a buffer, as one slice.
+fn first<T>(a: &Array2<T>, g: usize) -> &[T] {
+    let n = a.ncols() * g.min(a.nrows());
+    &a.as_slice().expect("buffers are in standard layout")[..n]
+}
+
+/// Example `b` of a buffer.
+fn row<T>(a: &Array2<T>, b: usize) -> &[T] {
+    a.row(b).to_slice().expect("buffers are in standard layout")
+}
+
+/// The first `g` examples (rows) of a buffer, as one mutable slice.
+fn first_mut<T>(a: &mut Array2<T>, g: usize) -> &mut [T] {
+    let n = a.ncols() * g.min(a.nrows());
+    &mut a.as_slice_mut().expect("buffers are in standard layout")[..n]
+}
+
+/// The whole of a buffer, as one mutable slice.
+fn all_mut<T>(a: &mut Array2<T>) -> &mut [T] {
+    a.as_slice_mut().expect("buffers are in standard layout")
 }
