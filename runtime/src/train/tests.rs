@@ -2,7 +2,7 @@
 //! engine (partitions, groups, threads) in f64 against central differences,
 //! a small training run, determinism, and params round trips.
 
-use snnc_compiler::ir::{Program, Train};
+use snnc_compiler::ir::{ParamRole, ParamSpec, Program, Train};
 
 use super::*;
 use crate::rng::SplitMix64;
@@ -520,6 +520,72 @@ fn seed_network_params_init_export_import() {
             .params,
         t.params
     );
+}
+
+#[test]
+fn params_that_do_not_fit_their_op_are_refused() {
+    // Each op claims its params (`ops::Site`); what the IR's ops would
+    // never produce must still be an error naming the layer, not a panic.
+    let body = "input x: 6x6x1\nc = conv2d(x, filters=2, kernel=3x3)\np = max_pool(c, pool=2x2)\nf = flatten(p)\nout = dense(f, units=3)";
+    let program = compile(&spec(body, "", "net", scce()));
+    let refused = |edit: &dyn Fn(&mut Vec<ParamSpec>, usize)| {
+        let mut p = program.clone();
+        let nodes = &mut p.networks[0].nodes;
+        let at = |name: &str| nodes.iter().position(|n| n.name == name).unwrap();
+        let (c, pool, out) = (at("c"), at("p"), at("out"));
+        edit(&mut nodes[c].params, 0);
+        edit(&mut nodes[pool].params, 1);
+        edit(&mut nodes[out].params, 2);
+        match Trainer::<f32>::new(&p, &p.trains[0], &TrainOptions::default()) {
+            Err(TrainError::Invalid(m)) => m,
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("accepted"),
+        }
+    };
+    let param = |role, shape: &[usize]| ParamSpec {
+        name: "extra".into(),
+        role,
+        shape: shape.to_vec(),
+    };
+    // A bias on a pooling layer.
+    let m = refused(&|ps, k| {
+        if k == 1 {
+            ps.push(param(ParamRole::Bias, &[2]))
+        }
+    });
+    assert!(m.contains("layer 'p'") && m.contains("does not fit"), "{m}");
+    // A dense kernel of the wrong shape; a conv bias of the wrong length.
+    let m = refused(&|ps, k| {
+        if k == 2 {
+            ps[0].shape = vec![3, 8];
+        }
+    });
+    assert!(
+        m.contains("layer 'out'") && m.contains("must be [8, 3]"),
+        "{m}"
+    );
+    let m = refused(&|ps, k| {
+        if k == 0 {
+            ps[1].shape = vec![3];
+        }
+    });
+    assert!(
+        m.contains("layer 'c'") && m.contains("2 values, not 3"),
+        "{m}"
+    );
+    // Two kernels; no kernel.
+    let m = refused(&|ps, k| {
+        if k == 0 {
+            ps.push(param(ParamRole::Kernel, &[3, 3, 1, 2]))
+        }
+    });
+    assert!(m.contains("two Kernel params"), "{m}");
+    let m = refused(&|ps, k| {
+        if k == 2 {
+            ps.remove(0);
+        }
+    });
+    assert!(m.contains("a dense layer needs a kernel"), "{m}");
 }
 
 #[test]
