@@ -20,7 +20,7 @@
 //! job where the choice is close, and leaving it out favours the JIT,
 //! whose speed is what a user expects from `snnc run`.
 
-use snnc_compiler::ir::{Model, Network, Op};
+use snnc_compiler::ir::{Model, Network, Op, Role};
 
 /// Milliseconds a compile costs whatever the network (the ISA, the module,
 /// the threads) and nanoseconds per Cranelift IR instruction on one core:
@@ -131,7 +131,7 @@ pub fn reference_work(net: &Network, model: &Model, input_density: f64) -> f64 {
         for &src in &node.inputs {
             let owner = net.storage_of(src);
             let src_size = net.nodes[owner].size();
-            let density = if matches!(net.nodes[owner].op, Op::Input) {
+            let density = if net.nodes[owner].op.role() == Role::Input {
                 input_density
             } else if model.nodes[owner]
                 .neuron

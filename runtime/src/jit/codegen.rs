@@ -25,7 +25,7 @@ use cranelift_codegen::Context;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, FuncId, Linkage, Module, ModuleReloc};
-use snnc_compiler::ir::{Model, Network, Op};
+use snnc_compiler::ir::{Model, Network, Role};
 
 use super::layout::Layout;
 use super::libm;
@@ -122,7 +122,7 @@ pub fn lower(
     let mut in_registers = Vec::new();
     for (node, n) in net.nodes.iter().enumerate() {
         // The same nodes `emit_step` skips: they have no update.
-        if matches!(n.op, Op::Input | Op::Flatten) {
+        if n.op.role() != Role::Compute {
             continue;
         }
         let id = module

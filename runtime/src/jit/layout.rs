@@ -7,6 +7,8 @@
 
 use snnc_compiler::ir::{InitialVoltage, Model, Network, Neuron, Op, Synapse};
 
+use super::lower::{feed, Feed};
+
 /// Byte offsets of one filter's state vectors (`n` elements each).
 #[derive(Clone, Copy, Debug)]
 pub enum FilterSlots {
@@ -147,8 +149,8 @@ pub fn scattered_source(net: &Network, model: &Model, id: usize, i: usize) -> Op
     let node = &net.nodes[id];
     let src = net.storage_of(node.inputs[i]);
     let spiking = model.nodes[src].neuron.is_some_and(|n| n.is_spiking());
-    let linear = matches!(node.op, Op::Dense { .. } | Op::Conv2d { .. });
-    (spiking && linear && !is_input_edge(net, src)).then_some(src)
+    let scatterable = feed(&node.op) == Some(Feed::Scatter);
+    (spiking && scatterable && !is_input_edge(net, src)).then_some(src)
 }
 
 /// `probed`: the nodes that probes read (storage nodes, not flatten views);
@@ -187,8 +189,8 @@ pub fn plan(net: &Network, model: &Model, elem: usize, probed: &[usize], quiet: 
         if node.op != Op::Input {
             for (i, &src) in node.inputs.iter().enumerate() {
                 let precomputed = is_input_edge(net, src);
-                let identity = matches!(node.op, Op::Activation | Op::Add);
-                let u = (precomputed || !identity).then(|| a.vec(n));
+                let in_place = feed(&node.op) == Some(Feed::InPlace);
+                let u = (precomputed || !in_place).then(|| a.vec(n));
                 let filter = a.filter(
                     settings
                         .input_synapses

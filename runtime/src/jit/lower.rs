@@ -21,9 +21,33 @@ use cranelift_codegen::ir::{
 };
 use cranelift_frontend::FunctionBuilder;
 
-use snnc_compiler::ir::{Network, Neuron, Op, Window};
+use snnc_compiler::ir::{Network, Neuron, Op, Role, Window};
 
 use super::layout::{scattered_source, CompactSlots, FilterSlots, Layout, LazySlots};
+
+/// How the generated code feeds a connection into a node of an op.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Feed {
+    /// Through weights: event by event when its source spikes
+    /// (`Emitter::scatter_one`), else computed whole like [`Feed::Whole`].
+    Scatter,
+    /// Computed whole every step into a buffer of its own.
+    Whole,
+    /// The source's values as they are, read in place (no buffer).
+    InPlace,
+}
+
+/// How connections into a node of `op` are fed; `None` for an op that has
+/// no connection of its own (an input, a flatten view). Every op is named,
+/// so a new one is a compile error here until the JIT knows how to feed it.
+pub const fn feed(op: &Op) -> Option<Feed> {
+    match op {
+        Op::Dense { .. } | Op::Conv2d { .. } => Some(Feed::Scatter),
+        Op::DepthwiseConv2d { .. } | Op::AvgPool { .. } | Op::MaxPool { .. } => Some(Feed::Whole),
+        Op::Activation | Op::Add => Some(Feed::InPlace),
+        Op::Input | Op::Flatten => None,
+    }
+}
 
 /// The weights and constant vectors of one node, as addresses the code embeds.
 pub struct NodeConsts {
@@ -1471,7 +1495,7 @@ pub fn emit_step(
         .take(nodes.end)
         .skip(nodes.start)
     {
-        if matches!(node.op, Op::Input | Op::Flatten) {
+        if node.op.role() != Role::Compute {
             continue;
         }
         let mut scatters = Vec::new();
