@@ -89,7 +89,7 @@ fn out_writes_probes_shaped_like_nengo_dl_predict() {
         arrays
             .iter()
             .find(|(n, _)| n == name)
-            .map(|(_, a)| a.shape.clone())
+            .map(|(_, a)| a.shape().to_vec())
     };
     assert_eq!(shape("rates"), Some(vec![3, 20, 16]));
     assert_eq!(shape("pred"), Some(vec![3, 20, 10]));
@@ -162,11 +162,11 @@ fn a_spec_with_errors_exits_1_and_shows_them() {
 /// example and the layer, not a silent 0% (`train` refuses them too).
 #[test]
 fn labels_outside_the_output_classes_are_refused() {
-    use snnc_runtime::io::{write_npz, ArrayData, NdArray};
+    use snnc_runtime::io::{write_npz, NdArray};
     let dir = temp_dir("cli", "labels");
     write_tiny_params(&dir, 49, |_| 0.0);
     let x = NdArray::from_f32(vec![3, 28, 28, 1], vec![0.5; 3 * 784]);
-    let y = NdArray::new(vec![3], ArrayData::I64(vec![1, 12, 3])).unwrap();
+    let y = NdArray::from_shape_vec::<i64>(vec![3], vec![1, 12, 3]).unwrap();
     write_npz(&dir.join("data.npz"), &[("x", &x), ("y", &y)]).unwrap();
     let spec = dir.join("labels.snn");
     std::fs::write(
@@ -437,7 +437,7 @@ fn rate_runs_report_rates_per_layer() {
     let arrays = snnc_runtime::io::read_npz(&probes).unwrap();
     let rates = &arrays.iter().find(|(n, _)| n == "rates").unwrap().1;
     assert_eq!(arrays.len(), 2, "only the spec's probes are written");
-    let (images, steps, size) = (rates.shape[0], rates.shape[1], rates.shape[2]);
+    let (images, steps, size) = (rates.shape()[0], rates.shape()[1], rates.shape()[2]);
     let values = rates.to_f64_vec();
     let last: Vec<f64> = (0..images)
         .flat_map(|i| values[(i * steps + steps - 1) * size..(i * steps + steps) * size].to_vec())

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use snnc_runtime::io::{encode_npy, parse_npy, read_idx, read_npz, write_npz, ArrayData, NdArray};
+use snnc_runtime::io::{encode_npy, parse_npy, read_idx, read_npz, write_npz, NdArray};
 use snnc_runtime::rng::SplitMix64;
 
 const DEFAULT_SEED: u64 = 0xF0CC_5EED_2026_0014;
@@ -183,10 +183,10 @@ fn arrays() -> Vec<NdArray> {
     vec![
         NdArray::from_f32(vec![2, 3], vec![1.0, -2.0, 3.5, 0.0, 1e-3, 7.0]),
         NdArray::from_f64(vec![3], vec![0.5, -1.0, 2.0]),
-        NdArray::new(vec![2, 2], ArrayData::I64(vec![1, -2, 3, 4])).unwrap(),
-        NdArray::new(vec![4], ArrayData::I32(vec![7, 8, 9, 10])).unwrap(),
-        NdArray::new(vec![2, 2, 1], ArrayData::U8(vec![0, 255, 3, 4])).unwrap(),
-        NdArray::new(vec![3], ArrayData::Bool(vec![true, false, true])).unwrap(),
+        NdArray::from_shape_vec::<i64>(vec![2, 2], vec![1, -2, 3, 4]).unwrap(),
+        NdArray::from_shape_vec::<i32>(vec![4], vec![7, 8, 9, 10]).unwrap(),
+        NdArray::from_shape_vec::<u8>(vec![2, 2, 1], vec![0, 255, 3, 4]).unwrap(),
+        NdArray::from_shape_vec::<bool>(vec![3], vec![true, false, true]).unwrap(),
         NdArray::from_f32(vec![], vec![42.0]),
     ]
 }

@@ -63,7 +63,11 @@ fn run_case<T: Real>(name: &str, case: &Case, tol: f64) -> Outcome {
             for spec in &node.params {
                 let key = spec.name.replace('.', "_");
                 let array = case.get(&key);
-                assert_eq!(array.shape, spec.shape, "{name}: shape of {key}");
+                assert_eq!(
+                    array.shape(),
+                    spec.shape.as_slice(),
+                    "{name}: shape of {key}"
+                );
                 let values: Vec<T> = array.to_f64_vec().into_iter().map(T::from_f64).collect();
                 match spec.role {
                     ParamRole::Kernel => p.kernel = values,
@@ -239,7 +243,7 @@ fn golden_sequences_run_from_the_cli() {
                 let a = case.get(&format!("{l}_{k}"));
                 (
                     format!("{l}.{k}"),
-                    NdArray::from_f64(a.shape.clone(), a.to_f64_vec()),
+                    NdArray::from_f64(a.shape().to_vec(), a.to_f64_vec()),
                 )
             })
             .collect();
@@ -271,7 +275,7 @@ fn golden_sequences_run_from_the_cli() {
             );
             let probes = read_npz(&out).unwrap();
             let got = &probes.iter().find(|(n, _)| n == "output_out").unwrap().1;
-            assert_eq!(got.shape[..2], [1, steps], "{name}");
+            assert_eq!(got.shape()[..2], [1, steps], "{name}");
             let got = got.to_f64_vec();
             assert_eq!(got.len(), expected.len(), "{name}");
             let worst = got

@@ -149,7 +149,7 @@ fn check_model(model: &Path, expected: &Path) -> Figures {
 
     let arrays: HashMap<String, NdArray> = read_npz(expected).unwrap().into_iter().collect();
     let input = arrays["input"].to_f32_vec();
-    let n = arrays["input"].shape[0];
+    let n = arrays["input"].shape()[0];
     let size = input.len() / n;
     let cfg = SimConfig {
         dt: 0.001,

@@ -132,7 +132,7 @@ fn raster_marks_are_the_probed_spikes() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let arrays = read_npz(&probes).unwrap();
     let rates = &arrays.iter().find(|(n, _)| n == "rates").unwrap().1;
-    let (steps, size) = (rates.shape[1], rates.shape[2]);
+    let (steps, size) = (rates.shape()[1], rates.shape()[2]);
     let values = rates.to_f64_vec();
     let at = |k: usize, i: usize| values[(image * steps + k) * size + i];
     // First N neurons that spike at all; a mark per step with a spike.

@@ -18,7 +18,6 @@ use flate2::read::MultiGzDecoder;
 use ndarray::{ArrayD, IxDyn};
 
 use super::error::{IoError, ParseError};
-use super::npy::{ArrayData, NdArray};
 
 /// The IDX element-type byte for unsigned bytes.
 const TYPE_U8: u8 = 0x08;
@@ -26,17 +25,6 @@ const TYPE_U8: u8 = 0x08;
 /// An IDX array of unsigned bytes, shaped as its header declares (e.g.
 /// `[10000, 28, 28]` for MNIST test images), in standard (C) layout.
 pub type IdxArray = ArrayD<u8>;
-
-impl From<IdxArray> for NdArray {
-    /// The same array as a `uint8` [`NdArray`].
-    fn from(a: IdxArray) -> NdArray {
-        let shape = a.shape().to_vec();
-        NdArray {
-            shape,
-            data: ArrayData::U8(a.into_iter().collect()),
-        }
-    }
-}
 
 /// Parses the bytes of an uncompressed IDX file.
 ///
@@ -338,7 +326,7 @@ mod tests {
         assert_eq!(a.shape(), [5]);
         assert_eq!(a.as_slice().unwrap(), [7, 2, 1, 0, 4]);
         assert_eq!(a.len(), 5);
-        let nd = NdArray::from(a);
+        let nd = crate::NdArray::from(a);
         assert_eq!(nd.shape_string(), "(5,)");
         assert_eq!(nd.dtype_name(), "uint8");
         let empty = parse_idx(&idx(0x08, &[0, 28], &[])).unwrap();

@@ -23,5 +23,5 @@ pub use atomic::{
 };
 pub use error::{IoError, ParseError};
 pub use idx::{parse_idx, read_idx, IdxArray};
-pub use npy::{encode_npy, parse_npy, read_npy, shape_repr, write_npy, ArrayData, NdArray};
+pub use npy::{encode_npy, parse_npy, read_npy, shape_repr, write_npy, NdArray};
 pub use npz::{read_npz, write_npz, NpzStream};

@@ -9,7 +9,7 @@ use std::path::Path;
 use ndarray::{ArrayD, IxDyn};
 use snnc_compiler::ir::{Network, ParamRole};
 
-use crate::{read_npz, shape_repr, write_npz, ArrayData, IoError, NdArray};
+use crate::{read_npz, shape_repr, write_npz, IoError, NdArray};
 
 /// The weights of one network, per node. Stored as f64: params files hold
 /// f32 or f64 and both convert exactly.
@@ -66,7 +66,7 @@ pub fn from_arrays(
                 continue;
             };
             let (_, array) = arrays.swap_remove(pos);
-            if !matches!(array.data, ArrayData::F32(_) | ArrayData::F64(_)) {
+            if !matches!(array, NdArray::F32(_) | NdArray::F64(_)) {
                 // Integer or bool weights are almost always the wrong array
                 // (labels, indices, a mask): refuse rather than run them.
                 problems.push(format!(
@@ -76,7 +76,7 @@ pub fn from_arrays(
                 ));
                 continue;
             }
-            if array.shape != spec.shape {
+            if array.shape() != spec.shape.as_slice() {
                 problems.push(format!(
                     "`{}` has shape {}, but layer `{}` needs {}",
                     spec.name,
@@ -86,23 +86,11 @@ pub fn from_arrays(
                 ));
                 continue;
             }
-            let values = array.to_f64_vec();
-            if let Some(i) = values.iter().position(|x| !x.is_finite()) {
-                problems.push(format!(
-                    "`{}` holds {} at flat index {i}",
-                    spec.name, values[i]
-                ));
+            let tensor = array.to_f64();
+            if let Some((i, x)) = tensor.iter().enumerate().find(|(_, x)| !x.is_finite()) {
+                problems.push(format!("`{}` holds {x} at flat index {i}", spec.name));
                 continue;
             }
-            // The shape was checked against the element count above.
-            let Ok(tensor) = ArrayD::from_shape_vec(IxDyn(&spec.shape), values) else {
-                problems.push(format!(
-                    "`{}` does not fill shape {}",
-                    spec.name,
-                    shape_repr(&spec.shape)
-                ));
-                continue;
-            };
             match spec.role {
                 ParamRole::Kernel => out.nodes[id].kernel = tensor,
                 ParamRole::Bias => out.nodes[id].bias = tensor,
@@ -224,9 +212,9 @@ mod tests {
     fn integer_and_bool_weights_are_refused() {
         let net = net();
         let path = tmp("dtype");
-        let ints = NdArray::new(vec![4, 3], ArrayData::I64(vec![1; 12])).unwrap();
+        let ints = NdArray::from_shape_vec::<i64>(vec![4, 3], vec![1; 12]).unwrap();
         let bias = NdArray::from_f32(vec![3], vec![0.0; 3]);
-        let mask = NdArray::new(vec![3, 2], ArrayData::Bool(vec![true; 6])).unwrap();
+        let mask = NdArray::from_shape_vec(vec![3, 2], vec![true; 6]).unwrap();
         write_npz(
             &path,
             &[("h.kernel", &ints), ("h.bias", &bias), ("o.kernel", &mask)],

@@ -3,10 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use ndarray::{s, Array1, ArrayD, Axis, IxDyn};
+use ndarray::{s, Array1, ArrayD, Axis, Slice};
 use snnc_compiler::ir::{DataKind, DataSource, Split};
 
-use crate::io::{read_idx, read_npy, read_npz, ArrayData, IoError, NdArray};
+use crate::io::{read_idx, read_npy, read_npz, IoError, NdArray};
 
 /// Examples and labels, already offset, limited and scaled.
 ///
@@ -230,7 +230,7 @@ fn idx_array(path: &Path) -> Result<Labelled, IoError> {
     let idx = read_idx(path)?;
     Ok(Labelled {
         path: path.to_path_buf(),
-        array: NdArray::from(idx),
+        array: NdArray::U8(idx),
     })
 }
 
@@ -240,7 +240,7 @@ fn assemble(
     src: &DataSource,
     origin: String,
 ) -> Result<Dataset, IoError> {
-    let shape = &images.array.shape;
+    let shape = images.array.shape();
     let Some((&n, example_shape)) = shape.split_first() else {
         return Err(IoError::new(&images.path, "the images array is a scalar")
             .with_help("store examples along the first axis"));
@@ -261,23 +261,20 @@ fn assemble(
     }
     let end = src.limit.map_or(n, |l| (src.offset + l).min(n));
     let size: usize = example_shape.iter().product();
-    let range = src.offset * size..end * size;
-    let images_out: Vec<f32> = match &images.array.data {
-        ArrayData::U8(v) => {
-            // Computed in f64 and rounded once, so pixel/255 is the nearest
-            // f32 exactly as numpy's `x.astype(np.float32) / 255` gives.
-            v[range]
-                .iter()
-                .map(|&b| (b as f64 * src.pixel_max / 255.0) as f32)
-                .collect()
-        }
-        ArrayData::F32(v) => v[range].to_vec(),
-        ArrayData::F64(v) => v[range].iter().map(|&x| x as f32).collect(),
-        ArrayData::I64(v) => v[range].iter().map(|&x| x as f32).collect(),
-        ArrayData::I32(v) => v[range].iter().map(|&x| x as f32).collect(),
-        ArrayData::Bool(v) => v[range].iter().map(|&x| x as u8 as f32).collect(),
+    let rows = Slice::from(src.offset..end);
+    let examples: ArrayD<f32> = match &images.array {
+        // Computed in f64 and rounded once, so pixel/255 is the nearest f32
+        // exactly as numpy's `x.astype(np.float32) / 255` gives.
+        NdArray::U8(a) => a
+            .slice_axis(Axis(0), rows)
+            .mapv(|b| (f64::from(b) * src.pixel_max / 255.0) as f32),
+        NdArray::F32(a) => a.slice_axis(Axis(0), rows).to_owned(),
+        NdArray::F64(a) => a.slice_axis(Axis(0), rows).mapv(|x| x as f32),
+        NdArray::I64(a) => a.slice_axis(Axis(0), rows).mapv(|x| x as f32),
+        NdArray::I32(a) => a.slice_axis(Axis(0), rows).mapv(|x| x as f32),
+        NdArray::Bool(a) => a.slice_axis(Axis(0), rows).mapv(|x| f32::from(u8::from(x))),
     };
-    if let Some(i) = images_out.iter().position(|x| !x.is_finite()) {
+    if let Some(i) = examples.iter().position(|x| !x.is_finite()) {
         let example = src.offset + i / size.max(1);
         return Err(IoError::new(
             &images.path,
@@ -289,15 +286,6 @@ fn assemble(
         Some(labels) => class_indices(labels, src.offset..end)?,
         None => Vec::new(),
     };
-    let shape: Vec<usize> = std::iter::once(end - src.offset)
-        .chain(example_shape.iter().copied())
-        .collect();
-    let examples = ArrayD::from_shape_vec(IxDyn(&shape), images_out).map_err(|e| {
-        IoError::new(
-            &images.path,
-            format!("the examples do not fit their shape: {e}"),
-        )
-    })?;
     Ok(Dataset::new(
         examples,
         Array1::from(out_labels),
@@ -308,7 +296,7 @@ fn assemble(
 
 /// Labels must be an array with one entry (or row) per example.
 fn check_label_count(labels: &Labelled, n: usize) -> Result<(), IoError> {
-    let lshape = &labels.array.shape;
+    let lshape = labels.array.shape();
     if lshape.is_empty() {
         return Err(IoError::new(&labels.path, "the labels array is a scalar")
             .with_help("store one label per example along the first axis"));
@@ -329,30 +317,36 @@ fn check_label_count(labels: &Labelled, n: usize) -> Result<(), IoError> {
 /// (also `(N, 1, classes)`).
 fn class_indices(labels: &Labelled, range: std::ops::Range<usize>) -> Result<Vec<u32>, IoError> {
     let a = &labels.array;
-    let per: usize = a.shape[1..].iter().product();
-    let values: Vec<f64> = match &a.data {
-        ArrayData::U8(v) => v[range.start * per..range.end * per]
+    let per: usize = a.shape()[1..].iter().product();
+    let rows = Slice::from(range.clone());
+    let values: Vec<f64> = match a {
+        NdArray::U8(v) => v
+            .slice_axis(Axis(0), rows)
+            .iter()
+            .map(|&x| f64::from(x))
+            .collect(),
+        NdArray::I64(v) => v
+            .slice_axis(Axis(0), rows)
             .iter()
             .map(|&x| x as f64)
             .collect(),
-        ArrayData::I64(v) => v[range.start * per..range.end * per]
+        NdArray::I32(v) => v
+            .slice_axis(Axis(0), rows)
             .iter()
-            .map(|&x| x as f64)
+            .map(|&x| f64::from(x))
             .collect(),
-        ArrayData::I32(v) => v[range.start * per..range.end * per]
+        NdArray::F32(v) => v
+            .slice_axis(Axis(0), rows)
             .iter()
-            .map(|&x| x as f64)
+            .map(|&x| f64::from(x))
             .collect(),
-        ArrayData::F32(v) => v[range.start * per..range.end * per]
+        NdArray::F64(v) => v.slice_axis(Axis(0), rows).iter().copied().collect(),
+        NdArray::Bool(v) if per > 1 => v
+            .slice_axis(Axis(0), rows)
             .iter()
-            .map(|&x| x as f64)
+            .map(|&x| f64::from(u8::from(x)))
             .collect(),
-        ArrayData::F64(v) => v[range.start * per..range.end * per].to_vec(),
-        ArrayData::Bool(v) if per > 1 => v[range.start * per..range.end * per]
-            .iter()
-            .map(|&x| x as u8 as f64)
-            .collect(),
-        ArrayData::Bool(_) => {
+        NdArray::Bool(_) => {
             return Err(IoError::new(
                 &labels.path,
                 "labels must be class indices or one-hot rows, found booleans",
@@ -416,8 +410,8 @@ mod tests {
     #[test]
     fn npz_with_offset_limit_and_u8_scaling() {
         let dir = temp_dir("npz");
-        let x = NdArray::new(vec![3, 2], ArrayData::U8(vec![0, 255, 51, 102, 3, 4])).unwrap();
-        let y = NdArray::new(vec![3], ArrayData::I64(vec![1, 2, 0])).unwrap();
+        let x = NdArray::from_shape_vec::<u8>(vec![3, 2], vec![0, 255, 51, 102, 3, 4]).unwrap();
+        let y = NdArray::from_shape_vec::<i64>(vec![3], vec![1, 2, 0]).unwrap();
         write_npz(&dir.join("d.npz"), &[("x", &x), ("y", &y)]).unwrap();
         let kind = DataKind::Npz {
             path: "d.npz".into(),
@@ -444,7 +438,7 @@ mod tests {
         assert!(e.contains("no such directory"), "{e}");
 
         let x = NdArray::from_f32(vec![2, 2], vec![0.0, f32::NAN, 1.0, 1.0]);
-        let y = NdArray::new(vec![3], ArrayData::I64(vec![1, 2, 0])).unwrap();
+        let y = NdArray::from_shape_vec::<i64>(vec![3], vec![1, 2, 0]).unwrap();
         write_npz(&dir.join("d.npz"), &[("x", &x), ("y", &y)]).unwrap();
         let kind = DataKind::Npz {
             path: "d.npz".into(),
@@ -479,7 +473,7 @@ mod tests {
         assert!(e.contains("the file holds `x`;"), "{e}");
 
         let x = NdArray::from_f32(vec![0, 2], vec![]);
-        let y = NdArray::new(vec![0], ArrayData::I64(vec![])).unwrap();
+        let y = NdArray::from_shape_vec::<i64>(vec![0], vec![]).unwrap();
         write_npz(&dir.join("d.npz"), &[("x", &x), ("y", &y)]).unwrap();
         let e = load(&source(kind, None, 0), &dir).unwrap_err().to_string();
         assert!(e.contains("the data holds no examples"), "{e}");
@@ -504,13 +498,13 @@ mod tests {
         };
         let nengo = NdArray::from_f32(vec![3, 1, 1], vec![4.0, 7.0, 2.0]);
         assert_eq!(read(nengo).unwrap(), vec![7, 2]);
-        let keras = NdArray::new(vec![3, 1], ArrayData::I32(vec![4, 7, 2])).unwrap();
+        let keras = NdArray::from_shape_vec::<i32>(vec![3, 1], vec![4, 7, 2]).unwrap();
         assert_eq!(read(keras).unwrap(), vec![7, 2]);
         let one_hot = NdArray::from_f32(vec![3, 3], vec![1., 0., 0., 0., 0., 1., 0., 1., 0.]);
         assert_eq!(read(one_hot).unwrap(), vec![2, 1]);
-        let nested = NdArray::new(
+        let nested = NdArray::from_shape_vec::<bool>(
             vec![3, 1, 2],
-            ArrayData::Bool(vec![true, false, false, true, true, false]),
+            vec![true, false, false, true, true, false],
         )
         .unwrap();
         assert_eq!(read(nested).unwrap(), vec![1, 0]);

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
-use snnc_runtime::io::{read_npz, write_atomic, write_npz, ArrayData, NdArray};
+use ndarray::Axis;
+use snnc_runtime::io::{read_npz, write_atomic, write_npz, NdArray};
 use snnc_runtime::report::{LayerFiring, RunReport};
 
 use super::shard::{RunShard, NPZ_KEY};
@@ -357,8 +358,8 @@ fn merge_probes(files: &[PathBuf], out: &Path) -> Result<usize, String> {
             ));
         };
         let (_, record) = arrays.remove(at);
-        let place = match (&record.shape[..], &record.data) {
-            ([4], ArrayData::I64(v)) if v.iter().all(|&x| x >= 0) => {
+        let place = match &record {
+            NdArray::I64(v) if v.shape() == [4] && v.iter().all(|&x| x >= 0) => {
                 [v[0], v[1], v[2], v[3]].map(|x| x as usize)
             }
             _ => {
@@ -370,7 +371,7 @@ fn merge_probes(files: &[PathBuf], out: &Path) -> Result<usize, String> {
         };
         let images = arrays
             .first()
-            .map_or(0, |(_, a)| a.shape.first().copied().unwrap_or(0));
+            .map_or(0, |(_, a)| a.shape().first().copied().unwrap_or(0));
         parts.push((path.clone(), (place, images, arrays)));
     }
     let parts = order_parts(
@@ -398,7 +399,7 @@ fn merge_probes(files: &[PathBuf], out: &Path) -> Result<usize, String> {
     }
     let images = merged
         .first()
-        .map_or(0, |(_, a)| a.shape.first().copied().unwrap_or(0));
+        .map_or(0, |(_, a)| a.shape().first().copied().unwrap_or(0));
     let refs: Vec<(&str, &NdArray)> = merged.iter().map(|(n, a)| (n.as_str(), a)).collect();
     write_npz(out, &refs).map_err(|e| e.to_string())?;
     Ok(images)
@@ -406,7 +407,8 @@ fn merge_probes(files: &[PathBuf], out: &Path) -> Result<usize, String> {
 
 /// Appends `part`'s images (its first axis) to `whole`'s.
 fn append_images(whole: &mut NdArray, part: &NdArray) -> Result<(), String> {
-    if whole.shape.len() != part.shape.len() || whole.shape.get(1..) != part.shape.get(1..) {
+    if whole.shape().len() != part.shape().len() || whole.shape().get(1..) != part.shape().get(1..)
+    {
         return Err(format!(
             "shape {} does not continue shape {} (every axis but the first must agree)",
             part.shape_string(),
@@ -418,23 +420,22 @@ fn append_images(whole: &mut NdArray, part: &NdArray) -> Result<(), String> {
         part.dtype_name(),
         whole.dtype_name()
     );
-    match (&mut whole.data, &part.data) {
-        (ArrayData::F32(w), ArrayData::F32(p)) => w.extend_from_slice(p),
-        (ArrayData::F64(w), ArrayData::F64(p)) => w.extend_from_slice(p),
-        (ArrayData::I64(w), ArrayData::I64(p)) => w.extend_from_slice(p),
-        (ArrayData::I32(w), ArrayData::I32(p)) => w.extend_from_slice(p),
-        (ArrayData::U8(w), ArrayData::U8(p)) => w.extend_from_slice(p),
-        (ArrayData::Bool(w), ArrayData::Bool(p)) => w.extend_from_slice(p),
+    let appended = match (whole, part) {
+        (NdArray::F32(w), NdArray::F32(p)) => w.append(Axis(0), p.view()),
+        (NdArray::F64(w), NdArray::F64(p)) => w.append(Axis(0), p.view()),
+        (NdArray::I64(w), NdArray::I64(p)) => w.append(Axis(0), p.view()),
+        (NdArray::I32(w), NdArray::I32(p)) => w.append(Axis(0), p.view()),
+        (NdArray::U8(w), NdArray::U8(p)) => w.append(Axis(0), p.view()),
+        (NdArray::Bool(w), NdArray::Bool(p)) => w.append(Axis(0), p.view()),
         (
-            ArrayData::F32(_)
-            | ArrayData::F64(_)
-            | ArrayData::I64(_)
-            | ArrayData::I32(_)
-            | ArrayData::U8(_)
-            | ArrayData::Bool(_),
+            NdArray::F32(_)
+            | NdArray::F64(_)
+            | NdArray::I64(_)
+            | NdArray::I32(_)
+            | NdArray::U8(_)
+            | NdArray::Bool(_),
             _,
         ) => return Err(mismatch),
-    }
-    whole.shape[0] += part.shape[0];
-    Ok(())
+    };
+    appended.map_err(|e| format!("its images cannot be appended: {e}"))
 }

@@ -92,10 +92,7 @@ pub struct ShardedReport<'a> {
 /// `[K, N, first image, images in the run]` for a sharded `--out` file.
 pub fn npz_record(shard: Shard, first: usize, of: usize) -> NdArray {
     let values = [shard.index, shard.count, first, of].map(|v| v as i64);
-    NdArray {
-        shape: vec![4],
-        data: snnc_runtime::io::ArrayData::I64(values.to_vec()),
-    }
+    NdArray::I64(ndarray::Array1::from(values.to_vec()).into_dyn())
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use super::neuron::{Act, LifMode};
 use super::ops::{self, Connection, EdgeOp, Planned, Site};
 use super::TrainError;
 use crate::engine::Real;
-use crate::io::{ArrayData, NdArray};
+use crate::io::NdArray;
 use crate::rng::{Purpose, SplitMix64};
 
 #[derive(Clone, Debug)]
@@ -211,10 +211,7 @@ impl Plan {
                 };
                 (
                     slot.name.clone(),
-                    NdArray {
-                        shape: slot.shape.clone(),
-                        data: ArrayData::F32(data),
-                    },
+                    NdArray::from_f32(slot.shape.clone(), data),
                 )
             })
             .collect()
@@ -234,7 +231,7 @@ impl Plan {
                     slot.name
                 )));
             };
-            if a.shape != slot.shape {
+            if a.shape() != slot.shape.as_slice() {
                 return Err(err(format!(
                     "initial param '{}' has shape {}, expected {:?}",
                     slot.name,
@@ -242,7 +239,7 @@ impl Plan {
                     slot.shape
                 )));
             }
-            if !matches!(a.data, ArrayData::F32(_) | ArrayData::F64(_)) {
+            if !matches!(a, NdArray::F32(_) | NdArray::F64(_)) {
                 return Err(err(format!(
                     "initial param '{}' is {}, expected float32 or float64",
                     slot.name,

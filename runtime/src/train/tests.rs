@@ -478,7 +478,7 @@ fn seed_network_params_init_export_import() {
     let out = t.plan.export(&t.params);
     let names: Vec<(&str, Vec<usize>)> = out
         .iter()
-        .map(|(n, a)| (n.as_str(), a.shape.clone()))
+        .map(|(n, a)| (n.as_str(), a.shape().to_vec()))
         .collect();
     assert_eq!(
         names,
