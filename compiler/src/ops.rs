@@ -25,6 +25,47 @@ pub enum LayerKind {
     Add,
 }
 
+/// A named argument of a layer kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Arg {
+    pub name: &'static str,
+    /// What leaving it out means.
+    pub default: ArgDefault,
+    /// Written after the inputs without its name, as in `activation(x,
+    /// relu)` (the checker accepts it named too).
+    pub positional: bool,
+}
+
+/// What an argument left out of a call means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArgDefault {
+    /// It cannot be left out.
+    Required,
+    /// This value, as it is written in a spec (`strides=1`).
+    Value(&'static str),
+    /// The value of another argument of the call (a pooling's `strides`
+    /// default to its `pool`).
+    SameAs(&'static str),
+}
+
+impl Arg {
+    const fn required(name: &'static str) -> Arg {
+        Arg {
+            name,
+            default: ArgDefault::Required,
+            positional: false,
+        }
+    }
+
+    const fn with_default(name: &'static str, value: &'static str) -> Arg {
+        Arg {
+            name,
+            default: ArgDefault::Value(value),
+            positional: false,
+        }
+    }
+}
+
 /// How many layers a kind reads (its positional arguments).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Inputs {
@@ -58,30 +99,44 @@ impl LayerKind {
         }
     }
 
-    /// Its named arguments, in the order the docs list them.
-    pub const fn args(self) -> &'static [&'static str] {
+    /// Its named arguments with their defaults, in the order the docs list
+    /// them and a call is written (`snnc import` writes calls from this,
+    /// leaving out what equals its default).
+    pub const fn args(self) -> &'static [Arg] {
+        const UNITS: Arg = Arg::required("units");
+        const FILTERS: Arg = Arg::required("filters");
+        const KERNEL: Arg = Arg::required("kernel");
+        const STRIDES: Arg = Arg::with_default("strides", "1");
+        const PADDING: Arg = Arg::with_default("padding", "valid");
+        const ACTIVATION: Arg = Arg::with_default("activation", "linear");
+        const BIAS: Arg = Arg::with_default("bias", "true");
+        const DEPTH_MULTIPLIER: Arg = Arg::with_default("depth_multiplier", "1");
+        const POOL: Arg = Arg::required("pool");
+        const POOL_STRIDES: Arg = Arg {
+            name: "strides",
+            default: ArgDefault::SameAs("pool"),
+            positional: false,
+        };
+        const APPLIED: Arg = Arg {
+            name: "activation",
+            default: ArgDefault::Required,
+            positional: true,
+        };
         match self {
-            LayerKind::Dense => &["units", "activation", "bias"],
-            LayerKind::Conv2d => &[
-                "filters",
-                "kernel",
-                "strides",
-                "padding",
-                "activation",
-                "bias",
-            ],
-            LayerKind::DepthwiseConv2d => &[
-                "kernel",
-                "strides",
-                "padding",
-                "depth_multiplier",
-                "activation",
-                "bias",
-            ],
-            LayerKind::AvgPool | LayerKind::MaxPool => &["pool", "strides"],
+            LayerKind::Dense => &[UNITS, ACTIVATION, BIAS],
+            LayerKind::Conv2d => &[FILTERS, KERNEL, STRIDES, PADDING, ACTIVATION, BIAS],
+            LayerKind::DepthwiseConv2d => {
+                &[KERNEL, STRIDES, PADDING, DEPTH_MULTIPLIER, ACTIVATION, BIAS]
+            }
+            LayerKind::AvgPool | LayerKind::MaxPool => &[POOL, POOL_STRIDES],
             LayerKind::Flatten | LayerKind::Add => &[],
-            LayerKind::Activation => &["activation"],
+            LayerKind::Activation => &[APPLIED],
         }
+    }
+
+    /// The names of [`LayerKind::args`], in order.
+    pub fn arg_names(self) -> Vec<&'static str> {
+        self.args().iter().map(|a| a.name).collect()
     }
 
     pub const fn inputs(self) -> Inputs {
@@ -280,7 +335,11 @@ mod tests {
             assert!(k.doc().starts_with(&format!("**{}**", k.name())));
             if let Some(setting) = k.size_setting() {
                 let arg = setting.split('`').nth(1);
-                assert!(arg.is_some_and(|a| k.args().contains(&a)), "{}", k.name());
+                assert!(
+                    arg.is_some_and(|a| k.arg_names().contains(&a)),
+                    "{}",
+                    k.name()
+                );
             }
         }
         for n in Neuron::DEFAULTS {
@@ -289,5 +348,65 @@ mod tests {
             assert!(n.doc().starts_with(&format!("**{}**", n.name())));
         }
         assert_eq!(LayerKind::named("conv3d"), None);
+    }
+
+    /// The table's defaults are what the checker does with an argument left
+    /// out: writing each default explicitly checks to the same layer.
+    #[test]
+    fn defaults_are_the_checkers() {
+        let layer = |kind: LayerKind, extra: Option<String>| {
+            let mut args = vec!["x".to_string()];
+            for a in kind.args() {
+                let value = match a.name {
+                    "units" => "4",
+                    "filters" => "2",
+                    "kernel" => "3x3",
+                    "pool" => "2x2",
+                    "activation" if a.positional => "relu",
+                    _ => continue,
+                };
+                args.push(if a.positional {
+                    value.to_string()
+                } else {
+                    format!("{}={value}", a.name)
+                });
+            }
+            args.extend(extra);
+            let input = if kind == LayerKind::Dense {
+                "8"
+            } else {
+                "8x8x2"
+            };
+            let spec = format!(
+                "network n {{\n    input x: {input}\n    y = {}({})\n}}\n",
+                kind.name(),
+                args.join(", ")
+            );
+            let checked = crate::check_source(&spec);
+            let program = checked
+                .program
+                .unwrap_or_else(|| panic!("{spec}: {:?}", checked.diagnostics));
+            let y = program.networks[0].nodes[1].clone();
+            format!("{:?} {:?} {:?} {:?}", y.op, y.activation, y.shape, y.params)
+        };
+        let mut explicit = 0;
+        for kind in LayerKind::ALL {
+            if kind == LayerKind::Add {
+                continue; // no named arguments, and two inputs
+            }
+            let bare = layer(kind, None);
+            for a in kind.args() {
+                let value = match a.default {
+                    ArgDefault::Required => continue,
+                    ArgDefault::Value(v) => v,
+                    ArgDefault::SameAs("pool") => "2x2",
+                    ArgDefault::SameAs(other) => panic!("no test value for `{other}`"),
+                };
+                let written = layer(kind, Some(format!("{}={value}", a.name)));
+                assert_eq!(written, bare, "{}: {}={value}", kind.name(), a.name);
+                explicit += 1;
+            }
+        }
+        assert_eq!(explicit, 13);
     }
 }

@@ -11,6 +11,7 @@ use serde_json::{Map, Value as Json};
 
 use snnc_compiler::check::{ACTIVATIONS, NEURONS};
 use snnc_compiler::ir::{Padding, Window};
+use snnc_compiler::ops::LayerKind;
 
 /// A layer's activation: the language's own.
 pub use snnc_compiler::ir::Activation as Act;
@@ -98,6 +99,78 @@ impl Op {
             Op::Input | Op::AvgPool { .. } | Op::MaxPool { .. } | Op::Flatten | Op::Add => {
                 Act::Linear
             }
+        }
+    }
+}
+
+impl Node {
+    /// The layer kind the spec writes it as; `None` for an input (declared,
+    /// not called).
+    pub fn kind(&self) -> Option<LayerKind> {
+        Some(match self.op {
+            Op::Input => return None,
+            Op::Dense { .. } => LayerKind::Dense,
+            Op::Conv2d { .. } => LayerKind::Conv2d,
+            Op::DepthwiseConv2d { .. } => LayerKind::DepthwiseConv2d,
+            Op::AvgPool { .. } => LayerKind::AvgPool,
+            Op::MaxPool { .. } => LayerKind::MaxPool,
+            Op::Flatten => LayerKind::Flatten,
+            Op::Activation(_) => LayerKind::Activation,
+            Op::Add => LayerKind::Add,
+        })
+    }
+
+    /// Every argument of its call as it is written in a spec, named as in
+    /// the ops table ([`LayerKind::args`]), which says the order, the
+    /// defaults and which are left out.
+    pub fn arg_values(&self) -> Vec<(&'static str, String)> {
+        let pair = |p: [usize; 2]| format!("{}x{}", p[0], p[1]);
+        // A conv's square strides are written as one number (`strides=2`).
+        let strides = |s: [usize; 2]| {
+            if s[0] == s[1] {
+                s[0].to_string()
+            } else {
+                pair(s)
+            }
+        };
+        let padding = |same: bool| if same { "same" } else { "valid" }.to_string();
+        let activation = |a: Act| ("activation", a.name().to_string());
+        let bias = ("bias", self.bias.is_some().to_string());
+        match self.op {
+            Op::Input | Op::Flatten | Op::Add => Vec::new(),
+            Op::Dense { units, act } => vec![("units", units.to_string()), activation(act), bias],
+            Op::Conv2d {
+                filters,
+                kernel,
+                strides: s,
+                same,
+                act,
+            } => vec![
+                ("filters", filters.to_string()),
+                ("kernel", pair(kernel)),
+                ("strides", strides(s)),
+                ("padding", padding(same)),
+                activation(act),
+                bias,
+            ],
+            Op::DepthwiseConv2d {
+                depth_multiplier,
+                kernel,
+                strides: s,
+                same,
+                act,
+            } => vec![
+                ("kernel", pair(kernel)),
+                ("strides", strides(s)),
+                ("padding", padding(same)),
+                ("depth_multiplier", depth_multiplier.to_string()),
+                activation(act),
+                bias,
+            ],
+            Op::AvgPool { pool, strides: s } | Op::MaxPool { pool, strides: s } => {
+                vec![("pool", pair(pool)), ("strides", pair(s))]
+            }
+            Op::Activation(act) => vec![activation(act)],
         }
     }
 }

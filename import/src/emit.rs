@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use snnc_compiler::ops::LayerKind;
+use snnc_compiler::ops::ArgDefault;
 
 use crate::convert::{Act, Converted, Line, Node, Op};
 
@@ -33,10 +33,6 @@ pub fn dims(s: &[usize]) -> String {
         .join("x")
 }
 
-fn pair(p: [usize; 2]) -> String {
-    format!("{}x{}", p[0], p[1])
-}
-
 /// The name of the variant with spiking neurons.
 pub fn variant_name(network: &str) -> String {
     if network == "spiking" {
@@ -63,90 +59,39 @@ pub fn output_probes(conv: &Converted) -> Vec<(String, usize)> {
         .collect()
 }
 
+/// A layer's call: its inputs, then its arguments in the ops table's order,
+/// each left out when it equals its default, as a person would write it.
 fn call(node: &Node, nodes: &[Node]) -> String {
-    let src: Vec<&str> = node
-        .inputs
-        .iter()
-        .map(|&i| nodes[i].name.as_str())
-        .collect();
-    let mut args: Vec<String> = src.iter().map(|s| s.to_string()).collect();
-    let act = |args: &mut Vec<String>, a: Act| {
-        if a != Act::Linear {
-            args.push(format!("activation={}", a.name()));
-        }
+    let Some(kind) = node.kind() else {
+        unreachable!("inputs are declared, not called")
     };
-    let kind = match &node.op {
-        Op::Input => unreachable!("inputs are declared, not called"),
-        Op::Dense { units, act: a } => {
-            args.push(format!("units={units}"));
-            act(&mut args, *a);
-            if node.bias.is_none() {
-                args.push("bias=false".into());
-            }
-            LayerKind::Dense
+    let values = node.arg_values();
+    let value = |name: &str| {
+        values
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let mut args: Vec<String> = node.inputs.iter().map(|&i| nodes[i].name.clone()).collect();
+    for arg in kind.args() {
+        let Some(v) = value(arg.name) else {
+            continue;
+        };
+        let default = match arg.default {
+            ArgDefault::Required => None,
+            ArgDefault::Value(d) => Some(d),
+            ArgDefault::SameAs(other) => value(other),
+        };
+        if default == Some(v) {
+            continue;
         }
-        Op::Conv2d {
-            filters: n,
-            kernel,
-            strides,
-            same,
-            act: a,
-        }
-        | Op::DepthwiseConv2d {
-            depth_multiplier: n,
-            kernel,
-            strides,
-            same,
-            act: a,
-        } => {
-            let depthwise = matches!(node.op, Op::DepthwiseConv2d { .. });
-            if !depthwise {
-                args.push(format!("filters={n}"));
-            }
-            args.push(format!("kernel={}", pair(*kernel)));
-            if *strides != [1, 1] {
-                args.push(if strides[0] == strides[1] {
-                    format!("strides={}", strides[0])
-                } else {
-                    format!("strides={}", pair(*strides))
-                });
-            }
-            if *same {
-                args.push("padding=same".into());
-            }
-            if depthwise && *n != 1 {
-                args.push(format!("depth_multiplier={n}"));
-            }
-            act(&mut args, *a);
-            if node.bias.is_none() {
-                args.push("bias=false".into());
-            }
-            if depthwise {
-                LayerKind::DepthwiseConv2d
-            } else {
-                LayerKind::Conv2d
-            }
-        }
-        Op::AvgPool { pool, strides } | Op::MaxPool { pool, strides } => {
-            args.push(format!("pool={}", pair(*pool)));
-            if strides != pool {
-                args.push(format!("strides={}", pair(*strides)));
-            }
-            if matches!(node.op, Op::AvgPool { .. }) {
-                LayerKind::AvgPool
-            } else {
-                LayerKind::MaxPool
-            }
-        }
-        Op::Flatten => LayerKind::Flatten,
-        Op::Activation(a) => {
-            args.push(a.name().into());
-            LayerKind::Activation
-        }
-        Op::Add => LayerKind::Add,
+        args.push(if arg.positional {
+            v.to_string()
+        } else {
+            format!("{}={v}", arg.name)
+        });
     }
-    .name();
-    format!("{kind}({})", args.join(", "))
+    format!("{}({})", kind.name(), args.join(", "))
 }
 
 fn with_comment(out: &mut String, code: &str, comment: &str, column: usize) {

@@ -434,3 +434,65 @@ fn write_refuses_to_clobber() {
     imp.write(&dir.join("out"), true).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Every argument the importer writes is one of the ops table's for its
+/// layer kind, in the table's order: a name the table lacks would be left
+/// out of the spec without a word.
+#[test]
+fn written_arguments_are_the_ops_tables() {
+    use convert::{Act, Node, Op};
+    let ops = [
+        Op::Dense {
+            units: 3,
+            act: Act::Relu,
+        },
+        Op::Conv2d {
+            filters: 2,
+            kernel: [3, 3],
+            strides: [2, 1],
+            same: true,
+            act: Act::Tanh,
+        },
+        Op::DepthwiseConv2d {
+            depth_multiplier: 2,
+            kernel: [3, 3],
+            strides: [1, 1],
+            same: false,
+            act: Act::Linear,
+        },
+        Op::AvgPool {
+            pool: [2, 2],
+            strides: [1, 1],
+        },
+        Op::MaxPool {
+            pool: [2, 2],
+            strides: [2, 2],
+        },
+        Op::Flatten,
+        Op::Activation(Act::Sigmoid),
+        Op::Add,
+    ];
+    for op in ops {
+        let node = Node {
+            name: "y".into(),
+            keras: "y".into(),
+            class: "Layer".into(),
+            op: op.clone(),
+            inputs: vec![0],
+            shape: vec![1],
+            kernel: None,
+            bias: None,
+            note: None,
+            folded: None,
+        };
+        let kind = node.kind().expect("a layer");
+        let table: Vec<&str> = kind.arg_names();
+        let written: Vec<&str> = node.arg_values().iter().map(|(n, _)| *n).collect();
+        let in_table_order: Vec<&str> = table
+            .iter()
+            .copied()
+            .filter(|n| written.contains(n))
+            .collect();
+        assert_eq!(written, in_table_order, "{op:?}");
+    }
+}

@@ -252,7 +252,7 @@ fn layer(
         d.push(diag);
         return None;
     };
-    let call = Call::new(value, layer_kind.args(), d)?;
+    let call = Call::new(value, &layer_kind.arg_names(), d)?;
 
     // Resolve the positional inputs (`activation(x, relu)` may name its
     // activation second).

@@ -172,10 +172,15 @@ pub const CALLS: &[(&str, &[&str])] = &[
 
 /// Every call of the language with its own named arguments: layers, neuron
 /// types, then [`CALLS`].
-pub fn all_calls() -> impl Iterator<Item = (&'static str, &'static [&'static str])> {
-    let layers = LayerKind::ALL.into_iter().map(|k| (k.name(), k.args()));
-    let neurons = Neuron::DEFAULTS.into_iter().map(|n| (n.name(), n.args()));
-    layers.chain(neurons).chain(CALLS.iter().copied())
+pub fn all_calls() -> impl Iterator<Item = (&'static str, Vec<&'static str>)> {
+    let layers = LayerKind::ALL
+        .into_iter()
+        .map(|k| (k.name(), k.arg_names()));
+    let neurons = Neuron::DEFAULTS
+        .into_iter()
+        .map(|n| (n.name(), n.args().to_vec()));
+    let others = CALLS.iter().map(|&(n, args)| (n, args.to_vec()));
+    layers.chain(neurons).chain(others)
 }
 
 /// The named arguments `name(...)` accepts, data sources' common ones
@@ -184,7 +189,7 @@ pub fn call_args(name: &str) -> Option<Vec<&'static str>> {
     let own = all_calls()
         .find(|(n, _)| *n == name)
         .map(|(_, args)| args)?;
-    let mut out = own.to_vec();
+    let mut out = own;
     if DATA_SOURCES.contains(&name) {
         out.extend(DATA_COMMON_ARGS);
     }
