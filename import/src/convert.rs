@@ -7,6 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use ndarray::{ArrayD, IxDyn};
 use serde_json::{Map, Value as Json};
 
 use snnc_compiler::check::{ACTIVATIONS, NEURONS};
@@ -175,11 +176,9 @@ impl Node {
     }
 }
 
-#[derive(Clone, Debug)]
-pub struct Tensor {
-    pub shape: Vec<usize>,
-    pub values: Vec<f64>,
-}
+/// A weight tensor in its Keras shape (a kernel `[in, out]` or HWIO, a
+/// bias `[out]`), in f64 until the params file is written.
+pub type Tensor = ArrayD<f64>;
 
 /// One layer of the generated spec.
 #[derive(Clone, Debug)]
@@ -580,19 +579,23 @@ impl Converter<'_> {
                     w.place, values[i]
                 ));
             }
-            out.push(Tensor {
-                shape: w.value.shape.clone(),
-                values,
-            });
+            let tensor = Tensor::from_shape_vec(IxDyn(&w.value.shape), values).map_err(|e| {
+                format!(
+                    "weight `{}` does not fill its shape {}: {e}",
+                    w.place,
+                    shape_repr(&w.value.shape)
+                )
+            })?;
+            out.push(tensor);
         }
         Ok(out)
     }
 
     fn check_weight_shape(t: &Tensor, role: &str, want: &[usize]) -> Result<(), String> {
-        if t.shape != want {
+        if t.shape() != want {
             return Err(format!(
                 "its {role} has shape {} but the layer needs {}",
-                shape_repr(&t.shape),
+                shape_repr(t.shape()),
                 shape_repr(want)
             ));
         }
@@ -1062,48 +1065,36 @@ impl Converter<'_> {
             Self::check_weight_shape(t, role, &[channels])?;
         }
         let mut it = w.into_iter();
-        let gamma = if scale {
-            it.next().map(|t| t.values)
-        } else {
-            None
-        }
-        .unwrap_or_else(|| vec![1.0; channels]);
-        let beta = if center {
-            it.next().map(|t| t.values)
-        } else {
-            None
-        }
-        .unwrap_or_else(|| vec![0.0; channels]);
-        let mean = it.next().map(|t| t.values).unwrap_or_default();
-        let var = it.next().map(|t| t.values).unwrap_or_default();
-        if let Some(i) = var.iter().position(|&v| v + epsilon <= 0.0) {
+        let mut next = |given: bool, absent: f64| match if given { it.next() } else { None } {
+            Some(t) => t,
+            None => Tensor::from_elem(IxDyn(&[channels]), absent),
+        };
+        let gamma = next(scale, 1.0);
+        let beta = next(center, 0.0);
+        let mean = next(true, 0.0);
+        let var = next(true, 0.0);
+        if let Some((i, v)) = var.iter().enumerate().find(|&(_, &v)| v + epsilon <= 0.0) {
             return Err(format!(
                 "moving_variance[{i}] + epsilon = {} is not positive",
-                var[i] + epsilon
+                v + epsilon
             ));
         }
         // y = gamma * (x - mean) / sqrt(var + eps) + beta, x = k.u + b
         //   = (k * s).u + (b - mean) * s + beta with s = gamma / sqrt(var + eps)
-        let s: Vec<f64> = (0..channels)
-            .map(|c| gamma[c] / (var[c] + epsilon).sqrt())
-            .collect();
+        let s = gamma / var.mapv(|v| (v + epsilon).sqrt());
         let node = &mut self.nodes[src];
         if let Some(k) = &mut node.kernel {
-            for (i, v) in k.values.iter_mut().enumerate() {
-                *v *= s[i % channels];
+            // Output channels vary fastest in a Keras kernel (in C order):
+            // element i belongs to channel i % channels.
+            for (v, f) in k.iter_mut().zip(s.iter().cycle()) {
+                *v *= f;
             }
         }
         let b = node
             .bias
             .take()
-            .map(|t| t.values)
-            .unwrap_or_else(|| vec![0.0; channels]);
-        node.bias = Some(Tensor {
-            shape: vec![channels],
-            values: (0..channels)
-                .map(|c| (b[c] - mean[c]) * s[c] + beta[c])
-                .collect(),
-        });
+            .unwrap_or_else(|| Tensor::zeros(IxDyn(&[channels])));
+        node.bias = Some((b - mean) * &s + beta);
         node.folded = Some(layer.name.clone());
         node.note = Some(format!("{} folded in", layer.name));
         let conv = node.keras.clone();

@@ -168,10 +168,7 @@ pub fn import(path: &Path, opts: &Options) -> Result<Imported, IoError> {
             let t = |suffix: &str, t: &convert::Tensor| {
                 (
                     format!("{}.{suffix}", n.name),
-                    NdArray::from_f32(
-                        t.shape.clone(),
-                        t.values.iter().map(|&v| v as f32).collect(),
-                    ),
+                    NdArray::F32(t.mapv(|v| v as f32)),
                 )
             };
             n.kernel
