@@ -64,7 +64,7 @@ fn outputs<T: Real>(spec: &str, x: &[f64], kernel: &[f64], bias: &[f64]) -> (Vec
         .unwrap()
         .run(&inputs)
         .unwrap();
-    let f64s = |v: &[T]| v.iter().map(|&a| Real::to_f64(a)).collect();
+    let f64s = |v: &ndarray::Array2<T>| v.iter().map(|&a| Real::to_f64(a)).collect();
     (f64s(&reference.probes[0]), f64s(&jit.probes[0]))
 }
 

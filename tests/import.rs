@@ -156,7 +156,7 @@ fn check_model(model: &Path, expected: &Path) -> Figures {
         steps: 1,
         seed: 0,
     };
-    let outputs: Vec<Vec<Vec<f32>>> = (0..n)
+    let outputs: Vec<Vec<ndarray::Array2<f32>>> = (0..n)
         .map(|e| {
             let x = &input[e * size..(e + 1) * size];
             simulate(net, rate, &params, &[InputSeq::Held(x)], &probes, &cfg)

@@ -583,11 +583,7 @@ fn simulate_f64<T: Real>(
         .outputs
         .into_iter()
         .map(|o| SimOutput {
-            probes: o
-                .probes
-                .into_iter()
-                .map(|p| p.into_iter().map(Real::to_f64).collect())
-                .collect(),
+            probes: o.probes.iter().map(|p| p.mapv(Real::to_f64)).collect(),
             spike_counts: o.spike_counts,
         })
         .collect())

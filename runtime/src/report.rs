@@ -62,7 +62,6 @@ pub fn accuracy<T: Real>(
     outputs: &[SimOutput<T>],
     probe: &BoundProbe,
     index: usize,
-    size: usize,
     at: ReadAt,
     steps: usize,
     labels: &[u32],
@@ -84,10 +83,7 @@ pub fn accuracy<T: Real>(
         .iter()
         .zip(labels)
         .filter(|(out, &label)| {
-            let values = out
-                .probes
-                .get(index)
-                .and_then(|p| p.get(row * size..(row + 1) * size));
+            let values = out.probes.get(index).and_then(|p| p.outer_iter().nth(row));
             values.is_some_and(|v| argmax(v) == Some(label as usize))
         })
         .count();
@@ -307,8 +303,7 @@ impl RunTally {
     /// Folds in the outputs of consecutive images and their labels.
     pub fn add<T: Real>(&mut self, outputs: &[SimOutput<T>], labels: &[u32]) {
         let r = &self.read;
-        let (correct, read_step) =
-            accuracy(outputs, &r.probe, r.index, r.size, r.at, r.steps, labels);
+        let (correct, read_step) = accuracy(outputs, &r.probe, r.index, r.at, r.steps, labels);
         self.correct += correct;
         self.read_step = read_step;
         for out in outputs {
@@ -407,10 +402,9 @@ impl LayerTally {
                 index,
                 hz_per_output,
             } => {
-                let row = out.probes.get(index).map_or(&[][..], Vec::as_slice);
+                let rows = out.probes.get(index).into_iter().flatten();
                 ImageFiring::of(
-                    row.iter()
-                        .take(self.neurons)
+                    rows.take(self.neurons)
                         .map(|&x| Real::to_f64(x) * hz_per_output),
                 )
             }
@@ -543,6 +537,7 @@ impl ProbeWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::probe_rows;
 
     fn probe(every: usize) -> BoundProbe {
         BoundProbe {
@@ -556,7 +551,7 @@ mod tests {
 
     fn output(rows: &[[f32; 2]]) -> SimOutput<f32> {
         SimOutput {
-            probes: vec![rows.iter().flatten().copied().collect()],
+            probes: vec![ndarray::arr2(rows)],
             spike_counts: Vec::new(),
         }
     }
@@ -567,11 +562,11 @@ mod tests {
     fn a_probe_with_no_record_reads_nothing() {
         let out = vec![output(&[])];
         assert_eq!(
-            accuracy(&out, &probe(200), 0, 2, ReadAt::Last, 100, &[1]),
+            accuracy(&out, &probe(200), 0, ReadAt::Last, 100, &[1]),
             (0, 0)
         );
         assert_eq!(
-            accuracy(&out, &probe(200), 0, 2, ReadAt::Step(50), 100, &[1]),
+            accuracy(&out, &probe(200), 0, ReadAt::Step(50), 100, &[1]),
             (0, 0)
         );
     }
@@ -591,19 +586,13 @@ mod tests {
     fn reads_the_last_record_at_or_before_the_step() {
         // Records at steps 2 and 4: class 0 then class 1.
         let out = vec![output(&[[1.0, 0.0], [0.0, 1.0]])];
+        assert_eq!(accuracy(&out, &probe(2), 0, ReadAt::Last, 5, &[1]), (1, 4));
         assert_eq!(
-            accuracy(&out, &probe(2), 0, 2, ReadAt::Last, 5, &[1]),
-            (1, 4)
-        );
-        assert_eq!(
-            accuracy(&out, &probe(2), 0, 2, ReadAt::Step(3), 5, &[0]),
+            accuracy(&out, &probe(2), 0, ReadAt::Step(3), 5, &[0]),
             (1, 2)
         );
         // Fewer rows than the steps say (a short output): not counted.
-        assert_eq!(
-            accuracy(&out, &probe(1), 0, 2, ReadAt::Last, 5, &[1]),
-            (0, 5)
-        );
+        assert_eq!(accuracy(&out, &probe(1), 0, ReadAt::Last, 5, &[1]), (0, 5));
     }
 
     /// Folding images in batches gives what one pass over all of them
@@ -628,7 +617,10 @@ mod tests {
                 let mut counts = vec![Vec::new(); net.nodes.len()];
                 counts[h] = vec![i, 0, 3 * i + 1, if i == 5 { u32::MAX } else { 2 }];
                 SimOutput {
-                    probes: vec![vec![0.0; 18].into_iter().chain([i as f32, 1.5]).collect()],
+                    probes: vec![probe_rows(
+                        vec![0.0; 18].into_iter().chain([i as f32, 1.5]).collect(),
+                        2,
+                    )],
                     spike_counts: counts,
                 }
             })

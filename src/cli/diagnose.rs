@@ -139,7 +139,6 @@ pub fn run(args: DiagnoseArgs) -> Result<ExitCode, String> {
 
     let report_probe = run.probes[run.report.probe].clone();
     let out_node = report_probe.node;
-    let out_size = net.nodes[out_node].size();
     let spiking: Vec<usize> = (0..net.nodes.len())
         .filter(|&id| variant.nodes[id].neuron.is_some_and(|n| n.is_spiking()))
         .collect();
@@ -189,31 +188,13 @@ pub fn run(args: DiagnoseArgs) -> Result<ExitCode, String> {
             run.precision,
         )?;
         let labels = &loaded.dataset.labels()[start..end];
-        rate_right += accuracy(
-            &r,
-            &report_probe,
-            0,
-            out_size,
-            run.report.at,
-            run.steps,
-            labels,
-        )
-        .0;
-        spike_right += accuracy(
-            &s,
-            &report_probe,
-            0,
-            out_size,
-            run.report.at,
-            run.steps,
-            labels,
-        )
-        .0;
+        rate_right += accuracy(&r, &report_probe, 0, run.report.at, run.steps, labels).0;
+        spike_right += accuracy(&s, &report_probe, 0, run.report.at, run.steps, labels).0;
         for (ro, so) in r.iter().zip(&s) {
             for (k, acc) in accums.iter_mut().enumerate() {
-                acc.add(&ro.probes[k + 1], &so.probes[k + 1]);
+                acc.add(ro.probes[k + 1].view(), so.probes[k + 1].view());
             }
-            out_acc.add(&ro.probes[twin], &so.probes[twin], out_size);
+            out_acc.add(ro.probes[twin].view(), so.probes[twin].view());
         }
         start = end;
     }

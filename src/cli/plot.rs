@@ -345,8 +345,7 @@ fn build_figure(
                 return Err(format!("probe `{}` is filtered or sampled; a raster needs an unfiltered probe recording every step", probe.name));
             }
             let r = raster(
-                &outputs[0].probes[0],
-                size,
+                outputs[0].probes[0].view(),
                 neuron,
                 settings.scale,
                 run.dt,
@@ -412,14 +411,14 @@ fn build_figure(
             // Hz per unit of probe output; a layer without neurons draws
             // its values.
             let hz = settings.neuron.map(|n| n.hz_per_output(settings.scale));
-            fn rows_of(o: &snnc_runtime::engine::SimOutput<f64>) -> &[f64] {
+            fn rows_of(o: &snnc_runtime::engine::SimOutput<f64>) -> &ndarray::Array2<f64> {
                 &o.probes[0]
             }
             let records = run.steps / every;
             let active = |i: usize| {
                 outputs
                     .iter()
-                    .any(|o| (0..records).any(|k| rows_of(o)[k * size + i] != 0.0))
+                    .any(|o| (0..records).any(|k| rows_of(o)[[k, i]] != 0.0))
             };
             let all_active = (0..size).filter(|&i| active(i)).count();
             let neurons: Vec<usize> = (0..size)
@@ -437,7 +436,7 @@ fn build_figure(
                             (0..records).map(move |k| {
                                 (
                                     j as f64 * image_ms + ((k + 1) * every) as f64 * dt_ms,
-                                    rows_of(o)[k * size + i] * hz.unwrap_or(1.0),
+                                    rows_of(o)[[k, i]] * hz.unwrap_or(1.0),
                                 )
                             })
                         })
@@ -451,7 +450,7 @@ fn build_figure(
                 .iter()
                 .flat_map(|o| {
                     (0..size).map(move |i| {
-                        (0..records).map(|k| rows_of(o)[k * size + i]).sum::<f64>()
+                        (0..records).map(|k| rows_of(o)[[k, i]]).sum::<f64>()
                             / records.max(1) as f64
                             * hz.unwrap_or(1.0)
                     })
@@ -528,22 +527,18 @@ fn build_figure(
                 ));
             }
             let rows = &outputs[0].probes[0];
-            let steps = rows.len() / size.max(1);
+            let steps = rows.nrows();
             let series = (0..size)
                 .map(|j| {
                     (
                         format!("class {j}"),
                         (0..steps)
-                            .map(|k| (((k + 1) * every) as f64 * dt_ms, rows[k * size + j]))
+                            .map(|k| (((k + 1) * every) as f64 * dt_ms, rows[[k, j]]))
                             .collect(),
                     )
                 })
                 .collect();
-            let pred = if steps > 0 {
-                argmax(&rows[(steps - 1) * size..steps * size])
-            } else {
-                None
-            };
+            let pred = rows.outer_iter().last().and_then(argmax);
             let predicted = pred.map_or("-".into(), |p| p.to_string());
             let title = format!(
                 "{layer} of `{}` over time, image {}{}, predicted {predicted}",
@@ -580,15 +575,7 @@ fn build_figure(
             let labels: Vec<u32> = loaded.dataset.labels()[range].to_vec();
             let predicted: Vec<Option<usize>> = outputs
                 .iter()
-                .map(|o| {
-                    let rows = &o.probes[0];
-                    let r = rows.len() / size.max(1);
-                    if r == 0 {
-                        None
-                    } else {
-                        argmax(&rows[(r - 1) * size..r * size])
-                    }
-                })
+                .map(|o| o.probes[0].outer_iter().last().and_then(argmax))
                 .collect();
             let right = labels
                 .iter()

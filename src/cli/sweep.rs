@@ -250,7 +250,6 @@ pub fn run(args: SweepArgs) -> Result<ExitCode, String> {
     };
     let images = loaded.dataset.len();
     let probe = run.probes[run.report.probe].clone();
-    let size = net.nodes[probe.node].size();
     let total = scales.len() * synapses.len() * presents.len();
     let longest = presents.iter().map(|p| p.map_or(run.steps, |p| p.1)).max();
     super::memory::check_run(
@@ -298,7 +297,6 @@ pub fn run(args: SweepArgs) -> Result<ExitCode, String> {
             &outputs,
             &probe,
             0,
-            size,
             run.report.at,
             steps,
             loaded.dataset.labels(),
@@ -306,12 +304,12 @@ pub fn run(args: SweepArgs) -> Result<ExitCode, String> {
         let lat: Vec<usize> = outputs
             .iter()
             .zip(loaded.dataset.labels())
-            .filter_map(|(o, &l)| steps_until_right(&o.probes[0], size, probe.every, l as usize))
+            .filter_map(|(o, &l)| steps_until_right(o.probes[0].view(), probe.every, l as usize))
             .collect();
         let row = read_step / probe.every - 1;
         let mut classes: Vec<usize> = outputs
             .iter()
-            .filter_map(|o| argmax(&o.probes[0][row * size..(row + 1) * size]))
+            .filter_map(|o| o.probes[0].outer_iter().nth(row).and_then(argmax))
             .collect();
         classes.sort_unstable();
         classes.dedup();

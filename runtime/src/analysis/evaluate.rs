@@ -28,25 +28,19 @@ pub struct Evaluation {
 
 /// The class predicted at the last of `steps` rows of probe `index`, per
 /// example (`None` when every value is NaN).
-pub fn predictions(
-    outputs: &[SimOutput<f64>],
-    index: usize,
-    size: usize,
-    steps: usize,
-) -> Vec<Option<usize>> {
+pub fn predictions(outputs: &[SimOutput<f64>], index: usize, steps: usize) -> Vec<Option<usize>> {
     outputs
         .iter()
-        .map(|o| argmax(&o.probes[index][(steps - 1) * size..steps * size]))
+        .map(|o| o.probes[index].outer_iter().nth(steps - 1).and_then(argmax))
         .collect()
 }
 
 impl Evaluation {
-    /// Measures outputs whose probe `index` records `size` values every
+    /// Measures outputs whose probe `index` records a row every
     /// step, against `labels` and, when given, a reference's predictions.
     pub fn of(
         outputs: &[SimOutput<f64>],
         index: usize,
-        size: usize,
         steps: usize,
         labels: &[u32],
         reference: Option<&[Option<usize>]>,
@@ -57,7 +51,7 @@ impl Evaluation {
         let mut predicted = Vec::new();
         for (out, &label) in outputs.iter().zip(labels) {
             let rows = &out.probes[index];
-            let row = |r: usize| argmax(&rows[r * size..(r + 1) * size]);
+            let row = |r: usize| rows.outer_iter().nth(r).and_then(argmax);
             let last = row(steps - 1);
             correct += usize::from(last == Some(label as usize));
             let first_settled = (0..steps).rev().take_while(|&r| row(r) == last).last();
@@ -76,7 +70,7 @@ impl Evaluation {
         }
         let images = outputs.len().min(labels.len());
         let agreement = reference.map(|r| {
-            predictions(outputs, index, size, steps)
+            predictions(outputs, index, steps)
                 .iter()
                 .zip(r)
                 .filter(|(a, b)| a == b)
@@ -170,14 +164,14 @@ mod tests {
     fn settle_latency_and_classes_from_the_probe_rows() {
         // Two examples, 3 steps, 2 classes per row.
         let out = |rows: [f64; 6], spikes: u32| SimOutput {
-            probes: vec![rows.to_vec()],
+            probes: vec![crate::engine::probe_rows(rows.to_vec(), 2)],
             spike_counts: vec![vec![spikes]],
         };
         let outputs = [
             out([1.0, 0.0, 0.0, 1.0, 0.0, 1.0], 3), // settles on 1 at step 2
             out([1.0, 0.0, 1.0, 0.0, 1.0, 0.0], 1), // class 0 from step 1
         ];
-        let e = Evaluation::of(&outputs, 0, 2, 3, &[1, 1], Some(&[Some(1), Some(1)]));
+        let e = Evaluation::of(&outputs, 0, 3, &[1, 1], Some(&[Some(1), Some(1)]));
         assert_eq!((e.correct, e.images, e.classes_predicted), (1, 2, 2));
         assert_eq!(e.agreement, Some(1));
         assert_eq!(e.settle_steps, 1.5);

@@ -1,11 +1,14 @@
 //! When a prediction becomes right and stays right.
 
+use ndarray::ArrayView2;
+
 use crate::engine::Real;
 
-/// Index of the largest value, NaNs skipped; the first on ties.
-pub fn argmax<T: Real>(values: &[T]) -> Option<usize> {
+/// Index of the largest value, NaNs skipped; the first on ties. Takes a
+/// slice or an array's row alike.
+pub fn argmax<'a, T: Real + 'a>(values: impl IntoIterator<Item = &'a T>) -> Option<usize> {
     let mut best: Option<(usize, T)> = None;
-    for (i, &v) in values.iter().enumerate() {
+    for (i, &v) in values.into_iter().enumerate() {
         if v.is_nan() {
             continue;
         }
@@ -17,13 +20,12 @@ pub fn argmax<T: Real>(values: &[T]) -> Option<usize> {
 }
 
 /// The first step (1-based) from which the argmax of every recorded row is
-/// `label` up to the end, or `None` when the last row is wrong. `rows` holds
-/// `size` values per row, row r recorded at step `(r + 1) * every`.
-pub fn steps_until_right(rows: &[f64], size: usize, every: usize, label: usize) -> Option<usize> {
-    let n = rows.len().checked_div(size).unwrap_or(0);
+/// `label` up to the end, or `None` when the last row is wrong. Row r of
+/// `rows` is recorded at step `(r + 1) * every`.
+pub fn steps_until_right(rows: ArrayView2<f64>, every: usize, label: usize) -> Option<usize> {
     let mut first_right = None;
-    for r in (0..n).rev() {
-        if argmax(&rows[r * size..(r + 1) * size]) == Some(label) {
+    for (r, row) in rows.outer_iter().enumerate().rev() {
+        if argmax(row) == Some(label) {
             first_right = Some(r);
         } else {
             break;
@@ -39,10 +41,10 @@ mod tests {
     #[test]
     fn right_and_stays_right() {
         // 4 rows of 2 classes: right, wrong, right, right.
-        let rows = [0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 0.0, 2.0];
-        assert_eq!(steps_until_right(&rows, 2, 1, 1), Some(3));
-        assert_eq!(steps_until_right(&rows, 2, 5, 1), Some(15));
-        assert_eq!(steps_until_right(&rows, 2, 1, 0), None);
+        let rows = ndarray::arr2(&[[0.0, 1.0], [1.0, 0.0], [0.0, 1.0], [0.0, 2.0]]);
+        assert_eq!(steps_until_right(rows.view(), 1, 1), Some(3));
+        assert_eq!(steps_until_right(rows.view(), 5, 1), Some(15));
+        assert_eq!(steps_until_right(rows.view(), 1, 0), None);
     }
 
     #[test]

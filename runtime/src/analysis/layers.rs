@@ -28,6 +28,7 @@
 //! about 10 times, a filtered output is no longer unfiltered), and no fix
 //! undoes another's, so applying the findings converges.
 
+use ndarray::ArrayView2;
 use serde::Serialize;
 use snnc_compiler::ir::Neuron;
 
@@ -138,11 +139,15 @@ impl LayerAccum {
     }
 
     /// One image: the rate model's and the spiking model's probe rows of
-    /// this layer (`steps * size` each, every step), and the spike counts.
-    pub fn add(&mut self, rate_rows: &[f64], spike_rows: &[f64]) {
+    /// this layer (`steps x size` each, every step), and the spike counts.
+    /// Rows of another width than the layer's are not this layer's: ignored.
+    pub fn add(&mut self, rate_rows: ArrayView2<f64>, spike_rows: ArrayView2<f64>) {
         let n = self.size;
-        let steps = spike_rows.len().checked_div(n).unwrap_or(0);
-        let rate_steps = rate_rows.len().checked_div(n).unwrap_or(0);
+        if rate_rows.ncols() != n || spike_rows.ncols() != n {
+            return;
+        }
+        let steps = spike_rows.nrows();
+        let rate_steps = rate_rows.nrows();
         self.steps = steps;
         let seconds = steps as f64 * self.dt;
         self.images += 1;
@@ -151,15 +156,14 @@ impl LayerAccum {
             .filter(|&a| a > 0.0)
             .unwrap_or(1.0);
         for i in 0..n {
-            let rate = (0..rate_steps).map(|k| rate_rows[k * n + i]).sum::<f64>()
-                / rate_steps.max(1) as f64
-                / amplitude;
+            let rate =
+                rate_rows.column(i).iter().sum::<f64>() / rate_steps.max(1) as f64 / amplitude;
             self.rate_sum += rate;
             self.rate_max = self.rate_max.max(rate);
             self.rate_silent += usize::from(rate <= 0.0);
             let (mut total, mut first, mut multi, mut every) = (0u64, None, false, true);
             for k in 0..steps {
-                let c = step_count(spike_rows[k * n + i], self.neuron, self.scale, self.dt);
+                let c = step_count(spike_rows[[k, i]], self.neuron, self.scale, self.dt);
                 total += c as u64;
                 if c > 0 && first.is_none() {
                     first = Some(k + 1);
@@ -246,24 +250,29 @@ pub struct OutputAccum {
 }
 
 impl OutputAccum {
-    /// One image's output rows (`rows * size` each).
-    pub fn add(&mut self, rate_rows: &[f64], spike_rows: &[f64], size: usize) {
-        if size == 0 || spike_rows.len() < size || rate_rows.len() < size {
+    /// One image's output rows (`rows x size` each).
+    pub fn add(&mut self, rate_rows: ArrayView2<f64>, spike_rows: ArrayView2<f64>) {
+        let size = spike_rows.ncols();
+        let (Some(last_s), Some(last_r)) = (
+            spike_rows.outer_iter().last(),
+            rate_rows.outer_iter().last(),
+        ) else {
+            return;
+        };
+        if size == 0 || last_r.len() != size {
             return;
         }
-        let last_s = &spike_rows[spike_rows.len() - size..];
-        let last_r = &rate_rows[rate_rows.len() - size..];
         self.diff += last_s
             .iter()
             .zip(last_r)
             .map(|(s, r)| (s - r).abs())
             .sum::<f64>();
         self.rate_abs += last_r.iter().map(|r| r.abs()).sum::<f64>();
-        let rows = spike_rows.len() / size;
+        let rows = spike_rows.nrows();
         for k in (rows / 2).max(1)..rows {
             for j in 0..size {
-                self.var += (spike_rows[k * size + j] - spike_rows[(k - 1) * size + j]).abs();
-                self.abs += spike_rows[k * size + j].abs();
+                self.var += (spike_rows[[k, j]] - spike_rows[[k - 1, j]]).abs();
+                self.abs += spike_rows[[k, j]].abs();
             }
         }
     }

@@ -2,6 +2,7 @@
 //! in a step is `count * amplitude / (scale * dt)`, so the count is the
 //! probe value times `scale * dt / amplitude`, rounded.
 
+use ndarray::ArrayView2;
 use snnc_compiler::ir::Neuron;
 
 /// Spikes in one step from the probed output value (unfiltered probe).
@@ -25,17 +26,16 @@ pub struct Raster {
     pub steps: usize,
 }
 
-/// `rows` is one image's probe data, `steps * size` values, row-major.
+/// `rows` is one image's probe data, a row per step.
 pub fn raster(
-    rows: &[f64],
-    size: usize,
+    rows: ArrayView2<f64>,
     neuron: Neuron,
     scale: f64,
     dt: f64,
     max_neurons: usize,
 ) -> Raster {
-    let steps = rows.len().checked_div(size).unwrap_or(0);
-    let count = |k: usize, i: usize| step_count(rows[k * size + i], neuron, scale, dt);
+    let (steps, size) = rows.dim();
+    let count = |k: usize, i: usize| step_count(rows[[k, i]], neuron, scale, dt);
     let neurons: Vec<usize> = (0..size)
         .filter(|&i| (0..steps).any(|k| count(k, i) > 0))
         .take(max_neurons)
@@ -73,8 +73,8 @@ mod tests {
     fn raster_keeps_spiking_neurons() {
         let n = Neuron::SpikingRectifiedLinear { amplitude: 1.0 };
         // 3 steps x 3 neurons; neuron 1 never spikes.
-        let rows = [1000.0, 0.0, 0.0, 0.0, 0.0, 2000.0, 1000.0, 0.0, 0.0];
-        let r = raster(&rows, 3, n, 1.0, 0.001, 10);
+        let rows = ndarray::arr2(&[[1000.0, 0.0, 0.0], [0.0, 0.0, 2000.0], [1000.0, 0.0, 0.0]]);
+        let r = raster(rows.view(), n, 1.0, 0.001, 10);
         assert_eq!(r.neurons, vec![0, 2]);
         assert_eq!(r.marks, vec![(1, 0, 1), (3, 0, 1), (2, 1, 2)]);
     }

@@ -249,8 +249,7 @@ fn lowpass_ms(ms: f64) -> Synapse {
 /// The rate model on the problem's examples, and its predictions.
 pub fn rate_reference(p: &Problem) -> Result<(Evaluation, Vec<Option<usize>>), String> {
     let (eval, outputs) = run(p, &p.base.rate_equivalent(), 1, None)?;
-    let size = p.net.nodes[p.output].size();
-    Ok((eval, predictions(&outputs, 0, size, 1)))
+    Ok((eval, predictions(&outputs, 0, 1)))
 }
 
 /// Runs `model` for `steps` on the problem's examples, compared with the
@@ -286,8 +285,7 @@ fn run(
         &cfg,
         p.precision,
     )?;
-    let size = p.net.nodes[p.output].size();
-    let eval = Evaluation::of(&outputs, 0, size, steps, p.data.dataset.labels(), reference);
+    let eval = Evaluation::of(&outputs, 0, steps, p.data.dataset.labels(), reference);
     Ok((eval, outputs))
 }
 

@@ -10,7 +10,7 @@ mod run_types;
 mod validate;
 
 pub use real::Real;
-pub use run_types::{InputSeq, NodeParams, SimConfig, SimError, SimOutput};
+pub use run_types::{probe_rows, InputSeq, NodeParams, SimConfig, SimError, SimOutput};
 pub use validate::{check_batch, check_inputs, image_shape, validate};
 
 /// A model built for one engine and precision (its params bound, checked by

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use ndarray::Array2;
+
 /// The parameter tensors of one network node, flat in Keras layout (dense
 /// kernel `[in, out]`, conv kernel HWIO, bias per unit or per filter). An
 /// empty `Vec` means the node has no such tensor (a dense layer without
@@ -75,12 +77,25 @@ impl SimConfig {
 #[derive(Clone, Debug, PartialEq)]
 pub struct SimOutput<T> {
     /// One per [`BoundProbe`](snnc_compiler::ir::BoundProbe), in order:
-    /// `rows * size` values, row-major, where `size` is the probed node's
-    /// size and `rows = steps / every` (row r is step `(r+1)*every`).
-    pub probes: Vec<Vec<T>>,
+    /// `rows x size`, where `size` is the probed node's size and `rows =
+    /// steps / every` (row r is step `(r+1)*every`), in standard layout.
+    pub probes: Vec<Array2<T>>,
     /// One per network node: the total number of spikes of each neuron over
     /// the run; empty for nodes without spiking neurons.
     pub spike_counts: Vec<Vec<u32>>,
+}
+
+/// A probe's record from the values an engine appended, `size` per row,
+/// one row after the other (whole rows: a partial last row is dropped).
+/// The engines record into flat buffers in their step loops; this is where
+/// a record becomes an array, without copying.
+pub fn probe_rows<T>(mut values: Vec<T>, size: usize) -> Array2<T> {
+    let rows = values.len().checked_div(size).unwrap_or(0);
+    values.truncate(rows * size);
+    match Array2::from_shape_vec((rows, size), values) {
+        Ok(a) => a,
+        Err(e) => unreachable!("{rows} x {size} values were kept: {e}"),
+    }
 }
 
 /// An IR, params, inputs or probes that do not fit together. The checker

@@ -226,7 +226,11 @@ impl<'a, T: Real> JitModel<'a, T> {
             })
             .collect();
         SimOutput {
-            probes: records,
+            probes: records
+                .into_iter()
+                .zip(&self.probes)
+                .map(|(values, p)| crate::engine::probe_rows(values, self.net.nodes[p.node].size()))
+                .collect(),
             spike_counts,
         }
     }

@@ -28,8 +28,8 @@ pub mod synapses;
 use snnc_compiler::ir::{BoundProbe, Model, Network, Node, NodeId, Op, Role, Synapse};
 
 use crate::engine::{
-    check_batch, check_inputs, validate, Engine, EngineKind, InputSeq, NodeParams, Real, SimConfig,
-    SimError, SimOutput,
+    check_batch, check_inputs, probe_rows, validate, Engine, EngineKind, InputSeq, NodeParams,
+    Real, SimConfig, SimError, SimOutput,
 };
 use neurons::{NeuronState, Neurons};
 use synapses::{deliver, Filter};
@@ -385,7 +385,11 @@ impl<'a, T: Real> Simulation<'a, T> {
             })
             .collect();
         SimOutput {
-            probes: probes_out,
+            probes: probes_out
+                .into_iter()
+                .zip(&self.probes)
+                .map(|(values, p)| probe_rows(values, p.size))
+                .collect(),
             spike_counts,
         }
     }
@@ -524,6 +528,12 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     const DT: f64 = 0.001;
+
+    /// A probe's rows one after the other, as the tests write them.
+    fn flat<T: Clone>(rows: &ndarray::Array2<T>) -> Vec<T> {
+        rows.iter().cloned().collect()
+    }
+
     const LP0: Synapse = Synapse::Lowpass { tau: 0.0 };
 
     fn node(name: &str, op: Op, inputs: &[usize], shape: &[usize]) -> Node {
@@ -616,8 +626,8 @@ mod tests {
         let x = ramp(4);
         let probes = [probe(1, Synapse::None, 1), probe(2, Synapse::None, 1)];
         let out = simulate(&n, &m, &p, &[InputSeq::PerStep(&x)], &probes, &cfg(4)).unwrap();
-        assert_eq!(out.probes[0], vec![2.0, 4.0, 6.0, 8.0]);
-        assert_eq!(out.probes[1], vec![0.0, 2.0, 4.0, 6.0]);
+        assert_eq!(flat(&out.probes[0]), vec![2.0, 4.0, 6.0, 8.0]);
+        assert_eq!(flat(&out.probes[1]), vec![0.0, 2.0, 4.0, 6.0]);
         assert_eq!(out.spike_counts, vec![Vec::<u32>::new(); 3]);
     }
 
@@ -642,7 +652,7 @@ mod tests {
             &cfg(3),
         )
         .unwrap();
-        let y = &out.probes[0];
+        let y = &flat(&out.probes[0]);
         assert_eq!(y[0], 0.0);
         assert!(
             (y[1] - 0.18127).abs() < 1e-5 && (y[2] - 0.51095).abs() < 1e-5,
@@ -663,10 +673,10 @@ mod tests {
         ];
         let out = simulate(&n, &m, &p, &[InputSeq::PerStep(&x)], &probes, &cfg(5)).unwrap();
         // every = 2: steps 2 and 4 (5 / 2 = 2 rows).
-        assert_eq!(out.probes[0], vec![2.0, -2.0, 4.0, -4.0]);
-        assert_eq!(out.probes[1], vec![1.0, -1.0, 3.0, -3.0]);
+        assert_eq!(flat(&out.probes[0]), vec![2.0, -2.0, 4.0, -4.0]);
+        assert_eq!(flat(&out.probes[1]), vec![1.0, -1.0, 3.0, -3.0]);
         assert_eq!(
-            out.probes[2],
+            flat(&out.probes[2]),
             vec![0.0, 0.0, 1.0, -1.0, 2.0, -2.0, 3.0, -3.0, 4.0, -4.0]
         );
     }
@@ -709,9 +719,9 @@ mod tests {
         ];
         let out = simulate(&n, &m, &p, &[InputSeq::Held(&img)], &probes, &cfg(2)).unwrap();
         let conv = [11.0, 19.0, 12.0, 18.0, 13.0, 17.0, 14.0, 16.0];
-        assert_eq!(out.probes[0][..8], conv[..]);
-        assert_eq!(out.probes[1][..8], conv[..], "flatten is a view");
-        assert_eq!(out.probes[2], vec![120.5, 120.5]);
+        assert_eq!(flat(&out.probes[0])[..8], conv[..]);
+        assert_eq!(flat(&out.probes[1])[..8], conv[..], "flatten is a view");
+        assert_eq!(flat(&out.probes[2]), vec![120.5, 120.5]);
     }
 
     #[test]
@@ -739,7 +749,7 @@ mod tests {
         )
         .unwrap();
         // s_k = x_k + relu(x_{k-1}).
-        assert_eq!(out.probes[0], vec![1.0, -1.0, 3.0]);
+        assert_eq!(flat(&out.probes[0]), vec![1.0, -1.0, 3.0]);
     }
 
     #[test]
@@ -761,7 +771,7 @@ mod tests {
             &cfg(3),
         )
         .unwrap();
-        assert_eq!(out.probes[0], vec![1.0, 6.0, 6.0]);
+        assert_eq!(flat(&out.probes[0]), vec![1.0, 6.0, 6.0]);
     }
 
     /// NengoDL's conv bias goes through a relay node: with a synapse on
@@ -806,7 +816,7 @@ mod tests {
         // Two steps of delay, then a rise towards the bias.
         assert_eq!(expected[..2], [0.0, 0.0]);
         assert!(expected[2] > 0.0 && expected[steps - 1] < 5.0);
-        assert_eq!(out.probes[0], expected);
+        assert_eq!(flat(&out.probes[0]), expected);
 
         // An alpha in the pair would need four states: refused, by name.
         let mut d = set(None, &[Synapse::None]);
@@ -851,8 +861,8 @@ mod tests {
         let p = params(&[(&[], &[]), (&[1.0], &[0.0]), (&[1.0], &[0.0])]);
         let probes = [probe(1, Synapse::None, 1), probe(2, Synapse::None, 1)];
         let out = simulate(&n, &m, &p, &[InputSeq::Held(&[250.0])], &probes, &cfg(4)).unwrap();
-        assert_eq!(out.probes[0], vec![0.0, 500.0, 0.0, 500.0]);
-        assert_eq!(out.probes[1], vec![250.0; 4]);
+        assert_eq!(flat(&out.probes[0]), vec![0.0, 500.0, 0.0, 500.0]);
+        assert_eq!(flat(&out.probes[1]), vec![250.0; 4]);
         assert_eq!(out.spike_counts[1], vec![2]);
         assert!(out.spike_counts[2].is_empty());
     }
@@ -887,8 +897,8 @@ mod tests {
         let x = [1.0, -7.0, 3.0, 2.0, 0.0, 0.0, -1.0, -2.0];
         let probes = [probe(1, Synapse::None, 1), probe(2, Synapse::None, 1)];
         let out = simulate(&n, &m, &p, &[InputSeq::PerStep(&x)], &probes, &cfg(2)).unwrap();
-        assert_eq!(out.probes[0], vec![0.0, 3.0]);
-        assert_eq!(out.probes[1], vec![-0.25, -0.75]);
+        assert_eq!(flat(&out.probes[0]), vec![0.0, 3.0]);
+        assert_eq!(flat(&out.probes[1]), vec![-0.25, -0.75]);
     }
 
     fn spiking_net(initial_voltage: InitialVoltage) -> (Network, Model, Vec<NodeParams<f64>>) {
@@ -982,7 +992,7 @@ mod tests {
             &cfg(11),
         )
         .unwrap();
-        assert_eq!(out.probes[0][9], 1000.0);
+        assert_eq!(flat(&out.probes[0])[9], 1000.0);
         let p64 = vec![NodeParams::<f64>::default(), NodeParams::default()];
         let out = simulate(
             &n,
@@ -993,8 +1003,8 @@ mod tests {
             &cfg(11),
         )
         .unwrap();
-        assert_eq!(out.probes[0][9], 0.0);
-        assert_eq!(out.probes[0][10], 1000.0);
+        assert_eq!(flat(&out.probes[0])[9], 0.0);
+        assert_eq!(flat(&out.probes[0])[10], 1000.0);
     }
 
     #[test]
