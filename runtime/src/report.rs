@@ -260,8 +260,6 @@ pub struct AccuracyRead {
     pub probe: BoundProbe,
     /// The probe's index among the run's probes.
     pub index: usize,
-    /// The probed node's size.
-    pub size: usize,
     pub at: ReadAt,
     pub steps: usize,
 }
@@ -636,7 +634,6 @@ mod tests {
                 every: 1,
             },
             index: 0,
-            size: 2,
             at: ReadAt::Last,
             steps: 10,
         };

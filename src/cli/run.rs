@@ -206,7 +206,6 @@ fn execute<T: Real>(spec: &Spec, run: &Run, args: &RunArgs) -> Result<ExitCode, 
         AccuracyRead {
             probe: probes[report_index].clone(),
             index: report_index,
-            size: net.nodes[report_probe.node].size(),
             at: run.report.at,
             steps: run.steps,
         },
