@@ -35,9 +35,11 @@ pub const REFERENCE_NS_PER_WORK: f64 = 3.7;
 
 /// The fraction of a spiking layer's neurons that spike in a step, for the
 /// multiply-adds the reference spends on them: the shipped networks'
-/// measured mean rates are 3-6 Hz at dt = 1 ms (0.3-0.6%). A hotter
-/// network makes the reference slower than estimated, which only moves the
-/// choice towards the JIT's side.
+/// measured mean rates are 3-6 Hz at dt = 1 ms (0.3-0.6%). For a hotter
+/// network the reference is slower than estimated, so a job at the edge
+/// of the choice can go to the reference when the JIT would have been
+/// faster; the choice is close only for jobs of a few images, where both
+/// take milliseconds.
 pub const SPIKE_FRACTION: f64 = 0.005;
 
 /// Both estimates for one job.
