@@ -226,7 +226,14 @@ pub fn plan(net: &Network, model: &Model, elem: usize, probed: &[usize], quiet: 
                     slots.r = Some(a.vec(n));
                     slots.counts = Some(a.take(n, 4));
                 }
-                _ => {}
+                // Rate neurons and linear nodes keep no state across steps.
+                Some(
+                    Neuron::RectifiedLinear { .. }
+                    | Neuron::LifRate { .. }
+                    | Neuron::Sigmoid { .. }
+                    | Neuron::Tanh { .. },
+                )
+                | None => {}
             }
         }
         nodes.push(slots);
