@@ -523,10 +523,26 @@ pub enum Neuron {
 
 impl Neuron {
     pub fn is_spiking(self) -> bool {
-        matches!(
-            self,
-            Neuron::SpikingRectifiedLinear { .. } | Neuron::Lif { .. }
-        )
+        match self {
+            Neuron::SpikingRectifiedLinear { .. } | Neuron::Lif { .. } => true,
+            Neuron::RectifiedLinear { .. }
+            | Neuron::LifRate { .. }
+            | Neuron::Sigmoid { .. }
+            | Neuron::Tanh { .. } => false,
+        }
+    }
+
+    /// Whether scaling its input current by `s` and its output by `1/s`
+    /// computes the same function (the ReLU types), so that
+    /// `scale_firing_rates` changes only how often it fires.
+    pub fn is_scale_invariant(self) -> bool {
+        match self {
+            Neuron::RectifiedLinear { .. } | Neuron::SpikingRectifiedLinear { .. } => true,
+            Neuron::Lif { .. }
+            | Neuron::LifRate { .. }
+            | Neuron::Sigmoid { .. }
+            | Neuron::Tanh { .. } => false,
+        }
     }
 
     /// Firing rate (Hz) per unit of rate-mode output at `scale`: a ReLU or
@@ -580,7 +596,10 @@ impl Neuron {
                 tau_ref,
                 amplitude,
             },
-            other => other,
+            rate @ (Neuron::RectifiedLinear { .. }
+            | Neuron::LifRate { .. }
+            | Neuron::Sigmoid { .. }
+            | Neuron::Tanh { .. }) => rate,
         }
     }
 

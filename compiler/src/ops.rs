@@ -12,6 +12,52 @@
 
 use crate::ir::{Activation, Neuron, Op};
 
+/// A neuron type's named argument.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NeuronArg {
+    pub name: &'static str,
+    pub rule: ArgRule,
+}
+
+impl NeuronArg {
+    const fn new(name: &'static str, rule: ArgRule) -> NeuronArg {
+        NeuronArg { name, rule }
+    }
+}
+
+/// What a neuron type keeps per neuron across steps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NeuronState {
+    /// A membrane voltage.
+    pub voltage: bool,
+    /// The time left in its refractory period.
+    pub refractory: bool,
+    /// Its spikes so far (for rates and reports).
+    pub spike_count: bool,
+}
+
+/// What a neuron argument's value may be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArgRule {
+    /// A duration above zero.
+    Duration,
+    /// A duration of zero or more.
+    DurationOrZero,
+    /// A number above zero.
+    Positive,
+    /// Any number.
+    Number,
+}
+
+impl ArgRule {
+    pub const fn is_duration(self) -> bool {
+        match self {
+            ArgRule::Duration | ArgRule::DurationOrZero => true,
+            ArgRule::Positive | ArgRule::Number => false,
+        }
+    }
+}
+
 /// A layer kind of a `network` block (`name = KIND(input, ...)`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum LayerKind {
@@ -240,20 +286,95 @@ impl Neuron {
         Neuron::DEFAULTS.into_iter().find(|n| n.name() == name)
     }
 
-    /// Its named arguments (Nengo's parameter names).
-    pub const fn args(self) -> &'static [&'static str] {
+    /// Its named arguments (Nengo's parameter names), with what each may
+    /// be: the checker reads an argument by its rule, and a model is
+    /// written back as a spec by it.
+    pub const fn arg_rules(self) -> &'static [NeuronArg] {
+        const AMPLITUDE: NeuronArg = NeuronArg::new("amplitude", ArgRule::Positive);
+        const TAU_RC: NeuronArg = NeuronArg::new("tau_rc", ArgRule::Duration);
+        const TAU_REF: NeuronArg = NeuronArg::new("tau_ref", ArgRule::DurationOrZero);
+        const MIN_VOLTAGE: NeuronArg = NeuronArg::new("min_voltage", ArgRule::Number);
+        // A sigmoid's or tanh's `tau_ref` divides its output: zero is refused.
+        const RATE_TAU_REF: NeuronArg = NeuronArg::new("tau_ref", ArgRule::Duration);
+        const RELU: &[NeuronArg] = &[AMPLITUDE];
+        const LIF: &[NeuronArg] = &[TAU_RC, TAU_REF, MIN_VOLTAGE, AMPLITUDE];
+        const LIF_RATE: &[NeuronArg] = &[TAU_RC, TAU_REF, AMPLITUDE];
+        const RATE: &[NeuronArg] = &[RATE_TAU_REF];
         match self {
-            Neuron::RectifiedLinear { .. } | Neuron::SpikingRectifiedLinear { .. } => {
-                &["amplitude"]
-            }
-            Neuron::Lif { .. } => &["tau_rc", "tau_ref", "min_voltage", "amplitude"],
-            Neuron::LifRate { .. } => &["tau_rc", "tau_ref", "amplitude"],
-            Neuron::Sigmoid { .. } | Neuron::Tanh { .. } => &["tau_ref"],
+            Neuron::RectifiedLinear { .. } | Neuron::SpikingRectifiedLinear { .. } => RELU,
+            Neuron::Lif { .. } => LIF,
+            Neuron::LifRate { .. } => LIF_RATE,
+            Neuron::Sigmoid { .. } | Neuron::Tanh { .. } => RATE,
         }
     }
 
-    /// Its parameters as `(argument, value)`, in [`Neuron::args`] order
-    /// (times in seconds).
+    /// The values each neuron of this type carries from one step to the
+    /// next, which an engine keeps per neuron.
+    pub const fn state(self) -> NeuronState {
+        const NONE: NeuronState = NeuronState {
+            voltage: false,
+            refractory: false,
+            spike_count: false,
+        };
+        match self {
+            Neuron::SpikingRectifiedLinear { .. } => NeuronState {
+                voltage: true,
+                spike_count: true,
+                ..NONE
+            },
+            Neuron::Lif { .. } => NeuronState {
+                voltage: true,
+                refractory: true,
+                spike_count: true,
+            },
+            Neuron::RectifiedLinear { .. }
+            | Neuron::LifRate { .. }
+            | Neuron::Sigmoid { .. }
+            | Neuron::Tanh { .. } => NONE,
+        }
+    }
+
+    /// Its named arguments' names, in [`Neuron::arg_rules`] order.
+    pub fn args(self) -> Vec<&'static str> {
+        self.arg_rules().iter().map(|a| a.name).collect()
+    }
+
+    /// This type with its parameters set to `values`, given in
+    /// [`Neuron::arg_rules`] order (the inverse of [`Neuron::values`]);
+    /// `None` when their number is not the type's.
+    pub fn with_values(self, values: &[f64]) -> Option<Neuron> {
+        Some(match (self, values) {
+            (Neuron::RectifiedLinear { .. }, &[amplitude]) => Neuron::RectifiedLinear { amplitude },
+            (Neuron::SpikingRectifiedLinear { .. }, &[amplitude]) => {
+                Neuron::SpikingRectifiedLinear { amplitude }
+            }
+            (Neuron::Lif { .. }, &[tau_rc, tau_ref, min_voltage, amplitude]) => Neuron::Lif {
+                tau_rc,
+                tau_ref,
+                min_voltage,
+                amplitude,
+            },
+            (Neuron::LifRate { .. }, &[tau_rc, tau_ref, amplitude]) => Neuron::LifRate {
+                tau_rc,
+                tau_ref,
+                amplitude,
+            },
+            (Neuron::Sigmoid { .. }, &[tau_ref]) => Neuron::Sigmoid { tau_ref },
+            (Neuron::Tanh { .. }, &[tau_ref]) => Neuron::Tanh { tau_ref },
+            (
+                Neuron::RectifiedLinear { .. }
+                | Neuron::SpikingRectifiedLinear { .. }
+                | Neuron::Lif { .. }
+                | Neuron::LifRate { .. }
+                | Neuron::Sigmoid { .. }
+                | Neuron::Tanh { .. },
+                _,
+            ) => return None,
+        })
+    }
+
+    /// Its parameters as `(argument, value)`, in [`Neuron::arg_rules`]
+    /// order (times in seconds).
     pub fn values(self) -> Vec<(&'static str, f64)> {
         let values = match self {
             Neuron::RectifiedLinear { amplitude }
@@ -271,7 +392,7 @@ impl Neuron {
             } => vec![tau_rc, tau_ref, amplitude],
             Neuron::Sigmoid { tau_ref } | Neuron::Tanh { tau_ref } => vec![tau_ref],
         };
-        self.args().iter().copied().zip(values).collect()
+        self.args().into_iter().zip(values).collect()
     }
 
     /// The editor's hover text for the type's name (defaults as in
@@ -345,6 +466,9 @@ mod tests {
         for n in Neuron::DEFAULTS {
             assert_eq!(Neuron::default_named(n.name()), Some(n));
             assert_eq!(n.values().len(), n.args().len());
+            let values: Vec<f64> = n.values().into_iter().map(|(_, v)| v).collect();
+            assert_eq!(n.with_values(&values), Some(n));
+            assert_eq!(n.with_values(&[]), None);
             assert!(n.doc().starts_with(&format!("**{}**", n.name())));
         }
         assert_eq!(LayerKind::named("conv3d"), None);

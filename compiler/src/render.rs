@@ -69,33 +69,19 @@ pub fn convert_block(net: &Network, model: &Model, name: &str) -> String {
 
 /// A neuron type with every argument written out.
 pub fn neuron_text(n: Neuron) -> String {
-    match n {
-        Neuron::RectifiedLinear { amplitude } => format!("relu(amplitude={amplitude})"),
-        Neuron::SpikingRectifiedLinear { amplitude } => {
-            format!("spiking_relu(amplitude={amplitude})")
-        }
-        Neuron::Lif {
-            tau_rc,
-            tau_ref,
-            min_voltage,
-            amplitude,
-        } => format!(
-            "lif(tau_rc={}, tau_ref={}, min_voltage={min_voltage}, amplitude={amplitude})",
-            time_text(tau_rc),
-            time_text(tau_ref)
-        ),
-        Neuron::LifRate {
-            tau_rc,
-            tau_ref,
-            amplitude,
-        } => format!(
-            "lif_rate(tau_rc={}, tau_ref={}, amplitude={amplitude})",
-            time_text(tau_rc),
-            time_text(tau_ref)
-        ),
-        Neuron::Sigmoid { tau_ref } => format!("sigmoid(tau_ref={})", time_text(tau_ref)),
-        Neuron::Tanh { tau_ref } => format!("tanh(tau_ref={})", time_text(tau_ref)),
-    }
+    let args: Vec<String> = n
+        .arg_rules()
+        .iter()
+        .zip(n.values())
+        .map(|(arg, (name, value))| {
+            if arg.rule.is_duration() {
+                format!("{name}={}", time_text(value))
+            } else {
+                format!("{name}={value}")
+            }
+        })
+        .collect();
+    format!("{}({})", n.name(), args.join(", "))
 }
 
 pub fn synapse_text(s: Synapse) -> String {

@@ -11,6 +11,7 @@ use crate::diagnostic::{Code, Diagnostic};
 use crate::ir::{
     Activation, InitialVoltage, Model, ModelPlaces, Network, Neuron, NodeSettings, Op, Synapse,
 };
+use crate::ops::ArgRule;
 use crate::span::Span;
 use crate::syntax::ast::{Block, Expr, ExprKind, Ident, Stmt};
 
@@ -280,94 +281,62 @@ pub fn neuron(e: &Expr, d: &mut Diags) -> Option<Neuron> {
     };
     let call = args?;
     call.at_most_positional(0, d);
-    let mut ok = true;
-    let mut time_arg =
-        |name: &str, default: f64, allow_zero: bool, d: &mut Diags| match call.get(name) {
-            None => default,
-            Some(e) => match v::time(e, &format!("`{name}`"), d) {
-                Some(t) if t > 0.0 || (allow_zero && t == 0.0) => t,
-                Some(t) => {
-                    let example = if name == "tau_rc" { "20ms" } else { "2ms" };
-                    let help = match &e.kind {
-                        ExprKind::Quantity { value, unit } if *value < 0.0 => {
-                            format!(
-                                "remove the minus sign: `{name}={}{}`",
-                                fmt_num(-value),
-                                unit.node
-                            )
-                        }
-                        _ => format!("use a positive duration, for example `{name}={example}`"),
-                    };
-                    d.push(
-                        Diagnostic::error(
-                            Code::OutOfRange,
-                            e.span,
-                            format!("`{name}` must be positive, found {}s", fmt_num(t)),
-                        )
-                        .label("must be > 0")
-                        .help(help),
-                    );
-                    ok = false;
-                    default
-                }
-                None => {
-                    ok = false;
-                    default
-                }
-            },
-        };
     // The arguments left out keep Nengo's defaults; an argument the type
     // does not take was refused by `Call::new`.
     let default = Neuron::default_named(&kind.node)?;
-    let (tau_rc0, tau_ref0, min_voltage0) = match default {
-        Neuron::Lif {
-            tau_rc,
-            tau_ref,
-            min_voltage,
-            ..
-        } => (tau_rc, tau_ref, min_voltage),
-        Neuron::LifRate {
-            tau_rc, tau_ref, ..
-        } => (tau_rc, tau_ref, 0.0),
-        Neuron::Sigmoid { tau_ref } | Neuron::Tanh { tau_ref } => (0.0, tau_ref, 0.0),
-        Neuron::RectifiedLinear { .. } | Neuron::SpikingRectifiedLinear { .. } => (0.0, 0.0, 0.0),
-    };
-    let rate_only = matches!(default, Neuron::Sigmoid { .. } | Neuron::Tanh { .. });
-    let tau_rc = time_arg("tau_rc", tau_rc0, false, d);
-    let tau_ref = time_arg("tau_ref", tau_ref0, !rate_only, d);
-    let plain = |name: &str, default: f64, d: &mut Diags| match call.get(name) {
-        None => Some(default),
-        Some(e) => v::number(e, &format!("`{name}`"), d),
-    };
-    let amplitude =
-        plain("amplitude", default.amplitude(), d).and_then(|a| match call.get("amplitude") {
-            Some(e) => v::positive(a, e.span, "`amplitude`", d),
-            None => Some(a),
-        });
-    let min_voltage = plain("min_voltage", min_voltage0, d);
-    let (Some(amplitude), Some(min_voltage)) = (amplitude, min_voltage) else {
-        return None;
-    };
+    let mut ok = true;
+    let mut values = Vec::new();
+    for (arg, (name, default_value)) in default.arg_rules().iter().zip(default.values()) {
+        let Some(e) = call.get(name) else {
+            values.push(default_value);
+            continue;
+        };
+        let what = format!("`{name}`");
+        let value = match arg.rule {
+            ArgRule::Duration | ArgRule::DurationOrZero => v::time(e, &what, d).and_then(|t| {
+                let allowed = t > 0.0 || (arg.rule == ArgRule::DurationOrZero && t == 0.0);
+                if !allowed {
+                    d.push(not_a_duration(name, t, e));
+                }
+                allowed.then_some(t)
+            }),
+            ArgRule::Positive => {
+                v::number(e, &what, d).and_then(|x| v::positive(x, e.span, &what, d))
+            }
+            ArgRule::Number => v::number(e, &what, d),
+        };
+        match value {
+            Some(x) => values.push(x),
+            None => ok = false,
+        }
+    }
     if !ok {
         return None;
     }
-    Some(match default {
-        Neuron::RectifiedLinear { .. } => Neuron::RectifiedLinear { amplitude },
-        Neuron::SpikingRectifiedLinear { .. } => Neuron::SpikingRectifiedLinear { amplitude },
-        Neuron::Lif { .. } => Neuron::Lif {
-            tau_rc,
-            tau_ref,
-            min_voltage,
-            amplitude,
-        },
-        Neuron::LifRate { .. } => Neuron::LifRate {
-            tau_rc,
-            tau_ref,
-            amplitude,
-        },
-        Neuron::Sigmoid { .. } => Neuron::Sigmoid { tau_ref },
-        Neuron::Tanh { .. } => Neuron::Tanh { tau_ref },
-    })
+    default.with_values(&values)
+}
+
+/// The error for a neuron's time constant `name` written as `t` seconds,
+/// which is not above zero.
+fn not_a_duration(name: &str, t: f64, e: &Expr) -> Diagnostic {
+    let example = if name == "tau_rc" { "20ms" } else { "2ms" };
+    let help = match &e.kind {
+        ExprKind::Quantity { value, unit } if *value < 0.0 => {
+            format!(
+                "remove the minus sign: `{name}={}{}`",
+                fmt_num(-value),
+                unit.node
+            )
+        }
+        _ => format!("use a positive duration, for example `{name}={example}`"),
+    };
+    Diagnostic::error(
+        Code::OutOfRange,
+        e.span,
+        format!("`{name}` must be positive, found {}s", fmt_num(t)),
+    )
+    .label("must be > 0")
+    .help(help)
 }
 
 // ---------------------------------------------------------------- scale ----
@@ -433,15 +402,7 @@ fn scales(s: &Settings, base: &Checked, model: &mut Model, d: &mut Diags) {
 }
 
 fn warn_nonlinear(neuron: Option<Neuron>, scale: f64, span: Span, layer: &str, d: &mut Diags) {
-    let nonlinear = matches!(
-        neuron,
-        Some(
-            Neuron::Lif { .. }
-                | Neuron::LifRate { .. }
-                | Neuron::Sigmoid { .. }
-                | Neuron::Tanh { .. }
-        )
-    );
+    let nonlinear = neuron.is_some_and(|n| !n.is_scale_invariant());
     if nonlinear && scale != 1.0 && !d.iter().any(|x| x.primary.span == span && !x.is_error()) {
         d.push(
             Diagnostic::warning(

@@ -176,9 +176,7 @@ pub fn all_calls() -> impl Iterator<Item = (&'static str, Vec<&'static str>)> {
     let layers = LayerKind::ALL
         .into_iter()
         .map(|k| (k.name(), k.arg_names()));
-    let neurons = Neuron::DEFAULTS
-        .into_iter()
-        .map(|n| (n.name(), n.args().to_vec()));
+    let neurons = Neuron::DEFAULTS.into_iter().map(|n| (n.name(), n.args()));
     let others = CALLS.iter().map(|&(n, args)| (n, args.to_vec()));
     layers.chain(neurons).chain(others)
 }

@@ -216,24 +216,10 @@ pub fn plan(net: &Network, model: &Model, elem: usize, probed: &[usize], quiet: 
                     .all(|e| e.precomputed && e.filter.is_none())
                 && slots.bias_filter.is_none();
             slots.j_const = constant.then(|| a.vec(n));
-            match settings.neuron {
-                Some(Neuron::SpikingRectifiedLinear { .. }) => {
-                    slots.v = Some(a.vec(n));
-                    slots.counts = Some(a.take(n, 4));
-                }
-                Some(Neuron::Lif { .. }) => {
-                    slots.v = Some(a.vec(n));
-                    slots.r = Some(a.vec(n));
-                    slots.counts = Some(a.take(n, 4));
-                }
-                // Rate neurons and linear nodes keep no state across steps.
-                Some(
-                    Neuron::RectifiedLinear { .. }
-                    | Neuron::LifRate { .. }
-                    | Neuron::Sigmoid { .. }
-                    | Neuron::Tanh { .. },
-                )
-                | None => {}
+            if let Some(state) = settings.neuron.map(Neuron::state) {
+                slots.v = state.voltage.then(|| a.vec(n));
+                slots.r = state.refractory.then(|| a.vec(n));
+                slots.counts = state.spike_count.then(|| a.take(n, 4));
             }
         }
         nodes.push(slots);
