@@ -434,6 +434,81 @@ convert spiking from hot {
     }
 }
 
+/// Hot conv layers feeding conv layers: most neurons spike in most steps,
+/// so an input position has many spiking channels, and their spikes are
+/// added into each output row they reach all at once, the row held in
+/// registers (`PositionBatch`). From the packed `c1` (its list of neurons)
+/// and from `c2`'s own update, whose groups of four lanes straddle
+/// positions (39 channels); into two conv layers at once, with output
+/// rows of whole register groups, a leftover block and single elements
+/// (70, 39 and 5 filters). The linear `lin` shows the sums themselves,
+/// compared bit for bit (sign of zero included).
+#[test]
+fn hot_conv_positions_sum_in_registers_bit_for_bit() {
+    let src = r#"
+network hotconv {
+    input image: 9x9x3
+    c1 = conv2d(image, filters=6, kernel=3x3, activation=relu)
+    c2 = conv2d(c1, filters=39, kernel=3x3, strides=2, padding=same, activation=relu)
+    lin = conv2d(c2, filters=70, kernel=2x2, padding=same)
+    c3 = conv2d(c2, filters=5, kernel=3x3, strides=2, activation=relu)
+    f = flatten(c3)
+    out = dense(f, units=3)
+}
+convert spiking from hotconv {
+    swap relu -> spiking_relu
+    scale_firing_rates = 1000
+    initial_voltage = uniform(seed=4)
+}
+"#;
+    let prog = program(src);
+    let cfg = SimConfig {
+        dt: 0.001,
+        steps: 20,
+        seed: 0,
+    };
+    fn run<T: Real>(prog: &Program, cfg: &SimConfig) {
+        let model = prog.model("spiking").unwrap();
+        let net = prog.network_of(model);
+        let probes: Vec<BoundProbe> = all_probes(net)
+            .into_iter()
+            .filter(|p| ["lin", "c3", "out"].contains(&p.name.as_str()))
+            .collect();
+        let params = random_params::<T>(net, &mut SplitMix64::new(31), 2.0);
+        let compiled = JitModel::compile(net, model, &params, &probes, cfg).unwrap();
+        assert_eq!(compiled.compacted_nodes(), ["c1"]);
+        let mut rng = SplitMix64::new(32);
+        let x: Vec<T> = (0..net.nodes[0].size())
+            .map(|_| T::from_f64(rng.uniform() * 4.0))
+            .collect();
+        let inputs = [InputSeq::Held(&x)];
+        let fast = compiled.run(&inputs).unwrap();
+        let slow = simulate(net, model, &params, &inputs, &probes, cfg).unwrap();
+        assert_same("hot conv", &fast, &slow);
+        for (p, (a, b)) in fast.probes.iter().zip(&slow.probes).enumerate() {
+            for (i, (u, v)) in a.iter().zip(b).enumerate() {
+                assert!(
+                    Real::to_f64(*u).to_bits() == Real::to_f64(*v).to_bits(),
+                    "probe {p} element {i}: jit {u:?} vs reference {v:?}"
+                );
+            }
+        }
+        // Hot: at least a third of c1's and c2's neurons spike per step.
+        for name in ["c1", "c2"] {
+            let id = net.nodes.iter().position(|n| n.name == name).unwrap();
+            let spikes: u64 = slow.spike_counts[id].iter().map(|&c| u64::from(c)).sum();
+            let n = net.nodes[id].size() as u64;
+            assert!(
+                spikes * 3 > n * cfg.steps as u64,
+                "{name} not hot: {spikes} spikes from {n} neurons in {} steps",
+                cfg.steps
+            );
+        }
+    }
+    run::<f32>(&prog, &cfg);
+    run::<f64>(&prog, &cfg);
+}
+
 #[test]
 fn edge_cases_batch_sizes_steps_and_tiny_layers() {
     let src = r#"

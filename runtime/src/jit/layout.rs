@@ -143,7 +143,7 @@ pub fn is_input_edge(net: &Network, src: usize) -> bool {
 }
 
 /// The source node whose spikes are fed event by event into input `i` of
-/// node `id` (see `lower::scatter_one`): a spiking node feeding a dense or
+/// node `id` (see `lower::Emitter::propagate`): a spiking node feeding a dense or
 /// conv connection that the generated code (not the driver) computes.
 pub fn scattered_source(net: &Network, model: &Model, id: usize, i: usize) -> Option<usize> {
     let node = &net.nodes[id];

@@ -29,7 +29,7 @@ use super::layout::{scattered_source, CompactSlots, FilterSlots, Layout, LazySlo
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Feed {
     /// Through weights: event by event when its source spikes
-    /// (`Emitter::scatter_one`), else computed whole like [`Feed::Whole`].
+    /// (`Emitter::propagate`), else computed whole like [`Feed::Whole`].
     Scatter,
     /// Computed whole every step into a buffer of its own.
     Whole,
@@ -639,6 +639,7 @@ impl Emitter<'_, '_> {
         state: NeuronSlots,
         scatters: &[Scatter],
         lazy: Option<(LazySlots, Value)>,
+        batch: Option<PositionBatch>,
     ) {
         // Calls to libm cannot take vectors: those neuron types run scalar
         // (LIF calls per lane, and rarely; see `lif_lanes`).
@@ -699,13 +700,13 @@ impl Emitter<'_, '_> {
                     e.when(any, |e| {
                         e.count_spikes(counts, i, k, wide);
                         if !scatters.is_empty() {
-                            e.scatter_lanes(y, i, wide, scatters);
+                            e.scatter_lanes(y, i, None, wide, scatters, batch);
                         }
                     });
                 }
                 _ if !scatters.is_empty() => {
                     let y = e.load_w(out, i, wide);
-                    e.scatter_lanes(y, i, wide, scatters);
+                    e.scatter_lanes(y, i, None, wide, scatters, batch);
                 }
                 _ => {}
             }
@@ -733,6 +734,9 @@ impl Emitter<'_, '_> {
                 });
             }
         }
+        if let Some(b) = batch {
+            self.batch_flush(b, scatters);
+        }
         self.hoisted.clear();
     }
 
@@ -741,7 +745,13 @@ impl Emitter<'_, '_> {
     /// listed neurons only, the increment precomputed by the driver with
     /// the same operations. Spikes are counted per entry and propagated by
     /// neuron index, in ascending order as the dense loop would.
-    fn compact_spiking_update(&mut self, c: CompactSlots, spike: f64, scatters: &[Scatter]) {
+    fn compact_spiking_update(
+        &mut self,
+        c: CompactSlots,
+        spike: f64,
+        scatters: &[Scatter],
+        batch: Option<PositionBatch>,
+    ) {
         let wide = self.vector.is_some();
         let lanes = if wide { LANES } else { 1 };
         let len_addr = self.slot(c.len);
@@ -765,30 +775,14 @@ impl Emitter<'_, '_> {
             e.when(any, |e| {
                 let entry_counts = e.slot(c.counts);
                 e.count_spikes(entry_counts, i, k, wide);
-                let (zero, spike) = (e.float(0.0), e.float(spike));
-                for lane in 0..lanes {
-                    let kl = if wide {
-                        e.b.ins().extractlane(k, lane as u8)
-                    } else {
-                        k
-                    };
-                    let fired = e.b.ins().fcmp(FloatCC::NotEqual, kl, zero);
-                    e.when(fired, |e| {
-                        let entry = e.b.ins().iadd_imm_u(i, lane as i64);
-                        let off = e.b.ins().imul_imm_u(entry, 4);
-                        let p = e.b.ins().iadd(index, off);
-                        let neuron = e.b.ins().uload32(flags(), p, 0);
-                        let y = e.b.ins().fmul(spike, kl);
-                        let nonzero = e.b.ins().fcmp(FloatCC::NotEqual, y, zero);
-                        e.when(nonzero, |e| {
-                            for t in scatters {
-                                e.scatter_one(neuron, y, t);
-                            }
-                        });
-                    });
-                }
+                let spike = e.konst(spike, wide);
+                let y = e.b.ins().fmul(spike, k);
+                e.scatter_lanes(y, i, Some(index), wide, scatters, batch);
             });
         });
+        if let Some(b) = batch {
+            self.batch_flush(b, scatters);
+        }
     }
 
     /// `compact_spiking_update` for a node that feeds only narrow dense
@@ -930,16 +924,25 @@ impl Emitter<'_, '_> {
     /// weighted values of the dense and conv connections they feed. Inputs
     /// arrive in ascending index order, which for every receiving element
     /// is the reference's summation order, so results are unchanged; the
-    /// receivers then skip their own pass over this node's output.
-    fn scatter_lanes(&mut self, ys: Value, i: Value, wide: bool, targets: &[Scatter]) {
-        let zero = self.float(0.0);
-        let one_input = |e: &mut Self, idx: Value, x: Value| {
-            let nonzero = e.b.ins().fcmp(FloatCC::NotEqual, x, zero);
-            e.when(nonzero, |e| {
-                for t in targets {
-                    e.scatter_one(idx, x, t);
-                }
-            });
+    /// receivers then skip their own pass over this node's output. With
+    /// `index`, lane `l`'s neuron is the u32 at `index[i + l]` (a packed
+    /// layer's list) rather than `i + l`.
+    fn scatter_lanes(
+        &mut self,
+        ys: Value,
+        i: Value,
+        index: Option<Value>,
+        wide: bool,
+        targets: &[Scatter],
+        batch: Option<PositionBatch>,
+    ) {
+        let neuron = |e: &mut Self, entry: Value| match index {
+            Some(list) => {
+                let off = e.b.ins().imul_imm_u(entry, 4);
+                let p = e.b.ins().iadd(list, off);
+                e.b.ins().uload32(flags(), p, 0)
+            }
+            None => entry,
         };
         if wide {
             // A loop over the lanes that hold a nonzero output (one bit
@@ -966,91 +969,260 @@ impl Emitter<'_, '_> {
             self.b.switch_to_block(body);
             let lane = self.b.ins().ctz(left);
             let x = self.load(base, lane);
-            let idx = self.b.ins().iadd(i, lane);
-            for t in targets {
-                self.scatter_one(idx, x, t);
-            }
+            let entry = self.b.ins().iadd(i, lane);
+            let idx = neuron(self, entry);
+            self.propagate(idx, x, targets, batch);
             let below = self.b.ins().iadd_imm_s(left, -1);
             let rest = self.b.ins().band(left, below);
             self.b.ins().jump(header, &[BlockArg::Value(rest)]);
             self.b.switch_to_block(exit);
         } else {
-            one_input(self, i, ys);
+            let zero = self.float(0.0);
+            let nonzero = self.b.ins().fcmp(FloatCC::NotEqual, ys, zero);
+            self.when(nonzero, |e| {
+                let idx = neuron(e, i);
+                e.propagate(idx, ys, targets, batch);
+            });
         }
     }
 
-    fn scatter_one(&mut self, idx: Value, x: Value, target: &Scatter) {
-        let elem = self.elem;
-        match *target {
-            Scatter::Dense { kernel, u, n_out } => {
-                let row_off = self.b.ins().imul_imm_u(idx, n_out as i64 * elem);
-                let row = self.b.ins().iadd(kernel, row_off);
-                self.axpy(x, row, u, n_out);
+    /// Input `idx`'s nonzero output `x` into every target: added into the
+    /// dense ones now, and queued for the conv ones (`PositionBatch`).
+    fn propagate(
+        &mut self,
+        idx: Value,
+        x: Value,
+        targets: &[Scatter],
+        batch: Option<PositionBatch>,
+    ) {
+        for t in targets {
+            match *t {
+                Scatter::Dense { kernel, u, n_out } => {
+                    let row_off = self.b.ins().imul_imm_u(idx, n_out as i64 * self.elem);
+                    let row = self.b.ins().iadd(kernel, row_off);
+                    self.axpy(x, row, u, n_out);
+                }
+                // Queued below, once for all conv targets.
+                Scatter::Conv { .. } => {}
             }
-            Scatter::Conv {
-                kernel,
-                u,
-                geom,
-                lazy,
-            } => {
-                let ([_, w, c], [oh_n, ow_n, f]) = (geom.input, geom.output);
-                let (k, s, pad) = (geom.kernel, geom.strides, geom.pad_before);
-                let ci = self.b.ins().urem_imm_u(idx, c as i64);
-                let pos = self.b.ins().udiv_imm_u(idx, c as i64);
-                let iw = self.b.ins().urem_imm_u(pos, w as i64);
-                let ih = self.b.ins().udiv_imm_u(pos, w as i64);
-                // The output o on an axis that this input reaches through tap
-                // t satisfies o*s + t - pad = in, so o = (in + pad - t) / s.
-                let axis =
-                    |e: &mut Self, inp: Value, t: usize, s: usize, pad: usize, n_out: usize| {
-                        let num = e.b.ins().iadd_imm_s(inp, pad as i64 - t as i64);
-                        let lo =
-                            e.b.ins()
-                                .icmp_imm_s(IntCC::SignedGreaterThanOrEqual, num, 0);
-                        let hi =
-                            e.b.ins()
-                                .icmp_imm_s(IntCC::SignedLessThan, num, (n_out * s) as i64);
-                        let mut ok = e.b.ins().band(lo, hi);
-                        if s > 1 {
-                            let rem = e.b.ins().urem_imm_u(num, s as i64);
-                            let exact = e.b.ins().icmp_imm_s(IntCC::Equal, rem, 0);
-                            ok = e.b.ins().band(ok, exact);
-                        }
-                        (ok, num)
-                    };
-                for kh in 0..k[0] {
-                    let (ok_h, num_h) = axis(self, ih, kh, s[0], pad[0], oh_n);
-                    self.when(ok_h, |e| {
-                        let oh = if s[0] > 1 {
-                            e.b.ins().udiv_imm_u(num_h, s[0] as i64)
-                        } else {
-                            num_h
-                        };
-                        for kw in 0..k[1] {
-                            let (ok_w, num_w) = axis(e, iw, kw, s[1], pad[1], ow_n);
-                            e.when(ok_w, |e| {
-                                let ow = if s[1] > 1 {
-                                    e.b.ins().udiv_imm_u(num_w, s[1] as i64)
-                                } else {
-                                    num_w
-                                };
-                                let opos = e.b.ins().imul_imm_u(oh, ow_n as i64);
-                                let opos = e.b.ins().iadd(opos, ow);
-                                if let Some(l) = lazy {
-                                    e.wake(l, opos, f);
-                                }
-                                let o_off = e.b.ins().imul_imm_u(opos, f as i64 * elem);
-                                let orow = e.b.ins().iadd(u, o_off);
-                                let tap = ((kh * k[1] + kw) * c) as i64;
-                                let krow_index = e.b.ins().iadd_imm_u(ci, tap);
-                                let k_off = e.b.ins().imul_imm_u(krow_index, f as i64 * elem);
-                                let krow = e.b.ins().iadd(kernel, k_off);
-                                e.axpy(x, krow, orow, f);
-                            });
-                        }
-                    });
+        }
+        if let Some(b) = batch {
+            self.batch_push(b, idx, x, targets);
+        }
+    }
+
+    /// Queues input `idx`'s output `x` in `b`. An input at another position
+    /// than the queued ones first adds those into the conv targets
+    /// (inputs come in ascending order, so a position never comes back).
+    fn batch_push(&mut self, b: PositionBatch, idx: Value, x: Value, targets: &[Scatter]) {
+        let pos = self.b.ins().udiv_imm_u(idx, b.channels as i64);
+        let queued = self.b.ins().load(types::I64, flags(), b.base, 8);
+        let other = self.b.ins().icmp(IntCC::NotEqual, pos, queued);
+        self.when(other, |e| {
+            e.batch_flush(b, targets);
+            e.b.ins().store(flags(), pos, b.base, 8);
+        });
+        let n = self.b.ins().load(types::I64, flags(), b.base, 0);
+        let first = self.b.ins().imul_imm_u(pos, b.channels as i64);
+        let ch = self.b.ins().isub(idx, first);
+        let at = self.b.ins().imul_imm_u(n, 8);
+        let at = self.b.ins().iadd(b.base, at);
+        self.b.ins().store(flags(), ch, at, PositionBatch::CHANNELS);
+        let at = self.b.ins().imul_imm_u(n, self.elem);
+        let at = self.b.ins().iadd(b.base, at);
+        self.b.ins().store(flags(), x, at, b.values());
+        let n = self.b.ins().iadd_imm_u(n, 1);
+        self.b.ins().store(flags(), n, b.base, 0);
+    }
+
+    /// Adds the queued inputs of `b` (if any) into every conv target and
+    /// empties it: per output row an input position reaches, the row is
+    /// loaded into registers a few vector blocks at a time, every queued
+    /// channel's kernel row added in ascending channel order, and stored
+    /// once (not loaded and stored per input). Each output element sees
+    /// the same additions in the same order as one input at a time would
+    /// give, so the sums are the reference's bit for bit.
+    fn batch_flush(&mut self, b: PositionBatch, targets: &[Scatter]) {
+        let n = self.b.ins().load(types::I64, flags(), b.base, 0);
+        let some = self.b.ins().icmp_imm_s(IntCC::NotEqual, n, 0);
+        self.when(some, |e| {
+            let pos = e.b.ins().load(types::I64, flags(), b.base, 8);
+            for t in targets {
+                match *t {
+                    Scatter::Conv {
+                        kernel,
+                        u,
+                        geom,
+                        lazy,
+                    } => e.batch_into_conv(b, n, pos, kernel, u, &geom, lazy),
+                    // Fed one input at a time (`propagate`).
+                    Scatter::Dense { .. } => {}
                 }
             }
+            let zero = e.int(0);
+            e.b.ins().store(flags(), zero, b.base, 0);
+        });
+    }
+
+    /// `batch_flush` for one conv target: the output positions that input
+    /// position `pos` reaches through each tap, in tap order.
+    #[allow(clippy::too_many_arguments)]
+    fn batch_into_conv(
+        &mut self,
+        b: PositionBatch,
+        n: Value,
+        pos: Value,
+        kernel: Value,
+        u: Value,
+        geom: &Window,
+        lazy: Option<LazyTarget>,
+    ) {
+        let ([_, w, c], [oh_n, ow_n, f]) = (geom.input, geom.output);
+        let (k, s, pad) = (geom.kernel, geom.strides, geom.pad_before);
+        let elem = self.elem;
+        let iw = self.b.ins().urem_imm_u(pos, w as i64);
+        let ih = self.b.ins().udiv_imm_u(pos, w as i64);
+        // The output o on an axis that this input reaches through tap t
+        // satisfies o*s + t - pad = in, so o = (in + pad - t) / s.
+        let axis = |e: &mut Self, inp: Value, t: usize, s: usize, pad: usize, n_out: usize| {
+            let num = e.b.ins().iadd_imm_s(inp, pad as i64 - t as i64);
+            let lo =
+                e.b.ins()
+                    .icmp_imm_s(IntCC::SignedGreaterThanOrEqual, num, 0);
+            let hi =
+                e.b.ins()
+                    .icmp_imm_s(IntCC::SignedLessThan, num, (n_out * s) as i64);
+            let mut ok = e.b.ins().band(lo, hi);
+            if s > 1 {
+                let rem = e.b.ins().urem_imm_u(num, s as i64);
+                let exact = e.b.ins().icmp_imm_s(IntCC::Equal, rem, 0);
+                ok = e.b.ins().band(ok, exact);
+            }
+            let o = if s > 1 {
+                e.b.ins().udiv_imm_u(num, s as i64)
+            } else {
+                num
+            };
+            (ok, o)
+        };
+        for kh in 0..k[0] {
+            let (ok_h, oh) = axis(self, ih, kh, s[0], pad[0], oh_n);
+            self.when(ok_h, |e| {
+                for kw in 0..k[1] {
+                    let (ok_w, ow) = axis(e, iw, kw, s[1], pad[1], ow_n);
+                    e.when(ok_w, |e| {
+                        let opos = e.b.ins().imul_imm_u(oh, ow_n as i64);
+                        let opos = e.b.ins().iadd(opos, ow);
+                        if let Some(l) = lazy {
+                            e.wake(l, opos, f);
+                        }
+                        let o_off = e.b.ins().imul_imm_u(opos, f as i64 * elem);
+                        let orow = e.b.ins().iadd(u, o_off);
+                        let tap = ((kh * k[1] + kw) * c * f) as i64 * elem;
+                        let kbase = e.b.ins().iadd_imm_u(kernel, tap);
+                        e.batch_into_row(b, n, kbase, orow, f);
+                    });
+                }
+            });
+        }
+    }
+
+    /// `orow[..f] += sum over queued j of x_j * kbase[ch_j*f..][..f]`, each
+    /// element's terms added in queue order: groups of `BATCH_REGISTERS`
+    /// vector blocks (in a loop while whole groups fit), then the blocks
+    /// left and the last `f % 4` elements.
+    fn batch_into_row(&mut self, b: PositionBatch, n: Value, kbase: Value, orow: Value, f: usize) {
+        let wide = self.vector.is_some();
+        let unit_ty = self.val_type(wide);
+        let unit = if wide { LANES as i32 } else { 1 } * self.elem as i32;
+        let units = if wide { f / LANES } else { f };
+        let groups = units / BATCH_REGISTERS;
+        if groups > 0 {
+            let group: Vec<(Type, i32)> = (0..BATCH_REGISTERS as i32)
+                .map(|k| (unit_ty, k * unit))
+                .collect();
+            let group_bytes = BATCH_REGISTERS as i64 * unit as i64;
+            self.for_step(groups, 1, |e, g| {
+                let off = e.b.ins().imul_imm_u(g, group_bytes);
+                let (kb, ob) = (e.b.ins().iadd(kbase, off), e.b.ins().iadd(orow, off));
+                e.batch_sums(b, n, kb, ob, f, &group);
+            });
+        }
+        let tail = if wide { f % LANES } else { 0 };
+        let (tail_start, elem) = (units as i32 * unit, self.elem as i32);
+        let rest: Vec<(Type, i32)> = (groups * BATCH_REGISTERS..units)
+            .map(|k| (unit_ty, k as i32 * unit))
+            .chain((0..tail as i32).map(|t| (self.ty, tail_start + t * elem)))
+            .collect();
+        if !rest.is_empty() {
+            self.batch_sums(b, n, kbase, orow, f, &rest);
+        }
+    }
+
+    /// The inner loop of `batch_into_row`: the accumulators `accs` (type,
+    /// byte offset in the row) loaded from `orow`, carried through the
+    /// queued inputs, stored back.
+    fn batch_sums(
+        &mut self,
+        b: PositionBatch,
+        n: Value,
+        kbase: Value,
+        orow: Value,
+        f: usize,
+        accs: &[(Type, i32)],
+    ) {
+        let header = self.b.create_block();
+        let body = self.b.create_block();
+        let exit = self.b.create_block();
+        let j = self.b.append_block_param(header, types::I64);
+        for block in [header, exit] {
+            for &(ty, _) in accs {
+                self.b.append_block_param(block, ty);
+            }
+        }
+        let zero = self.int(0);
+        let mut args = vec![BlockArg::Value(zero)];
+        for &(ty, off) in accs {
+            let x = self.b.ins().load(ty, flags(), orow, off);
+            args.push(BlockArg::Value(x));
+        }
+        self.b.ins().jump(header, &args);
+        self.b.switch_to_block(header);
+        let carried: Vec<Value> = self.b.block_params(header)[1..].to_vec();
+        let go = self.b.ins().icmp(IntCC::SignedLessThan, j, n);
+        let pass: Vec<BlockArg> = carried.iter().map(|&x| BlockArg::Value(x)).collect();
+        self.b.ins().brif(go, body, &[], exit, &pass);
+        self.b.switch_to_block(body);
+        let at = self.b.ins().imul_imm_u(j, 8);
+        let at = self.b.ins().iadd(b.base, at);
+        let ch = self
+            .b
+            .ins()
+            .load(types::I64, flags(), at, PositionBatch::CHANNELS);
+        let at = self.b.ins().imul_imm_u(j, self.elem);
+        let at = self.b.ins().iadd(b.base, at);
+        let x = self.b.ins().load(self.ty, flags(), at, b.values());
+        let xs = match self.vector {
+            Some(vt) if accs.iter().any(|&(ty, _)| ty == vt) => self.b.ins().splat(vt, x),
+            _ => x,
+        };
+        let row_off = self.b.ins().imul_imm_u(ch, f as i64 * self.elem);
+        let krow = self.b.ins().iadd(kbase, row_off);
+        let mut sums = Vec::with_capacity(accs.len());
+        for (&(ty, off), &acc) in accs.iter().zip(&carried) {
+            let w = self.b.ins().load(ty, flags(), krow, off);
+            let scale = if ty == self.ty { x } else { xs };
+            let prod = self.b.ins().fmul(scale, w);
+            sums.push(self.b.ins().fadd(acc, prod));
+        }
+        let next = self.b.ins().iadd_imm_u(j, 1);
+        let mut back = vec![BlockArg::Value(next)];
+        back.extend(sums.iter().map(|&x| BlockArg::Value(x)));
+        self.b.ins().jump(header, &back);
+        self.b.switch_to_block(exit);
+        let done: Vec<Value> = self.b.block_params(exit).to_vec();
+        for (&(_, off), x) in accs.iter().zip(done) {
+            self.b.ins().store(flags(), x, orow, off);
         }
     }
 
@@ -1431,6 +1603,51 @@ pub enum Scatter {
     },
 }
 
+/// The outputs of one input position that spiked this step, queued (in
+/// ascending channel order) to be added into the conv layers they feed all
+/// at once (`Emitter::batch_flush`): a stack slot holding the queue's
+/// length (i64), its position (i64, `-1` before the first), the channels
+/// (i64 each) and the values (one element each).
+#[derive(Clone, Copy)]
+pub struct PositionBatch {
+    base: Value,
+    /// Channels per input position (the conv targets' input depth).
+    channels: usize,
+}
+
+impl PositionBatch {
+    const CHANNELS: i32 = 16;
+
+    /// Byte offset of the queued values.
+    fn values(&self) -> i32 {
+        Self::CHANNELS + 8 * self.channels as i32
+    }
+
+    /// An empty queue for a node whose `targets` include conv layers, made
+    /// where the node's code starts (so it dominates all of it); `None`
+    /// when there are none. Every conv target reads this node's output, so
+    /// all have its shape as their input.
+    fn for_targets(e: &mut Emitter, targets: &[Scatter]) -> Option<Self> {
+        let channels = targets.iter().find_map(|t| match *t {
+            Scatter::Conv { geom, .. } => Some(geom.input[2]),
+            Scatter::Dense { .. } => None,
+        })?;
+        let bytes = Self::CHANNELS as u32 + (8 + e.elem as u32) * channels as u32;
+        let slot =
+            e.b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, bytes, 4));
+        let base = e.b.ins().stack_addr(types::I64, slot, 0);
+        let (zero, none) = (e.int(0), e.int(-1));
+        e.b.ins().store(flags(), zero, base, 0);
+        e.b.ins().store(flags(), none, base, 8);
+        Some(PositionBatch { base, channels })
+    }
+}
+
+/// Vector blocks of an output row that `Emitter::batch_into_row` sums in
+/// registers at once (x86-64 has 16 vector registers; the loop needs a
+/// weight and the splatted input besides).
+const BATCH_REGISTERS: usize = 8;
+
 /// What a scatter into a lazy conv node needs to wake a position up.
 #[derive(Clone, Copy)]
 pub struct LazyTarget {
@@ -1552,7 +1769,10 @@ pub fn emit_step(
                     e.compact_into_registers(compact, spike, &scatters, accs);
                     in_registers.push(id);
                 }
-                None => e.compact_spiking_update(compact, spike, &scatters),
+                None => {
+                    let batch = PositionBatch::for_targets(e, &scatters);
+                    e.compact_spiking_update(compact, spike, &scatters, batch);
+                }
             }
             continue;
         }
@@ -1646,6 +1866,7 @@ pub fn emit_step(
             out_unread: slots.out_unread,
         };
         let lazy = slots.lazy.map(|l| (l, e.slot(l.touched)));
+        let batch = PositionBatch::for_targets(e, &scatters);
         e.node_update(
             n,
             &inputs,
@@ -1657,6 +1878,7 @@ pub fn emit_step(
             state,
             &scatters,
             lazy,
+            batch,
         );
     }
     in_registers
