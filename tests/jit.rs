@@ -70,6 +70,41 @@ fn assert_same<T: Real>(what: &str, a: &SimOutput<T>, b: &SimOutput<T>) {
     }
 }
 
+/// [`compare`] on `model` holding `image`, with the same random params
+/// (drawn from `params_seed` at `scale`) in f64 and then in f32.
+fn compare_in_both_precisions(
+    prog: &Program,
+    model: &str,
+    params_seed: u64,
+    scale: f64,
+    image: &[f64],
+    cfg: &SimConfig,
+) {
+    let net = prog.network_of(prog.model(model).expect("model"));
+    let probes = all_probes(net);
+    let params64 = random_params::<f64>(net, &mut SplitMix64::new(params_seed), scale);
+    compare(
+        model,
+        prog,
+        model,
+        &params64,
+        &[InputSeq::Held(image)],
+        &probes,
+        cfg,
+    );
+    let params32 = random_params::<f32>(net, &mut SplitMix64::new(params_seed), scale);
+    let image32: Vec<f32> = image.iter().map(|&x| x as f32).collect();
+    compare(
+        model,
+        prog,
+        model,
+        &params32,
+        &[InputSeq::Held(&image32)],
+        &probes,
+        cfg,
+    );
+}
+
 /// Both engines on one model with per-step or held inputs.
 fn compare<T: Real>(
     what: &str,
@@ -230,7 +265,6 @@ fn every_op_neuron_and_synapse_agrees() {
     for (seed, model) in [(1u64, "spiking"), (2, "plain"), (3, "wide"), (4, "relayed")] {
         let m = prog.model(model).unwrap();
         let net = prog.network_of(m);
-        let probes = all_probes(net);
         let cfg = SimConfig {
             dt: 0.001,
             steps: 40,
@@ -240,27 +274,7 @@ fn every_op_neuron_and_synapse_agrees() {
         let image: Vec<f64> = (0..net.nodes[0].size())
             .map(|_| rng.uniform() * 2.0)
             .collect();
-        let params64 = random_params::<f64>(net, &mut SplitMix64::new(seed + 100), 60.0);
-        compare(
-            model,
-            &prog,
-            model,
-            &params64,
-            &[InputSeq::Held(&image)],
-            &probes,
-            &cfg,
-        );
-        let params32 = random_params::<f32>(net, &mut SplitMix64::new(seed + 100), 60.0);
-        let image32: Vec<f32> = image.iter().map(|&x| x as f32).collect();
-        compare(
-            model,
-            &prog,
-            model,
-            &params32,
-            &[InputSeq::Held(&image32)],
-            &probes,
-            &cfg,
-        );
+        compare_in_both_precisions(&prog, model, seed + 100, 60.0, &image, &cfg);
     }
 }
 
@@ -685,31 +699,10 @@ convert zero from lifnet {
     };
     for (seed, model) in [(11u64, "uniform"), (12, "zero")] {
         let net = prog.network_of(prog.model(model).unwrap());
-        let probes = all_probes(net);
         let mut rng = SplitMix64::new(seed);
         let image: Vec<f64> = (0..net.nodes[0].size())
             .map(|_| rng.uniform() * 3.0)
             .collect();
-        let params64 = random_params::<f64>(net, &mut SplitMix64::new(seed + 100), 40.0);
-        compare(
-            model,
-            &prog,
-            model,
-            &params64,
-            &[InputSeq::Held(&image)],
-            &probes,
-            &cfg,
-        );
-        let params32 = random_params::<f32>(net, &mut SplitMix64::new(seed + 100), 40.0);
-        let image32: Vec<f32> = image.iter().map(|&x| x as f32).collect();
-        compare(
-            model,
-            &prog,
-            model,
-            &params32,
-            &[InputSeq::Held(&image32)],
-            &probes,
-            &cfg,
-        );
+        compare_in_both_precisions(&prog, model, seed + 100, 40.0, &image, &cfg);
     }
 }
