@@ -706,3 +706,75 @@ convert zero from lifnet {
         compare_in_both_precisions(&prog, model, seed + 100, 40.0, &image, &cfg);
     }
 }
+
+/// A LIF layer with a constant current whose output only feeds a dense
+/// layer is stepped as a packed list of the neurons that may spike
+/// (`layout::LifList`); the rest provably never spike and are left out.
+/// Zero-mean weights put about half of `c1` below threshold; uniform and
+/// zero starts, a refractory period that is not a whole number of steps
+/// (lanes ending it mid-step), a clamping minimum voltage, list lengths
+/// that leave padding entries, and per-step inputs (every neuron listed,
+/// relisted every step) must all agree, spike counts included.
+#[test]
+fn packed_lif_layer_agrees_with_held_and_per_step_inputs() {
+    let src = r#"
+network liflist {
+    input image: 7x7x2
+    c1 = conv2d(image, filters=5, kernel=3x3, activation=relu)
+    f1 = flatten(c1)
+    out = dense(f1, units=3)
+}
+convert uniform from liflist {
+    swap relu -> lif(tau_rc=20ms, tau_ref=2.5ms, min_voltage=-0.5)
+    scale_firing_rates = 5
+    synapse = lowpass(3ms)
+    initial_voltage = uniform(seed=3)
+}
+convert zero from liflist {
+    swap relu -> lif(tau_rc=10ms, tau_ref=1ms)
+    scale_firing_rates = 5
+    initial_voltage = zero
+}
+"#;
+    let prog = program(src);
+    let cfg = SimConfig {
+        dt: 0.001,
+        steps: 40,
+        seed: 0,
+    };
+    fn run<T: Real>(prog: &Program, model_name: &str, cfg: &SimConfig) {
+        let model = prog.model(model_name).unwrap();
+        let net = prog.network_of(model);
+        let probes: Vec<BoundProbe> = all_probes(net)
+            .into_iter()
+            .filter(|p| p.name == "out")
+            .collect();
+        let mut params = random_params::<T>(net, &mut SplitMix64::new(21), 20.0);
+        let mut rng = SplitMix64::new(22);
+        for w in &mut params[1].kernel {
+            *w = T::from_f64(((rng.uniform() - 0.5) * 20.0) as f32 as f64);
+        }
+        let compiled = JitModel::compile(net, model, &params, &probes, cfg).unwrap();
+        assert_eq!(compiled.lif_listed_nodes(), ["c1"], "{model_name}");
+        let mut rng = SplitMix64::new(23);
+        let x: Vec<T> = (0..cfg.steps * net.nodes[0].size())
+            .map(|_| T::from_f64(rng.uniform() * 2.0))
+            .collect();
+        let n = net.nodes[0].size();
+        let held = [InputSeq::Held(&x[..n])];
+        // Both kinds of neuron occur: some never spike, some often.
+        let reference = simulate(net, model, &params, &held, &probes, cfg).unwrap();
+        let c1 = &reference.spike_counts[1];
+        assert!(c1.contains(&0), "{model_name}: none silent");
+        assert!(c1.iter().any(|&c| c > 2), "{model_name}: none spiking");
+        let what = format!("{model_name} held");
+        compare(&what, prog, model_name, &params, &held, &probes, cfg);
+        let what = format!("{model_name} per step");
+        let per_step = [InputSeq::PerStep(&x)];
+        compare(&what, prog, model_name, &params, &per_step, &probes, cfg);
+    }
+    run::<f64>(&prog, "uniform", &cfg);
+    run::<f32>(&prog, "uniform", &cfg);
+    run::<f64>(&prog, "zero", &cfg);
+    run::<f32>(&prog, "zero", &cfg);
+}

@@ -638,7 +638,7 @@ impl Emitter<'_, '_> {
         out: Value,
         state: NeuronSlots,
         scatters: &[Scatter],
-        lazy: Option<(LazySlots, Value)>,
+        visit: Visit,
         batch: Option<PositionBatch>,
     ) {
         // Calls to libm cannot take vectors: those neuron types run scalar
@@ -663,6 +663,11 @@ impl Emitter<'_, '_> {
             constants.push(self.lif_decay(0.0, dt, tau_rc));
         }
         self.hoist(&constants, wide);
+        // A packed list's entries propagate by their neurons' indices.
+        let index = match visit {
+            Visit::Packed { index, .. } => Some(index),
+            Visit::All | Visit::Lazy(..) => None,
+        };
         let element = |e: &mut Self, i: Value| {
             let gain_v = (gain != 1.0).then(|| e.konst(gain, wide));
             let mut j: Option<Value> = None;
@@ -700,20 +705,25 @@ impl Emitter<'_, '_> {
                     e.when(any, |e| {
                         e.count_spikes(counts, i, k, wide);
                         if !scatters.is_empty() {
-                            e.scatter_lanes(y, i, None, wide, scatters, batch);
+                            e.scatter_lanes(y, i, index, wide, scatters, batch);
                         }
                     });
                 }
                 _ if !scatters.is_empty() => {
                     let y = e.load_w(out, i, wide);
-                    e.scatter_lanes(y, i, None, wide, scatters, batch);
+                    e.scatter_lanes(y, i, index, wide, scatters, batch);
                 }
                 _ => {}
             }
         };
-        match lazy {
-            None => self.for_step(trip, step, element),
-            Some((l, touched)) => {
+        match visit {
+            Visit::All => self.for_step(trip, step, element),
+            Visit::Packed { len, .. } => {
+                let len = self.b.ins().load(types::I64, flags(), len, 0);
+                let zero = self.int(0);
+                self.for_range_step(zero, len, step, element);
+            }
+            Visit::Lazy(l, touched) => {
                 // Touched positions, then the shadow row (always stepped).
                 let row = l.channels as i64;
                 let one = self.b.ins().iconst(types::I32, 1);
@@ -1519,7 +1529,10 @@ impl Emitter<'_, '_> {
         let spiked_f = self.float_mask(spiked);
         let spike_v = self.konst(spike, true);
         let y = self.b.ins().bitselect(spiked_f, spike_v, zero);
-        self.store_w(out, i, y);
+        // The caller propagates `y` itself; only a read output is stored.
+        if !state.out_unread {
+            self.store_w(out, i, y);
+        }
         let vmin = self.konst(min_voltage, true);
         let below = self.b.ins().fcmp(FloatCC::LessThan, vv, vmin);
         let below_f = self.float_mask(below);
@@ -1678,6 +1691,20 @@ pub struct NeuronSlots {
     pub out_unread: bool,
 }
 
+/// Which elements a node's update loop steps.
+#[derive(Clone, Copy)]
+enum Visit {
+    /// Every element.
+    All,
+    /// The touched positions and the shadow row (see `LazySlots`), with
+    /// the address of the per-position flags.
+    Lazy(LazySlots, Value),
+    /// The entries of a packed list (see `LifList`): the addresses of
+    /// their count and of their neurons' indices, by which spikes are
+    /// propagated.
+    Packed { len: Value, index: Value },
+}
+
 /// Signature of an imported `f(x) -> x` math function.
 pub fn unary_signature(
     module: &impl cranelift_module::Module,
@@ -1783,7 +1810,9 @@ pub fn emit_step(
             1.0
         };
         if let Some(j) = slots.j_const {
-            // The current is constant over the presentation: read it.
+            // The current is constant over the presentation: read it (a
+            // packed LIF node reads its listed neurons' copy).
+            let j = slots.lif_list.map_or(j, |l| l.j);
             inputs.push(Input {
                 u: e.slot(j),
                 filter: None,
@@ -1859,13 +1888,28 @@ pub fn emit_step(
             });
         }
         let out = e.slot(slots.out);
-        let state = NeuronSlots {
-            v: slots.v.map(|o| e.slot(o)),
-            r: slots.r.map(|o| e.slot(o)),
-            counts: slots.counts.map(|o| e.slot(o)),
-            out_unread: slots.out_unread,
+        let state = match slots.lif_list {
+            Some(l) => NeuronSlots {
+                v: Some(e.slot(l.v)),
+                r: Some(e.slot(l.r)),
+                counts: Some(e.slot(l.counts)),
+                out_unread: slots.out_unread,
+            },
+            None => NeuronSlots {
+                v: slots.v.map(|o| e.slot(o)),
+                r: slots.r.map(|o| e.slot(o)),
+                counts: slots.counts.map(|o| e.slot(o)),
+                out_unread: slots.out_unread,
+            },
         };
-        let lazy = slots.lazy.map(|l| (l, e.slot(l.touched)));
+        let visit = match (slots.lazy, slots.lif_list) {
+            (Some(l), _) => Visit::Lazy(l, e.slot(l.touched)),
+            (None, Some(l)) => Visit::Packed {
+                len: e.slot(l.len),
+                index: e.slot(l.index),
+            },
+            (None, None) => Visit::All,
+        };
         let batch = PositionBatch::for_targets(e, &scatters);
         e.node_update(
             n,
@@ -1877,7 +1921,7 @@ pub fn emit_step(
             out,
             state,
             &scatters,
-            lazy,
+            visit,
             batch,
         );
     }

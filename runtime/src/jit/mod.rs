@@ -15,7 +15,7 @@ mod layout;
 mod libm;
 mod lower;
 
-use snnc_compiler::ir::{BoundProbe, Model, Network, Role};
+use snnc_compiler::ir::{BoundProbe, Model, Network, Neuron, Role};
 
 use crate::engine::{
     check_batch, check_inputs, validate, Engine, EngineKind, InputSeq, NodeParams, Real, SimConfig,
@@ -24,7 +24,7 @@ use crate::engine::{
 use crate::reference::layers;
 use crate::reference::neurons::uniform_voltages;
 use crate::reference::synapses::Filter;
-use layout::{is_input_edge, CompactSlots, Layout};
+use layout::{is_input_edge, CompactSlots, Layout, LifList};
 use lower::NodeConsts;
 
 /// A model compiled for one precision, ready to run any number of examples.
@@ -120,6 +120,12 @@ impl<'a, T: Real> JitModel<'a, T> {
         self.node_names_where(|slots| slots.compact.is_some())
     }
 
+    /// The LIF nodes stepped as packed lists of the neurons that may spike
+    /// (see `layout::LifList`), by name.
+    pub fn lif_listed_nodes(&self) -> Vec<&str> {
+        self.node_names_where(|slots| slots.lif_list.is_some())
+    }
+
     /// The conv nodes stepped only at positions spikes reached (see
     /// `layout::LazySlots`), by name.
     pub fn lazy_nodes(&self) -> Vec<&str> {
@@ -213,6 +219,9 @@ impl<'a, T: Real> JitModel<'a, T> {
             if let Some(c) = slots.compact {
                 self.unlist(arena, id, c);
             }
+            if let Some(l) = slots.lif_list {
+                self.unlist_lif(arena, id, l);
+            }
         }
         let spike_counts = self
             .layout
@@ -282,6 +291,117 @@ impl<'a, T: Real> JitModel<'a, T> {
             if let Some(c) = self.layout.nodes[id].compact {
                 self.list_active_neurons(arena, id, c, first, horizon);
             }
+            if let Some(l) = self.layout.nodes[id].lif_list {
+                self.list_lif_neurons(arena, id, l, first, horizon);
+            }
+        }
+    }
+
+    /// Fills a LIF node's list (see `LifList`) from its constant current
+    /// and its state. A neuron is left out only when the list serves the
+    /// rest of the run (held inputs: a `horizon`) and it provably never
+    /// spikes (see `lif_stays_below_threshold`); a current that changes
+    /// every step lists every neuron, after the old list's state has gone
+    /// back to the dense vectors the new list reads.
+    fn list_lif_neurons(
+        &self,
+        arena: &mut Arena,
+        id: usize,
+        l: LifList,
+        first: bool,
+        horizon: Option<usize>,
+    ) {
+        let slots = &self.layout.nodes[id];
+        let (
+            Some(jc),
+            Some(v_dense),
+            Some(r_dense),
+            Some(Neuron::Lif {
+                tau_rc,
+                min_voltage,
+                ..
+            }),
+        ) = (slots.j_const, slots.v, slots.r, self.model_nodes[id].neuron)
+        else {
+            return;
+        };
+        let n = self.net.nodes[id].size();
+        if !first {
+            self.unlist_lif(arena, id, l);
+        }
+        // The decay factor of every step outside a refractory period, as
+        // the step computes it, and the floor as the step holds it.
+        let decay = Real::to_f64((-T::from_f64(self.dt) / T::from_f64(tau_rc)).exp_m1());
+        let floor = Real::to_f64(T::from_f64(min_voltage));
+        let j = arena.slice::<T>(jc, n);
+        let v = arena.slice::<T>(v_dense, n);
+        let r = arena.slice::<T>(r_dense, n);
+        let room = n + self.lanes;
+        let (mut index, mut cur, mut volt, mut refr) = (
+            vec![u32::MAX; room],
+            vec![T::zero(); room],
+            vec![T::zero(); room],
+            vec![T::zero(); room],
+        );
+        // Branch-free, as in `list_active_neurons`: every neuron's entry is
+        // written at `len`, and kept by moving `len` on.
+        let mut len = 0;
+        for i in 0..n {
+            let quiet = horizon.is_some()
+                && r[i] <= T::zero()
+                && lif_stays_below_threshold(Real::to_f64(j[i]), Real::to_f64(v[i]), floor, decay);
+            index[len] = i as u32;
+            cur[len] = j[i];
+            volt[len] = v[i];
+            refr[len] = r[i];
+            len += usize::from(!quiet);
+        }
+        let listed = len;
+        let len = len.div_ceil(self.lanes) * self.lanes;
+        index[listed..len].fill(u32::MAX);
+        cur[listed..len].fill(T::zero());
+        volt[listed..len].fill(T::zero());
+        refr[listed..len].fill(T::zero());
+        arena.slice_mut::<i64>(l.len, 1)[0] = len as i64;
+        arena
+            .slice_mut::<u32>(l.index, len)
+            .copy_from_slice(&index[..len]);
+        arena.slice_mut::<T>(l.j, len).copy_from_slice(&cur[..len]);
+        arena.slice_mut::<T>(l.v, len).copy_from_slice(&volt[..len]);
+        arena.slice_mut::<T>(l.r, len).copy_from_slice(&refr[..len]);
+        arena.slice_mut::<u32>(l.counts, len).fill(0);
+    }
+
+    /// Moves a LIF list's voltages, refractory times and spike counts back
+    /// into the node's dense vectors (before a new list, and when the run
+    /// ends).
+    fn unlist_lif(&self, arena: &mut Arena, id: usize, l: LifList) {
+        let slots = &self.layout.nodes[id];
+        let (Some(v_dense), Some(r_dense), Some(counts_dense)) = (slots.v, slots.r, slots.counts)
+        else {
+            return;
+        };
+        let n = self.net.nodes[id].size();
+        let len = arena.slice::<i64>(l.len, 1)[0] as usize;
+        let index = arena.slice::<u32>(l.index, len).to_vec();
+        // Entries that hold no neuron are marked `u32::MAX`.
+        let listed: Vec<(usize, usize)> = index
+            .iter()
+            .enumerate()
+            .filter(|(_, &i)| (i as usize) < n)
+            .map(|(k, &i)| (k, i as usize))
+            .collect();
+        for (from, to) in [(l.v, v_dense), (l.r, r_dense)] {
+            let packed = arena.slice::<T>(from, len).to_vec();
+            let dense = arena.slice_mut::<T>(to, n);
+            for &(k, i) in &listed {
+                dense[i] = packed[k];
+            }
+        }
+        let spikes = arena.slice::<u32>(l.counts, len).to_vec();
+        let counts = arena.slice_mut::<u32>(counts_dense, n);
+        for &(k, i) in &listed {
+            counts[i] = counts[i].saturating_add(spikes[k]);
         }
     }
 
@@ -534,6 +654,29 @@ fn stays_below_threshold(v: f64, d: f64, steps: f64) -> bool {
     v + steps * (d + 2f64.powi(-20)) < 1.0
 }
 
+/// Whether a LIF neuron with the constant current `j`, starting at voltage
+/// `v` out of any refractory period, never spikes, however long the
+/// current lasts and whatever the rounding. Never spiking, it is never
+/// refractory, so every step is `v' = v - (j - v) * decay` with the same
+/// `decay = expm1(-dt / tau_rc)` in [-1, 0], then the floor at
+/// `min_voltage`. Rounding is monotone, so: while `v >= j` the product is
+/// not negative and `v' <= v`; while `v < j` the product lies in
+/// `[-fl(j - v), 0]`, so `v' <= fl(v + fl(j - v))`, which is `j` plus at
+/// most 2^-13 (the difference is below 2^12 in magnitude when `|j|` and
+/// `|v|` are at most 1024; in f32 it errs by at most 2^-13) plus the
+/// sum's own rounding (2^-24 below 1). By induction `v` never exceeds
+/// `max(v0, j + 2^-12, min_voltage)`, and never falls below `min(v0, j) -
+/// 2^-12`; with `j <= 1 - 2^-8` that is at most 1, and the spike test is
+/// `v > 1`. f64 errs far less.
+pub(crate) fn lif_stays_below_threshold(j: f64, v: f64, min_voltage: f64, decay: f64) -> bool {
+    const BOUND: f64 = 1024.0;
+    let margin = 2f64.powi(-8);
+    (-BOUND..=1.0 - margin).contains(&j)
+        && (-BOUND..=1.0).contains(&v)
+        && min_voltage <= 1.0
+        && (-1.0..=0.0).contains(&decay)
+}
+
 /// Whether a spiking ReLU neuron of node `id` that receives no input (its
 /// current is its scaled bias, `J = gain * bias` as the generated code
 /// forms it) stays below threshold for the whole run from a zero voltage.
@@ -544,10 +687,7 @@ fn quiet_without_input<T: Real>(
     cfg: &SimConfig,
 ) -> bool {
     let settings = &model.nodes[id];
-    if !matches!(
-        settings.neuron,
-        Some(snnc_compiler::ir::Neuron::SpikingRectifiedLinear { .. })
-    ) {
+    if !matches!(settings.neuron, Some(Neuron::SpikingRectifiedLinear { .. })) {
         return false;
     }
     let (gain, dt) = (T::from_f64(settings.scale), T::from_f64(cfg.dt));
@@ -657,5 +797,89 @@ impl<T: Real> Engine<T> for JitModel<'_, T> {
 
     fn compile_seconds(&self) -> Option<f64> {
         Some(self.compile_seconds)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lif_stays_below_threshold;
+    use crate::engine::Real;
+    use crate::reference::neurons::Lif;
+    use crate::rng::SplitMix64;
+
+    /// Steps one reference LIF neuron with current `j` from voltage `v`
+    /// and returns its spikes.
+    fn spikes<T: Real>(j: f64, v: f64, min_voltage: f64, tau_rc: f64, steps: usize) -> u32 {
+        let dt = 0.001;
+        let lif = Lif {
+            dt: T::from_f64(dt),
+            tau_rc: T::from_f64(tau_rc),
+            tau_ref: T::from_f64(0.002),
+            min_voltage: T::from_f64(min_voltage),
+            spike: T::from_f64(1.0 / dt),
+        };
+        let (j, mut v, mut r, mut out, mut counts) = (
+            [T::from_f64(j)],
+            [T::from_f64(v)],
+            [T::zero()],
+            [T::zero()],
+            [0],
+        );
+        for _ in 0..steps {
+            lif.step(&j, &mut v, &mut r, &mut out, &mut counts);
+        }
+        counts[0]
+    }
+
+    fn holds<T: Real>(j: f64, v: f64, min_voltage: f64, tau_rc: f64) -> bool {
+        let decay = (-T::from_f64(0.001) / T::from_f64(tau_rc)).exp_m1();
+        lif_stays_below_threshold(
+            Real::to_f64(T::from_f64(j)),
+            Real::to_f64(T::from_f64(v)),
+            Real::to_f64(T::from_f64(min_voltage)),
+            Real::to_f64(decay),
+        )
+    }
+
+    /// Neurons the bound calls silent never spike in either precision,
+    /// however long they run, at the edges of the bound included (fast
+    /// and slow decay, currents just under 1 - 2^-8 and at -1024, starts
+    /// at 1 and far below, clamping floors); just past it, they do.
+    #[test]
+    fn lif_bound_admits_only_neurons_that_never_spike() {
+        let edge = 1.0 - 2f64.powi(-8);
+        let mut rng = SplitMix64::new(7);
+        let mut cases = vec![
+            (edge, 1.0, 0.0, 0.02),
+            (edge, -1024.0, -2000.0, 0.02),
+            (edge, 0.3, 0.9, 0.0005),
+            (-1024.0, 1.0, f64::NEG_INFINITY, 0.02),
+            (edge, 1.0, 1.0, 1e-6),
+        ];
+        for _ in 0..300 {
+            let j = edge - rng.uniform() * 2f64.powi(-(rng.uniform() * 30.0) as i32);
+            let v = 1.0 - rng.uniform() * 3.0;
+            let floor = -rng.uniform();
+            let tau_rc = 0.0005 + rng.uniform() * 0.05;
+            cases.push((j, v, floor, tau_rc));
+        }
+        for &(j, v, floor, tau_rc) in &cases {
+            assert!(
+                holds::<f32>(j, v, floor, tau_rc),
+                "{j} {v} {floor} {tau_rc}"
+            );
+            assert!(
+                holds::<f64>(j, v, floor, tau_rc),
+                "{j} {v} {floor} {tau_rc}"
+            );
+            assert_eq!(spikes::<f32>(j, v, floor, tau_rc, 3000), 0, "f32 {j} {v}");
+            assert_eq!(spikes::<f64>(j, v, floor, tau_rc, 3000), 0, "f64 {j} {v}");
+        }
+        // Past the bound: a current above threshold spikes, and is listed.
+        assert!(!holds::<f32>(1.01, 0.0, 0.0, 0.02));
+        assert!(spikes::<f32>(1.01, 0.0, 0.0, 0.02, 3000) > 0);
+        assert!(!holds::<f32>(0.5, 1.5, 0.0, 0.02));
+        assert!(!holds::<f32>(f64::NAN, 0.0, 0.0, 0.02));
+        assert!(!holds::<f32>(-2000.0, 0.0, 0.0, 0.02));
     }
 }
