@@ -778,3 +778,32 @@ convert zero from liflist {
     run::<f64>(&prog, "zero", &cfg);
     run::<f32>(&prog, "zero", &cfg);
 }
+
+/// An infinite current makes a LIF neuron spike with a NaN crossing time,
+/// so its refractory time turns NaN; the reference's clamp of the step's
+/// integration time (Rust's `max`, which returns the other operand when
+/// one is NaN) then integrates over nothing, every step after. The JIT's
+/// comparisons must do the same, in lanes (f32) and scalar (f64).
+#[test]
+fn lif_with_infinite_current_agrees() {
+    let src = r#"
+network infnet {
+    input image: 2x3x1
+    f = flatten(image)
+    h = dense(f, units=9, activation=relu)
+    out = dense(h, units=2)
+}
+convert lif from infnet {
+    swap relu -> lif(tau_rc=20ms, tau_ref=2.5ms)
+    scale_firing_rates = 2
+}
+"#;
+    let prog = program(src);
+    let cfg = SimConfig {
+        dt: 0.001,
+        steps: 20,
+        seed: 0,
+    };
+    let image = [0.5, f64::INFINITY, 1.0, 0.25, 2.0, 0.75];
+    compare_in_both_precisions(&prog, "lif", 31, 2.0, &image, &cfg);
+}

@@ -1339,22 +1339,28 @@ impl Emitter<'_, '_> {
                 let rv = self.load(r, i);
                 let rv = self.b.ins().fsub(rv, dtv);
                 self.store(r, i, rv);
-                let d = self.b.ins().fsub(dtv, rv);
-                let d = self.b.ins().fmax(d, zero);
-                let d = self.b.ins().fmin(d, dtv);
-                // Outside the refractory period `d` is `dt`, and the decay
-                // factor is a constant: computed here with the very
-                // operations the step would do, the call is left for the
-                // steps that end a refractory period.
+                // `d = min(max(x, 0), dt)` by comparisons, as in
+                // `lif_lanes`. Outside the refractory period (d = dt) and
+                // inside it (d = 0) the decay factor is a constant:
+                // computed here with the very operations the step would
+                // do, the call is left for the steps that end one.
+                let x = self.b.ins().fsub(dtv, rv);
                 let full = self.lif_decay(dt, dt, tau_rc);
                 let full = self.float(full);
-                let partial = self.b.ins().fcmp(FloatCC::LessThan, d, dtv);
+                let held = self.lif_decay(0.0, dt, tau_rc);
+                let held = self.float(held);
+                let some = self.b.ins().fcmp(FloatCC::GreaterThan, x, zero);
+                let constant = self.b.ins().select(some, full, held);
+                let short = self.b.ins().fcmp(FloatCC::LessThan, x, dtv);
+                let partial = self.b.ins().band(some, short);
                 let call = self.b.create_block();
                 let done = self.b.create_block();
                 let em = self.b.append_block_param(done, self.ty);
-                self.b.ins().brif(partial, call, &[], done, &[full.into()]);
+                self.b
+                    .ins()
+                    .brif(partial, call, &[], done, &[constant.into()]);
                 self.b.switch_to_block(call);
-                let nd = self.b.ins().fneg(d);
+                let nd = self.b.ins().fneg(x);
                 let arg = self.b.ins().fdiv(nd, tau_rc_v);
                 let decay = self.call(self.libm.expm1, arg);
                 self.b.ins().jump(done, &[decay.into()]);
@@ -1477,21 +1483,22 @@ impl Emitter<'_, '_> {
         let rv = self.load_w(r, i, true);
         let rv = self.b.ins().fsub(rv, dtv);
         self.store_w(r, i, rv);
-        let d = self.b.ins().fsub(dtv, rv);
-        let d = self.b.ins().fmax(d, zero);
-        let d = self.b.ins().fmin(d, dtv);
-        // Outside the refractory period (d = dt) and inside it (d = 0) the
-        // decay factor is a constant; only a lane ending its refractory
-        // period this step (0 < d < dt) needs the call.
+        // The step integrates over `d = min(max(x, 0), dt)`: 0 where
+        // `!(x > 0)` (NaN included, as Rust's `max` returns the other
+        // operand), `dt` where `x >= dt`, and `x` itself in between, so
+        // comparisons stand in for the clamp. Outside the refractory
+        // period (d = dt) and inside it (d = 0) the decay factor is a
+        // constant; only a lane ending its refractory period this step
+        // (0 < d < dt) needs the call.
+        let x = self.b.ins().fsub(dtv, rv);
         let full = self.lif_decay(dt, dt, tau_rc);
         let full = self.konst(full, true);
         let held = self.lif_decay(0.0, dt, tau_rc);
         let held = self.konst(held, true);
-        let none = self.b.ins().fcmp(FloatCC::Equal, d, zero);
-        let none_f = self.float_mask(none);
-        let mut em = self.b.ins().bitselect(none_f, held, full);
-        let short = self.b.ins().fcmp(FloatCC::LessThan, d, dtv);
-        let some = self.b.ins().fcmp(FloatCC::GreaterThan, d, zero);
+        let some = self.b.ins().fcmp(FloatCC::GreaterThan, x, zero);
+        let some_f = self.float_mask(some);
+        let em = self.b.ins().bitselect(some_f, full, held);
+        let short = self.b.ins().fcmp(FloatCC::LessThan, x, dtv);
         let partial = self.b.ins().band(short, some);
         let any_partial = self.b.ins().vany_true(partial);
         let call = self.b.create_block();
@@ -1501,23 +1508,17 @@ impl Emitter<'_, '_> {
             .ins()
             .brif(any_partial, call, &[], done, &[em.into()]);
         self.b.switch_to_block(call);
-        let nd = self.b.ins().fneg(d);
+        let nd = self.b.ins().fneg(x);
         let arg = self.b.ins().fdiv(nd, tau_rc_v);
-        for lane in 0..LANES as u8 {
-            let this = self.b.ins().extractlane(partial, lane);
-            let this = self.b.ins().icmp_imm_s(IntCC::NotEqual, this, 0);
-            let yes = self.b.create_block();
-            let next = self.b.create_block();
-            let param = self.b.append_block_param(next, vty);
-            self.b.ins().brif(this, yes, &[], next, &[em.into()]);
-            self.b.switch_to_block(yes);
-            let a = self.b.ins().extractlane(arg, lane);
-            let x = self.call(self.libm.expm1, a);
-            let with = self.b.ins().insertlane(em, x, lane);
-            self.b.ins().jump(next, &[with.into()]);
-            self.b.switch_to_block(next);
-            em = param;
-        }
+        let (args, ems) = (self.lane_slot(), self.lane_slot());
+        self.b.ins().store(flags(), arg, args, 0);
+        self.b.ins().store(flags(), em, ems, 0);
+        self.for_lanes(partial, |e, lane| {
+            let a = e.load(args, lane);
+            let x = e.call(e.libm.expm1, a);
+            e.store(ems, lane, x);
+        });
+        let em = self.b.ins().load(vty, flags(), ems, 0);
         self.b.ins().jump(done, &[em.into()]);
         self.b.switch_to_block(done);
         let em = merged;
@@ -1542,30 +1543,59 @@ impl Emitter<'_, '_> {
         let k = self.b.ins().bitselect(spiked_f, one, zero);
         let any = self.b.ins().vany_true(spiked);
         self.when(any, |e| {
-            for lane in 0..LANES as u8 {
-                let fired = e.b.ins().extractlane(spiked, lane);
-                let fired = e.b.ins().icmp_imm_s(IntCC::NotEqual, fired, 0);
-                e.when(fired, |e| {
-                    // t_spike = dt + tau_rc * log1p(-(v - 1) / (j - 1))
-                    let (one, dts) = (e.float(1.0), e.float(dt));
-                    let vl = e.b.ins().extractlane(vv, lane);
-                    let jl = e.b.ins().extractlane(j, lane);
-                    let over = e.b.ins().fsub(vl, one);
-                    let over = e.b.ins().fneg(over);
-                    let jm1 = e.b.ins().fsub(jl, one);
-                    let q = e.b.ins().fdiv(over, jm1);
-                    let l = e.call(e.libm.log1p, q);
-                    let tau_rc_s = e.float(tau_rc);
-                    let t = e.b.ins().fmul(tau_rc_s, l);
-                    let t_spike = e.b.ins().fadd(dts, t);
-                    let tau_ref_s = e.float(tau_ref);
-                    let rr = e.b.ins().fadd(tau_ref_s, t_spike);
-                    let at = e.b.ins().iadd_imm_u(i, i64::from(lane));
-                    e.store(r, at, rr);
-                });
-            }
+            let (vs, js) = (e.lane_slot(), e.lane_slot());
+            e.b.ins().store(flags(), vv, vs, 0);
+            e.b.ins().store(flags(), j, js, 0);
+            e.for_lanes(spiked, |e, lane| {
+                // t_spike = dt + tau_rc * log1p(-(v - 1) / (j - 1))
+                let (one, dts) = (e.float(1.0), e.float(dt));
+                let vl = e.load(vs, lane);
+                let jl = e.load(js, lane);
+                let over = e.b.ins().fsub(vl, one);
+                let over = e.b.ins().fneg(over);
+                let jm1 = e.b.ins().fsub(jl, one);
+                let q = e.b.ins().fdiv(over, jm1);
+                let l = e.call(e.libm.log1p, q);
+                let tau_rc_s = e.float(tau_rc);
+                let t = e.b.ins().fmul(tau_rc_s, l);
+                let t_spike = e.b.ins().fadd(dts, t);
+                let tau_ref_s = e.float(tau_ref);
+                let rr = e.b.ins().fadd(tau_ref_s, t_spike);
+                let at = e.b.ins().iadd(i, lane);
+                e.store(r, at, rr);
+            });
         });
         (y, k)
+    }
+
+    /// A 16-byte stack slot that holds one vector, its lanes addressable
+    /// one by one.
+    fn lane_slot(&mut self) -> Value {
+        let slot =
+            self.b
+                .create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, 16, 4));
+        self.b.ins().stack_addr(types::I64, slot, 0)
+    }
+
+    /// `body(lane)` for each lane set in the vector mask `mask`, lowest
+    /// first: one iteration per set lane rather than a test per lane, whose
+    /// outcome follows the data and so mispredicts.
+    fn for_lanes(&mut self, mask: Value, mut body: impl FnMut(&mut Self, Value)) {
+        let bits = self.b.ins().vhigh_bits(types::I64, mask);
+        let header = self.b.create_block();
+        let left = self.b.append_block_param(header, types::I64);
+        let inner = self.b.create_block();
+        let exit = self.b.create_block();
+        self.b.ins().jump(header, &[BlockArg::Value(bits)]);
+        self.b.switch_to_block(header);
+        self.b.ins().brif(left, inner, &[], exit, &[]);
+        self.b.switch_to_block(inner);
+        let lane = self.b.ins().ctz(left);
+        body(self, lane);
+        let below = self.b.ins().iadd_imm_s(left, -1);
+        let rest = self.b.ins().band(left, below);
+        self.b.ins().jump(header, &[BlockArg::Value(rest)]);
+        self.b.switch_to_block(exit);
     }
 
     fn count_spikes(&mut self, counts: Value, i: Value, k: Value, wide: bool) {
