@@ -601,6 +601,12 @@ unsafe fn conv_bwd_k_block<const NV: usize>(
     let [sh, sw] = geom.strides;
     let [ph, pw] = geom.pad_before;
     let (n_in, n_out) = (h * w * c, oh_n * ow_n * f);
+    if h <= 64 && w <= 64 {
+        for b in 0..g {
+            conv_bwd_k_sparse::<NV>(geom, x.add(b * n_in), dy.add(b * n_out), dk, f0);
+        }
+        return;
+    }
     for kh in 0..kh_n {
         let (oh_lo, oh_hi) = valid(oh_n, h, sh, ph, kh);
         for kw in 0..kw_n {
@@ -625,6 +631,78 @@ unsafe fn conv_bwd_k_block<const NV: usize>(
                             for v in 0..NV {
                                 acc[v] = _mm256_fmadd_ps(xs, _mm256_loadu_ps(d.add(v * V)), acc[v]);
                             }
+                        }
+                    }
+                }
+                for v in 0..NV {
+                    _mm256_storeu_ps(dkr.add(v * V), acc[v]);
+                }
+            }
+        }
+    }
+}
+
+/// The kernel gradient of one example (inputs at most 64x64), visiting
+/// only its nonzero inputs: per input row, a bit per column holding a
+/// nonzero in any channel, walked in column order. Each `dK` row sums
+/// the same products in the same order as the dense loop (examples, then
+/// output rows, then columns; zero inputs skipped in both), so the bits
+/// are the same; the branch per input is gone.
+#[inline(always)]
+unsafe fn conv_bwd_k_sparse<const NV: usize>(
+    geom: &Window,
+    x: *const f32,
+    dy: *const f32,
+    dk: *mut f32,
+    f0: usize,
+) {
+    let [h, w, c] = geom.input;
+    let [oh_n, ow_n, f] = geom.output;
+    let [kh_n, kw_n] = geom.kernel;
+    let [sh, sw] = geom.strides;
+    let [ph, pw] = geom.pad_before;
+    let mut rows = [0u64; 64];
+    for (ih, row) in rows.iter_mut().enumerate().take(h) {
+        let at = x.add(ih * w * c);
+        let mut m = 0u64;
+        for iw in 0..w {
+            let mut any = false;
+            for ci in 0..c {
+                any |= *at.add(iw * c + ci) != 0.0;
+            }
+            m |= u64::from(any) << iw;
+        }
+        *row = m;
+    }
+    for kh in 0..kh_n {
+        let (oh_lo, oh_hi) = valid(oh_n, h, sh, ph, kh);
+        for kw in 0..kw_n {
+            let (ow_lo, ow_hi) = valid(ow_n, w, sw, pw, kw);
+            if ow_lo >= ow_hi {
+                continue;
+            }
+            // The input columns of output columns ow_lo..ow_hi.
+            let (lo, hi) = (ow_lo * sw + kw - pw, (ow_hi - 1) * sw + kw - pw);
+            let span = (!0u64 >> (63 - hi)) & (!0u64 << lo);
+            for ci in 0..c {
+                let dkr = dk.add(((kh * kw_n + kw) * c + ci) * f + f0);
+                let mut acc: [__m256; NV] =
+                    std::array::from_fn(|v| _mm256_loadu_ps(dkr.add(v * V)));
+                for oh in oh_lo..oh_hi {
+                    let ih = oh * sh + kh - ph;
+                    let mut m = rows[ih] & span;
+                    while m != 0 {
+                        let iw = m.trailing_zeros() as usize;
+                        m &= m - 1;
+                        let xv = *x.add((ih * w + iw) * c + ci);
+                        let o = iw + pw - kw;
+                        if xv == 0.0 || o % sw != 0 {
+                            continue;
+                        }
+                        let xs = _mm256_set1_ps(xv);
+                        let d = dy.add((oh * ow_n + o / sw) * f + f0);
+                        for v in 0..NV {
+                            acc[v] = _mm256_fmadd_ps(xs, _mm256_loadu_ps(d.add(v * V)), acc[v]);
                         }
                     }
                 }

@@ -214,3 +214,68 @@ fn simd_dense_fwd_is_its_lane_sums_bit_for_bit() {
         }
     }
 }
+
+#[test]
+fn simd_conv_bwd_k_is_the_example_chain_bit_for_bit() {
+    // The AVX2 kernel gradient walks only nonzero inputs; every `dK` entry
+    // must still be its start value, then `fma(x, dy, acc)` over the
+    // examples, output rows and columns in order, zero inputs skipped.
+    if Isa::detect() != Isa::Avx2Fma {
+        eprintln!("no AVX2/FMA here; nothing to compare");
+        return;
+    }
+    let mut rng = SplitMix64::new(13);
+    let g = 3;
+    let geoms = [
+        ([12, 11, 1], [3, 3], [1, 1], false, 32),
+        ([9, 10, 1], [3, 3], [1, 1], true, 40),
+        ([9, 9, 3], [3, 2], [2, 1], true, 16),
+        ([8, 8, 2], [2, 3], [1, 2], false, 8),
+        ([11, 7, 1], [3, 3], [2, 3], true, 8),
+        ([70, 5, 1], [3, 3], [1, 1], false, 8),
+    ];
+    for &(input, kernel, strides, same, filters) in &geoms {
+        let padding = if same { Padding::Same } else { Padding::Valid };
+        let geom = Window::resolve(input, kernel, strides, padding, filters).unwrap();
+        let [oh_n, ow_n, _] = geom.output;
+        let [h, w, c] = input;
+        let (n_in, n_out) = (h * w * c, oh_n * ow_n * filters);
+        let x = sparse(&mut rng, g * n_in);
+        let dy = rand(&mut rng, g * n_out, true);
+        let dk0 = rand(&mut rng, kernel[0] * kernel[1] * c * filters, false);
+        let mut dk = dk0.clone();
+        conv_bwd_k(Isa::Avx2Fma, &geom, &x, &dy, g, &mut dk);
+        for kh in 0..kernel[0] {
+            for kw in 0..kernel[1] {
+                for ci in 0..c {
+                    for fo in 0..filters {
+                        let at = ((kh * kernel[1] + kw) * c + ci) * filters + fo;
+                        let mut acc = dk0[at];
+                        for b in 0..g {
+                            for oh in 0..oh_n {
+                                let ih = (oh * strides[0] + kh).wrapping_sub(geom.pad_before[0]);
+                                for ow in 0..ow_n {
+                                    let iw =
+                                        (ow * strides[1] + kw).wrapping_sub(geom.pad_before[1]);
+                                    if ih >= h || iw >= w {
+                                        continue;
+                                    }
+                                    let xv = x[b * n_in + (ih * w + iw) * c + ci];
+                                    if xv != 0.0 {
+                                        let d = dy[b * n_out + (oh * ow_n + ow) * filters + fo];
+                                        acc = xv.mul_add(d, acc);
+                                    }
+                                }
+                            }
+                        }
+                        assert_eq!(
+                            dk[at].to_bits(),
+                            acc.to_bits(),
+                            "{input:?} {kernel:?} {strides:?}: dK ({kh}, {kw}, {ci}, {fo})"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
