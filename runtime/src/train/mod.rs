@@ -425,7 +425,20 @@ impl<'p, T: Real> Trainer<'p, T> {
 
     /// The summed gradient of the minibatch `idx` (mean loss over it) in
     /// `grads[0]`, and its stats.
+    #[cfg(test)]
     pub(crate) fn gradient(&mut self, images: &[f32], labels: &[u32], idx: &[usize]) -> Stats {
+        let stats = self.partition_gradients(images, labels, idx);
+        let (g0, rest) = self
+            .grads
+            .split_first_mut()
+            .expect("at least one partition");
+        add_parts(0..g0.len(), g0, rest);
+        stats
+    }
+
+    /// Each partition's gradient of the minibatch `idx` in its own buffer
+    /// of `grads`, and the minibatch's stats.
+    fn partition_gradients(&mut self, images: &[f32], labels: &[u32], idx: &[usize]) -> Stats {
         let Trainer {
             plan,
             params,
@@ -454,10 +467,6 @@ impl<'p, T: Real> Trainer<'p, T> {
             }
             st
         });
-        let (g0, rest) = grads.split_first_mut().expect("at least one partition");
-        for gp in rest.iter() {
-            kernels::add(g0, gp);
-        }
         let mut stats = Stats::new(n_terms);
         for st in &per {
             stats.merge(st);
@@ -466,9 +475,20 @@ impl<'p, T: Real> Trainer<'p, T> {
     }
 
     /// One optimizer step on the minibatch `idx`.
+    /// The partitions' gradients are added up and the params updated on
+    /// every worker at once, each on its own range of the params (both are
+    /// per parameter, so the bits are those of doing it on one).
     fn step(&mut self, images: &[f32], labels: &[u32], idx: &[usize]) -> Stats {
-        let stats = self.gradient(images, labels, idx);
-        self.opt.step(&mut self.params, &self.grads[0]);
+        let stats = self.partition_gradients(images, labels, idx);
+        let (g0, rest) = self
+            .grads
+            .split_first_mut()
+            .expect("at least one partition");
+        let rest = &*rest;
+        self.opt
+            .step_chunks(&mut self.params, g0, self.works.len(), &|range, g| {
+                add_parts(range, g, rest);
+            });
         stats
     }
 
@@ -499,6 +519,14 @@ impl<'p, T: Real> Trainer<'p, T> {
             stats.merge(st);
         }
         Metrics::from_stats(&stats, plan.accuracy.is_some())
+    }
+}
+
+/// Adds the partitions' gradients `rest` (in partition order) over `range`
+/// into `g0`, which holds that range of the first partition's.
+fn add_parts<T: Real>(range: std::ops::Range<usize>, g0: &mut [T], rest: &[Vec<T>]) {
+    for gp in rest {
+        kernels::add(g0, &gp[range.clone()]);
     }
 }
 

@@ -64,39 +64,70 @@ impl<T: Real> OptState<T> {
     }
 
     /// One update of `params` with the minibatch gradient `grads`.
+    #[cfg(test)]
     pub(crate) fn step(&mut self, params: &mut [T], grads: &[T]) {
+        self.step_chunks(params, &mut grads.to_vec(), 1, &|_, _| {});
+    }
+
+    /// One update, with the params cut into `chunks` pieces updated on as
+    /// many threads (the update is per parameter, so the bits do not depend
+    /// on the cut). `prepare(range, grads)` runs on each piece's thread
+    /// first, with write access to its gradients: where the partition sums
+    /// are added up, in parallel too.
+    pub(crate) fn step_chunks(
+        &mut self,
+        params: &mut [T],
+        grads: &mut [T],
+        chunks: usize,
+        prepare: &(dyn Fn(std::ops::Range<usize>, &mut [T]) + Sync),
+    ) {
+        let update = self.update();
+        let n = params.len();
+        // Pieces a multiple of 64 values (no cache line shared).
+        let per = n.div_ceil(chunks.max(1)).div_ceil(64) * 64;
+        let per = per.max(64);
+        let (m_all, v_all) = (&mut self.m[..], &mut self.v[..]);
+        let mut pieces = Vec::new();
+        let (mut p, mut g, mut m, mut v) = (params, grads, m_all, v_all);
+        let mut at = 0;
+        while at < n {
+            let len = per.min(n - at);
+            let (p0, p1) = p.split_at_mut(len);
+            let (g0, g1) = g.split_at_mut(len);
+            let (m0, m1) = m.split_at_mut(len.min(m.len()));
+            let (v0, v1) = v.split_at_mut(len.min(v.len()));
+            pieces.push((at..at + len, p0, g0, m0, v0));
+            (p, g, m, v) = (p1, g1, m1, v1);
+            at += len;
+        }
+        let run = &|(range, p, g, m, v): Piece<'_, T>| {
+            prepare(range, &mut *g);
+            update.apply(p, g, m, v);
+        };
+        std::thread::scope(|s| {
+            let mut pieces = pieces.into_iter();
+            let first = pieces.next();
+            for piece in pieces {
+                s.spawn(move || run(piece));
+            }
+            if let Some(piece) = first {
+                run(piece);
+            }
+        });
+        self.iterations += 1;
+    }
+
+    /// This step's update rule, with its constants.
+    fn update(&self) -> Update<T> {
         let c = T::from_f64;
         let factor = self.lr_factor();
-        let opt = match self.opt {
-            Optimizer::Rmsprop { lr, rho, epsilon } => Optimizer::Rmsprop {
-                lr: lr * factor,
-                rho,
-                epsilon,
+        match self.opt {
+            Optimizer::Rmsprop { lr, rho, epsilon } => Update::Rmsprop {
+                lr: c(lr * factor),
+                rho: c(rho),
+                one_m_rho: c(1.0 - rho),
+                eps: c(epsilon),
             },
-            Optimizer::Adam {
-                lr,
-                beta1,
-                beta2,
-                epsilon,
-            } => Optimizer::Adam {
-                lr: lr * factor,
-                beta1,
-                beta2,
-                epsilon,
-            },
-            Optimizer::Sgd { lr, momentum } => Optimizer::Sgd {
-                lr: lr * factor,
-                momentum,
-            },
-        };
-        match opt {
-            Optimizer::Rmsprop { lr, rho, epsilon } => {
-                let (lr, rho, one_m_rho, eps) = (c(lr), c(rho), c(1.0 - rho), c(epsilon));
-                for ((p, v), &g) in params.iter_mut().zip(&mut self.v).zip(grads) {
-                    *v = rho * *v + one_m_rho * (g * g);
-                    *p = *p - (lr * g) / (*v + eps).sqrt();
-                }
-            }
             Optimizer::Adam {
                 lr,
                 beta1,
@@ -106,41 +137,159 @@ impl<T: Real> OptState<T> {
                 let t = c((self.iterations + 1) as f64);
                 let b1p = c(beta1).powf(t);
                 let b2p = c(beta2).powf(t);
-                let alpha = c(lr) * (T::one() - b2p).sqrt() / (T::one() - b1p);
-                let (one_m_b1, one_m_b2, eps) = (c(1.0 - beta1), c(1.0 - beta2), c(epsilon));
-                for (((p, m), v), &g) in params
-                    .iter_mut()
-                    .zip(&mut self.m)
-                    .zip(&mut self.v)
-                    .zip(grads)
-                {
+                Update::Adam {
+                    alpha: c(lr * factor) * (T::one() - b2p).sqrt() / (T::one() - b1p),
+                    one_m_b1: c(1.0 - beta1),
+                    one_m_b2: c(1.0 - beta2),
+                    eps: c(epsilon),
+                }
+            }
+            Optimizer::Sgd { lr, momentum } => Update::Sgd {
+                lr: c(lr * factor),
+                momentum: (momentum != 0.0).then(|| c(momentum)),
+            },
+        }
+    }
+}
+
+/// A piece of the params: its range, params, gradients and optimizer
+/// state (empty where the optimizer keeps none).
+type Piece<'a, T> = (
+    std::ops::Range<usize>,
+    &'a mut [T],
+    &'a mut [T],
+    &'a mut [T],
+    &'a mut [T],
+);
+
+/// One step's update rule with its constants (Keras' formulas).
+#[derive(Clone, Copy)]
+enum Update<T> {
+    Rmsprop {
+        lr: T,
+        rho: T,
+        one_m_rho: T,
+        eps: T,
+    },
+    Adam {
+        alpha: T,
+        one_m_b1: T,
+        one_m_b2: T,
+        eps: T,
+    },
+    Sgd {
+        lr: T,
+        momentum: Option<T>,
+    },
+}
+
+impl<T: Real> Update<T> {
+    /// Updates `params` from `grads`; `m` and `v` are the optimizer's
+    /// first and second moments for them (empty when it keeps none).
+    fn apply(self, params: &mut [T], grads: &[T], m: &mut [T], v: &mut [T]) {
+        match self {
+            Update::Rmsprop {
+                lr,
+                rho,
+                one_m_rho,
+                eps,
+            } => {
+                for ((p, v), &g) in params.iter_mut().zip(v).zip(grads) {
+                    *v = rho * *v + one_m_rho * (g * g);
+                    *p = *p - (lr * g) / (*v + eps).sqrt();
+                }
+            }
+            Update::Adam {
+                alpha,
+                one_m_b1,
+                one_m_b2,
+                eps,
+            } => {
+                for (((p, m), v), &g) in params.iter_mut().zip(m).zip(v).zip(grads) {
                     *m = *m + (g - *m) * one_m_b1;
                     *v = *v + (g * g - *v) * one_m_b2;
                     *p = *p - (*m * alpha) / (v.sqrt() + eps);
                 }
             }
-            Optimizer::Sgd { lr, momentum } => {
-                let lr = c(lr);
-                if momentum != 0.0 {
-                    let mom = c(momentum);
-                    for ((p, m), &g) in params.iter_mut().zip(&mut self.m).zip(grads) {
-                        *m = *m * mom - g * lr;
-                        *p = *p + *m;
-                    }
-                } else {
-                    for (p, &g) in params.iter_mut().zip(grads) {
-                        *p = *p - g * lr;
-                    }
+            Update::Sgd {
+                lr,
+                momentum: Some(mom),
+            } => {
+                for ((p, m), &g) in params.iter_mut().zip(m).zip(grads) {
+                    *m = *m * mom - g * lr;
+                    *p = *p + *m;
+                }
+            }
+            Update::Sgd { lr, momentum: None } => {
+                for (p, &g) in params.iter_mut().zip(grads) {
+                    *p = *p - g * lr;
                 }
             }
         }
-        self.iterations += 1;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn updates_cut_into_pieces_give_the_same_bits() {
+        // Three steps of each optimizer on 1000 params, on 1 to 4 threads,
+        // with the gradients doubled in `prepare` (where the trainer adds
+        // its partitions): the same params, moments and bits.
+        let opts = [
+            Optimizer::Rmsprop {
+                lr: 0.01,
+                rho: 0.9,
+                epsilon: 1e-7,
+            },
+            Optimizer::Adam {
+                lr: 0.01,
+                beta1: 0.9,
+                beta2: 0.999,
+                epsilon: 1e-7,
+            },
+            Optimizer::Sgd {
+                lr: 0.05,
+                momentum: 0.9,
+            },
+            Optimizer::Sgd {
+                lr: 0.05,
+                momentum: 0.0,
+            },
+        ];
+        let n = 1000;
+        for opt in opts {
+            let run = |chunks: usize| {
+                let mut st = OptState::<f32>::new(opt, n);
+                st.set_schedule(Schedule::Cosine, 5);
+                let mut p: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
+                for step in 0..3 {
+                    let mut g: Vec<f32> = (0..n)
+                        .map(|i| ((i * 7 + step) as f32 * 0.11).cos())
+                        .collect();
+                    st.step_chunks(&mut p, &mut g, chunks, &|range, g| {
+                        assert_eq!(range.len(), g.len());
+                        for v in g.iter_mut() {
+                            *v = *v + *v;
+                        }
+                    });
+                }
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                (bits(&p), bits(&st.m), bits(&st.v))
+            };
+            let one = run(1);
+            assert!(one
+                .0
+                .iter()
+                .zip(0..n)
+                .any(|(&b, i)| b != ((i as f32 * 0.37).sin()).to_bits()));
+            for chunks in 2..=4 {
+                assert!(run(chunks) == one, "{opt:?} on {chunks} threads");
+            }
+        }
+    }
 
     #[test]
     fn cosine_schedule_follows_keras_cosine_decay() {
