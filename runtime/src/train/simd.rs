@@ -696,7 +696,7 @@ unsafe fn conv_bwd_k_sparse<const NV: usize>(
                         m &= m - 1;
                         let xv = *x.add((ih * w + iw) * c + ci);
                         let o = iw + pw - kw;
-                        if xv == 0.0 || o % sw != 0 {
+                        if xv == 0.0 || !o.is_multiple_of(sw) {
                             continue;
                         }
                         let xs = _mm256_set1_ps(xv);
