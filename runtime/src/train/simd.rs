@@ -104,16 +104,11 @@ unsafe fn dense_outputs(
         let c1 = (c0 + CHUNK).min(full);
         let mut o = rows.start;
         while o < rows.end {
-            let r = match rows.end - o {
-                1 => 1,
-                2 | 3 => 2,
-                _ => 4,
-            };
+            let r = if rows.end - o >= 2 { 2 } else { 1 };
             let at = o - rows.start;
             match r {
-                4 => dense_rows::<4>(xp, wp, n_in, o, at, c0..c1, gb, &mut part),
-                2 => dense_rows::<2>(xp, wp, n_in, o, at, c0..c1, gb, &mut part),
-                _ => dense_rows::<1>(xp, wp, n_in, o, at, c0..c1, gb, &mut part),
+                2 => dense_rows_pairs(xp, wp, n_in, o, at, c0..c1, gb, &mut part),
+                _ => dense_rows::<1>(xp, wp, n_in, o, at, c0..c1, gb, &mut part[..]),
             }
             o += r;
         }
@@ -133,6 +128,53 @@ unsafe fn dense_outputs(
     }
 }
 
+/// Kernel rows `o`, `o+1` over the inputs `span`, two examples at a time:
+/// the kernel's and both examples' vectors are loaded once for 8 FMAs.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn dense_rows_pairs(
+    xp: *const f32,
+    wp: *const f32,
+    n_in: usize,
+    o: usize,
+    at: usize,
+    span: std::ops::Range<usize>,
+    gb: usize,
+    part: &mut Parts,
+) {
+    let (r0, r1) = (wp.add(o * n_in), wp.add((o + 1) * n_in));
+    let mut b = 0;
+    while b + 2 <= gb {
+        let (xa, xb) = (xp.add(b * n_in), xp.add((b + 1) * n_in));
+        let [mut a0, mut a1] = [part[b][at], part[b][at + 1]];
+        let [mut c0, mut c1] = [part[b + 1][at], part[b + 1][at + 1]];
+        let mut i = span.start;
+        while i < span.end {
+            let (w00, w01) = (_mm256_loadu_ps(r0.add(i)), _mm256_loadu_ps(r0.add(i + V)));
+            let (w10, w11) = (_mm256_loadu_ps(r1.add(i)), _mm256_loadu_ps(r1.add(i + V)));
+            let (x0, x1) = (_mm256_loadu_ps(xa.add(i)), _mm256_loadu_ps(xa.add(i + V)));
+            a0[0] = _mm256_fmadd_ps(x0, w00, a0[0]);
+            a0[1] = _mm256_fmadd_ps(x1, w01, a0[1]);
+            a1[0] = _mm256_fmadd_ps(x0, w10, a1[0]);
+            a1[1] = _mm256_fmadd_ps(x1, w11, a1[1]);
+            let (y0, y1) = (_mm256_loadu_ps(xb.add(i)), _mm256_loadu_ps(xb.add(i + V)));
+            c0[0] = _mm256_fmadd_ps(y0, w00, c0[0]);
+            c0[1] = _mm256_fmadd_ps(y1, w01, c0[1]);
+            c1[0] = _mm256_fmadd_ps(y0, w10, c1[0]);
+            c1[1] = _mm256_fmadd_ps(y1, w11, c1[1]);
+            i += 2 * V;
+        }
+        part[b][at] = a0;
+        part[b][at + 1] = a1;
+        part[b + 1][at] = c0;
+        part[b + 1][at + 1] = c1;
+        b += 2;
+    }
+    if b < gb {
+        dense_rows::<2>(xp.add(b * n_in), wp, n_in, o, at, span, 1, &mut part[b..]);
+    }
+}
+
 /// Kernel rows `o..o+R` (partial sums at `at..at+R` of `part`) over the
 /// inputs `span` of `gb` examples, sharing the loads of `x`.
 #[inline(always)]
@@ -145,7 +187,7 @@ unsafe fn dense_rows<const R: usize>(
     at: usize,
     span: std::ops::Range<usize>,
     gb: usize,
-    part: &mut Parts,
+    part: &mut [[[__m256; 2]; SB]],
 ) {
     let rows: [*const f32; R] = std::array::from_fn(|r| wp.add((o + r) * n_in));
     for (b, part) in part.iter_mut().enumerate().take(gb) {
