@@ -453,13 +453,13 @@ pub fn input_density(dataset: &Dataset, range: std::ops::Range<usize>) -> f64 {
     }
 }
 
-/// Simulates examples `range` of the data with params `loaded` on engine
-/// `kind` in precision `T`. Examples that are NengoDL `(steps, features)`
+/// Simulates examples `range` of the data with params `loaded` on the
+/// engine `choice` gives, in precision `T`. Examples that are NengoDL `(steps, features)`
 /// sequences ([`Dataset::steps_per_example`]) are fed a row per step. `progress` is called with the
 /// number of examples finished so far.
 #[allow(clippy::too_many_arguments)]
 pub fn simulate_in<T: Real>(
-    kind: EngineKind,
+    choice: EngineChoice,
     net: &Network,
     model: &Model,
     loaded: &Loaded,
@@ -474,19 +474,24 @@ pub fn simulate_in<T: Real>(
     // loaded ([`load_predicting`]); the engine checks every example again.
     let per_step = dataset.steps_per_example(input_size);
     let node_params: Vec<NodeParams<T>> = params::node_params(loaded.params.as_ref(), net);
-    let inputs = examples_in::<T>(dataset, range);
+    let inputs = examples_in::<T>(dataset, range.clone());
     let examples: Vec<InputSeq<T>> = inputs
         .iter()
         .map(|x| InputSeq::new(x, per_step.is_some()))
         .collect();
     let start = Instant::now();
     let cannot = |e: SimError| format!("cannot simulate: {e}");
-    let engine = build(kind, net, model, &node_params, probes, cfg).map_err(cannot)?;
+    let density = match choice {
+        EngineChoice::Fastest { .. } => input_density(dataset, range),
+        EngineChoice::Fixed(_) => 1.0,
+    };
+    let Built { engine, estimate } =
+        build_for(choice, net, model, &node_params, probes, cfg, density).map_err(cannot)?;
     let outputs = engine.run_batch(&examples, progress).map_err(cannot)?;
     Ok(Simulated {
         outputs,
-        engine: kind,
-        estimate: None,
+        engine: engine.kind(),
+        estimate,
         compile_seconds: engine.compile_seconds(),
         seconds: start.elapsed().as_secs_f64(),
     })
@@ -544,8 +549,9 @@ pub fn simulate_folded<T: Real>(
     })
 }
 
-/// Simulates examples `range` of the data on the JIT in `precision`;
-/// outputs as `f64`.
+/// Simulates examples `range` of the data in `precision` on the engine
+/// expected to finish first (the reference when the job is too small to
+/// repay the JIT's compile; both give the same bits); outputs as `f64`.
 pub fn simulate(
     net: &Network,
     model: &Model,
@@ -570,7 +576,9 @@ fn simulate_f64<T: Real>(
     cfg: &SimConfig,
 ) -> Result<Vec<SimOutput<f64>>, String> {
     let simulated = simulate_in::<T>(
-        EngineKind::Jit,
+        EngineChoice::Fastest {
+            images: range.len(),
+        },
         net,
         model,
         loaded,
@@ -621,4 +629,39 @@ fn examples_in<T: Real>(dataset: &Dataset, range: std::ops::Range<usize>) -> Vec
                 .collect()
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use snnc_compiler::check_source;
+
+    /// `simulate` (behind `plot`, `diagnose`, `sweep` and `tune`) lets a
+    /// one-image, two-step job run on the reference, a full run on the
+    /// JIT, and both give the same bits.
+    #[test]
+    fn the_fastest_engine_runs_tiny_jobs_on_the_reference_with_the_same_bits() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../specs");
+        let text = std::fs::read_to_string(dir.join("deep.snn")).unwrap();
+        let program = check_source(&text).program.unwrap();
+        let run = pick_run(&program, None).unwrap();
+        let loaded = load(&program, &run, &dir).unwrap();
+        let model = &program.models[run.model];
+        let net = program.network_of(model);
+        let probes = [probe_on(net, net.nodes.len() - 1)];
+        let cfg = SimConfig {
+            steps: 2,
+            ..SimConfig::of(&run)
+        };
+        let on = |choice| {
+            simulate_in::<f32>(choice, net, model, &loaded, 0..1, &probes, &cfg, &|_| {}).unwrap()
+        };
+        let tiny = on(EngineChoice::Fastest { images: 1 });
+        assert_eq!(tiny.engine, EngineKind::Reference);
+        let jit = on(EngineChoice::Fixed(EngineKind::Jit));
+        assert_eq!(jit.engine, EngineKind::Jit);
+        assert_eq!(tiny.outputs, jit.outputs);
+        let big = EngineChoice::Fastest { images: 10_000 };
+        assert_eq!(on(big).engine, EngineKind::Jit);
+    }
 }
