@@ -523,6 +523,82 @@ convert spiking from hotconv {
     run::<f64>(&prog, &cfg);
 }
 
+/// The spike lists (`layout::SpikeListSlots`): a spiking ReLU loop lists,
+/// without a branch, the groups of lanes in which some neuron spiked, and
+/// counts and propagates them after the loop. From every group listed
+/// every step (all weights positive: each neuron fires several spikes a
+/// step) to sparse lists with silent neurons, in a packed layer and in
+/// spike-fed conv and dense layers whose sizes are not whole groups of four.
+#[test]
+fn spike_lists_from_full_to_sparse_bit_for_bit() {
+    let src = r#"
+network lists {
+    input image: 6x6x2
+    c1 = conv2d(image, filters=3, kernel=3x3, activation=relu)
+    c2 = conv2d(c1, filters=5, kernel=2x2, strides=2, activation=relu)
+    f = flatten(c2)
+    d = dense(f, units=13, activation=relu)
+    out = dense(d, units=3)
+}
+convert spiking from lists {
+    swap relu -> spiking_relu
+    scale_firing_rates = 2000
+    initial_voltage = uniform(seed=4)
+}
+"#;
+    let prog = program(src);
+    let cfg = SimConfig {
+        dt: 0.001,
+        steps: 12,
+        seed: 0,
+    };
+    fn run<T: Real>(prog: &Program, cfg: &SimConfig, full: bool) {
+        let model = prog.model("spiking").unwrap();
+        let net = prog.network_of(model);
+        let probes: Vec<BoundProbe> = all_probes(net)
+            .into_iter()
+            .filter(|p| p.name == "out")
+            .collect();
+        let mut params = random_params::<T>(net, &mut SplitMix64::new(41), 2.0);
+        if full {
+            for p in &mut params {
+                for w in p.kernel.iter_mut().chain(p.bias.iter_mut()) {
+                    *w = T::from_f64(Real::to_f64(*w).abs());
+                }
+            }
+        }
+        let compiled = JitModel::compile(net, model, &params, &probes, cfg).unwrap();
+        assert_eq!(compiled.compacted_nodes(), ["c1"]);
+        let mut rng = SplitMix64::new(42);
+        let x: Vec<T> = (0..net.nodes[0].size())
+            .map(|_| T::from_f64(0.5 + rng.uniform()))
+            .collect();
+        let inputs = [InputSeq::Held(&x)];
+        let fast = compiled.run(&inputs).unwrap();
+        let slow = simulate(net, model, &params, &inputs, &probes, cfg).unwrap();
+        assert_same("spike lists", &fast, &slow);
+        let counts = |name: &str| {
+            let id = net.nodes.iter().position(|n| n.name == name).unwrap();
+            slow.spike_counts[id].clone()
+        };
+        let spiking = ["c1", "c2", "d"].map(counts);
+        if full {
+            // Every neuron spiked at least once every step.
+            for c in &spiking {
+                assert!(c.iter().all(|&k| k as usize >= cfg.steps), "{c:?}");
+            }
+        } else {
+            let all: Vec<u32> = spiking.concat();
+            assert!(all.iter().any(|&k| k == 0), "no silent neuron");
+            assert!(all.iter().any(|&k| k > 0), "no spike");
+        }
+    }
+    for full in [true, false] {
+        run::<f32>(&prog, &cfg, full);
+        run::<f64>(&prog, &cfg, full);
+    }
+}
+
 #[test]
 fn edge_cases_batch_sizes_steps_and_tiny_layers() {
     let src = r#"

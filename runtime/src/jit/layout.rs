@@ -48,6 +48,24 @@ pub struct NodeSlots {
     pub compact: Option<CompactSlots>,
     pub lazy: Option<LazySlots>,
     pub lif_list: Option<LifList>,
+    /// Scratch where a spiking ReLU node's step lists the groups of lanes
+    /// that spiked (see `SpikeListSlots`).
+    pub spike_list: Option<SpikeListSlots>,
+}
+
+/// Where a spiking ReLU node's update loop lists, without a branch, the
+/// groups of lanes (one element when not vectorised) in which some neuron
+/// spiked: every group writes its entry at the list's end and moves the end
+/// on by one only if it spiked. A second loop then counts and propagates
+/// the listed spikes, so the update loop has no branch on whether a group
+/// spiked (a misprediction per group when neurons fire at random).
+#[derive(Clone, Copy, Debug)]
+pub struct SpikeListSlots {
+    /// Per listed group: its first element's index (u32; for a packed
+    /// node, its first entry's).
+    pub groups: usize,
+    /// Per listed group: its lanes' spike counts `k`, one element each.
+    pub spikes: usize,
 }
 
 /// A conv node whose untouched positions are not stepped. Until a spike
@@ -133,6 +151,16 @@ impl Alloc {
     }
     fn vec(&mut self, n: usize) -> usize {
         self.take(n, self.elem)
+    }
+    /// A spike list for a loop over `n` elements (or packed entries), in
+    /// groups of four lanes when f32 (the generated loops' width).
+    fn spike_list(&mut self, n: usize) -> SpikeListSlots {
+        let lanes = if self.elem == 4 { 4 } else { 1 };
+        let groups = n.div_ceil(lanes);
+        SpikeListSlots {
+            groups: self.take(groups, 4),
+            spikes: self.vec(groups * lanes),
+        }
     }
     /// The bias path's filter: the relay's synapse then the bias synapse.
     /// Two in series run in the alpha's three state vectors (the
@@ -247,6 +275,9 @@ pub fn plan(net: &Network, model: &Model, elem: usize, probed: &[usize], quiet: 
                 slots.v = state.voltage.then(|| a.vec(n));
                 slots.r = state.refractory.then(|| a.vec(n));
                 slots.counts = state.spike_count.then(|| a.take(n, 4));
+            }
+            if matches!(settings.neuron, Some(Neuron::SpikingRectifiedLinear { .. })) {
+                slots.spike_list = Some(a.spike_list(n));
             }
         }
         nodes.push(slots);

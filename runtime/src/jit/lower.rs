@@ -19,11 +19,13 @@ use cranelift_codegen::ir::{
     types, AbiParam, BlockArg, Endianness, FuncRef, InstBuilder, MemFlagsData, StackSlotData,
     StackSlotKind, Type, Value,
 };
-use cranelift_frontend::FunctionBuilder;
+use cranelift_frontend::{FunctionBuilder, Variable};
 
 use snnc_compiler::ir::{Network, Neuron, Op, Role, Window};
 
-use super::layout::{scattered_source, CompactSlots, FilterSlots, Layout, LazySlots};
+use super::layout::{
+    scattered_source, CompactSlots, FilterSlots, Layout, LazySlots, SpikeListSlots,
+};
 
 /// How the generated code feeds a connection into a node of an op.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -317,8 +319,8 @@ impl Emitter<'_, '_> {
         let exit = self.b.create_block();
         self.b.ins().jump(header, &[BlockArg::Value(start)]);
         self.b.switch_to_block(header);
-        let go = self.b.ins().icmp(IntCC::SignedLessThan, i, end);
-        self.b.ins().brif(go, inner, &[], exit, &[]);
+        let done = self.b.ins().icmp(IntCC::SignedGreaterThanOrEqual, i, end);
+        self.b.ins().brif(done, exit, &[], inner, &[]);
         self.b.switch_to_block(inner);
         body(self, i);
         let next = self.b.ins().iadd_imm_u(i, step as i64);
@@ -657,6 +659,7 @@ impl Emitter<'_, '_> {
         } else {
             (1, n)
         };
+        let list = state.spike_list.map(|slots| self.list_start(slots));
         let mut constants = loop_constants(inputs, gain, neuron, scale, dt);
         if let Some(Neuron::Lif { tau_rc, .. }) = neuron {
             constants.push(self.lif_decay(dt, dt, tau_rc));
@@ -695,8 +698,10 @@ impl Emitter<'_, '_> {
                 }
                 Some(neuron) => e.neuron_step(neuron, scale, dt, j, i, out, state, wide),
             };
-            match (spikes, state.counts) {
-                (Some((y, k)), Some(counts)) => {
+            match (spikes, state.counts, list) {
+                // Listed here, counted and propagated after the loop.
+                (Some((_, k)), Some(_), Some(list)) => e.list_push(list, i, k, wide),
+                (Some((y, k)), Some(counts), None) => {
                     // Most steps most neurons do not spike: count and
                     // propagate only when some lane did.
                     let zero = e.konst(0.0, wide);
@@ -744,10 +749,95 @@ impl Emitter<'_, '_> {
                 });
             }
         }
+        if let (Some(list), Some(counts), Some(Neuron::SpikingRectifiedLinear { amplitude })) =
+            (list, state.counts, neuron)
+        {
+            let spike = amplitude / scale / dt;
+            self.list_drain(list, wide, |e, i, k| {
+                e.count_spikes(counts, i, k, wide);
+                if !scatters.is_empty() {
+                    let spike = e.konst(spike, wide);
+                    let y = e.b.ins().fmul(spike, k);
+                    e.scatter_lanes(y, i, index, wide, scatters, batch);
+                }
+            });
+        }
         if let Some(b) = batch {
             self.batch_flush(b, scatters);
         }
         self.hoisted.clear();
+    }
+
+    /// An empty spike list (see `SpikeListSlots`) for the loop about to be
+    /// emitted; its length is a variable carried through the loop.
+    fn list_start(&mut self, slots: SpikeListSlots) -> SpikeList {
+        let len = self.b.declare_var(types::I64);
+        let zero = self.int(0);
+        self.b.def_var(len, zero);
+        SpikeList {
+            groups: self.slot(slots.groups),
+            spikes: self.slot(slots.spikes),
+            len,
+        }
+    }
+
+    /// Writes group `i`'s spike counts `k` at the list's end, and keeps
+    /// them (moves the end on) only if some lane spiked: no branch.
+    fn list_push(&mut self, list: SpikeList, i: Value, k: Value, wide: bool) {
+        let zero = self.konst(0.0, wide);
+        let fired = self.b.ins().fcmp(FloatCC::NotEqual, k, zero);
+        let any = if wide {
+            self.b.ins().vany_true(fired)
+        } else {
+            fired
+        };
+        let n = self.b.use_var(list.len);
+        let lanes = if wide { LANES as i64 } else { 1 };
+        let off = self.b.ins().imul_imm_u(n, lanes * self.elem);
+        let at = self.b.ins().iadd(list.spikes, off);
+        self.b.ins().store(flags(), k, at, 0);
+        let off = self.b.ins().imul_imm_u(n, 4);
+        let at = self.b.ins().iadd(list.groups, off);
+        let first = self.b.ins().ireduce(types::I32, i);
+        self.b.ins().store(flags(), first, at, 0);
+        let kept = self.b.ins().uextend(types::I64, any);
+        let n = self.b.ins().iadd(n, kept);
+        self.b.def_var(list.len, n);
+    }
+
+    /// `body(i, k)` for every listed group, in the order they were listed
+    /// (ascending), then the list is empty again.
+    fn list_drain(
+        &mut self,
+        list: SpikeList,
+        wide: bool,
+        mut body: impl FnMut(&mut Self, Value, Value),
+    ) {
+        // The length goes through a stack slot here: when the drain's
+        // loop (and the propagation inside it) reads it straight from the
+        // update loop, the register allocator adds a spill store of it to
+        // every iteration of the update loop.
+        let n = self.b.use_var(list.len);
+        let slot =
+            self.b
+                .create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, 8, 3));
+        let at = self.b.ins().stack_addr(types::I64, slot, 0);
+        self.b.ins().store(flags(), n, at, 0);
+        let n = self.b.ins().load(types::I64, flags(), at, 0);
+        let start = self.int(0);
+        let lanes = if wide { LANES as i64 } else { 1 };
+        self.for_range(start, n, |e, j| {
+            let off = e.b.ins().imul_imm_u(j, 4);
+            let at = e.b.ins().iadd(list.groups, off);
+            let i = e.b.ins().uload32(flags(), at, 0);
+            let off = e.b.ins().imul_imm_u(j, lanes * e.elem);
+            let at = e.b.ins().iadd(list.spikes, off);
+            let ty = e.val_type(wide);
+            let k = e.b.ins().load(ty, flags(), at, 0);
+            body(e, i, k);
+        });
+        let zero = self.int(0);
+        self.b.def_var(list.len, zero);
     }
 
     /// The spiking ReLU step of a compacted node (see `CompactSlots`): the
@@ -758,6 +848,7 @@ impl Emitter<'_, '_> {
     fn compact_spiking_update(
         &mut self,
         c: CompactSlots,
+        list: SpikeListSlots,
         spike: f64,
         scatters: &[Scatter],
         batch: Option<PositionBatch>,
@@ -767,6 +858,7 @@ impl Emitter<'_, '_> {
         let len_addr = self.slot(c.len);
         let len = self.b.ins().load(types::I64, flags(), len_addr, 0);
         let (index, inc, v) = (self.slot(c.index), self.slot(c.inc), self.slot(c.v));
+        let list = self.list_start(list);
         let start = self.int(0);
         self.for_range_step(start, len, lanes, |e, i| {
             let vv = e.load_w(v, i, wide);
@@ -775,20 +867,14 @@ impl Emitter<'_, '_> {
             let k = e.b.ins().floor(vv);
             let rest = e.b.ins().fsub(vv, k);
             e.store_w(v, i, rest);
-            let zero = e.konst(0.0, wide);
-            let fired = e.b.ins().fcmp(FloatCC::NotEqual, k, zero);
-            let any = if wide {
-                e.b.ins().vany_true(fired)
-            } else {
-                fired
-            };
-            e.when(any, |e| {
-                let entry_counts = e.slot(c.counts);
-                e.count_spikes(entry_counts, i, k, wide);
-                let spike = e.konst(spike, wide);
-                let y = e.b.ins().fmul(spike, k);
-                e.scatter_lanes(y, i, Some(index), wide, scatters, batch);
-            });
+            e.list_push(list, i, k, wide);
+        });
+        let entry_counts = self.slot(c.counts);
+        self.list_drain(list, wide, |e, i, k| {
+            e.count_spikes(entry_counts, i, k, wide);
+            let spike = e.konst(spike, wide);
+            let y = e.b.ins().fmul(spike, k);
+            e.scatter_lanes(y, i, Some(index), wide, scatters, batch);
         });
         if let Some(b) = batch {
             self.batch_flush(b, scatters);
@@ -1712,11 +1798,21 @@ pub struct Input {
     pub consume: bool,
 }
 
+/// A spike list being filled (see `SpikeListSlots`): its vectors'
+/// addresses and its length.
+#[derive(Clone, Copy)]
+pub struct SpikeList {
+    groups: Value,
+    spikes: Value,
+    len: Variable,
+}
+
 #[derive(Clone, Copy, Default)]
 pub struct NeuronSlots {
     pub v: Option<Value>,
     pub r: Option<Value>,
     pub counts: Option<Value>,
+    pub spike_list: Option<SpikeListSlots>,
     /// See `NodeSlots::out_unread`.
     pub out_unread: bool,
 }
@@ -1828,7 +1924,10 @@ pub fn emit_step(
                 }
                 None => {
                     let batch = PositionBatch::for_targets(e, &scatters);
-                    e.compact_spiking_update(compact, spike, &scatters, batch);
+                    let Some(list) = slots.spike_list else {
+                        unreachable!("a spiking ReLU node has a spike list")
+                    };
+                    e.compact_spiking_update(compact, list, spike, &scatters, batch);
                 }
             }
             continue;
@@ -1923,12 +2022,14 @@ pub fn emit_step(
                 v: Some(e.slot(l.v)),
                 r: Some(e.slot(l.r)),
                 counts: Some(e.slot(l.counts)),
+                spike_list: slots.spike_list,
                 out_unread: slots.out_unread,
             },
             None => NeuronSlots {
                 v: slots.v.map(|o| e.slot(o)),
                 r: slots.r.map(|o| e.slot(o)),
                 counts: slots.counts.map(|o| e.slot(o)),
+                spike_list: slots.spike_list,
                 out_unread: slots.out_unread,
             },
         };
