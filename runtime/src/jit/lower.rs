@@ -167,7 +167,10 @@ impl Emitter<'_, '_> {
     /// is a zero either way).
     fn max0(&mut self, x: Value, wide: bool) -> Value {
         let zero = self.konst(0.0, wide);
-        let pos = self.b.ins().fcmp(FloatCC::GreaterThan, x, zero);
+        // `0 < x` rather than `x > 0` (the same lanes, NaN included): the
+        // form Cranelift lowers to one `maxps x, 0`, which gives `x` where
+        // `x > 0` and the zero otherwise (for NaN and -0 too).
+        let pos = self.b.ins().fcmp(FloatCC::LessThan, zero, x);
         if wide {
             // The lane mask is integer-typed; reinterpret it as the float vector.
             let lanes = MemFlagsData::new().with_endianness(Endianness::Little);
