@@ -161,15 +161,15 @@ impl Emitter<'_, '_> {
         }
     }
 
-    /// `max(x, 0)` as a compare and select: two instructions, where
-    /// Cranelift's `fmax` spends a dozen on NaN and signed-zero rules that
-    /// cannot matter here (a NaN never reaches a neuron, and `max(-0, 0)`
-    /// is a zero either way).
+    /// `max(x, 0)` as a compare and select, where Cranelift's `fmax`
+    /// spends a dozen instructions on NaN and signed-zero rules that cannot
+    /// matter here (a NaN never reaches a neuron, and `max(-0, 0)` is a
+    /// zero either way).
     fn max0(&mut self, x: Value, wide: bool) -> Value {
         let zero = self.konst(0.0, wide);
         // `0 < x` rather than `x > 0` (the same lanes, NaN included): the
-        // form Cranelift lowers to one `maxps x, 0`, which gives `x` where
-        // `x > 0` and the zero otherwise (for NaN and -0 too).
+        // form Cranelift lowers to one `maxps x, 0` for vectors, which gives
+        // `x` where `x > 0` and +0 otherwise (for NaN and -0 too).
         let pos = self.b.ins().fcmp(FloatCC::LessThan, zero, x);
         if wide {
             // The lane mask is integer-typed; reinterpret it as the float vector.
@@ -322,6 +322,10 @@ impl Emitter<'_, '_> {
         let exit = self.b.create_block();
         self.b.ins().jump(header, &[BlockArg::Value(start)]);
         self.b.switch_to_block(header);
+        // Branching out on `done` (not in on `i < end`) makes Cranelift lay
+        // the body out right after the test instead of after the code that
+        // follows the loop; a value carried through the loop (a spike
+        // list's length) then stays in a register.
         let done = self.b.ins().icmp(IntCC::SignedGreaterThanOrEqual, i, end);
         self.b.ins().brif(done, exit, &[], inner, &[]);
         self.b.switch_to_block(inner);
