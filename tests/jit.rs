@@ -589,7 +589,7 @@ convert spiking from lists {
             }
         } else {
             let all: Vec<u32> = spiking.concat();
-            assert!(all.iter().any(|&k| k == 0), "no silent neuron");
+            assert!(all.contains(&0), "no silent neuron");
             assert!(all.iter().any(|&k| k > 0), "no spike");
         }
     }
