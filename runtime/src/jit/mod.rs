@@ -11,6 +11,7 @@
 //! the language server light.
 
 mod codegen;
+mod input_conv;
 mod layout;
 mod libm;
 mod lower;
@@ -52,6 +53,8 @@ pub struct JitModel<'a, T> {
     probes: Vec<BoundProbe>,
     /// Elements per block of the generated element-wise loops.
     lanes: usize,
+    /// The arena bytes zeroed before each image (`zeroed_ranges`).
+    zeroed: Vec<std::ops::Range<usize>>,
 }
 
 /// A model lowered to Cranelift IR and not yet compiled: the first half of
@@ -168,7 +171,7 @@ impl<'a, T: Real> JitModel<'a, T> {
     }
 
     fn run_with(&self, arena: &mut Arena, inputs: &[InputSeq<T>]) -> SimOutput<T> {
-        arena.clear();
+        arena.clear(&self.zeroed);
         for (id, v) in self.initial_v.iter().enumerate() {
             if let Some(off) = self.layout.nodes[id].v {
                 if !v.is_empty() {
@@ -269,21 +272,14 @@ impl<'a, T: Real> JitModel<'a, T> {
                 .copy_from_slice(values);
         }
         for (id, node) in self.net.nodes.iter().enumerate() {
-            for (i, &src) in node.inputs.iter().enumerate() {
-                if node.op.role() == Role::View || !is_input_edge(self.net, src) {
-                    continue;
-                }
-                let slots = &self.layout.nodes[id].edges[i];
-                let (true, Some(pre)) = (slots.precomputed, slots.u) else {
-                    continue;
-                };
+            for (src, pre) in self.precomputed_edges(id) {
                 let src_node = &self.net.nodes[self.net.storage_of(src)];
-                let x = arena
-                    .slice::<T>(self.layout.nodes[src].out, src_node.size())
-                    .to_vec();
-                let u = arena.slice_mut::<T>(pre, node.size());
-                // With the reference's own layer code.
-                layers::apply(&node.op, &self.params[id].kernel, &x, u);
+                let elem = std::mem::size_of::<T>();
+                let [x, u] = arena.regions([
+                    (self.layout.nodes[src].out, src_node.size() * elem),
+                    (pre, node.size() * elem),
+                ]);
+                input_conv::apply(&node.op, &self.params[id].kernel, typed(x), typed(u));
             }
             if let Some(jc) = self.layout.nodes[id].j_const {
                 self.constant_current(arena, id, jc);
@@ -405,6 +401,59 @@ impl<'a, T: Real> JitModel<'a, T> {
         }
     }
 
+    /// The connections into node `id` whose weighted value the driver
+    /// computes (out of input nodes): `(source, offset of the value)`.
+    fn precomputed_edges(&self, id: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
+        let node = &self.net.nodes[id];
+        let view = node.op.role() == Role::View;
+        node.inputs
+            .iter()
+            .zip(&self.layout.nodes[id].edges)
+            .filter(move |&(&src, _)| !view && is_input_edge(self.net, src))
+            .filter_map(|(&src, slots)| slots.u.filter(|_| slots.precomputed).map(|u| (src, u)))
+    }
+
+    /// The arena bytes an image must start from zero: all but the slots
+    /// the driver overwrites whole before the first step reads them (the
+    /// start voltages, the precomputed weighted values and constant
+    /// currents) and the packed lists, which are read only up to the
+    /// length the driver writes. Zeroing the rest of the arena for every
+    /// image was a twentieth of a 10-step run (docs/architecture.md).
+    fn zeroed_ranges(&self) -> Vec<std::ops::Range<usize>> {
+        let elem = std::mem::size_of::<T>();
+        let mut written: Vec<(usize, usize)> = Vec::new();
+        for (id, (node, slots)) in self.net.nodes.iter().zip(&self.layout.nodes).enumerate() {
+            let n = node.size() * elem;
+            written.extend(self.precomputed_edges(id).map(|(_, u)| (u, n)));
+            written.extend(slots.j_const.map(|j| (j, n)));
+            if self.initial_v[id].len() == node.size() {
+                written.extend(slots.v.map(|v| (v, n)));
+            }
+            if let Some(c) = slots.compact {
+                let entries = node.size().div_ceil(self.lanes) * self.lanes;
+                written.extend([
+                    (c.index, entries * 4),
+                    (c.inc, entries * elem),
+                    (c.v, entries * elem),
+                    (c.counts, entries * 4),
+                ]);
+            }
+        }
+        written.sort_unstable();
+        let mut zeroed = Vec::new();
+        let mut at = 0;
+        for (offset, bytes) in written {
+            if offset > at {
+                zeroed.push(at..offset);
+            }
+            at = at.max(offset + bytes);
+        }
+        if at < self.layout.bytes.div_ceil(16) * 16 {
+            zeroed.push(at..self.layout.bytes.div_ceil(16) * 16);
+        }
+        zeroed
+    }
+
     /// Fills a compacted node's list (see `CompactSlots`) from its constant
     /// current: the neurons whose increment `max(J, 0) * dt` (the
     /// reference's operations) is positive, with their voltages. Before a
@@ -432,21 +481,28 @@ impl<'a, T: Real> JitModel<'a, T> {
             self.unlist(arena, id, c);
         }
         let dt = T::from_f64(self.dt);
-        let j = arena.slice::<T>(jc, n);
-        let v = arena.slice::<T>(v_dense, n);
         // Without a horizon nothing is provably silent: an infinite number
         // of steps reaches any threshold.
         let steps = horizon.map_or(f64::INFINITY, |s| s as f64);
+        // The list is written in place: its slots hold `n` entries rounded
+        // up to whole vector blocks (see `layout::plan`).
+        let room = n.div_ceil(self.lanes) * self.lanes;
+        let elem = std::mem::size_of::<T>();
+        let [j, v, index, inc, volt, counts, len_slot] = arena.regions([
+            (jc, n * elem),
+            (v_dense, n * elem),
+            (c.index, room * 4),
+            (c.inc, room * elem),
+            (c.v, room * elem),
+            (c.counts, room * 4),
+            (c.len, 8),
+        ]);
+        let (j, v): (&[T], &[T]) = (typed(j), typed(v));
+        let (index, inc, volt) = (typed::<u32>(index), typed::<T>(inc), typed::<T>(volt));
         // Branch-free: every neuron's entry is written at `len`, and kept by
         // moving `len` on. Which neurons are active follows the image, so a
         // branch per neuron mispredicts; in a 10-step run at scale 1000 the
         // listing was a fifth of the time (docs/architecture.md).
-        let room = n + self.lanes;
-        let (mut index, mut inc, mut volt) = (
-            vec![0u32; room],
-            vec![T::zero(); room],
-            vec![T::zero(); room],
-        );
         let mut len = 0;
         for (i, (&j, &v)) in j.iter().zip(v).enumerate() {
             let d = j.max(T::zero()) * dt;
@@ -463,12 +519,8 @@ impl<'a, T: Real> JitModel<'a, T> {
         index[listed..len].fill(0);
         inc[listed..len].fill(T::zero());
         volt[listed..len].fill(T::zero());
-        let (index, inc, volt) = (&index[..len], &inc[..len], &volt[..len]);
-        arena.slice_mut::<i64>(c.len, 1)[0] = len as i64;
-        arena.slice_mut::<u32>(c.index, len).copy_from_slice(index);
-        arena.slice_mut::<T>(c.inc, len).copy_from_slice(inc);
-        arena.slice_mut::<T>(c.v, len).copy_from_slice(volt);
-        arena.slice_mut::<u32>(c.counts, len).fill(0);
+        typed::<i64>(len_slot)[0] = len as i64;
+        typed::<u32>(counts)[..len].fill(0);
     }
 
     /// Moves a compacted node's listed voltages and spike counts back into
@@ -480,20 +532,27 @@ impl<'a, T: Real> JitModel<'a, T> {
         };
         let n = self.net.nodes[id].size();
         let len = arena.slice::<i64>(c.len, 1)[0] as usize;
-        let index = arena.slice::<u32>(c.index, len).to_vec();
-        let inc = arena.slice::<T>(c.inc, len).to_vec();
-        let v = arena.slice::<T>(c.v, len).to_vec();
-        let spikes = arena.slice::<u32>(c.counts, len).to_vec();
+        let elem = std::mem::size_of::<T>();
+        let [index, inc, v, spikes, dense, counts] = arena.regions([
+            (c.index, len * 4),
+            (c.inc, len * elem),
+            (c.v, len * elem),
+            (c.counts, len * 4),
+            (v_dense, n * elem),
+            (counts_dense, n * 4),
+        ]);
+        let (index, inc, v, spikes) = (
+            typed::<u32>(index),
+            typed::<T>(inc),
+            typed::<T>(v),
+            typed::<u32>(spikes),
+        );
+        let (dense, counts) = (typed::<T>(dense), typed::<u32>(counts));
         // Padding entries (zero increment) hold no neuron.
-        let listed = || (0..len).filter(|&k| inc[k] > T::zero());
-        let dense = arena.slice_mut::<T>(v_dense, n);
-        for k in listed() {
-            dense[index[k] as usize] = v[k];
-        }
-        let counts = arena.slice_mut::<u32>(counts_dense, n);
-        for k in listed() {
-            let count = &mut counts[index[k] as usize];
-            *count = count.saturating_add(spikes[k]);
+        for k in (0..len).filter(|&k| inc[k] > T::zero()) {
+            let i = index[k] as usize;
+            dense[i] = v[k];
+            counts[i] = counts[i].saturating_add(spikes[k]);
         }
     }
 
@@ -509,19 +568,20 @@ impl<'a, T: Real> JitModel<'a, T> {
         } else {
             1.0
         });
-        let mut j = vec![T::zero(); n];
+        let elem = std::mem::size_of::<T>();
+        arena.slice_mut::<T>(jc, n).fill(T::zero());
         for edge in &self.layout.nodes[id].edges {
             let Some(u) = edge.u else { continue };
-            for (acc, &x) in j.iter_mut().zip(arena.slice::<T>(u, n)) {
+            let [j, u] = arena.regions([(jc, n * elem), (u, n * elem)]);
+            for (acc, &x) in typed::<T>(j).iter_mut().zip(typed::<T>(u).iter()) {
                 *acc = *acc + gain * x;
             }
         }
         if let Some(bias) = self.biases[id].as_ref() {
-            for (acc, &b) in j.iter_mut().zip(bias) {
+            for (acc, &b) in arena.slice_mut::<T>(jc, n).iter_mut().zip(bias) {
                 *acc = *acc + gain * b;
             }
         }
-        arena.slice_mut::<T>(jc, n).copy_from_slice(&j);
     }
 }
 
@@ -577,7 +637,7 @@ impl<'a, T: Real> Lowering<'a, T> {
             })
             .collect();
         let f64_mode = std::mem::size_of::<T>() == 8;
-        Ok(JitModel {
+        let mut jit = JitModel {
             net,
             params,
             layout,
@@ -593,7 +653,10 @@ impl<'a, T: Real> Lowering<'a, T> {
             steps_per_run: cfg.steps,
             probes,
             lanes: if f64_mode { 1 } else { lower::LANES },
-        })
+            zeroed: Vec::new(),
+        };
+        jit.zeroed = jit.zeroed_ranges();
+        Ok(jit)
     }
 }
 
@@ -718,8 +781,12 @@ impl Arena {
             words: vec![0; bytes.div_ceil(16)],
         }
     }
-    fn clear(&mut self) {
-        self.words.fill(0);
+    /// Zeroes the byte ranges `zeroed` (see `zeroed_ranges`).
+    fn clear(&mut self, zeroed: &[std::ops::Range<usize>]) {
+        let bytes = self.bytes_mut();
+        for r in zeroed {
+            bytes[r.clone()].fill(0);
+        }
     }
     fn ptr(&mut self) -> *mut u8 {
         self.words.as_mut_ptr().cast()
@@ -735,6 +802,31 @@ impl Arena {
             std::slice::from_raw_parts(self.words.as_ptr().cast::<u8>().add(offset).cast(), n)
         }
     }
+    /// The byte ranges `(offset, bytes)` at once, for code that reads some
+    /// slots while it writes others. Panics unless every range is in the
+    /// arena and no two overlap (the layout's slots never do).
+    fn regions<const N: usize>(&mut self, ranges: [(usize, usize); N]) -> [&mut [u8]; N] {
+        let all = self.bytes_mut();
+        let mut order: [usize; N] = std::array::from_fn(|k| k);
+        order.sort_by_key(|&k| ranges[k].0);
+        let mut parts: [Option<&mut [u8]>; N] = std::array::from_fn(|_| None);
+        let (mut rest, mut at) = (all, 0);
+        for k in order {
+            let (offset, bytes) = ranges[k];
+            let (_, tail) = std::mem::take(&mut rest)
+                .split_at_mut(offset.checked_sub(at).expect("arena regions overlap"));
+            let (part, tail) = tail.split_at_mut(bytes);
+            parts[k] = Some(part);
+            (rest, at) = (tail, offset + bytes);
+        }
+        parts.map(|p| p.unwrap_or_default())
+    }
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        let len = self.words.len() * 16;
+        // SAFETY: the words' own memory, exclusively borrowed; any bytes
+        // are valid u128s.
+        unsafe { std::slice::from_raw_parts_mut(self.words.as_mut_ptr().cast::<u8>(), len) }
+    }
     fn slice_mut<U>(&mut self, offset: usize, n: usize) -> &mut [U] {
         assert!(
             offset + n * std::mem::size_of::<U>() <= self.words.len() * 16,
@@ -748,6 +840,19 @@ impl Arena {
             )
         }
     }
+}
+
+/// Arena bytes as the elements they hold (f32, f64, u32 or i64: the
+/// arena's slots are 16-byte aligned and whole vectors).
+fn typed<U: Copy>(bytes: &mut [u8]) -> &mut [U] {
+    let size = std::mem::size_of::<U>();
+    assert!(
+        bytes.as_ptr().align_offset(std::mem::align_of::<U>()) == 0 && bytes.len() % size == 0,
+        "arena region not whole elements"
+    );
+    // SAFETY: aligned and whole elements (checked); every bit pattern is a
+    // valid f32/f64/u32/i64, the only types the driver reads the arena as.
+    unsafe { std::slice::from_raw_parts_mut(bytes.as_mut_ptr().cast(), bytes.len() / size) }
 }
 
 /// Like [`crate::reference::simulate_batch`], on the JIT: many held inputs
