@@ -86,8 +86,9 @@ fn conv2d_by_input<T: Real>(g: &Window, x: &[T], kernel: &[T], out: &mut [T]) {
 /// of `Window::tap`), or `None` when no output does.
 fn output_of(g: &Window, axis: usize, i: usize, k: usize) -> Option<usize> {
     let t = (i + g.pad_before[axis]).checked_sub(k)?;
-    let o = t / g.strides[axis].max(1);
-    (t % g.strides[axis].max(1) == 0 && o < g.output[axis]).then_some(o)
+    let stride = g.strides[axis].max(1);
+    let o = t / stride;
+    (t.is_multiple_of(stride) && o < g.output[axis]).then_some(o)
 }
 
 #[cfg(test)]

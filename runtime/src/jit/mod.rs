@@ -847,7 +847,8 @@ impl Arena {
 fn typed<U: Copy>(bytes: &mut [u8]) -> &mut [U] {
     let size = std::mem::size_of::<U>();
     assert!(
-        bytes.as_ptr().align_offset(std::mem::align_of::<U>()) == 0 && bytes.len() % size == 0,
+        bytes.as_ptr().align_offset(std::mem::align_of::<U>()) == 0
+            && bytes.len().is_multiple_of(size),
         "arena region not whole elements"
     );
     // SAFETY: aligned and whole elements (checked); every bit pattern is a
