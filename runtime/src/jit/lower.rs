@@ -1052,33 +1052,16 @@ impl Emitter<'_, '_> {
             // each, lowest first: the unrolled lanes' order), so the scatter
             // code, most of a conv network's IR, is emitted once rather
             // than four times (docs/architecture.md: compile time).
-            let slot = self.b.create_sized_stack_slot(StackSlotData::new(
-                StackSlotKind::ExplicitSlot,
-                16,
-                4,
-            ));
-            let base = self.b.ins().stack_addr(types::I64, slot, 0);
+            let base = self.lane_slot();
             self.b.ins().store(flags(), ys, base, 0);
             let zeros = self.konst(0.0, true);
             let nonzero = self.b.ins().fcmp(FloatCC::NotEqual, ys, zeros);
-            let lanes = self.b.ins().vhigh_bits(types::I64, nonzero);
-            let header = self.b.create_block();
-            let left = self.b.append_block_param(header, types::I64);
-            let body = self.b.create_block();
-            let exit = self.b.create_block();
-            self.b.ins().jump(header, &[BlockArg::Value(lanes)]);
-            self.b.switch_to_block(header);
-            self.b.ins().brif(left, body, &[], exit, &[]);
-            self.b.switch_to_block(body);
-            let lane = self.b.ins().ctz(left);
-            let x = self.load(base, lane);
-            let entry = self.b.ins().iadd(i, lane);
-            let idx = neuron(self, entry);
-            self.propagate(idx, x, targets, batch);
-            let below = self.b.ins().iadd_imm_s(left, -1);
-            let rest = self.b.ins().band(left, below);
-            self.b.ins().jump(header, &[BlockArg::Value(rest)]);
-            self.b.switch_to_block(exit);
+            self.for_lanes(nonzero, |e, lane| {
+                let x = e.load(base, lane);
+                let entry = e.b.ins().iadd(i, lane);
+                let idx = neuron(e, entry);
+                e.propagate(idx, x, targets, batch);
+            });
         } else {
             let zero = self.float(0.0);
             let nonzero = self.b.ins().fcmp(FloatCC::NotEqual, ys, zero);
