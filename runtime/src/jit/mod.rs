@@ -329,16 +329,24 @@ impl<'a, T: Real> JitModel<'a, T> {
         // the step computes it, and the floor as the step holds it.
         let decay = Real::to_f64((-T::from_f64(self.dt) / T::from_f64(tau_rc)).exp_m1());
         let floor = Real::to_f64(T::from_f64(min_voltage));
-        let j = arena.slice::<T>(jc, n);
-        let v = arena.slice::<T>(v_dense, n);
-        let r = arena.slice::<T>(r_dense, n);
+        // The list is written in place: its slots hold `n` entries and a
+        // vector block more (see `layout::plan`).
         let room = n + self.lanes;
-        let (mut index, mut cur, mut volt, mut refr) = (
-            vec![u32::MAX; room],
-            vec![T::zero(); room],
-            vec![T::zero(); room],
-            vec![T::zero(); room],
-        );
+        let elem = std::mem::size_of::<T>();
+        let [j, v, r, index, cur, volt, refr, counts, len_slot] = arena.regions([
+            (jc, n * elem),
+            (v_dense, n * elem),
+            (r_dense, n * elem),
+            (l.index, room * 4),
+            (l.j, room * elem),
+            (l.v, room * elem),
+            (l.r, room * elem),
+            (l.counts, room * 4),
+            (l.len, 8),
+        ]);
+        let (j, v, r): (&[T], &[T], &[T]) = (typed(j), typed(v), typed(r));
+        let index = typed::<u32>(index);
+        let (cur, volt, refr) = (typed::<T>(cur), typed::<T>(volt), typed::<T>(refr));
         // Branch-free, as in `list_active_neurons`: every neuron's entry is
         // written at `len`, and kept by moving `len` on.
         let mut len = 0;
@@ -358,14 +366,8 @@ impl<'a, T: Real> JitModel<'a, T> {
         cur[listed..len].fill(T::zero());
         volt[listed..len].fill(T::zero());
         refr[listed..len].fill(T::zero());
-        arena.slice_mut::<i64>(l.len, 1)[0] = len as i64;
-        arena
-            .slice_mut::<u32>(l.index, len)
-            .copy_from_slice(&index[..len]);
-        arena.slice_mut::<T>(l.j, len).copy_from_slice(&cur[..len]);
-        arena.slice_mut::<T>(l.v, len).copy_from_slice(&volt[..len]);
-        arena.slice_mut::<T>(l.r, len).copy_from_slice(&refr[..len]);
-        arena.slice_mut::<u32>(l.counts, len).fill(0);
+        typed::<i64>(len_slot)[0] = len as i64;
+        typed::<u32>(counts)[..len].fill(0);
     }
 
     /// Moves a LIF list's voltages, refractory times and spike counts back
@@ -379,24 +381,29 @@ impl<'a, T: Real> JitModel<'a, T> {
         };
         let n = self.net.nodes[id].size();
         let len = arena.slice::<i64>(l.len, 1)[0] as usize;
-        let index = arena.slice::<u32>(l.index, len).to_vec();
+        let elem = std::mem::size_of::<T>();
+        let [index, v, r, spikes, v_to, r_to, counts] = arena.regions([
+            (l.index, len * 4),
+            (l.v, len * elem),
+            (l.r, len * elem),
+            (l.counts, len * 4),
+            (v_dense, n * elem),
+            (r_dense, n * elem),
+            (counts_dense, n * 4),
+        ]);
+        let (index, spikes) = (typed::<u32>(index), typed::<u32>(spikes));
+        let (v, r, v_to, r_to) = (
+            typed::<T>(v),
+            typed::<T>(r),
+            typed::<T>(v_to),
+            typed::<T>(r_to),
+        );
+        let counts = typed::<u32>(counts);
         // Entries that hold no neuron are marked `u32::MAX`.
-        let listed: Vec<(usize, usize)> = index
-            .iter()
-            .enumerate()
-            .filter(|(_, &i)| (i as usize) < n)
-            .map(|(k, &i)| (k, i as usize))
-            .collect();
-        for (from, to) in [(l.v, v_dense), (l.r, r_dense)] {
-            let packed = arena.slice::<T>(from, len).to_vec();
-            let dense = arena.slice_mut::<T>(to, n);
-            for &(k, i) in &listed {
-                dense[i] = packed[k];
-            }
-        }
-        let spikes = arena.slice::<u32>(l.counts, len).to_vec();
-        let counts = arena.slice_mut::<u32>(counts_dense, n);
-        for &(k, i) in &listed {
+        for (k, &i) in index.iter().enumerate().filter(|(_, &i)| (i as usize) < n) {
+            let i = i as usize;
+            v_to[i] = v[k];
+            r_to[i] = r[k];
             counts[i] = counts[i].saturating_add(spikes[k]);
         }
     }
