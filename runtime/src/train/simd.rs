@@ -645,7 +645,10 @@ unsafe fn conv_bwd_k_block<const NV: usize>(
     let (n_in, n_out) = (h * w * c, oh_n * ow_n * f);
     if h <= 64 && w <= 64 {
         for b in 0..g {
-            conv_bwd_k_sparse::<NV>(geom, x.add(b * n_in), dy.add(b * n_out), dk, f0);
+            let xb = x.add(b * n_in);
+            if let Some(rows) = live_inputs::<false>(geom, xb) {
+                conv_bwd_k_sparse::<NV>(geom, &rows, xb, dy.add(b * n_out), dk, f0);
+            }
         }
         return;
     }
@@ -685,14 +688,15 @@ unsafe fn conv_bwd_k_block<const NV: usize>(
 }
 
 /// The kernel gradient of one example (inputs at most 64x64), visiting
-/// only its nonzero inputs: per input row, a bit per column holding a
-/// nonzero in any channel, walked in column order. Each `dK` row sums
+/// only the columns `rows` ([`live_inputs`]) marks, in column order; a
+/// zero input there (`-0.0` counts as live) is still skipped. Each `dK` row sums
 /// the same products in the same order as the dense loop (examples, then
 /// output rows, then columns; zero inputs skipped in both), so the bits
 /// are the same; the branch per input is gone.
 #[inline(always)]
 unsafe fn conv_bwd_k_sparse<const NV: usize>(
     geom: &Window,
+    rows: &LiveInputs,
     x: *const f32,
     dy: *const f32,
     dk: *mut f32,
@@ -703,19 +707,6 @@ unsafe fn conv_bwd_k_sparse<const NV: usize>(
     let [kh_n, kw_n] = geom.kernel;
     let [sh, sw] = geom.strides;
     let [ph, pw] = geom.pad_before;
-    let mut rows = [0u64; 64];
-    for (ih, row) in rows.iter_mut().enumerate().take(h) {
-        let at = x.add(ih * w * c);
-        let mut m = 0u64;
-        for iw in 0..w {
-            let mut any = false;
-            for ci in 0..c {
-                any |= *at.add(iw * c + ci) != 0.0;
-            }
-            m |= u64::from(any) << iw;
-        }
-        *row = m;
-    }
     for kh in 0..kh_n {
         let (oh_lo, oh_hi) = valid(oh_n, h, sh, ph, kh);
         for kw in 0..kw_n {
