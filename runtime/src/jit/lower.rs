@@ -335,6 +335,45 @@ impl Emitter<'_, '_> {
         self.b.switch_to_block(exit);
     }
 
+    /// `for j in (start..end).step_by(step)` that carries the values
+    /// `init` through its iterations as block parameters (so they stay in
+    /// registers): `body(j, carried)` emits one iteration and returns the
+    /// next values. Returns the values after the last iteration.
+    fn carry_range(
+        &mut self,
+        start: Value,
+        end: Value,
+        step: usize,
+        init: &[Value],
+        mut body: impl FnMut(&mut Self, Value, &[Value]) -> Vec<Value>,
+    ) -> Vec<Value> {
+        let header = self.b.create_block();
+        let inner = self.b.create_block();
+        let exit = self.b.create_block();
+        let j = self.b.append_block_param(header, types::I64);
+        for &x in init {
+            let ty = self.b.func.dfg.value_type(x);
+            self.b.append_block_param(header, ty);
+            self.b.append_block_param(exit, ty);
+        }
+        let mut args = vec![BlockArg::Value(start)];
+        args.extend(init.iter().map(|&x| BlockArg::Value(x)));
+        self.b.ins().jump(header, &args);
+        self.b.switch_to_block(header);
+        let carried: Vec<Value> = self.b.block_params(header)[1..].to_vec();
+        let go = self.b.ins().icmp(IntCC::SignedLessThan, j, end);
+        let pass: Vec<BlockArg> = carried.iter().map(|&x| BlockArg::Value(x)).collect();
+        self.b.ins().brif(go, inner, &[], exit, &pass);
+        self.b.switch_to_block(inner);
+        let values = body(self, j, &carried);
+        let next = self.b.ins().iadd_imm_u(j, step as i64);
+        let mut back = vec![BlockArg::Value(next)];
+        back.extend(values.iter().map(|&x| BlockArg::Value(x)));
+        self.b.ins().jump(header, &back);
+        self.b.switch_to_block(exit);
+        self.b.block_params(exit).to_vec()
+    }
+
     fn for_n(&mut self, n: usize, body: impl FnMut(&mut Self, Value)) {
         let (zero, end) = (self.int(0), self.int(n as i64));
         self.for_range(zero, end, body);
@@ -918,104 +957,82 @@ impl Emitter<'_, '_> {
             })
             .collect();
         self.hoist(&[0.0, spike], wide);
-        let header = self.b.create_block();
-        let body = self.b.create_block();
-        let spiked = self.b.create_block();
-        let join = self.b.create_block();
-        let exit = self.b.create_block();
-        let i = self.b.append_block_param(header, types::I64);
-        for block in [header, join, exit] {
-            for &(ty, _, _) in &accs {
-                self.b.append_block_param(block, ty);
-            }
-        }
-        let start = self.int(0);
-        let mut args = vec![BlockArg::Value(start)];
         let init: Vec<Value> = accs
             .iter()
             .map(|&(ty, u, off)| self.b.ins().load(ty, flags(), u, off))
             .collect();
-        args.extend(init.iter().map(|&x| BlockArg::Value(x)));
-        self.b.ins().jump(header, &args);
-        self.b.switch_to_block(header);
-        let carried: Vec<Value> = self.b.block_params(header)[1..].to_vec();
-        let go = self.b.ins().icmp(IntCC::SignedLessThan, i, len);
-        let pass: Vec<BlockArg> = carried.iter().map(|&x| BlockArg::Value(x)).collect();
-        self.b.ins().brif(go, body, &[], exit, &pass);
-        self.b.switch_to_block(body);
-        let vv = self.load_w(v, i, wide);
-        let d = self.load_w(inc, i, wide);
-        let vv = self.b.ins().fadd(vv, d);
-        let k = self.b.ins().floor(vv);
-        let rest = self.b.ins().fsub(vv, k);
-        self.store_w(v, i, rest);
-        let zero = self.konst(0.0, wide);
-        let fired = self.b.ins().fcmp(FloatCC::NotEqual, k, zero);
-        let any = if wide {
-            self.b.ins().vany_true(fired)
-        } else {
-            fired
-        };
-        self.b.ins().brif(any, spiked, &[], join, &pass);
-        self.b.switch_to_block(spiked);
-        let entry_counts = self.slot(c.counts);
-        self.count_spikes(entry_counts, i, k, wide);
-        let spike_v = self.konst(spike, wide);
-        let y = self.b.ins().fmul(spike_v, k);
-        let mut sums = carried.clone();
-        for lane in 0..lanes {
-            let yl = if wide {
-                self.b.ins().extractlane(y, lane as u8)
+        let start = self.int(0);
+        let done = self.carry_range(start, len, lanes, &init, |e, i, carried| {
+            let spiked = e.b.create_block();
+            let join = e.b.create_block();
+            for &x in carried {
+                let ty = e.b.func.dfg.value_type(x);
+                e.b.append_block_param(join, ty);
+            }
+            let pass: Vec<BlockArg> = carried.iter().map(|&x| BlockArg::Value(x)).collect();
+            let vv = e.load_w(v, i, wide);
+            let d = e.load_w(inc, i, wide);
+            let vv = e.b.ins().fadd(vv, d);
+            let k = e.b.ins().floor(vv);
+            let rest = e.b.ins().fsub(vv, k);
+            e.store_w(v, i, rest);
+            let zero = e.konst(0.0, wide);
+            let fired = e.b.ins().fcmp(FloatCC::NotEqual, k, zero);
+            let any = if wide {
+                e.b.ins().vany_true(fired)
             } else {
-                y
+                fired
             };
-            let entry = self.b.ins().iadd_imm_u(i, lane as i64);
-            let off = self.b.ins().imul_imm_u(entry, 4);
-            let p = self.b.ins().iadd(index, off);
-            let neuron = self.b.ins().uload32(flags(), p, 0);
-            let vt = self.val_type(true);
-            let ys = if wide {
-                Some(self.b.ins().splat(vt, yl))
-            } else {
-                None
-            };
-            let mut slot = 0;
-            for &(kernel, n_out) in &kernels {
-                let row_off = self.b.ins().imul_imm_u(neuron, n_out as i64 * self.elem);
-                let row = self.b.ins().iadd(kernel, row_off);
-                let blocks = if wide { n_out / LANES } else { 0 };
-                for blk in 0..blocks {
-                    let offset = (blk * LANES) as i32 * self.elem as i32;
-                    let w = self.b.ins().load(vt, flags(), row, offset);
-                    let ys = ys.unwrap_or(yl);
-                    let prod = self.b.ins().fmul(ys, w);
-                    sums[slot] = self.b.ins().fadd(sums[slot], prod);
-                    slot += 1;
-                }
-                for j in blocks * LANES..n_out {
-                    let offset = j as i32 * self.elem as i32;
-                    let w = self.b.ins().load(self.ty, flags(), row, offset);
-                    let prod = self.b.ins().fmul(yl, w);
-                    sums[slot] = self.b.ins().fadd(sums[slot], prod);
-                    slot += 1;
+            e.b.ins().brif(any, spiked, &[], join, &pass);
+            e.b.switch_to_block(spiked);
+            let entry_counts = e.slot(c.counts);
+            e.count_spikes(entry_counts, i, k, wide);
+            let spike_v = e.konst(spike, wide);
+            let y = e.b.ins().fmul(spike_v, k);
+            let mut sums = carried.to_vec();
+            for lane in 0..lanes {
+                let yl = if wide {
+                    e.b.ins().extractlane(y, lane as u8)
+                } else {
+                    y
+                };
+                let entry = e.b.ins().iadd_imm_u(i, lane as i64);
+                let off = e.b.ins().imul_imm_u(entry, 4);
+                let p = e.b.ins().iadd(index, off);
+                let neuron = e.b.ins().uload32(flags(), p, 0);
+                let vt = e.val_type(true);
+                let ys = if wide {
+                    Some(e.b.ins().splat(vt, yl))
+                } else {
+                    None
+                };
+                let mut slot = 0;
+                for &(kernel, n_out) in &kernels {
+                    let row_off = e.b.ins().imul_imm_u(neuron, n_out as i64 * e.elem);
+                    let row = e.b.ins().iadd(kernel, row_off);
+                    let blocks = if wide { n_out / LANES } else { 0 };
+                    for blk in 0..blocks {
+                        let offset = (blk * LANES) as i32 * e.elem as i32;
+                        let w = e.b.ins().load(vt, flags(), row, offset);
+                        let ys = ys.unwrap_or(yl);
+                        let prod = e.b.ins().fmul(ys, w);
+                        sums[slot] = e.b.ins().fadd(sums[slot], prod);
+                        slot += 1;
+                    }
+                    for j in blocks * LANES..n_out {
+                        let offset = j as i32 * e.elem as i32;
+                        let w = e.b.ins().load(e.ty, flags(), row, offset);
+                        let prod = e.b.ins().fmul(yl, w);
+                        sums[slot] = e.b.ins().fadd(sums[slot], prod);
+                        slot += 1;
+                    }
                 }
             }
-        }
-        let new: Vec<BlockArg> = sums.iter().map(|&x| BlockArg::Value(x)).collect();
-        self.b.ins().jump(join, &new);
-        self.b.switch_to_block(join);
-        let merged: Vec<BlockArg> = self
-            .b
-            .block_params(join)
-            .iter()
-            .map(|&x| BlockArg::Value(x))
-            .collect();
-        let next = self.b.ins().iadd_imm_u(i, lanes as i64);
-        let mut back = vec![BlockArg::Value(next)];
-        back.extend(merged);
-        self.b.ins().jump(header, &back);
-        self.b.switch_to_block(exit);
-        let done: Vec<Value> = self.b.block_params(exit).to_vec();
+            let new: Vec<BlockArg> = sums.iter().map(|&x| BlockArg::Value(x)).collect();
+            e.b.ins().jump(join, &new);
+            e.b.switch_to_block(join);
+            e.b.block_params(join).to_vec()
+        });
         for (&(_, u, off), x) in accs.iter().zip(done) {
             self.b.ins().store(flags(), x, u, off);
         }
@@ -1257,56 +1274,35 @@ impl Emitter<'_, '_> {
         f: usize,
         accs: &[(Type, i32)],
     ) {
-        let header = self.b.create_block();
-        let body = self.b.create_block();
-        let exit = self.b.create_block();
-        let j = self.b.append_block_param(header, types::I64);
-        for block in [header, exit] {
-            for &(ty, _) in accs {
-                self.b.append_block_param(block, ty);
-            }
-        }
+        let init: Vec<Value> = accs
+            .iter()
+            .map(|&(ty, off)| self.b.ins().load(ty, flags(), orow, off))
+            .collect();
         let zero = self.int(0);
-        let mut args = vec![BlockArg::Value(zero)];
-        for &(ty, off) in accs {
-            let x = self.b.ins().load(ty, flags(), orow, off);
-            args.push(BlockArg::Value(x));
-        }
-        self.b.ins().jump(header, &args);
-        self.b.switch_to_block(header);
-        let carried: Vec<Value> = self.b.block_params(header)[1..].to_vec();
-        let go = self.b.ins().icmp(IntCC::SignedLessThan, j, n);
-        let pass: Vec<BlockArg> = carried.iter().map(|&x| BlockArg::Value(x)).collect();
-        self.b.ins().brif(go, body, &[], exit, &pass);
-        self.b.switch_to_block(body);
-        let at = self.b.ins().imul_imm_u(j, 8);
-        let at = self.b.ins().iadd(b.base, at);
-        let ch = self
-            .b
-            .ins()
-            .load(types::I64, flags(), at, PositionBatch::CHANNELS);
-        let at = self.b.ins().imul_imm_u(j, self.elem);
-        let at = self.b.ins().iadd(b.base, at);
-        let x = self.b.ins().load(self.ty, flags(), at, b.values());
-        let xs = match self.vector {
-            Some(vt) if accs.iter().any(|&(ty, _)| ty == vt) => self.b.ins().splat(vt, x),
-            _ => x,
-        };
-        let row_off = self.b.ins().imul_imm_u(ch, f as i64 * self.elem);
-        let krow = self.b.ins().iadd(kbase, row_off);
-        let mut sums = Vec::with_capacity(accs.len());
-        for (&(ty, off), &acc) in accs.iter().zip(&carried) {
-            let w = self.b.ins().load(ty, flags(), krow, off);
-            let scale = if ty == self.ty { x } else { xs };
-            let prod = self.b.ins().fmul(scale, w);
-            sums.push(self.b.ins().fadd(acc, prod));
-        }
-        let next = self.b.ins().iadd_imm_u(j, 1);
-        let mut back = vec![BlockArg::Value(next)];
-        back.extend(sums.iter().map(|&x| BlockArg::Value(x)));
-        self.b.ins().jump(header, &back);
-        self.b.switch_to_block(exit);
-        let done: Vec<Value> = self.b.block_params(exit).to_vec();
+        let done = self.carry_range(zero, n, 1, &init, |e, j, carried| {
+            let at = e.b.ins().imul_imm_u(j, 8);
+            let at = e.b.ins().iadd(b.base, at);
+            let ch =
+                e.b.ins()
+                    .load(types::I64, flags(), at, PositionBatch::CHANNELS);
+            let at = e.b.ins().imul_imm_u(j, e.elem);
+            let at = e.b.ins().iadd(b.base, at);
+            let x = e.b.ins().load(e.ty, flags(), at, b.values());
+            let xs = match e.vector {
+                Some(vt) if accs.iter().any(|&(ty, _)| ty == vt) => e.b.ins().splat(vt, x),
+                _ => x,
+            };
+            let row_off = e.b.ins().imul_imm_u(ch, f as i64 * e.elem);
+            let krow = e.b.ins().iadd(kbase, row_off);
+            let mut sums = Vec::with_capacity(accs.len());
+            for (&(ty, off), &acc) in accs.iter().zip(carried) {
+                let w = e.b.ins().load(ty, flags(), krow, off);
+                let scale = if ty == e.ty { x } else { xs };
+                let prod = e.b.ins().fmul(scale, w);
+                sums.push(e.b.ins().fadd(acc, prod));
+            }
+            sums
+        });
         for (&(_, off), x) in accs.iter().zip(done) {
             self.b.ins().store(flags(), x, orow, off);
         }
