@@ -827,8 +827,9 @@ impl Emitter<'_, '_> {
         }
     }
 
-    /// Writes group `i`'s spike counts `k` at the list's end, and keeps
-    /// them (moves the end on) only if some lane spiked: no branch.
+    /// Writes group `i`'s spike counts `k` (at `i`) and its index (at the
+    /// list's end), and keeps the index (moves the end on) only if some
+    /// lane spiked: no branch.
     fn list_push(&mut self, list: SpikeList, i: Value, k: Value, wide: bool) {
         let zero = self.konst(0.0, wide);
         let fired = self.b.ins().fcmp(FloatCC::NotEqual, k, zero);
@@ -838,10 +839,7 @@ impl Emitter<'_, '_> {
             fired
         };
         let n = self.b.use_var(list.len);
-        let lanes = if wide { LANES as i64 } else { 1 };
-        let off = self.b.ins().imul_imm_u(n, lanes * self.elem);
-        let at = self.b.ins().iadd(list.spikes, off);
-        self.b.ins().store(flags(), k, at, 0);
+        self.store_w(list.spikes, i, k);
         let off = self.b.ins().imul_imm_u(n, 4);
         let at = self.b.ins().iadd(list.groups, off);
         let first = self.b.ins().ireduce(types::I32, i);
@@ -871,15 +869,11 @@ impl Emitter<'_, '_> {
         self.b.ins().store(flags(), n, at, 0);
         let n = self.b.ins().load(types::I64, flags(), at, 0);
         let start = self.int(0);
-        let lanes = if wide { LANES as i64 } else { 1 };
         self.for_range(start, n, |e, j| {
             let off = e.b.ins().imul_imm_u(j, 4);
             let at = e.b.ins().iadd(list.groups, off);
             let i = e.b.ins().uload32(flags(), at, 0);
-            let off = e.b.ins().imul_imm_u(j, lanes * e.elem);
-            let at = e.b.ins().iadd(list.spikes, off);
-            let ty = e.val_type(wide);
-            let k = e.b.ins().load(ty, flags(), at, 0);
+            let k = e.load_w(list.spikes, i, wide);
             body(e, i, k);
         });
         let zero = self.int(0);
@@ -1785,7 +1779,7 @@ pub struct Input {
 }
 
 /// A spike list being filled (see `SpikeListSlots`): its vectors'
-/// addresses and its length.
+/// addresses and its length (in groups).
 #[derive(Clone, Copy)]
 pub struct SpikeList {
     groups: Value,
