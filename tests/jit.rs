@@ -636,6 +636,69 @@ convert spiking from lists {
     }
 }
 
+/// Spike counts of every size, from a few per run to counts past u32::MAX
+/// within one step (which saturate), agree with the reference's, in a
+/// packed layer and in a layer its spikes feed, at both precisions (in f64
+/// the JIT's counts of 2^32 and up used to wrap around instead).
+#[test]
+fn spike_counts_of_every_size_agree() {
+    let src = r#"
+network counts {
+    input x: 8
+    d = dense(x, units=14, activation=relu)
+    e = dense(d, units=14, activation=relu)
+    out = dense(e, units=2)
+}
+convert spiking from counts {
+    swap relu -> spiking_relu
+}
+"#;
+    let prog = program(src);
+    fn run<T: Real>(prog: &Program) {
+        let cfg = SimConfig {
+            dt: 0.001,
+            steps: 2,
+            seed: 0,
+        };
+        let model = prog.model("spiking").unwrap();
+        let net = prog.network_of(model);
+        let probes: Vec<BoundProbe> = all_probes(net)
+            .into_iter()
+            .filter(|p| p.name == "out")
+            .collect();
+        let mut params = random_params::<T>(net, &mut SplitMix64::new(51), 2.0);
+        // Unit u of `d` gets about 0.75 * 10^u spikes per step, and unit u
+        // of `e` 10^u each time `d`'s first unit spikes (it alone feeds `e`).
+        let units = 14;
+        for (i, w) in params[1].kernel.iter_mut().enumerate() {
+            *w = T::from_f64(10f64.powi((i % units) as i32 + 2));
+        }
+        for (i, w) in params[2].kernel.iter_mut().enumerate() {
+            *w = T::from_f64(if i < units { 10f64.powi(i as i32) } else { 0.0 });
+        }
+        let compiled = JitModel::compile(net, model, &params, &probes, &cfg).unwrap();
+        assert_eq!(compiled.compacted_nodes(), ["d"]);
+        let x: Vec<T> = (0..8)
+            .map(|i| T::from_f64(0.5 + 0.125 * i as f64))
+            .collect();
+        let inputs = [InputSeq::Held(&x)];
+        let fast = compiled.run(&inputs).unwrap();
+        let slow = simulate(net, model, &params, &inputs, &probes, &cfg).unwrap();
+        assert_same("spike counts", &fast, &slow);
+        for node in [1, 2] {
+            let counts = &slow.spike_counts[node];
+            assert!(counts.iter().any(|k| (1..100).contains(k)), "{counts:?}");
+            assert!(
+                counts.iter().any(|k| (1 << 23..u32::MAX).contains(k)),
+                "{counts:?}"
+            );
+            assert!(counts.contains(&u32::MAX), "{counts:?}");
+        }
+    }
+    run::<f32>(&prog);
+    run::<f64>(&prog);
+}
+
 #[test]
 fn edge_cases_batch_sizes_steps_and_tiny_layers() {
     let src = r#"

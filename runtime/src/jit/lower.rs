@@ -1497,8 +1497,6 @@ impl Emitter<'_, '_> {
         None
     }
 
-    /// Adds `k` spikes to the counts at `i`, saturating at u32::MAX as the
-    /// reference does.
     /// `expm1(-d / tau_rc)`, the decay factor of a LIF step that
     /// integrates over `d` (`dt` outside the refractory period, 0 inside
     /// it), computed as the step computes it: `d = min(max(dt - r, 0), dt)`
@@ -1664,10 +1662,16 @@ impl Emitter<'_, '_> {
         self.b.switch_to_block(exit);
     }
 
+    /// Adds `k` spikes to the counts at `i`, saturating at u32::MAX as the
+    /// reference does.
     fn count_spikes(&mut self, counts: Value, i: Value, k: Value, wide: bool) {
         let int_ty = if wide { types::I32X4 } else { types::I32 };
         let kn = if self.ty == types::F64 {
+            // `k as u32` is u32::MAX from 2^32 up (cut to 32 bits, it
+            // would wrap).
             let k64 = self.b.ins().fcvt_to_uint_sat(types::I64, k);
+            let max = self.b.ins().iconst(types::I64, i64::from(u32::MAX));
+            let k64 = self.b.ins().umin(k64, max);
             self.b.ins().ireduce(types::I32, k64)
         } else {
             self.b.ins().fcvt_to_uint_sat(int_ty, k)
