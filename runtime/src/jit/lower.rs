@@ -750,9 +750,7 @@ impl Emitter<'_, '_> {
                 (Some((y, k)), Some(counts), None) => {
                     // Most steps most neurons do not spike: count and
                     // propagate only when some lane did.
-                    let zero = e.konst(0.0, wide);
-                    let nz = e.b.ins().fcmp(FloatCC::NotEqual, k, zero);
-                    let any = if wide { e.b.ins().vany_true(nz) } else { nz };
+                    let any = e.any_spiked(k, wide);
                     e.when(any, |e| {
                         e.count_spikes(counts, i, k, wide);
                         if !scatters.is_empty() {
@@ -827,17 +825,22 @@ impl Emitter<'_, '_> {
         }
     }
 
+    /// Whether some lane of the spike counts `k` is not zero.
+    fn any_spiked(&mut self, k: Value, wide: bool) -> Value {
+        let zero = self.konst(0.0, wide);
+        let fired = self.b.ins().fcmp(FloatCC::NotEqual, k, zero);
+        if wide {
+            self.b.ins().vany_true(fired)
+        } else {
+            fired
+        }
+    }
+
     /// Writes group `i`'s spike counts `k` (at `i`) and its index (at the
     /// list's end), and keeps the index (moves the end on) only if some
     /// lane spiked: no branch.
     fn list_push(&mut self, list: SpikeList, i: Value, k: Value, wide: bool) {
-        let zero = self.konst(0.0, wide);
-        let fired = self.b.ins().fcmp(FloatCC::NotEqual, k, zero);
-        let any = if wide {
-            self.b.ins().vany_true(fired)
-        } else {
-            fired
-        };
+        let any = self.any_spiked(k, wide);
         let n = self.b.use_var(list.len);
         self.store_w(list.spikes, i, k);
         let off = self.b.ins().imul_imm_u(n, 4);
@@ -970,13 +973,7 @@ impl Emitter<'_, '_> {
             let k = e.b.ins().floor(vv);
             let rest = e.b.ins().fsub(vv, k);
             e.store_w(v, i, rest);
-            let zero = e.konst(0.0, wide);
-            let fired = e.b.ins().fcmp(FloatCC::NotEqual, k, zero);
-            let any = if wide {
-                e.b.ins().vany_true(fired)
-            } else {
-                fired
-            };
+            let any = e.any_spiked(k, wide);
             e.b.ins().brif(any, spiked, &[], join, &pass);
             e.b.switch_to_block(spiked);
             let entry_counts = e.slot(c.counts);
