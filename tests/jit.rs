@@ -41,6 +41,14 @@ fn random_params<T: Real>(net: &Network, rng: &mut SplitMix64, scale: f64) -> Ve
         .collect()
 }
 
+/// Probes on the nodes named `names` (see `all_probes`).
+fn probes_on(net: &Network, names: &[&str]) -> Vec<BoundProbe> {
+    all_probes(net)
+        .into_iter()
+        .filter(|p| names.contains(&p.name.as_str()))
+        .collect()
+}
+
 fn all_probes(net: &Network) -> Vec<BoundProbe> {
     net.nodes
         .iter()
@@ -322,10 +330,7 @@ convert calm from packed {
     fn run<T: Real>(prog: &Program, model_name: &str, lazy: &[&str], cfg: &SimConfig) {
         let model = prog.model(model_name).unwrap();
         let net = prog.network_of(model);
-        let probes: Vec<BoundProbe> = all_probes(net)
-            .into_iter()
-            .filter(|p| p.name == "out")
-            .collect();
+        let probes = probes_on(net, &["out"]);
         let mut params = random_params::<T>(net, &mut SplitMix64::new(12), 20.0);
         // Zero-mean first-layer weights: about half of c1 gets J <= 0.
         let mut rng = SplitMix64::new(13);
@@ -439,10 +444,7 @@ convert spiking from hot {
     fn run<T: Real>(prog: &Program, infinite: bool, cfg: &SimConfig) {
         let model = prog.model("spiking").unwrap();
         let net = prog.network_of(model);
-        let probes: Vec<BoundProbe> = all_probes(net)
-            .into_iter()
-            .filter(|p| p.name == "lin" || p.name == "spk")
-            .collect();
+        let probes = probes_on(net, &["lin", "spk"]);
         let mut params = random_params::<T>(net, &mut SplitMix64::new(21), 2.0);
         params[3].kernel[7] = T::from_f64(-0.0);
         if infinite {
@@ -521,10 +523,7 @@ convert spiking from hotconv {
     fn run<T: Real>(prog: &Program, cfg: &SimConfig) {
         let model = prog.model("spiking").unwrap();
         let net = prog.network_of(model);
-        let probes: Vec<BoundProbe> = all_probes(net)
-            .into_iter()
-            .filter(|p| ["lin", "c3", "out"].contains(&p.name.as_str()))
-            .collect();
+        let probes = probes_on(net, &["lin", "c3", "out"]);
         let params = random_params::<T>(net, &mut SplitMix64::new(31), 2.0);
         let compiled = JitModel::compile(net, model, &params, &probes, cfg).unwrap();
         assert_eq!(compiled.compacted_nodes(), ["c1"]);
@@ -592,10 +591,7 @@ convert spiking from lists {
     fn run<T: Real>(prog: &Program, cfg: &SimConfig, full: bool) {
         let model = prog.model("spiking").unwrap();
         let net = prog.network_of(model);
-        let probes: Vec<BoundProbe> = all_probes(net)
-            .into_iter()
-            .filter(|p| p.name == "out")
-            .collect();
+        let probes = probes_on(net, &["out"]);
         let mut params = random_params::<T>(net, &mut SplitMix64::new(41), 2.0);
         if full {
             for p in &mut params {
@@ -662,10 +658,7 @@ convert spiking from counts {
         };
         let model = prog.model("spiking").unwrap();
         let net = prog.network_of(model);
-        let probes: Vec<BoundProbe> = all_probes(net)
-            .into_iter()
-            .filter(|p| p.name == "out")
-            .collect();
+        let probes = probes_on(net, &["out"]);
         let mut params = random_params::<T>(net, &mut SplitMix64::new(51), 2.0);
         // Unit u of `d` gets about 0.75 * 10^u spikes per step, and unit u
         // of `e` 10^u each time `d`'s first unit spikes (it alone feeds `e`).
@@ -921,10 +914,7 @@ convert zero from liflist {
     fn run<T: Real>(prog: &Program, model_name: &str, cfg: &SimConfig) {
         let model = prog.model(model_name).unwrap();
         let net = prog.network_of(model);
-        let probes: Vec<BoundProbe> = all_probes(net)
-            .into_iter()
-            .filter(|p| p.name == "out")
-            .collect();
+        let probes = probes_on(net, &["out"]);
         let mut params = random_params::<T>(net, &mut SplitMix64::new(21), 20.0);
         let mut rng = SplitMix64::new(22);
         for w in &mut params[1].kernel {
