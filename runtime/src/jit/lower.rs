@@ -904,12 +904,7 @@ impl Emitter<'_, '_> {
         let list = self.list_start(list);
         let start = self.int(0);
         self.for_range_step(start, len, lanes, |e, i| {
-            let vv = e.load_w(v, i, wide);
-            let d = e.load_w(inc, i, wide);
-            let vv = e.b.ins().fadd(vv, d);
-            let k = e.b.ins().floor(vv);
-            let rest = e.b.ins().fsub(vv, k);
-            e.store_w(v, i, rest);
+            let k = e.packed_step(v, inc, i, wide);
             e.list_push(list, i, k, wide);
         });
         let entry_counts = self.slot(c.counts);
@@ -922,6 +917,19 @@ impl Emitter<'_, '_> {
         if let Some(b) = batch {
             self.batch_flush(b, scatters);
         }
+    }
+
+    /// Steps packed entries `i..` (see `CompactSlots`): the reference's
+    /// `v += max(J, 0) * dt; k = floor(v); v -= k` with the increment the
+    /// driver precomputed. Returns the spike counts `k`.
+    fn packed_step(&mut self, v: Value, inc: Value, i: Value, wide: bool) -> Value {
+        let vv = self.load_w(v, i, wide);
+        let d = self.load_w(inc, i, wide);
+        let vv = self.b.ins().fadd(vv, d);
+        let k = self.b.ins().floor(vv);
+        let rest = self.b.ins().fsub(vv, k);
+        self.store_w(v, i, rest);
+        k
     }
 
     /// `compact_spiking_update` for a node that feeds only narrow dense
@@ -967,12 +975,7 @@ impl Emitter<'_, '_> {
                 e.b.append_block_param(join, ty);
             }
             let pass: Vec<BlockArg> = carried.iter().map(|&x| BlockArg::Value(x)).collect();
-            let vv = e.load_w(v, i, wide);
-            let d = e.load_w(inc, i, wide);
-            let vv = e.b.ins().fadd(vv, d);
-            let k = e.b.ins().floor(vv);
-            let rest = e.b.ins().fsub(vv, k);
-            e.store_w(v, i, rest);
+            let k = e.packed_step(v, inc, i, wide);
             let any = e.any_spiked(k, wide);
             e.b.ins().brif(any, spiked, &[], join, &pass);
             e.b.switch_to_block(spiked);
