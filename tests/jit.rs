@@ -492,10 +492,12 @@ convert spiking from hot {
 /// added into each output row they reach all at once, the row held in
 /// registers (`PositionBatch`). From the packed `c1` (its list of neurons)
 /// and from `c2`'s own update, whose groups of four lanes straddle
-/// positions (39 channels); into two conv layers at once, with output
+/// positions (39 channels); into four conv layers at once, with output
 /// rows of whole register groups, a leftover block and single elements
-/// (70, 39 and 5 filters). The linear `lin` shows the sums themselves,
-/// compared bit for bit (sign of zero included).
+/// (70, 39 and 5 filters), and rows the precompiled AVX2 sum takes (`wide`:
+/// 72 filters, a block of 64 and one of 8; 16 filters, blocks of 8), each
+/// run with and without it. The linear `lin`, `wide` and `narrow` show the
+/// sums themselves, compared bit for bit (sign of zero included).
 #[test]
 fn hot_conv_positions_sum_in_registers_bit_for_bit() {
     let src = r#"
@@ -504,6 +506,8 @@ network hotconv {
     c1 = conv2d(image, filters=6, kernel=3x3, activation=relu)
     c2 = conv2d(c1, filters=39, kernel=3x3, strides=2, padding=same, activation=relu)
     lin = conv2d(c2, filters=70, kernel=2x2, padding=same)
+    wide = conv2d(c2, filters=72, kernel=3x3, padding=same)
+    narrow = conv2d(c2, filters=16, kernel=2x2, strides=2)
     c3 = conv2d(c2, filters=5, kernel=3x3, strides=2, activation=relu)
     f = flatten(c3)
     out = dense(f, units=3)
@@ -520,13 +524,21 @@ convert spiking from hotconv {
         steps: 20,
         seed: 0,
     };
-    fn run<T: Real>(prog: &Program, cfg: &SimConfig) {
+    fn run<T: Real>(prog: &Program, cfg: &SimConfig, kernels: jit::Kernels) {
         let model = prog.model("spiking").unwrap();
         let net = prog.network_of(model);
-        let probes = probes_on(net, &["lin", "c3", "out"]);
+        let probes = probes_on(net, &["lin", "wide", "narrow", "c3", "out"]);
         let params = random_params::<T>(net, &mut SplitMix64::new(31), 2.0);
-        let compiled = JitModel::compile(net, model, &params, &probes, cfg).unwrap();
+        let compiled = JitModel::lower_with(net, model, &params, &probes, cfg, kernels)
+            .unwrap()
+            .compile()
+            .unwrap();
         assert_eq!(compiled.compacted_nodes(), ["c1"]);
+        // The AVX2 sum runs f32 rows of whole blocks of eight: c2's into
+        // `wide` and `narrow`.
+        let f32_avx2 = kernels == jit::Kernels::Avx2 && std::mem::size_of::<T>() == 4;
+        let expected: &[&str] = if f32_avx2 { &["c2"] } else { &[] };
+        assert_eq!(compiled.precompiled_nodes(), expected);
         let mut rng = SplitMix64::new(32);
         let x: Vec<T> = (0..net.nodes[0].size())
             .map(|_| T::from_f64(rng.uniform() * 4.0))
@@ -555,8 +567,17 @@ convert spiking from hotconv {
             );
         }
     }
-    run::<f32>(&prog, &cfg);
-    run::<f64>(&prog, &cfg);
+    // Every CPU we run on has AVX2 (CI included): a machine without it
+    // would not test the precompiled sum, so it fails here instead.
+    assert_eq!(
+        jit::Kernels::detect(),
+        jit::Kernels::Avx2,
+        "no AVX2 on this CPU"
+    );
+    for kernels in [jit::Kernels::Emitted, jit::Kernels::Avx2] {
+        run::<f32>(&prog, &cfg, kernels);
+        run::<f64>(&prog, &cfg, kernels);
+    }
 }
 
 /// The spike lists (`layout::SpikeListSlots`): a spiking ReLU loop lists,

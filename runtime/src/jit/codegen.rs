@@ -30,6 +30,7 @@ use snnc_compiler::ir::{Model, Network, Role};
 use super::layout::Layout;
 use super::libm;
 use super::lower::{self, emit_step, Emitter, Libm, NodeConsts};
+use super::wide::Kernels;
 use crate::engine::SimError;
 
 fn err(e: impl std::fmt::Debug) -> SimError {
@@ -48,6 +49,8 @@ pub struct Lowered {
     /// The nodes whose spikes are summed in registers (see
     /// `Emitter::compact_into_registers`).
     pub in_registers: Vec<usize>,
+    /// The nodes whose code calls a precompiled loop (see `wide`).
+    pub precompiled: Vec<usize>,
 }
 
 struct NodeFunction {
@@ -102,6 +105,7 @@ pub fn lower(
     consts: &[NodeConsts],
     dt: f64,
     f64_mode: bool,
+    kernels: Kernels,
 ) -> Result<Lowered, SimError> {
     let mut module = module(f64_mode)?;
     let ty = if f64_mode { types::F64 } else { types::F32 };
@@ -120,6 +124,7 @@ pub fn lower(
     let mut functions = Vec::new();
     let mut constants = Vec::new();
     let mut in_registers = Vec::new();
+    let mut precompiled = Vec::new();
     for (node, n) in net.nodes.iter().enumerate() {
         // The same nodes `emit_step` skips: they have no update.
         if n.op.role() != Role::Compute {
@@ -143,7 +148,7 @@ pub fn lower(
         b.switch_to_block(entry);
         let arena = b.block_params(entry)[0];
         let vector = (!f64_mode).then_some(types::F32X4);
-        let mut e = Emitter::new(&mut b, ty, vector, arena, libm);
+        let mut e = Emitter::new(&mut b, ty, vector, arena, libm, kernels);
         in_registers.extend(emit_step(
             &mut e,
             net,
@@ -154,6 +159,9 @@ pub fn lower(
             node..node + 1,
         ));
         constants.append(&mut e.pool);
+        if e.called_kernel {
+            precompiled.push(node);
+        }
         b.ins().return_(&[]);
         b.seal_all_blocks();
         b.finalize(module.target_config());
@@ -164,6 +172,7 @@ pub fn lower(
         functions,
         constants,
         in_registers,
+        precompiled,
     })
 }
 

@@ -16,8 +16,8 @@
 
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{
-    types, AbiParam, BlockArg, Endianness, FuncRef, InstBuilder, MemFlagsData, StackSlotData,
-    StackSlotKind, Type, Value,
+    types, AbiParam, BlockArg, Endianness, FuncRef, InstBuilder, MemFlagsData, Signature,
+    StackSlotData, StackSlotKind, Type, Value,
 };
 use cranelift_frontend::{FunctionBuilder, Variable};
 
@@ -26,6 +26,7 @@ use snnc_compiler::ir::{Network, Neuron, Op, Role, Window};
 use super::layout::{
     scattered_source, CompactSlots, FilterSlots, Layout, LazySlots, SpikeListSlots,
 };
+use super::wide::{self, Kernels};
 
 /// How the generated code feeds a connection into a node of an op.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,6 +97,10 @@ pub struct Emitter<'a, 'b> {
     /// value)`. Cranelift would otherwise reload a vector constant from
     /// its constant pool on every iteration.
     hoisted: Vec<(u64, bool, Value)>,
+    /// Which precompiled loops the code may call (see `wide`).
+    pub kernels: Kernels,
+    /// Whether it called one.
+    pub called_kernel: bool,
 }
 
 impl<'a, 'b> Emitter<'a, 'b> {
@@ -105,6 +110,7 @@ impl<'a, 'b> Emitter<'a, 'b> {
         vector: Option<Type>,
         arena: Value,
         libm: Libm,
+        kernels: Kernels,
     ) -> Self {
         Emitter {
             b,
@@ -115,6 +121,8 @@ impl<'a, 'b> Emitter<'a, 'b> {
             libm,
             pool: Vec::new(),
             hoisted: Vec::new(),
+            kernels,
+            called_kernel: false,
         }
     }
 }
@@ -1227,9 +1235,23 @@ impl Emitter<'_, '_> {
     /// `orow[..f] += sum over queued j of x_j * kbase[ch_j*f..][..f]`, each
     /// element's terms added in queue order: groups of `BATCH_REGISTERS`
     /// vector blocks (in a loop while whole groups fit), then the blocks
-    /// left and the last `f % 4` elements.
+    /// left and the last `f % 4` elements; a row of whole blocks of eight
+    /// by the precompiled AVX2 sum when the CPU has it (`wide::add_rows`).
     fn batch_into_row(&mut self, b: PositionBatch, n: Value, kbase: Value, orow: Value, f: usize) {
         let wide = self.vector.is_some();
+        let precompiled = wide::add_rows(self.kernels).filter(|_| wide && f.is_multiple_of(8));
+        if let Some(add_rows) = precompiled {
+            let f = self.int(f as i64);
+            let values = self.int(i64::from(b.values()));
+            let args = [orow, kbase, b.base, n, f, values];
+            let mut sig = Signature::new(self.b.func.signature.call_conv);
+            sig.params = vec![AbiParam::new(types::I64); args.len()];
+            let sig = self.b.import_signature(sig);
+            let callee = self.int(add_rows as usize as i64);
+            self.b.ins().call_indirect(sig, callee, &args);
+            self.called_kernel = true;
+            return;
+        }
         let unit_ty = self.val_type(wide);
         let unit = if wide { LANES as i32 } else { 1 } * self.elem as i32;
         let units = if wide { f / LANES } else { f };

@@ -15,6 +15,9 @@ mod input_conv;
 mod layout;
 mod libm;
 mod lower;
+mod wide;
+
+pub use wide::Kernels;
 
 use snnc_compiler::ir::{BoundProbe, Model, Network, Neuron, Role};
 
@@ -48,6 +51,8 @@ pub struct JitModel<'a, T> {
     /// The nodes whose spikes are summed in registers (see
     /// `lower::Emitter::compact_into_registers`).
     in_registers: Vec<usize>,
+    /// The nodes whose code calls a precompiled loop (see `wide`).
+    precompiled: Vec<usize>,
     dt: f64,
     steps_per_run: usize,
     probes: Vec<BoundProbe>,
@@ -83,13 +88,27 @@ impl<'a, T: Real> JitModel<'a, T> {
         Self::lower(net, model, params, probes, cfg)?.compile()
     }
 
-    /// Checks the model and lowers its step to Cranelift IR.
+    /// Checks the model and lowers its step to Cranelift IR, calling the
+    /// precompiled loops the CPU runs.
     pub fn lower(
         net: &'a Network,
         model: &'a Model,
         params: &'a [NodeParams<T>],
         probes: &[BoundProbe],
         cfg: &SimConfig,
+    ) -> Result<Lowering<'a, T>, SimError> {
+        Self::lower_with(net, model, params, probes, cfg, Kernels::detect())
+    }
+
+    /// [`JitModel::lower`] with the precompiled loops `kernels` allows (the
+    /// tests hold both kinds to the reference).
+    pub fn lower_with(
+        net: &'a Network,
+        model: &'a Model,
+        params: &'a [NodeParams<T>],
+        probes: &[BoundProbe],
+        cfg: &SimConfig,
+        kernels: Kernels,
     ) -> Result<Lowering<'a, T>, SimError> {
         // Every shape, parameter length and probe is checked; a model that
         // passes is one the generated code can index safely.
@@ -103,7 +122,7 @@ impl<'a, T: Real> JitModel<'a, T> {
             .collect();
         let layout = layout::plan(net, model, elem, &probed, &quiet);
         let (biases, consts) = node_constants(net, model, params, &layout);
-        let lowered = codegen::lower(net, model, &layout, &consts, cfg.dt, f64_mode)?;
+        let lowered = codegen::lower(net, model, &layout, &consts, cfg.dt, f64_mode, kernels)?;
         Ok(Lowering {
             net,
             params,
@@ -140,6 +159,15 @@ impl<'a, T: Real> JitModel<'a, T> {
     /// by name.
     pub fn register_summed_nodes(&self) -> Vec<&str> {
         self.in_registers
+            .iter()
+            .map(|&id| self.net.nodes[id].name.as_str())
+            .collect()
+    }
+
+    /// The nodes whose code calls a precompiled AVX2 loop (see `wide`), by
+    /// name.
+    pub fn precompiled_nodes(&self) -> Vec<&str> {
+        self.precompiled
             .iter()
             .map(|&id| self.net.nodes[id].name.as_str())
             .collect()
@@ -625,6 +653,7 @@ impl<'a, T: Real> Lowering<'a, T> {
             start,
         } = self;
         let in_registers = lowered.in_registers.clone();
+        let precompiled = lowered.precompiled.clone();
         let compiled = lowered.compile()?;
         let initial_v = net
             .nodes
@@ -656,6 +685,7 @@ impl<'a, T: Real> Lowering<'a, T> {
             compile_seconds: start.elapsed().as_secs_f64(),
             initial_v,
             in_registers,
+            precompiled,
             dt: cfg.dt,
             steps_per_run: cfg.steps,
             probes,
