@@ -26,12 +26,12 @@ use snnc_compiler::ir::{Model, Network, Op, Role};
 /// the threads) and nanoseconds per Cranelift IR instruction on one core:
 /// the line `cargo bench --bench compile` fits through the compile times
 /// of specs/mnist.snn, specs/deep.snn and bench/specs/conv16.snn.
-pub const COMPILE_FIXED_MS: f64 = 1.0;
-pub const COMPILE_NS_PER_INSTRUCTION: f64 = 5_000.0;
+pub const COMPILE_FIXED_MS: f64 = 0.0;
+pub const COMPILE_NS_PER_INSTRUCTION: f64 = 2_000.0;
 
 /// Nanoseconds per unit of [`reference_work`] on one core: the median over
 /// the same networks, measured by the same bench.
-pub const REFERENCE_NS_PER_WORK: f64 = 3.7;
+pub const REFERENCE_NS_PER_WORK: f64 = 1.8;
 
 /// The fraction of a spiking layer's neurons that spike in a step, for the
 /// multiply-adds the reference spends on them: the shipped networks'
