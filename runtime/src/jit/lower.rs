@@ -1241,9 +1241,13 @@ impl Emitter<'_, '_> {
         let wide = self.vector.is_some();
         let precompiled = wide::add_rows(self.kernels).filter(|_| wide && f.is_multiple_of(8));
         if let Some(add_rows) = precompiled {
+            let channels = self
+                .b
+                .ins()
+                .iadd_imm_s(b.base, PositionBatch::CHANNELS as i64);
+            let values = self.b.ins().iadd_imm_s(b.base, b.values() as i64);
             let f = self.int(f as i64);
-            let values = self.int(i64::from(b.values()));
-            let args = [orow, kbase, b.base, n, f, values];
+            let args = [orow, kbase, channels, values, n, f];
             let mut sig = Signature::new(self.b.func.signature.call_conv);
             sig.params = vec![AbiParam::new(types::I64); args.len()];
             let sig = self.b.import_signature(sig);

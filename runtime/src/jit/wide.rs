@@ -35,12 +35,11 @@ impl Kernels {
     }
 }
 
-/// `(row, kernel, queue, n, f, values)`: adds the `n` queued inputs of a
-/// position batch (`lower::PositionBatch` at `queue`: channels as i64 from
-/// byte 16, values as f32 from byte `values`) into the output row `row`,
-/// `row[..f] += x_j * kernel[channel_j * f..][..f]` in queue order. `f` is
-/// a multiple of 8.
-pub type AddRows = unsafe extern "C" fn(*mut f32, *const f32, *const u8, u64, u64, u64);
+/// `(row, kernel, channels, values, n, f)`: adds the `n` queued inputs of
+/// a position batch (`lower::PositionBatch`: their channels and values)
+/// into the output row `row`, `row[..f] += values[j] *
+/// kernel[channels[j] * f..][..f]` in queue order. `f` is a multiple of 8.
+pub type AddRows = unsafe extern "C" fn(*mut f32, *const f32, *const i64, *const f32, u64, u64);
 
 /// The precompiled row sum, if `kernels` allows one and the CPU runs it.
 pub fn add_rows(kernels: Kernels) -> Option<AddRows> {
@@ -61,21 +60,19 @@ mod avx2 {
     ///
     /// # Safety
     /// The CPU has AVX2; `row` holds `f` elements, each queued channel's
-    /// kernel row `f` elements, and `queue` `n` channels and values.
+    /// kernel row `f` elements, and `channels` and `values` `n` each.
     #[target_feature(enable = "avx2")]
     pub(super) unsafe extern "C" fn add_rows(
         row: *mut f32,
         kernel: *const f32,
-        queue: *const u8,
+        channels: *const i64,
+        values: *const f32,
         n: u64,
         f: u64,
-        values: u64,
     ) {
         let (n, f) = (n as usize, f as usize);
-        let channels = queue.add(16).cast::<i64>();
-        let xs = queue.add(values as usize).cast::<f32>();
         let term = |j: usize, at: usize| {
-            let x = _mm256_set1_ps(*xs.add(j));
+            let x = _mm256_set1_ps(*values.add(j));
             (x, kernel.add(*channels.add(j) as usize * f + at))
         };
         let mut at = 0;
