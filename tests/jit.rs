@@ -8,7 +8,9 @@ use snnc_compiler::check_source;
 use snnc_compiler::ir::{
     BoundProbe, DataKind, InitialVoltage, Network, ParamRole, Program, Split, Synapse,
 };
-use snnc_runtime::engine::{InputSeq, NodeParams, Real, SimConfig, SimOutput};
+use snnc_runtime::engine::{
+    Counts, Engine, InputSeq, NodeParams, Real, SimConfig, SimOutput, SpikeSummary,
+};
 use snnc_runtime::io::read_npz;
 use snnc_runtime::jit::{self, JitModel};
 use snnc_runtime::reference::{self, simulate};
@@ -75,6 +77,17 @@ fn assert_same<T: Real>(what: &str, a: &SimOutput<T>, b: &SimOutput<T>) {
     }
     for (node, (x, y)) in a.spike_counts.iter().zip(&b.spike_counts).enumerate() {
         assert_eq!(x, y, "{what}: spike counts of node {node} differ");
+    }
+    assert_eq!(
+        a.spike_summaries, b.spike_summaries,
+        "{what}: spike summaries"
+    );
+    for (node, (counts, summary)) in a.spike_counts.iter().zip(&a.spike_summaries).enumerate() {
+        assert_eq!(
+            &SpikeSummary::of(counts),
+            summary,
+            "{what}: node {node}'s summary"
+        );
     }
 }
 
@@ -707,6 +720,19 @@ convert spiking from counts {
                 "{counts:?}"
             );
             assert!(counts.contains(&u32::MAX), "{counts:?}");
+            assert!(slow.spike_summaries[node].total > u64::from(u32::MAX));
+        }
+        // A run that keeps each node's summary only (what `snnc run`
+        // asks for) hands back the same summaries and no counts.
+        let reference = reference::Simulation::new(net, model, &params, &probes, &cfg).unwrap();
+        let engines: [&dyn Engine<T>; 2] = [&compiled, &reference];
+        for engine in engines {
+            let outs = engine
+                .run_batch_counting(&inputs, Counts::PerNode, &|_| {})
+                .unwrap();
+            assert!(outs[0].spike_counts.is_empty());
+            assert_eq!(outs[0].spike_summaries, slow.spike_summaries);
+            assert_eq!(outs[0].probes, slow.probes);
         }
     }
     run::<f32>(&prog);

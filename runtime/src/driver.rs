@@ -20,7 +20,7 @@ use snnc_compiler::span::Span;
 use crate::cost::{self, Estimate};
 use crate::data::{self, Dataset};
 use crate::engine::{
-    Engine, EngineKind, InputSeq, NodeParams, Real, SimConfig, SimError, SimOutput,
+    Counts, Engine, EngineKind, InputSeq, NodeParams, Real, SimConfig, SimError, SimOutput,
 };
 use crate::io::spec_files::params_diagnostic;
 use crate::io::IoError;
@@ -500,8 +500,9 @@ pub fn simulate_in<T: Real>(
 /// [`simulate_in`] examples `range` a batch of at most `batch` at a time,
 /// each batch's outputs handed to `fold` in order (with the examples'
 /// range in the data) and then dropped, so that memory does not grow with
-/// the number of examples. The engine is built once; `progress` counts the
-/// examples of `range` done. Returns the compile and total
+/// the number of examples. The outputs carry each node's spike summary,
+/// not each neuron's count ([`Counts::PerNode`]). The engine is built
+/// once; `progress` counts the examples of `range` done. Returns the compile and total
 /// seconds as [`Simulated`] does, with no outputs.
 #[allow(clippy::too_many_arguments)]
 pub fn simulate_folded<T: Real>(
@@ -537,7 +538,9 @@ pub fn simulate_folded<T: Real>(
             .map(|x| InputSeq::new(x, per_step.is_some()))
             .collect();
         let tick = |done: usize| progress(first - start_at + done);
-        let outputs = engine.run_batch(&examples, &tick).map_err(cannot)?;
+        let outputs = engine
+            .run_batch_counting(&examples, Counts::PerNode, &tick)
+            .map_err(cannot)?;
         fold(images, outputs)?;
     }
     Ok(Simulated {
@@ -593,6 +596,7 @@ fn simulate_f64<T: Real>(
         .map(|o| SimOutput {
             probes: o.probes.iter().map(|p| p.mapv(Real::to_f64)).collect(),
             spike_counts: o.spike_counts,
+            spike_summaries: o.spike_summaries,
         })
         .collect())
 }

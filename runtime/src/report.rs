@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use snnc_compiler::ir::{BoundProbe, Model, Network, Neuron, ReadAt, Synapse};
 
 use crate::analysis::latency::argmax;
-use crate::engine::{Real, SimOutput};
+use crate::engine::{Real, SimOutput, SpikeSummary};
 use crate::io::{IoError, NdArray, NpzStream};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -203,60 +203,19 @@ impl ImageFiring {
         }
         image
     }
-}
 
-/// Spike counts' rates as whole numbers: when one spike over the run is a
-/// whole number of Hz (`1 / seconds`; 100 Hz at 10 steps of 1 ms) and `c`
-/// spikes are exactly `c` times that, every rate [`ImageFiring::of`] adds
-/// is a whole number, and so is every partial sum; below 2^53 each
-/// addition is then exact, and the sum in neuron order is the sum of the
-/// counts times the one-spike rate, formed in integers in one pass the
-/// compiler vectorises instead of a chain of dependent float additions.
-/// The largest rate is the largest count's, and a neuron is silent exactly
-/// when its count is 0. At 10 steps on the seed network this tally was a
-/// tenth of the run (docs/architecture.md).
-#[derive(Clone, Copy, Debug)]
-struct WholeRates {
-    seconds: f64,
-    /// The rate of one spike, Hz.
-    hz: u64,
-    /// Every count up to this one was checked to give `count * hz`.
-    checked: u32,
-}
-
-impl WholeRates {
-    fn new(seconds: f64) -> Option<Self> {
-        let hz = 1.0 / seconds;
-        (hz >= 1.0 && hz < 2f64.powi(53) && hz.fract() == 0.0).then_some(WholeRates {
-            seconds,
-            hz: hz as u64,
-            checked: 1,
-        })
-    }
-
-    /// `ImageFiring::of` the rates `counts / seconds`, or `None` when some
-    /// rate is not `count * hz` or the sum would reach 2^53 (the caller
-    /// then sums the rates one by one).
-    fn of(&mut self, counts: &[u32]) -> Option<ImageFiring> {
-        let (mut total, mut most, mut silent) = (0u64, 0u32, 0usize);
-        for &c in counts {
-            total += u64::from(c);
-            most = most.max(c);
-            silent += usize::from(c == 0);
+    /// From one image's spike summary, each neuron's rate being its count
+    /// over `seconds`: the rates' sum is the total over `seconds`, one
+    /// rounding instead of one per neuron (and bit for bit the sum in
+    /// neuron order at the usual durations: `rates_from_a_summary_...`),
+    /// the largest rate the largest count's, and a neuron is silent exactly
+    /// when its count is 0.
+    fn of_spikes(spikes: SpikeSummary, seconds: f64) -> Self {
+        ImageFiring {
+            rate_sum_hz: spikes.total as f64 / seconds,
+            max_rate_hz: f64::from(spikes.most) / seconds,
+            silent: spikes.silent,
         }
-        let rate_sum = total.checked_mul(self.hz).filter(|&r| r < 1 << 53)?;
-        while self.checked < most {
-            let c = self.checked + 1;
-            if f64::from(c) / self.seconds != (u64::from(c) * self.hz) as f64 {
-                return None;
-            }
-            self.checked = c;
-        }
-        Some(ImageFiring {
-            rate_sum_hz: rate_sum as f64,
-            max_rate_hz: (u64::from(most) * self.hz) as f64,
-            silent,
-        })
     }
 }
 
@@ -363,8 +322,8 @@ impl RunTally {
             for layer in &mut self.layers {
                 layer.add(out);
             }
-            for (seen, counts) in self.saturated.iter_mut().zip(&out.spike_counts) {
-                *seen |= counts.contains(&u32::MAX);
+            for (seen, spikes) in self.saturated.iter_mut().zip(&out.spike_summaries) {
+                *seen |= spikes.most == u32::MAX;
             }
         }
     }
@@ -424,15 +383,8 @@ struct LayerTally {
 
 #[derive(Clone, Copy, Debug)]
 enum RateSource {
-    Spikes {
-        seconds: f64,
-        /// The whole-number shortcut, while it holds.
-        whole: Option<WholeRates>,
-    },
-    Probe {
-        index: usize,
-        hz_per_output: f64,
-    },
+    Spikes { seconds: f64 },
+    Probe { index: usize, hz_per_output: f64 },
 }
 
 impl LayerTally {
@@ -451,18 +403,9 @@ impl LayerTally {
     /// Folds in one image's output.
     fn add<T: Real>(&mut self, out: &SimOutput<T>) {
         let image = match self.source {
-            RateSource::Spikes {
-                seconds,
-                ref mut whole,
-            } => {
-                let counts = out
-                    .spike_counts
-                    .get(self.node)
-                    .map_or(&[][..], Vec::as_slice);
-                match whole.as_mut().and_then(|w| w.of(counts)) {
-                    Some(image) => image,
-                    None => ImageFiring::of(counts.iter().map(|&c| c as f64 / seconds)),
-                }
+            RateSource::Spikes { seconds } => {
+                let spikes = out.spike_summaries.get(self.node).copied();
+                ImageFiring::of_spikes(spikes.unwrap_or_default(), seconds)
             }
             RateSource::Probe {
                 index,
@@ -498,10 +441,7 @@ fn spiking_layers(net: &Network, model: &Model, steps: usize, dt: f64) -> Vec<La
                 net,
                 id,
                 neuron,
-                RateSource::Spikes {
-                    seconds,
-                    whole: WholeRates::new(seconds),
-                },
+                RateSource::Spikes { seconds },
             ))
         })
         .collect()
@@ -622,6 +562,7 @@ mod tests {
         SimOutput {
             probes: vec![ndarray::arr2(rows)],
             spike_counts: Vec::new(),
+            spike_summaries: Vec::new(),
         }
     }
 
@@ -640,10 +581,14 @@ mod tests {
         );
     }
 
-    /// The whole-number shortcut gives the bits of the rates summed one
-    /// by one, wherever it is taken, and is taken at the usual durations.
+    /// A layer's rates from its spike summary: bit for bit the rates
+    /// summed one by one in neuron order where one spike over the run is a
+    /// whole number of Hz (the usual durations: every partial sum is then
+    /// a whole number, exact below 2^53), the correctly rounded total
+    /// elsewhere, where the sum one by one rounds at every neuron (the two
+    /// then differ in the last bits).
     #[test]
-    fn whole_rates_equal_the_sum_in_neuron_order() {
+    fn rates_from_a_summary_are_the_sum_in_neuron_order() {
         let mut rng = crate::rng::SplitMix64::new(5);
         let bits = |i: ImageFiring| (i.rate_sum_hz.to_bits(), i.max_rate_hz.to_bits(), i.silent);
         for (steps, dt, whole) in [
@@ -651,32 +596,32 @@ mod tests {
             (100, 0.001, true),
             (20, 0.0005, true),
             (1, 0.001, true),
+            (500, 0.001, true),
             (7, 0.001, false),
             (30, 0.001, false),
         ] {
             let seconds = steps as f64 * dt;
-            let mut rates = WholeRates::new(seconds);
-            assert_eq!(rates.is_some(), whole, "{steps} x {dt}");
-            for top in [0u32, 1, 3, 60, 5000] {
+            for top in [0u32, 1, 3, 60, 5000, 4_000_000] {
                 let counts: Vec<u32> = (0..2000)
                     .map(|_| {
                         (rng.uniform() * (top as f64 + 1.0)) as u32 * u32::from(rng.uniform() < 0.4)
                     })
                     .collect();
                 let one_by_one = ImageFiring::of(counts.iter().map(|&c| c as f64 / seconds));
-                if let Some(r) = rates.as_mut() {
-                    let shortcut = r.of(&counts).expect("whole rates");
-                    assert_eq!(
-                        bits(shortcut),
-                        bits(one_by_one),
-                        "{steps} x {dt}, top {top}"
+                let summed = ImageFiring::of_spikes(SpikeSummary::of(&counts), seconds);
+                if whole {
+                    assert_eq!(bits(summed), bits(one_by_one), "{steps} x {dt}, top {top}");
+                } else {
+                    let off = (summed.rate_sum_hz - one_by_one.rate_sum_hz).abs();
+                    assert!(
+                        off <= 1e-12 * one_by_one.rate_sum_hz,
+                        "{steps} x {dt}, top {top}: {off}"
                     );
+                    assert_eq!(summed.max_rate_hz, one_by_one.max_rate_hz);
+                    assert_eq!(summed.silent, one_by_one.silent);
                 }
             }
         }
-        // A sum that would reach 2^53 is left to the float additions.
-        let mut rates = WholeRates::new(0.01).expect("whole");
-        assert!(rates.of(&[u32::MAX; 300_000]).is_none());
     }
 
     #[test]
@@ -729,6 +674,7 @@ mod tests {
                         vec![0.0; 18].into_iter().chain([i as f32, 1.5]).collect(),
                         2,
                     )],
+                    spike_summaries: counts.iter().map(|c| SpikeSummary::of(c)).collect(),
                     spike_counts: counts,
                 }
             })

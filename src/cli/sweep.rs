@@ -315,8 +315,8 @@ pub fn run(args: SweepArgs) -> Result<ExitCode, String> {
         classes.dedup();
         let spikes: u64 = outputs
             .iter()
-            .flat_map(|o| o.spike_counts.iter().flatten())
-            .map(|&c| c as u64)
+            .flat_map(|o| &o.spike_summaries)
+            .map(|s| s.total)
             .sum();
         rows.push(Row {
             scale: scale.map_or("spec".into(), fmt_num),

@@ -56,12 +56,7 @@ impl Evaluation {
             correct += usize::from(last == Some(label as usize));
             let first_settled = (0..steps).rev().take_while(|&r| row(r) == last).last();
             settle += first_settled.map_or(steps, |r| r + 1);
-            spikes += out
-                .spike_counts
-                .iter()
-                .flatten()
-                .map(|&c| c as u64)
-                .sum::<u64>();
+            spikes += out.spike_summaries.iter().map(|s| s.total).sum::<u64>();
             if let Some(class) = last {
                 if !predicted.contains(&class) {
                     predicted.push(class);
@@ -129,6 +124,7 @@ pub fn pareto_front(evals: &[Evaluation]) -> Vec<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::SpikeSummary;
 
     fn eval(correct: usize, steps: usize, spikes: f64, classes: usize) -> Evaluation {
         Evaluation {
@@ -166,6 +162,7 @@ mod tests {
         let out = |rows: [f64; 6], spikes: u32| SimOutput {
             probes: vec![crate::engine::probe_rows(rows.to_vec(), 2)],
             spike_counts: vec![vec![spikes]],
+            spike_summaries: vec![SpikeSummary::of(&[spikes])],
         };
         let outputs = [
             out([1.0, 0.0, 0.0, 1.0, 0.0, 1.0], 3), // settles on 1 at step 2

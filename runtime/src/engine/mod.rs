@@ -10,7 +10,9 @@ mod run_types;
 mod validate;
 
 pub use real::Real;
-pub use run_types::{probe_rows, InputSeq, NodeParams, SimConfig, SimError, SimOutput};
+pub use run_types::{
+    probe_rows, Counts, InputSeq, NodeParams, SimConfig, SimError, SimOutput, SpikeSummary,
+};
 pub use validate::{check_batch, check_inputs, image_shape, validate};
 
 /// A model built for one engine and precision (its params bound, checked by
@@ -23,12 +25,24 @@ pub trait Engine<T: Real>: Sync {
     /// initial state, spread over the machine's cores; outputs in input
     /// order. Every example is checked ([`check_batch`]) before any runs.
     /// `progress` is called (from worker threads) with the number of
-    /// examples finished so far, once per finished example.
+    /// examples finished so far, once per finished example. `counts` says
+    /// whether each neuron's spike count comes back or only each node's
+    /// summary.
+    fn run_batch_counting(
+        &self,
+        examples: &[InputSeq<'_, T>],
+        counts: Counts,
+        progress: &(dyn Fn(usize) + Sync),
+    ) -> Result<Vec<SimOutput<T>>, SimError>;
+
+    /// [`Engine::run_batch_counting`] with every neuron's spike count.
     fn run_batch(
         &self,
         examples: &[InputSeq<'_, T>],
         progress: &(dyn Fn(usize) + Sync),
-    ) -> Result<Vec<SimOutput<T>>, SimError>;
+    ) -> Result<Vec<SimOutput<T>>, SimError> {
+        self.run_batch_counting(examples, Counts::PerNeuron, progress)
+    }
 
     /// Seconds spent generating code before the first run, for an engine
     /// that compiles.

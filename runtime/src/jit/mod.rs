@@ -22,8 +22,8 @@ pub use wide::Kernels;
 use snnc_compiler::ir::{BoundProbe, Model, Network, Neuron, Role};
 
 use crate::engine::{
-    check_batch, check_inputs, validate, Engine, EngineKind, InputSeq, NodeParams, Real, SimConfig,
-    SimError, SimOutput,
+    check_batch, check_inputs, validate, Counts, Engine, EngineKind, InputSeq, NodeParams, Real,
+    SimConfig, SimError, SimOutput, SpikeSummary,
 };
 use crate::reference::layers;
 use crate::reference::neurons::uniform_voltages;
@@ -187,7 +187,7 @@ impl<'a, T: Real> JitModel<'a, T> {
     pub fn run(&self, inputs: &[InputSeq<T>]) -> Result<SimOutput<T>, SimError> {
         check_inputs(&self.input_sizes(), self.steps_per_run, inputs)?;
         let mut arena = Arena::new(self.layout.bytes);
-        Ok(self.run_with(&mut arena, inputs))
+        Ok(self.run_with(&mut arena, inputs, Counts::PerNeuron))
     }
 
     /// The size of each input node, in node order.
@@ -198,7 +198,7 @@ impl<'a, T: Real> JitModel<'a, T> {
             .collect()
     }
 
-    fn run_with(&self, arena: &mut Arena, inputs: &[InputSeq<T>]) -> SimOutput<T> {
+    fn run_with(&self, arena: &mut Arena, inputs: &[InputSeq<T>], keep: Counts) -> SimOutput<T> {
         arena.clear(&self.zeroed);
         for (id, v) in self.initial_v.iter().enumerate() {
             if let Some(off) = self.layout.nodes[id].v {
@@ -254,17 +254,19 @@ impl<'a, T: Real> JitModel<'a, T> {
                 self.unlist_lif(arena, id, l);
             }
         }
-        let spike_counts = self
-            .layout
-            .nodes
-            .iter()
-            .zip(&self.net.nodes)
-            .map(|(slots, node)| {
-                slots.counts.map_or_else(Vec::new, |off| {
-                    arena.slice::<u32>(off, node.size()).to_vec()
-                })
-            })
+        let counts = |slots: &layout::NodeSlots, node: &snnc_compiler::ir::Node| {
+            slots
+                .counts
+                .map_or(&[][..], |off| arena.slice::<u32>(off, node.size()))
+        };
+        let nodes = || self.layout.nodes.iter().zip(&self.net.nodes);
+        let spike_summaries = nodes()
+            .map(|(s, n)| SpikeSummary::of(counts(s, n)))
             .collect();
+        let spike_counts = match keep {
+            Counts::PerNeuron => nodes().map(|(s, n)| counts(s, n).to_vec()).collect(),
+            Counts::PerNode => Vec::new(),
+        };
         SimOutput {
             probes: records
                 .into_iter()
@@ -272,6 +274,7 @@ impl<'a, T: Real> JitModel<'a, T> {
                 .map(|(values, p)| crate::engine::probe_rows(values, self.net.nodes[p.node].size()))
                 .collect(),
             spike_counts,
+            spike_summaries,
         }
     }
 
@@ -924,16 +927,17 @@ impl<T: Real> Engine<T> for JitModel<'_, T> {
         EngineKind::Jit
     }
 
-    fn run_batch(
+    fn run_batch_counting(
         &self,
         examples: &[InputSeq<'_, T>],
+        counts: Counts,
         progress: &(dyn Fn(usize) + Sync),
     ) -> Result<Vec<SimOutput<T>>, SimError> {
         check_batch(&self.input_sizes(), self.steps_per_run, examples)?;
         Ok(crate::parallel::map_in_order(
             examples,
             || Arena::new(self.layout.bytes),
-            |arena, x| self.run_with(arena, std::slice::from_ref(x)),
+            |arena, x| self.run_with(arena, std::slice::from_ref(x), counts),
             progress,
         ))
     }

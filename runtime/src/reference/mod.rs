@@ -28,8 +28,8 @@ pub mod synapses;
 use snnc_compiler::ir::{BoundProbe, Model, Network, Node, NodeId, Op, Role, Synapse};
 
 use crate::engine::{
-    check_batch, check_inputs, probe_rows, validate, Engine, EngineKind, InputSeq, NodeParams,
-    Real, SimConfig, SimError, SimOutput,
+    check_batch, check_inputs, probe_rows, validate, Counts, Engine, EngineKind, InputSeq,
+    NodeParams, Real, SimConfig, SimError, SimOutput, SpikeSummary,
 };
 use neurons::{NeuronState, Neurons};
 use synapses::{deliver, Filter};
@@ -284,11 +284,11 @@ impl<'a, T: Real> Simulation<'a, T> {
     /// Runs one example from the initial state.
     pub fn run(&self, inputs: &[InputSeq<T>]) -> Result<SimOutput<T>, SimError> {
         check_inputs(&self.input_sizes, self.steps, inputs)?;
-        Ok(self.run_with(&mut State::new(self), inputs))
+        Ok(self.run_with(&mut State::new(self), inputs, Counts::PerNeuron))
     }
 
     /// The step loop. `inputs` must have passed [`check_inputs`].
-    fn run_with(&self, state: &mut State<T>, inputs: &[InputSeq<T>]) -> SimOutput<T> {
+    fn run_with(&self, state: &mut State<T>, inputs: &[InputSeq<T>], keep: Counts) -> SimOutput<T> {
         state.reset(self);
         let mut probes_out: Vec<Vec<T>> = self
             .probes
@@ -373,17 +373,20 @@ impl<'a, T: Real> Simulation<'a, T> {
                 }
             }
         }
-        let spike_counts = self
-            .nodes
-            .iter()
-            .zip(neuron_states.iter())
-            .map(|(node, st)| match &node.kind {
+        fn counts<'s, T: Real>((node, st): (&NodePlan<T>, &'s NeuronState<T>)) -> &'s [u32] {
+            match &node.kind {
                 NodeKind::Compute {
                     neurons: Some(nr), ..
-                } if nr.is_spiking() => st.counts.clone(),
-                _ => Vec::new(),
-            })
-            .collect();
+                } if nr.is_spiking() => &st.counts,
+                _ => &[],
+            }
+        }
+        let nodes = || self.nodes.iter().zip(neuron_states.iter());
+        let spike_summaries = nodes().map(|n| SpikeSummary::of(counts(n))).collect();
+        let spike_counts = match keep {
+            Counts::PerNeuron => nodes().map(|n| counts(n).to_vec()).collect(),
+            Counts::PerNode => Vec::new(),
+        };
         SimOutput {
             probes: probes_out
                 .into_iter()
@@ -391,6 +394,7 @@ impl<'a, T: Real> Simulation<'a, T> {
                 .map(|(values, p)| probe_rows(values, p.size))
                 .collect(),
             spike_counts,
+            spike_summaries,
         }
     }
 }
@@ -503,16 +507,17 @@ impl<T: Real> Engine<T> for Simulation<'_, T> {
         EngineKind::Reference
     }
 
-    fn run_batch(
+    fn run_batch_counting(
         &self,
         examples: &[InputSeq<'_, T>],
+        counts: Counts,
         progress: &(dyn Fn(usize) + Sync),
     ) -> Result<Vec<SimOutput<T>>, SimError> {
         check_batch(&self.input_sizes, self.steps, examples)?;
         Ok(crate::parallel::map_in_order(
             examples,
             || State::new(self),
-            |state, x| self.run_with(state, std::slice::from_ref(x)),
+            |state, x| self.run_with(state, std::slice::from_ref(x), counts),
             progress,
         ))
     }
