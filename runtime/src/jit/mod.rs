@@ -537,18 +537,25 @@ impl<'a, T: Real> JitModel<'a, T> {
         ]);
         let (j, v): (&[T], &[T]) = (typed(j), typed(v));
         let (index, inc, volt) = (typed::<u32>(index), typed::<T>(inc), typed::<T>(volt));
-        // Branch-free: every neuron's entry is written at `len`, and kept by
-        // moving `len` on. Which neurons are active follows the image, so a
+        // Two passes. The first, vectorised, writes each neuron's increment
+        // and whether it may spike at its own index. The second compacts
+        // branch-free: every neuron's entry is written at `len` and kept by
+        // moving `len` on (which neurons are active follows the image, so a
         // branch per neuron mispredicts; in a 10-step run at scale 1000 the
-        // listing was a fifth of the time (docs/architecture.md).
+        // listing was a fifth of the time: docs/architecture.md). It reads
+        // slot `i` before writing slot `len <= i`, so it compacts in place.
+        for ((&j, &v), (d, may_spike)) in j.iter().zip(v).zip(inc.iter_mut().zip(&mut *index)) {
+            *d = j.max(T::zero()) * dt;
+            let silent = stays_below_threshold(Real::to_f64(v), Real::to_f64(*d), steps);
+            *may_spike = u32::from((*d > T::zero()) & !silent);
+        }
         let mut len = 0;
-        for (i, (&j, &v)) in j.iter().zip(v).enumerate() {
-            let d = j.max(T::zero()) * dt;
-            let silent = stays_below_threshold(Real::to_f64(v), Real::to_f64(d), steps);
+        for (i, &v) in v.iter().enumerate() {
+            let (keep, d) = (index[i], inc[i]);
             index[len] = i as u32;
             inc[len] = d;
             volt[len] = v;
-            len += usize::from((d > T::zero()) & !silent);
+            len += keep as usize;
         }
         // Padding entries have a zero increment: they never spike, and
         // `unlist` skips them.
