@@ -114,8 +114,28 @@ pub struct SpikeSummary {
 }
 
 impl SpikeSummary {
-    /// The summary of the neurons' `counts`.
+    /// The summary of the neurons' `counts`. Taken once per image and node
+    /// over every neuron; with AVX2, where the CPU has it, the loop runs on
+    /// eight lanes with an unsigned maximum, which the baseline x86-64
+    /// build emulates (`perf`, a one-core 10-step run at scale 1000: 7% of
+    /// the samples -> 1%).
     pub fn of(counts: &[u32]) -> Self {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2.
+            return unsafe { Self::of_avx2(counts) };
+        }
+        Self::of_any(counts)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn of_avx2(counts: &[u32]) -> Self {
+        Self::of_any(counts)
+    }
+
+    #[inline(always)]
+    fn of_any(counts: &[u32]) -> Self {
         let mut s = SpikeSummary::default();
         for &c in counts {
             s.total += u64::from(c);
@@ -162,3 +182,35 @@ impl fmt::Display for SimError {
 }
 
 impl std::error::Error for SimError {}
+
+#[cfg(test)]
+mod tests {
+    use super::SpikeSummary;
+
+    /// The summary the CPU's fastest loop takes is the plain loop's, on
+    /// lengths around the vector widths and on counts up to saturation
+    /// (totals past `u32::MAX`); `of_any` is the definition.
+    #[test]
+    fn spike_summaries_are_the_plain_loops() {
+        let mut rng = crate::rng::SplitMix64::new(11);
+        for n in [0, 1, 7, 8, 9, 31, 64, 1000, 21_632] {
+            for top in [1.0, 40.0, u32::MAX as f64] {
+                let counts: Vec<u32> = (0..n)
+                    .map(|_| (rng.uniform() * top) as u32 * u32::from(rng.uniform() < 0.3))
+                    .chain((n > 8).then_some(u32::MAX))
+                    .collect();
+                let want = SpikeSummary {
+                    total: counts.iter().map(|&c| u64::from(c)).sum(),
+                    most: counts.iter().copied().max().unwrap_or(0),
+                    silent: counts.iter().filter(|&&c| c == 0).count(),
+                };
+                assert_eq!(SpikeSummary::of(&counts), want, "{n} counts up to {top}");
+                assert_eq!(
+                    SpikeSummary::of_any(&counts),
+                    want,
+                    "{n} counts up to {top}"
+                );
+            }
+        }
+    }
+}
