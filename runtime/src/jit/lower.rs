@@ -1121,13 +1121,13 @@ impl Emitter<'_, '_> {
     /// (inputs come in ascending order, so a position never comes back).
     fn batch_push(&mut self, b: PositionBatch, idx: Value, x: Value, targets: &[Scatter]) {
         let pos = self.b.ins().udiv_imm_u(idx, b.channels as i64);
-        let queued = self.b.ins().load(types::I64, flags(), b.base, 8);
+        let queued = self.b.use_var(b.pos);
         let other = self.b.ins().icmp(IntCC::NotEqual, pos, queued);
         self.when(other, |e| {
             e.batch_flush(b, targets);
-            e.b.ins().store(flags(), pos, b.base, 8);
+            e.b.def_var(b.pos, pos);
         });
-        let n = self.b.ins().load(types::I64, flags(), b.base, 0);
+        let n = self.b.use_var(b.n);
         let first = self.b.ins().imul_imm_u(pos, b.channels as i64);
         let ch = self.b.ins().isub(idx, first);
         let at = self.b.ins().imul_imm_u(n, 8);
@@ -1137,7 +1137,7 @@ impl Emitter<'_, '_> {
         let at = self.b.ins().iadd(b.base, at);
         self.b.ins().store(flags(), x, at, b.values());
         let n = self.b.ins().iadd_imm_u(n, 1);
-        self.b.ins().store(flags(), n, b.base, 0);
+        self.b.def_var(b.n, n);
     }
 
     /// Adds the queued inputs of `b` (if any) into every conv target and
@@ -1148,10 +1148,10 @@ impl Emitter<'_, '_> {
     /// the same additions in the same order as one input at a time would
     /// give, so the sums are the reference's bit for bit.
     fn batch_flush(&mut self, b: PositionBatch, targets: &[Scatter]) {
-        let n = self.b.ins().load(types::I64, flags(), b.base, 0);
+        let n = self.b.use_var(b.n);
         let some = self.b.ins().icmp_imm_s(IntCC::NotEqual, n, 0);
         self.when(some, |e| {
-            let pos = e.b.ins().load(types::I64, flags(), b.base, 8);
+            let pos = e.b.use_var(b.pos);
             for t in targets {
                 match *t {
                     Scatter::Conv {
@@ -1165,7 +1165,7 @@ impl Emitter<'_, '_> {
                 }
             }
             let zero = e.int(0);
-            e.b.ins().store(flags(), zero, b.base, 0);
+            e.b.def_var(b.n, zero);
         });
     }
 
@@ -1744,18 +1744,21 @@ pub enum Scatter {
 
 /// The outputs of one input position that spiked this step, queued (in
 /// ascending channel order) to be added into the conv layers they feed all
-/// at once (`Emitter::batch_flush`): a stack slot holding the queue's
-/// length (i64), its position (i64, `-1` before the first), the channels
-/// (i64 each) and the values (one element each).
+/// at once (`Emitter::batch_flush`): the queue's length and position
+/// (`-1` before the first) in variables, so that they stay in registers
+/// through the spike loops, and a stack slot holding the channels (i64
+/// each) and the values (one element each).
 #[derive(Clone, Copy)]
 pub struct PositionBatch {
     base: Value,
+    n: Variable,
+    pos: Variable,
     /// Channels per input position (the conv targets' input depth).
     channels: usize,
 }
 
 impl PositionBatch {
-    const CHANNELS: i32 = 16;
+    const CHANNELS: i32 = 0;
 
     /// Byte offset of the queued values.
     fn values(&self) -> i32 {
@@ -1775,10 +1778,16 @@ impl PositionBatch {
         let slot =
             e.b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, bytes, 4));
         let base = e.b.ins().stack_addr(types::I64, slot, 0);
+        let (n, pos) = (e.b.declare_var(types::I64), e.b.declare_var(types::I64));
         let (zero, none) = (e.int(0), e.int(-1));
-        e.b.ins().store(flags(), zero, base, 0);
-        e.b.ins().store(flags(), none, base, 8);
-        Some(PositionBatch { base, channels })
+        e.b.def_var(n, zero);
+        e.b.def_var(pos, none);
+        Some(PositionBatch {
+            base,
+            n,
+            pos,
+            channels,
+        })
     }
 }
 
