@@ -1076,27 +1076,27 @@ impl Emitter<'_, '_> {
             let zeros = self.konst(0.0, true);
             let nonzero = self.b.ins().fcmp(FloatCC::NotEqual, ys, zeros);
             self.for_lanes(nonzero, |e, lane| {
-                let x = e.load(base, lane);
                 let entry = e.b.ins().iadd(i, lane);
                 let idx = neuron(e, entry);
-                e.propagate(idx, x, targets, batch);
+                e.propagate(idx, &|e| e.load(base, lane), targets, batch);
             });
         } else {
             let zero = self.float(0.0);
             let nonzero = self.b.ins().fcmp(FloatCC::NotEqual, ys, zero);
             self.when(nonzero, |e| {
                 let idx = neuron(e, i);
-                e.propagate(idx, ys, targets, batch);
+                e.propagate(idx, &|_| ys, targets, batch);
             });
         }
     }
 
-    /// Input `idx`'s nonzero output `x` into every target: added into the
-    /// dense ones now, and queued for the conv ones (`PositionBatch`).
+    /// Input `idx`'s nonzero output (`x` loads it) into every target:
+    /// added into the dense ones now, and queued for the conv ones
+    /// (`PositionBatch`).
     fn propagate(
         &mut self,
         idx: Value,
-        x: Value,
+        x: &dyn Fn(&mut Self) -> Value,
         targets: &[Scatter],
         batch: Option<PositionBatch>,
     ) {
@@ -1105,6 +1105,7 @@ impl Emitter<'_, '_> {
                 Scatter::Dense { kernel, u, n_out } => {
                     let row_off = self.b.ins().imul_imm_u(idx, n_out as i64 * self.elem);
                     let row = self.b.ins().iadd(kernel, row_off);
+                    let x = x(self);
                     self.axpy(x, row, u, n_out);
                 }
                 // Queued below, once for all conv targets.
@@ -1116,10 +1117,18 @@ impl Emitter<'_, '_> {
         }
     }
 
-    /// Queues input `idx`'s output `x` in `b`. An input at another position
-    /// than the queued ones first adds those into the conv targets
-    /// (inputs come in ascending order, so a position never comes back).
-    fn batch_push(&mut self, b: PositionBatch, idx: Value, x: Value, targets: &[Scatter]) {
+    /// Queues input `idx`'s output (`x` loads it) in `b`. An input at
+    /// another position than the queued ones first adds those into the
+    /// conv targets (inputs come in ascending order, so a position never
+    /// comes back); `x` is loaded after that, so that it is not held in a
+    /// register across the flush's calls (which spills it on every spike).
+    fn batch_push(
+        &mut self,
+        b: PositionBatch,
+        idx: Value,
+        x: &dyn Fn(&mut Self) -> Value,
+        targets: &[Scatter],
+    ) {
         let pos = self.b.ins().udiv_imm_u(idx, b.channels as i64);
         let queued = self.b.use_var(b.pos);
         let other = self.b.ins().icmp(IntCC::NotEqual, pos, queued);
@@ -1135,6 +1144,7 @@ impl Emitter<'_, '_> {
         self.b.ins().store(flags(), ch, at, PositionBatch::CHANNELS);
         let at = self.b.ins().imul_imm_u(n, self.elem);
         let at = self.b.ins().iadd(b.base, at);
+        let x = x(self);
         self.b.ins().store(flags(), x, at, b.values());
         let n = self.b.ins().iadd_imm_u(n, 1);
         self.b.def_var(b.n, n);
