@@ -502,8 +502,8 @@ pub fn simulate_in<T: Real>(
 /// range in the data) and then dropped, so that memory does not grow with
 /// the number of examples. The outputs carry each node's spike summary,
 /// not each neuron's count ([`Counts::PerNode`]). The engine is built
-/// once; `progress` counts the examples of `range` done. Returns the compile and total
-/// seconds as [`Simulated`] does, with no outputs.
+/// once; `progress` counts the examples of `range` done. Returns the
+/// compile and total seconds as [`Simulated`] does, with no outputs.
 #[allow(clippy::too_many_arguments)]
 pub fn simulate_folded<T: Real>(
     choice: EngineChoice,

@@ -1141,7 +1141,7 @@ impl Emitter<'_, '_> {
         let ch = self.b.ins().isub(idx, first);
         let at = self.b.ins().imul_imm_u(n, 8);
         let at = self.b.ins().iadd(b.base, at);
-        self.b.ins().store(flags(), ch, at, PositionBatch::CHANNELS);
+        self.b.ins().store(flags(), ch, at, 0);
         let at = self.b.ins().imul_imm_u(n, self.elem);
         let at = self.b.ins().iadd(b.base, at);
         let x = x(self);
@@ -1251,10 +1251,7 @@ impl Emitter<'_, '_> {
         let wide = self.vector.is_some();
         let precompiled = wide::add_rows(self.kernels).filter(|_| wide && f.is_multiple_of(8));
         if let Some(add_rows) = precompiled {
-            let channels = self
-                .b
-                .ins()
-                .iadd_imm_s(b.base, PositionBatch::CHANNELS as i64);
+            let channels = b.base;
             let values = self.b.ins().iadd_imm_s(b.base, b.values() as i64);
             let f = self.int(f as i64);
             let args = [orow, kbase, channels, values, n, f];
@@ -1312,9 +1309,7 @@ impl Emitter<'_, '_> {
         let done = self.carry_range(zero, n, 1, &init, |e, j, carried| {
             let at = e.b.ins().imul_imm_u(j, 8);
             let at = e.b.ins().iadd(b.base, at);
-            let ch =
-                e.b.ins()
-                    .load(types::I64, flags(), at, PositionBatch::CHANNELS);
+            let ch = e.b.ins().load(types::I64, flags(), at, 0);
             let at = e.b.ins().imul_imm_u(j, e.elem);
             let at = e.b.ins().iadd(b.base, at);
             let x = e.b.ins().load(e.ty, flags(), at, b.values());
@@ -1768,11 +1763,9 @@ pub struct PositionBatch {
 }
 
 impl PositionBatch {
-    const CHANNELS: i32 = 0;
-
-    /// Byte offset of the queued values.
+    /// Byte offset of the queued values (after the channels).
     fn values(&self) -> i32 {
-        Self::CHANNELS + 8 * self.channels as i32
+        8 * self.channels as i32
     }
 
     /// An empty queue for a node whose `targets` include conv layers, made
@@ -1784,7 +1777,7 @@ impl PositionBatch {
             Scatter::Conv { geom, .. } => Some(geom.input[2]),
             Scatter::Dense { .. } => None,
         })?;
-        let bytes = Self::CHANNELS as u32 + (8 + e.elem as u32) * channels as u32;
+        let bytes = (8 + e.elem as u32) * channels as u32;
         let slot =
             e.b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, bytes, 4));
         let base = e.b.ins().stack_addr(types::I64, slot, 0);
