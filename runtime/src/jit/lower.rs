@@ -98,7 +98,7 @@ pub struct Emitter<'a, 'b> {
     /// its constant pool on every iteration.
     hoisted: Vec<(u64, bool, Value)>,
     /// Which precompiled loops the code may call (see `wide`).
-    pub kernels: Kernels,
+    kernels: Kernels,
     /// Whether it called one.
     pub called_kernel: bool,
 }
@@ -1100,12 +1100,17 @@ impl Emitter<'_, '_> {
         targets: &[Scatter],
         batch: Option<PositionBatch>,
     ) {
+        // Loaded once for all dense targets (none: not loaded).
+        let mut dense_x = None;
         for t in targets {
             match *t {
                 Scatter::Dense { kernel, u, n_out } => {
                     let row_off = self.b.ins().imul_imm_u(idx, n_out as i64 * self.elem);
                     let row = self.b.ins().iadd(kernel, row_off);
-                    let x = x(self);
+                    let x = match dense_x {
+                        Some(x) => x,
+                        None => *dense_x.insert(x(self)),
+                    };
                     self.axpy(x, row, u, n_out);
                 }
                 // Queued below, once for all conv targets.
