@@ -51,6 +51,26 @@ pub struct NodeSlots {
     /// Scratch where a spiking ReLU node's step lists the groups of lanes
     /// that spiked (see `SpikeListSlots`).
     pub spike_list: Option<SpikeListSlots>,
+    /// Where a spiking node that feeds conv layers queues a step's spikes
+    /// for them (see `QueueSlots`).
+    pub queue: Option<QueueSlots>,
+}
+
+/// A step's spikes into conv layers, queued in ascending input order by
+/// the node's loops and added into those layers after them
+/// (`lower::SpikeQueue`), so that the loops make no calls.
+#[derive(Clone, Copy, Debug)]
+pub struct QueueSlots {
+    /// Per queued input (at most one per neuron and step): its channel
+    /// (u32) and its value.
+    pub channels: usize,
+    pub values: usize,
+    /// Per run of queued inputs at one position: the position and the
+    /// run's first entry (i64 each); one more run's entry past the last
+    /// holds the queue's length.
+    pub runs: usize,
+    /// Channels per position (the conv layers' input depth).
+    pub depth: usize,
 }
 
 /// Where a spiking ReLU node's update loop lists, without a branch, the
@@ -173,6 +193,17 @@ impl Alloc {
     }
     fn vec(&mut self, n: usize) -> usize {
         self.take(n, self.elem)
+    }
+    /// A spike queue for a node of `n` elements (padded to whole groups
+    /// of lanes) at `depth` channels per position.
+    fn queue(&mut self, n: usize, depth: usize) -> QueueSlots {
+        let n = n.div_ceil(block_lanes(self.elem)) * block_lanes(self.elem);
+        QueueSlots {
+            channels: self.take(n, 4),
+            values: self.vec(n),
+            runs: self.take(2 * (n.div_ceil(depth) + 1), 8),
+            depth,
+        }
     }
     /// A spike list for a loop over `n` elements (or packed entries), in
     /// groups of four lanes when f32 (the generated loops' width).
@@ -301,6 +332,9 @@ pub fn plan(net: &Network, model: &Model, elem: usize, probed: &[usize], quiet: 
             if matches!(settings.neuron, Some(Neuron::SpikingRectifiedLinear { .. })) {
                 slots.spike_list = Some(a.spike_list(n));
             }
+            if let Some(depth) = conv_fed_depth(net, model, id) {
+                slots.queue = Some(a.queue(n, depth));
+            }
         }
         nodes.push(slots);
     }
@@ -340,6 +374,19 @@ pub fn plan(net: &Network, model: &Model, elem: usize, probed: &[usize], quiet: 
     Layout {
         nodes,
         bytes: a.next.max(16),
+    }
+}
+
+/// The channels per position of spiking node `id`'s output when some conv
+/// layer is fed its spikes event by event (and so needs a `QueueSlots`).
+fn conv_fed_depth(net: &Network, model: &Model, id: usize) -> Option<usize> {
+    let feeds_conv = net.nodes.iter().enumerate().any(|(t, consumer)| {
+        matches!(consumer.op, Op::Conv2d { .. })
+            && (0..consumer.inputs.len()).any(|i| scattered_source(net, model, t, i) == Some(id))
+    });
+    match net.nodes[id].shape[..] {
+        [_, _, depth] if feeds_conv => Some(depth),
+        _ => None,
     }
 }
 

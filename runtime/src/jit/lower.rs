@@ -24,7 +24,7 @@ use cranelift_frontend::{FunctionBuilder, Variable};
 use snnc_compiler::ir::{Network, Neuron, Op, Role, Window};
 
 use super::layout::{
-    scattered_source, CompactSlots, FilterSlots, Layout, LazySlots, SpikeListSlots,
+    scattered_source, CompactSlots, FilterSlots, Layout, LazySlots, QueueSlots, SpikeListSlots,
 };
 use super::wide::{self, Kernels};
 
@@ -695,7 +695,7 @@ impl Emitter<'_, '_> {
         state: NeuronSlots,
         scatters: &[Scatter],
         visit: Visit,
-        batch: Option<PositionBatch>,
+        queue: Option<SpikeQueue>,
     ) {
         // Calls to libm cannot take vectors: those neuron types run scalar
         // (LIF calls per lane, and rarely; see `lif_lanes`).
@@ -762,13 +762,13 @@ impl Emitter<'_, '_> {
                     e.when(any, |e| {
                         e.count_spikes(counts, i, k, wide);
                         if !scatters.is_empty() {
-                            e.scatter_lanes(y, i, index, wide, scatters, batch);
+                            e.scatter_lanes(y, i, index, wide, scatters, queue);
                         }
                     });
                 }
                 _ if !scatters.is_empty() => {
                     let y = e.load_w(out, i, wide);
-                    e.scatter_lanes(y, i, index, wide, scatters, batch);
+                    e.scatter_lanes(y, i, index, wide, scatters, queue);
                 }
                 _ => {}
             }
@@ -810,12 +810,12 @@ impl Emitter<'_, '_> {
                 if !scatters.is_empty() {
                     let spike = e.konst(spike, wide);
                     let y = e.b.ins().fmul(spike, k);
-                    e.scatter_lanes(y, i, index, wide, scatters, batch);
+                    e.scatter_lanes(y, i, index, wide, scatters, queue);
                 }
             });
         }
-        if let Some(b) = batch {
-            self.batch_flush(b, scatters);
+        if let Some(q) = queue {
+            self.queue_flush(q, scatters);
         }
         self.hoisted.clear();
     }
@@ -902,7 +902,7 @@ impl Emitter<'_, '_> {
         list: SpikeListSlots,
         spike: f64,
         scatters: &[Scatter],
-        batch: Option<PositionBatch>,
+        queue: Option<SpikeQueue>,
     ) {
         let wide = self.vector.is_some();
         let lanes = if wide { LANES } else { 1 };
@@ -920,10 +920,10 @@ impl Emitter<'_, '_> {
             e.count_spikes(entry_counts, i, k, wide);
             let spike = e.konst(spike, wide);
             let y = e.b.ins().fmul(spike, k);
-            e.scatter_lanes(y, i, Some(index), wide, scatters, batch);
+            e.scatter_lanes(y, i, Some(index), wide, scatters, queue);
         });
-        if let Some(b) = batch {
-            self.batch_flush(b, scatters);
+        if let Some(q) = queue {
+            self.queue_flush(q, scatters);
         }
     }
 
@@ -1056,7 +1056,7 @@ impl Emitter<'_, '_> {
         index: Option<Value>,
         wide: bool,
         targets: &[Scatter],
-        batch: Option<PositionBatch>,
+        queue: Option<SpikeQueue>,
     ) {
         let neuron = |e: &mut Self, entry: Value| match index {
             Some(list) => {
@@ -1078,95 +1078,100 @@ impl Emitter<'_, '_> {
             self.for_lanes(nonzero, |e, lane| {
                 let entry = e.b.ins().iadd(i, lane);
                 let idx = neuron(e, entry);
-                e.propagate(idx, &|e| e.load(base, lane), targets, batch);
+                let x = e.load(base, lane);
+                e.propagate(idx, x, targets, queue);
             });
         } else {
             let zero = self.float(0.0);
             let nonzero = self.b.ins().fcmp(FloatCC::NotEqual, ys, zero);
             self.when(nonzero, |e| {
                 let idx = neuron(e, i);
-                e.propagate(idx, &|_| ys, targets, batch);
+                e.propagate(idx, ys, targets, queue);
             });
         }
     }
 
-    /// Input `idx`'s nonzero output (`x` loads it) into every target:
-    /// added into the dense ones now, and queued for the conv ones
-    /// (`PositionBatch`).
-    fn propagate(
-        &mut self,
-        idx: Value,
-        x: &dyn Fn(&mut Self) -> Value,
-        targets: &[Scatter],
-        batch: Option<PositionBatch>,
-    ) {
-        // Loaded once for all dense targets (none: not loaded).
-        let mut dense_x = None;
+    /// Input `idx`'s nonzero output `x` into every target: added into the
+    /// dense ones now, and queued for the conv ones (`SpikeQueue`).
+    fn propagate(&mut self, idx: Value, x: Value, targets: &[Scatter], queue: Option<SpikeQueue>) {
         for t in targets {
             match *t {
                 Scatter::Dense { kernel, u, n_out } => {
                     let row_off = self.b.ins().imul_imm_u(idx, n_out as i64 * self.elem);
                     let row = self.b.ins().iadd(kernel, row_off);
-                    let x = match dense_x {
-                        Some(x) => x,
-                        None => *dense_x.insert(x(self)),
-                    };
                     self.axpy(x, row, u, n_out);
                 }
                 // Queued below, once for all conv targets.
                 Scatter::Conv { .. } => {}
             }
         }
-        if let Some(b) = batch {
-            self.batch_push(b, idx, x, targets);
+        if let Some(q) = queue {
+            self.queue_push(q, idx, x);
         }
     }
 
-    /// Queues input `idx`'s output (`x` loads it) in `b`. An input at
-    /// another position than the queued ones first adds those into the
-    /// conv targets (inputs come in ascending order, so a position never
-    /// comes back); `x` is loaded after that, so that it is not held in a
-    /// register across the flush's calls (which spills it on every spike).
-    fn batch_push(
-        &mut self,
-        b: PositionBatch,
-        idx: Value,
-        x: &dyn Fn(&mut Self) -> Value,
-        targets: &[Scatter],
-    ) {
-        let pos = self.b.ins().udiv_imm_u(idx, b.channels as i64);
-        let queued = self.b.use_var(b.pos);
-        let other = self.b.ins().icmp(IntCC::NotEqual, pos, queued);
+    /// Appends input `idx`'s output `x` to `q`, starting a run when its
+    /// position is not the last run's (inputs come in ascending order, so
+    /// a position never comes back). Only stores: the loop it is in keeps
+    /// its values in registers (a call there spilled them on every spike).
+    fn queue_push(&mut self, q: SpikeQueue, idx: Value, x: Value) {
+        let pos = self.b.ins().udiv_imm_u(idx, q.depth as i64);
+        let last = self.b.use_var(q.pos);
+        let n = self.b.use_var(q.n);
+        let other = self.b.ins().icmp(IntCC::NotEqual, pos, last);
         self.when(other, |e| {
-            e.batch_flush(b, targets);
-            e.b.def_var(b.pos, pos);
+            let r = e.b.use_var(q.runs_n);
+            let at = e.b.ins().imul_imm_u(r, 16);
+            let at = e.b.ins().iadd(q.runs, at);
+            e.b.ins().store(flags(), pos, at, 0);
+            e.b.ins().store(flags(), n, at, 8);
+            let r = e.b.ins().iadd_imm_u(r, 1);
+            e.b.def_var(q.runs_n, r);
+            e.b.def_var(q.pos, pos);
         });
-        let n = self.b.use_var(b.n);
-        let first = self.b.ins().imul_imm_u(pos, b.channels as i64);
+        let first = self.b.ins().imul_imm_u(pos, q.depth as i64);
         let ch = self.b.ins().isub(idx, first);
-        let at = self.b.ins().imul_imm_u(n, 8);
-        let at = self.b.ins().iadd(b.base, at);
+        let ch = self.b.ins().ireduce(types::I32, ch);
+        let at = self.b.ins().imul_imm_u(n, 4);
+        let at = self.b.ins().iadd(q.channels, at);
         self.b.ins().store(flags(), ch, at, 0);
-        let at = self.b.ins().imul_imm_u(n, self.elem);
-        let at = self.b.ins().iadd(b.base, at);
-        let x = x(self);
-        self.b.ins().store(flags(), x, at, b.values());
+        self.store(q.values, n, x);
         let n = self.b.ins().iadd_imm_u(n, 1);
-        self.b.def_var(b.n, n);
+        self.b.def_var(q.n, n);
     }
 
-    /// Adds the queued inputs of `b` (if any) into every conv target and
-    /// empties it: per output row an input position reaches, the row is
-    /// loaded into registers a few vector blocks at a time, every queued
-    /// channel's kernel row added in ascending channel order, and stored
-    /// once (not loaded and stored per input). Each output element sees
-    /// the same additions in the same order as one input at a time would
-    /// give, so the sums are the reference's bit for bit.
-    fn batch_flush(&mut self, b: PositionBatch, targets: &[Scatter]) {
-        let n = self.b.use_var(b.n);
-        let some = self.b.ins().icmp_imm_s(IntCC::NotEqual, n, 0);
-        self.when(some, |e| {
-            let pos = e.b.use_var(b.pos);
+    /// Adds the step's queued inputs into every conv target, run by run:
+    /// per output row an input position reaches, the row is loaded into
+    /// registers a few vector blocks at a time, every queued channel's
+    /// kernel row added in ascending channel order, and stored once (not
+    /// loaded and stored per input). Each output element sees the same
+    /// additions in the same order as one input at a time would give, so
+    /// the sums are the reference's bit for bit. Called once, after the
+    /// node's loops.
+    fn queue_flush(&mut self, q: SpikeQueue, targets: &[Scatter]) {
+        let runs = self.b.use_var(q.runs_n);
+        let n = self.b.use_var(q.n);
+        // The entry past the last run: its start is the queue's length.
+        let at = self.b.ins().imul_imm_u(runs, 16);
+        let at = self.b.ins().iadd(q.runs, at);
+        self.b.ins().store(flags(), n, at, 8);
+        let zero = self.int(0);
+        self.for_range(zero, runs, |e, r| {
+            let at = e.b.ins().imul_imm_u(r, 16);
+            let at = e.b.ins().iadd(q.runs, at);
+            let pos = e.b.ins().load(types::I64, flags(), at, 0);
+            let start = e.b.ins().load(types::I64, flags(), at, 8);
+            let end = e.b.ins().load(types::I64, flags(), at, 24);
+            let off = e.b.ins().imul_imm_u(start, 4);
+            let channels = e.b.ins().iadd(q.channels, off);
+            let off = e.b.ins().imul_imm_u(start, e.elem);
+            let values = e.b.ins().iadd(q.values, off);
+            let n = e.b.ins().isub(end, start);
+            let run = Run {
+                channels,
+                values,
+                n,
+            };
             for t in targets {
                 match *t {
                     Scatter::Conv {
@@ -1174,23 +1179,19 @@ impl Emitter<'_, '_> {
                         u,
                         geom,
                         lazy,
-                    } => e.batch_into_conv(b, n, pos, kernel, u, &geom, lazy),
+                    } => e.run_into_conv(run, pos, kernel, u, &geom, lazy),
                     // Fed one input at a time (`propagate`).
                     Scatter::Dense { .. } => {}
                 }
             }
-            let zero = e.int(0);
-            e.b.def_var(b.n, zero);
         });
     }
 
-    /// `batch_flush` for one conv target: the output positions that input
-    /// position `pos` reaches through each tap, in tap order.
-    #[allow(clippy::too_many_arguments)]
-    fn batch_into_conv(
+    /// `queue_flush` for one run and one conv target: the output positions
+    /// that input position `pos` reaches through each tap, in tap order.
+    fn run_into_conv(
         &mut self,
-        b: PositionBatch,
-        n: Value,
+        run: Run,
         pos: Value,
         kernel: Value,
         u: Value,
@@ -1240,26 +1241,24 @@ impl Emitter<'_, '_> {
                         let orow = e.b.ins().iadd(u, o_off);
                         let tap = ((kh * k[1] + kw) * c * f) as i64 * elem;
                         let kbase = e.b.ins().iadd_imm_u(kernel, tap);
-                        e.batch_into_row(b, n, kbase, orow, f);
+                        e.run_into_row(run, kbase, orow, f);
                     });
                 }
             });
         }
     }
 
-    /// `orow[..f] += sum over queued j of x_j * kbase[ch_j*f..][..f]`, each
+    /// `orow[..f] += sum over the run's j of x_j * kbase[ch_j*f..][..f]`, each
     /// element's terms added in queue order: groups of `BATCH_REGISTERS`
     /// vector blocks (in a loop while whole groups fit), then the blocks
     /// left and the last `f % 4` elements; a row of whole blocks of eight
     /// by the precompiled AVX2 sum when the CPU has it (`wide::add_rows`).
-    fn batch_into_row(&mut self, b: PositionBatch, n: Value, kbase: Value, orow: Value, f: usize) {
+    fn run_into_row(&mut self, run: Run, kbase: Value, orow: Value, f: usize) {
         let wide = self.vector.is_some();
         let precompiled = wide::add_rows(self.kernels).filter(|_| wide && f.is_multiple_of(8));
         if let Some(add_rows) = precompiled {
-            let channels = b.base;
-            let values = self.b.ins().iadd_imm_s(b.base, b.values() as i64);
             let f = self.int(f as i64);
-            let args = [orow, kbase, channels, values, n, f];
+            let args = [orow, kbase, run.channels, run.values, run.n, f];
             let mut sig = Signature::new(self.b.func.signature.call_conv);
             sig.params = vec![AbiParam::new(types::I64); args.len()];
             let sig = self.b.import_signature(sig);
@@ -1280,7 +1279,7 @@ impl Emitter<'_, '_> {
             self.for_step(groups, 1, |e, g| {
                 let off = e.b.ins().imul_imm_u(g, group_bytes);
                 let (kb, ob) = (e.b.ins().iadd(kbase, off), e.b.ins().iadd(orow, off));
-                e.batch_sums(b, n, kb, ob, f, &group);
+                e.run_sums(run, kb, ob, f, &group);
             });
         }
         let tail = if wide { f % LANES } else { 0 };
@@ -1290,34 +1289,24 @@ impl Emitter<'_, '_> {
             .chain((0..tail as i32).map(|t| (self.ty, tail_start + t * elem)))
             .collect();
         if !rest.is_empty() {
-            self.batch_sums(b, n, kbase, orow, f, &rest);
+            self.run_sums(run, kbase, orow, f, &rest);
         }
     }
 
-    /// The inner loop of `batch_into_row`: the accumulators `accs` (type,
+    /// The inner loop of `run_into_row`: the accumulators `accs` (type,
     /// byte offset in the row) loaded from `orow`, carried through the
-    /// queued inputs, stored back.
-    fn batch_sums(
-        &mut self,
-        b: PositionBatch,
-        n: Value,
-        kbase: Value,
-        orow: Value,
-        f: usize,
-        accs: &[(Type, i32)],
-    ) {
+    /// run's inputs, stored back.
+    fn run_sums(&mut self, run: Run, kbase: Value, orow: Value, f: usize, accs: &[(Type, i32)]) {
         let init: Vec<Value> = accs
             .iter()
             .map(|&(ty, off)| self.b.ins().load(ty, flags(), orow, off))
             .collect();
         let zero = self.int(0);
-        let done = self.carry_range(zero, n, 1, &init, |e, j, carried| {
-            let at = e.b.ins().imul_imm_u(j, 8);
-            let at = e.b.ins().iadd(b.base, at);
-            let ch = e.b.ins().load(types::I64, flags(), at, 0);
-            let at = e.b.ins().imul_imm_u(j, e.elem);
-            let at = e.b.ins().iadd(b.base, at);
-            let x = e.b.ins().load(e.ty, flags(), at, b.values());
+        let done = self.carry_range(zero, run.n, 1, &init, |e, j, carried| {
+            let at = e.b.ins().imul_imm_u(j, 4);
+            let at = e.b.ins().iadd(run.channels, at);
+            let ch = e.b.ins().uload32(flags(), at, 0);
+            let x = e.load(run.values, j);
             let xs = match e.vector {
                 Some(vt) if accs.iter().any(|&(ty, _)| ty == vt) => e.b.ins().splat(vt, x),
                 _ => x,
@@ -1702,29 +1691,60 @@ impl Emitter<'_, '_> {
     /// reference does.
     fn count_spikes(&mut self, counts: Value, i: Value, k: Value, wide: bool) {
         let int_ty = if wide { types::I32X4 } else { types::I32 };
-        let kn = if self.ty == types::F64 {
-            // `k as u32` is u32::MAX from 2^32 up (cut to 32 bits, it
-            // would wrap).
-            let k64 = self.b.ins().fcvt_to_uint_sat(types::I64, k);
-            let max = self.b.ins().iconst(types::I64, i64::from(u32::MAX));
-            let k64 = self.b.ins().umin(k64, max);
-            self.b.ins().ireduce(types::I32, k64)
-        } else {
-            self.b.ins().fcvt_to_uint_sat(int_ty, k)
-        };
         let off = self.b.ins().imul_imm_u(i, 4);
         let p = self.b.ins().iadd(counts, off);
-        let c = self.b.ins().load(int_ty, flags(), p, 0);
-        let sum = self.b.ins().iadd(c, kn);
-        let wrapped = self.b.ins().icmp(IntCC::UnsignedLessThan, sum, c);
-        let max = self.b.ins().iconst(types::I32, -1);
-        let sum = if wide {
-            let max = self.b.ins().splat(types::I32X4, max);
-            self.b.ins().bitselect(wrapped, max, sum)
-        } else {
-            self.b.ins().select(wrapped, max, sum)
+        // `c + min(kn, u32::MAX - c)`: the saturated sum without a compare.
+        let add = |e: &mut Self, kn: Value| {
+            let c = e.b.ins().load(int_ty, flags(), p, 0);
+            let room = e.b.ins().bnot(c);
+            let kn = e.b.ins().umin(kn, room);
+            let sum = e.b.ins().iadd(c, kn);
+            e.b.ins().store(flags(), sum, p, 0);
         };
-        self.b.ins().store(flags(), sum, p, 0);
+        let converted = |e: &mut Self| {
+            if e.ty == types::F64 {
+                // `k as u32` is u32::MAX from 2^32 up (cut to 32 bits, it
+                // would wrap).
+                let k64 = e.b.ins().fcvt_to_uint_sat(types::I64, k);
+                let max = e.b.ins().iconst(types::I64, i64::from(u32::MAX));
+                let k64 = e.b.ins().umin(k64, max);
+                e.b.ins().ireduce(types::I32, k64)
+            } else {
+                e.b.ins().fcvt_to_uint_sat(int_ty, k)
+            }
+        };
+        if !(wide && self.ty == types::F32) {
+            let kn = converted(self);
+            add(self, kn);
+            return;
+        }
+        // Cranelift converts four f32 lanes to u32 in a dozen instructions.
+        // A count `k` (a whole number) in [0, 2^23) is the low bits of
+        // `k + 2^23`, whose other bits are those of 2^23, so an xor gives
+        // it and leaves a bit above the low 23 set for any other `k`
+        // (larger, negative, NaN): those few groups take the conversion.
+        let two23 = self.konst(8_388_608.0, true);
+        let shifted = self.b.ins().fadd(k, two23);
+        let low = self.b.ins().bxor(shifted, two23);
+        let lanes = MemFlagsData::new().with_endianness(Endianness::Little);
+        let kn = self.b.ins().bitcast(types::I32X4, lanes, low);
+        let high = self.b.ins().ushr_imm_u(kn, 23);
+        let outside = self.b.ins().vany_true(high);
+        let (fast, slow, join) = (
+            self.b.create_block(),
+            self.b.create_block(),
+            self.b.create_block(),
+        );
+        self.b.set_cold_block(slow);
+        self.b.ins().brif(outside, slow, &[], fast, &[]);
+        self.b.switch_to_block(fast);
+        add(self, kn);
+        self.b.ins().jump(join, &[]);
+        self.b.switch_to_block(slow);
+        let kn = converted(self);
+        add(self, kn);
+        self.b.ins().jump(join, &[]);
+        self.b.switch_to_block(join);
     }
 }
 
@@ -1752,54 +1772,57 @@ pub enum Scatter {
     },
 }
 
-/// The outputs of one input position that spiked this step, queued (in
-/// ascending channel order) to be added into the conv layers they feed all
-/// at once (`Emitter::batch_flush`): the queue's length and position
-/// (`-1` before the first) in variables, so that they stay in registers
-/// through the spike loops, and a stack slot holding the channels (i64
-/// each) and the values (one element each).
+/// A node's queue of this step's spikes into conv layers (see
+/// `QueueSlots`): its vectors' addresses and, in variables (so that they
+/// stay in registers through the spike loops), its length, its number of
+/// runs and the last run's position (`-1` before the first).
 #[derive(Clone, Copy)]
-pub struct PositionBatch {
-    base: Value,
+pub struct SpikeQueue {
+    channels: Value,
+    values: Value,
+    runs: Value,
     n: Variable,
+    runs_n: Variable,
     pos: Variable,
-    /// Channels per input position (the conv targets' input depth).
-    channels: usize,
+    depth: usize,
 }
 
-impl PositionBatch {
-    /// Byte offset of the queued values (after the channels).
-    fn values(&self) -> i32 {
-        8 * self.channels as i32
-    }
-
-    /// An empty queue for a node whose `targets` include conv layers, made
-    /// where the node's code starts (so it dominates all of it); `None`
-    /// when there are none. Every conv target reads this node's output, so
-    /// all have its shape as their input.
-    fn for_targets(e: &mut Emitter, targets: &[Scatter]) -> Option<Self> {
-        let channels = targets.iter().find_map(|t| match *t {
-            Scatter::Conv { geom, .. } => Some(geom.input[2]),
-            Scatter::Dense { .. } => None,
-        })?;
-        let bytes = (8 + e.elem as u32) * channels as u32;
-        let slot =
-            e.b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, bytes, 4));
-        let base = e.b.ins().stack_addr(types::I64, slot, 0);
-        let (n, pos) = (e.b.declare_var(types::I64), e.b.declare_var(types::I64));
+impl SpikeQueue {
+    /// An empty queue in `slots`, made where the node's code starts (so
+    /// that it dominates all of it).
+    fn start(e: &mut Emitter, slots: QueueSlots) -> Self {
+        let (channels, values, runs) = (
+            e.slot(slots.channels),
+            e.slot(slots.values),
+            e.slot(slots.runs),
+        );
+        let [n, runs_n, pos] = [(); 3].map(|_| e.b.declare_var(types::I64));
         let (zero, none) = (e.int(0), e.int(-1));
         e.b.def_var(n, zero);
+        e.b.def_var(runs_n, zero);
         e.b.def_var(pos, none);
-        Some(PositionBatch {
-            base,
-            n,
-            pos,
+        SpikeQueue {
             channels,
-        })
+            values,
+            runs,
+            n,
+            runs_n,
+            pos,
+            depth: slots.depth,
+        }
     }
 }
 
-/// Vector blocks of an output row that `Emitter::batch_into_row` sums in
+/// The queued inputs of one position: their channels (u32) and values,
+/// and how many.
+#[derive(Clone, Copy)]
+struct Run {
+    channels: Value,
+    values: Value,
+    n: Value,
+}
+
+/// Vector blocks of an output row that `Emitter::run_into_row` sums in
 /// registers at once (x86-64 has 16 vector registers; the loop needs a
 /// weight and the splatted input besides).
 const BATCH_REGISTERS: usize = 8;
@@ -1950,11 +1973,11 @@ pub fn emit_step(
                     in_registers.push(id);
                 }
                 None => {
-                    let batch = PositionBatch::for_targets(e, &scatters);
+                    let queue = slots.queue.map(|q| SpikeQueue::start(e, q));
                     let Some(list) = slots.spike_list else {
                         unreachable!("a spiking ReLU node has a spike list")
                     };
-                    e.compact_spiking_update(compact, list, spike, &scatters, batch);
+                    e.compact_spiking_update(compact, list, spike, &scatters, queue);
                 }
             }
             continue;
@@ -2068,7 +2091,7 @@ pub fn emit_step(
             },
             (None, None) => Visit::All,
         };
-        let batch = PositionBatch::for_targets(e, &scatters);
+        let queue = slots.queue.map(|q| SpikeQueue::start(e, q));
         e.node_update(
             n,
             &inputs,
@@ -2080,7 +2103,7 @@ pub fn emit_step(
             state,
             &scatters,
             visit,
-            batch,
+            queue,
         );
     }
     in_registers

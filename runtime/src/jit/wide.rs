@@ -2,7 +2,7 @@
 //! lanes (all Cranelift 0.135 emits on x86-64) leave half the machine idle.
 //!
 //! One loop so far: summing a conv input position's queued channels into
-//! an output row (`Emitter::batch_into_row`). When most neurons fire (the
+//! an output row (`Emitter::run_into_row`). When most neurons fire (the
 //! `hot` case: 19-27% of them every step) those sums are most of the run,
 //! bound by the multiplies and adds themselves, so eight lanes do them in
 //! half the instructions of four (docs/architecture.md has the
@@ -36,10 +36,10 @@ impl Kernels {
 }
 
 /// `(row, kernel, channels, values, n, f)`: adds the `n` queued inputs of
-/// a position batch (`lower::PositionBatch`: their channels and values)
+/// one position (a run of `lower::SpikeQueue`: their channels and values)
 /// into the output row `row`, `row[..f] += values[j] *
 /// kernel[channels[j] * f..][..f]` in queue order. `f` is a multiple of 8.
-pub type AddRows = unsafe extern "C" fn(*mut f32, *const f32, *const i64, *const f32, u64, u64);
+pub type AddRows = unsafe extern "C" fn(*mut f32, *const f32, *const u32, *const f32, u64, u64);
 
 /// The precompiled row sum, if `kernels` allows one and the CPU runs it.
 pub fn add_rows(kernels: Kernels) -> Option<AddRows> {
@@ -65,7 +65,7 @@ mod avx2 {
     pub(super) unsafe extern "C" fn add_rows(
         row: *mut f32,
         kernel: *const f32,
-        channels: *const i64,
+        channels: *const u32,
         values: *const f32,
         n: u64,
         f: u64,
