@@ -517,7 +517,11 @@ fn hot_conv_positions_sum_in_registers_bit_for_bit() {
 network hotconv {
     input image: 9x9x3
     c1 = conv2d(image, filters=6, kernel=3x3, activation=relu)
+    p8 = conv2d(image, filters=8, kernel=3x3, activation=relu)
     c2 = conv2d(c1, filters=39, kernel=3x3, strides=2, padding=same, activation=relu)
+    c4 = conv2d(c1, filters=12, kernel=3x3, padding=same, activation=relu)
+    q = conv2d(p8, filters=8, kernel=3x3)
+    r = conv2d(c4, filters=16, kernel=3x3, strides=2)
     lin = conv2d(c2, filters=70, kernel=2x2, padding=same)
     wide = conv2d(c2, filters=72, kernel=3x3, padding=same)
     narrow = conv2d(c2, filters=16, kernel=2x2, strides=2)
@@ -540,17 +544,21 @@ convert spiking from hotconv {
     fn run<T: Real>(prog: &Program, cfg: &SimConfig, kernels: jit::Kernels) {
         let model = prog.model("spiking").unwrap();
         let net = prog.network_of(model);
-        let probes = probes_on(net, &["lin", "wide", "narrow", "c3", "out"]);
+        let probes = probes_on(net, &["lin", "wide", "narrow", "c3", "out", "q", "r"]);
         let params = random_params::<T>(net, &mut SplitMix64::new(31), 2.0);
         let compiled = JitModel::lower_with(net, model, &params, &probes, cfg, kernels)
             .unwrap()
             .compile()
             .unwrap();
-        assert_eq!(compiled.compacted_nodes(), ["c1"]);
-        // The AVX2 sum runs f32 rows of whole blocks of eight: c2's into
-        // `wide` and `narrow`.
+        // Spikes queued for conv layers a group of four lanes at a time
+        // (`Emitter::queue_group`) from packed layers (c1, p8: a group's
+        // entries may span positions) and unpacked ones (c4, whose depth
+        // is whole groups; c2, whose groups may span positions).
+        assert_eq!(compiled.compacted_nodes(), ["c1", "p8"]);
+        // The AVX2 sum runs f32 rows of whole blocks of eight: p8's into
+        // `q`, c2's into `wide` and `narrow`, c4's into `r`.
         let f32_avx2 = kernels == jit::Kernels::Avx2 && std::mem::size_of::<T>() == 4;
-        let expected: &[&str] = if f32_avx2 { &["c2"] } else { &[] };
+        let expected: &[&str] = if f32_avx2 { &["p8", "c2", "c4"] } else { &[] };
         assert_eq!(compiled.precompiled_nodes(), expected);
         let mut rng = SplitMix64::new(32);
         let x: Vec<T> = (0..net.nodes[0].size())
@@ -568,8 +576,9 @@ convert spiking from hotconv {
                 );
             }
         }
-        // Hot: at least a third of c1's and c2's neurons spike per step.
-        for name in ["c1", "c2"] {
+        // Hot: at least a third of the spiking layers' neurons spike per
+        // step.
+        for name in ["c1", "p8", "c2", "c4"] {
             let id = net.nodes.iter().position(|n| n.name == name).unwrap();
             let spikes: u64 = slow.spike_counts[id].iter().map(|&c| u64::from(c)).sum();
             let n = net.nodes[id].size() as u64;

@@ -196,11 +196,14 @@ impl Alloc {
     }
     /// A spike queue for a node of `n` elements (padded to whole groups
     /// of lanes) at `depth` channels per position.
+    /// The queue's vectors have a group of lanes to spare: a group is
+    /// stored whole at the queue's end (`lower::Emitter::queue_group`).
     fn queue(&mut self, n: usize, depth: usize) -> QueueSlots {
-        let n = n.div_ceil(block_lanes(self.elem)) * block_lanes(self.elem);
+        let lanes = block_lanes(self.elem);
+        let n = n.div_ceil(lanes) * lanes;
         QueueSlots {
-            channels: self.take(n, 4),
-            values: self.vec(n),
+            channels: self.take(n + lanes, 4),
+            values: self.vec(n + lanes),
             runs: self.take(2 * (n.div_ceil(depth) + 1), 8),
             depth,
         }

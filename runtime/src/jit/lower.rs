@@ -1075,12 +1075,19 @@ impl Emitter<'_, '_> {
             self.b.ins().store(flags(), ys, base, 0);
             let zeros = self.konst(0.0, true);
             let nonzero = self.b.ins().fcmp(FloatCC::NotEqual, ys, zeros);
-            self.for_lanes(nonzero, |e, lane| {
-                let entry = e.b.ins().iadd(i, lane);
-                let idx = neuron(e, entry);
-                let x = e.load(base, lane);
-                e.propagate(idx, x, targets, queue);
-            });
+            let lanes = |e: &mut Self| {
+                e.for_lanes(nonzero, |e, lane| {
+                    let entry = e.b.ins().iadd(i, lane);
+                    let idx = neuron(e, entry);
+                    let x = e.load(base, lane);
+                    e.propagate(idx, x, targets, queue);
+                })
+            };
+            let only_conv = targets.iter().all(|t| matches!(t, Scatter::Conv { .. }));
+            match queue.filter(|_| only_conv) {
+                Some(q) => self.queue_group(q, i, index, ys, nonzero, lanes),
+                None => lanes(self),
+            }
         } else {
             let zero = self.float(0.0);
             let nonzero = self.b.ins().fcmp(FloatCC::NotEqual, ys, zero);
@@ -1110,12 +1117,27 @@ impl Emitter<'_, '_> {
         }
     }
 
-    /// Appends input `idx`'s output `x` to `q`, starting a run when its
-    /// position is not the last run's (inputs come in ascending order, so
-    /// a position never comes back). Only stores: the loop it is in keeps
-    /// its values in registers (a call there spilled them on every spike).
+    /// Appends input `idx`'s output `x` to `q` (see `queue_run`). Only
+    /// stores: the loop it is in keeps its values in registers (a call
+    /// there spilled them on every spike).
     fn queue_push(&mut self, q: SpikeQueue, idx: Value, x: Value) {
         let pos = self.b.ins().udiv_imm_u(idx, q.depth as i64);
+        let n = self.queue_run(q, pos);
+        let first = self.b.ins().imul_imm_u(pos, q.depth as i64);
+        let ch = self.b.ins().isub(idx, first);
+        let ch = self.b.ins().ireduce(types::I32, ch);
+        let at = self.b.ins().imul_imm_u(n, 4);
+        let at = self.b.ins().iadd(q.channels, at);
+        self.b.ins().store(flags(), ch, at, 0);
+        self.store(q.values, n, x);
+        let n = self.b.ins().iadd_imm_u(n, 1);
+        self.b.def_var(q.n, n);
+    }
+
+    /// Starts a run in `q` when input position `pos` is not the last run's
+    /// (inputs come in ascending order, so a position never comes back).
+    /// Returns the queue's length.
+    fn queue_run(&mut self, q: SpikeQueue, pos: Value) -> Value {
         let last = self.b.use_var(q.pos);
         let n = self.b.use_var(q.n);
         let other = self.b.ins().icmp(IntCC::NotEqual, pos, last);
@@ -1129,15 +1151,107 @@ impl Emitter<'_, '_> {
             e.b.def_var(q.runs_n, r);
             e.b.def_var(q.pos, pos);
         });
-        let first = self.b.ins().imul_imm_u(pos, q.depth as i64);
-        let ch = self.b.ins().isub(idx, first);
-        let ch = self.b.ins().ireduce(types::I32, ch);
-        let at = self.b.ins().imul_imm_u(n, 4);
-        let at = self.b.ins().iadd(q.channels, at);
-        self.b.ins().store(flags(), ch, at, 0);
-        self.store(q.values, n, x);
-        let n = self.b.ins().iadd_imm_u(n, 1);
-        self.b.def_var(q.n, n);
+        n
+    }
+
+    /// Queues the nonzero lanes of the four outputs `ys` at entry `i`
+    /// (`nonzero` their mask) without a branch per lane when all four
+    /// neurons are at one input position (always, unpacked, when the
+    /// depth is a multiple of four; `index` maps a packed node's entries
+    /// to neurons): the lanes' channels and values are packed to the front
+    /// of a vector each by a byte shuffle looked up from the mask
+    /// (`COMPRESS`), stored whole at the queue's end, and the length moved
+    /// on by the number of lanes kept. Other groups take `lanes`, the loop
+    /// over the set lanes.
+    fn queue_group(
+        &mut self,
+        q: SpikeQueue,
+        i: Value,
+        index: Option<Value>,
+        ys: Value,
+        nonzero: Value,
+        lanes: impl FnOnce(&mut Self),
+    ) {
+        let last_lane = LANES as i64 - 1;
+        let (neurons, first, last) = match index {
+            Some(list) => {
+                let off = self.b.ins().imul_imm_u(i, 4);
+                let at = self.b.ins().iadd(list, off);
+                let neurons = self.b.ins().load(types::I32X4, flags(), at, 0);
+                let first = self.b.ins().uload32(flags(), at, 0);
+                let last = self.b.ins().uload32(flags(), at, 4 * last_lane as i32);
+                (Some(neurons), first, last)
+            }
+            None => {
+                let last = self.b.ins().iadd_imm_u(i, last_lane);
+                (None, i, last)
+            }
+        };
+        let pos = self.b.ins().udiv_imm_u(first, q.depth as i64);
+        let one_position = match index {
+            None if q.depth.is_multiple_of(LANES) => None,
+            _ => {
+                let pos_last = self.b.ins().udiv_imm_u(last, q.depth as i64);
+                Some(self.b.ins().icmp(IntCC::Equal, pos, pos_last))
+            }
+        };
+        let group = |e: &mut Self| {
+            let n = e.queue_run(q, pos);
+            let start = e.b.ins().imul_imm_u(pos, q.depth as i64);
+            let start = e.b.ins().ireduce(types::I32, start);
+            let start = e.b.ins().splat(types::I32X4, start);
+            let channels = match neurons {
+                Some(v) => e.b.ins().isub(v, start),
+                None => {
+                    let first = e.b.ins().ireduce(types::I32, first);
+                    let first = e.b.ins().splat(types::I32X4, first);
+                    let lane = e.b.func.dfg.constants.insert(
+                        [0u32, 1, 2, 3]
+                            .iter()
+                            .flat_map(|l| l.to_le_bytes())
+                            .collect::<Vec<u8>>()
+                            .into(),
+                    );
+                    let lane = e.b.ins().vconst(types::I32X4, lane);
+                    let ch = e.b.ins().iadd(first, lane);
+                    e.b.ins().isub(ch, start)
+                }
+            };
+            let bits = e.b.ins().vhigh_bits(types::I64, nonzero);
+            let table = e.int(COMPRESS.as_ptr() as i64);
+            let off = e.b.ins().imul_imm_u(bits, 16);
+            let at = e.b.ins().iadd(table, off);
+            let shuffle = e.b.ins().load(types::I8X16, flags(), at, 0);
+            let little = MemFlagsData::new().with_endianness(Endianness::Little);
+            for (x, base) in [(channels, q.channels), (ys, q.values)] {
+                let bytes = e.b.ins().bitcast(types::I8X16, little, x);
+                let packed = e.b.ins().swizzle(bytes, shuffle);
+                let off = e.b.ins().imul_imm_u(n, 4);
+                let at = e.b.ins().iadd(base, off);
+                e.b.ins().store(flags(), packed, at, 0);
+            }
+            let kept = e.b.ins().popcnt(bits);
+            let n = e.b.ins().iadd(n, kept);
+            e.b.def_var(q.n, n);
+        };
+        match one_position {
+            None => group(self),
+            Some(same) => {
+                let (yes, no, join) = (
+                    self.b.create_block(),
+                    self.b.create_block(),
+                    self.b.create_block(),
+                );
+                self.b.ins().brif(same, yes, &[], no, &[]);
+                self.b.switch_to_block(yes);
+                group(self);
+                self.b.ins().jump(join, &[]);
+                self.b.switch_to_block(no);
+                lanes(self);
+                self.b.ins().jump(join, &[]);
+                self.b.switch_to_block(join);
+            }
+        }
     }
 
     /// Adds the step's queued inputs into every conv target, run by run:
@@ -1812,6 +1926,30 @@ impl SpikeQueue {
         }
     }
 }
+
+/// Per mask of four lanes (bit `l` set: lane `l` kept), the byte shuffle
+/// that moves the kept lanes' four bytes each to the front, in lane order
+/// (`Emitter::queue_group`); 0x80 selects a zero byte.
+static COMPRESS: [[u8; 16]; 16] = {
+    let mut table = [[0x80u8; 16]; 16];
+    let mut mask = 0;
+    while mask < 16 {
+        let (mut lane, mut to) = (0, 0);
+        while lane < 4 {
+            if mask & (1 << lane) != 0 {
+                let mut b = 0;
+                while b < 4 {
+                    table[mask][4 * to + b] = (4 * lane + b) as u8;
+                    b += 1;
+                }
+                to += 1;
+            }
+            lane += 1;
+        }
+        mask += 1;
+    }
+    table
+};
 
 /// The queued inputs of one position: their channels (u32) and values,
 /// and how many.
