@@ -1805,60 +1805,29 @@ impl Emitter<'_, '_> {
     /// reference does.
     fn count_spikes(&mut self, counts: Value, i: Value, k: Value, wide: bool) {
         let int_ty = if wide { types::I32X4 } else { types::I32 };
+        let kn = if self.ty == types::F64 {
+            // `k as u32` is u32::MAX from 2^32 up (cut to 32 bits, it
+            // would wrap).
+            let k64 = self.b.ins().fcvt_to_uint_sat(types::I64, k);
+            let max = self.b.ins().iconst(types::I64, i64::from(u32::MAX));
+            let k64 = self.b.ins().umin(k64, max);
+            self.b.ins().ireduce(types::I32, k64)
+        } else {
+            self.b.ins().fcvt_to_uint_sat(int_ty, k)
+        };
         let off = self.b.ins().imul_imm_u(i, 4);
         let p = self.b.ins().iadd(counts, off);
-        // `c + min(kn, u32::MAX - c)`: the saturated sum without a compare.
-        let add = |e: &mut Self, kn: Value| {
-            let c = e.b.ins().load(int_ty, flags(), p, 0);
-            let room = e.b.ins().bnot(c);
-            let kn = e.b.ins().umin(kn, room);
-            let sum = e.b.ins().iadd(c, kn);
-            e.b.ins().store(flags(), sum, p, 0);
+        let c = self.b.ins().load(int_ty, flags(), p, 0);
+        let sum = self.b.ins().iadd(c, kn);
+        let wrapped = self.b.ins().icmp(IntCC::UnsignedLessThan, sum, c);
+        let max = self.b.ins().iconst(types::I32, -1);
+        let sum = if wide {
+            let max = self.b.ins().splat(types::I32X4, max);
+            self.b.ins().bitselect(wrapped, max, sum)
+        } else {
+            self.b.ins().select(wrapped, max, sum)
         };
-        let converted = |e: &mut Self| {
-            if e.ty == types::F64 {
-                // `k as u32` is u32::MAX from 2^32 up (cut to 32 bits, it
-                // would wrap).
-                let k64 = e.b.ins().fcvt_to_uint_sat(types::I64, k);
-                let max = e.b.ins().iconst(types::I64, i64::from(u32::MAX));
-                let k64 = e.b.ins().umin(k64, max);
-                e.b.ins().ireduce(types::I32, k64)
-            } else {
-                e.b.ins().fcvt_to_uint_sat(int_ty, k)
-            }
-        };
-        if !(wide && self.ty == types::F32) {
-            let kn = converted(self);
-            add(self, kn);
-            return;
-        }
-        // Cranelift converts four f32 lanes to u32 in a dozen instructions.
-        // A count `k` (a whole number) in [0, 2^23) is the low bits of
-        // `k + 2^23`, whose other bits are those of 2^23, so an xor gives
-        // it and leaves a bit above the low 23 set for any other `k`
-        // (larger, negative, NaN): those few groups take the conversion.
-        let two23 = self.konst(8_388_608.0, true);
-        let shifted = self.b.ins().fadd(k, two23);
-        let low = self.b.ins().bxor(shifted, two23);
-        let lanes = MemFlagsData::new().with_endianness(Endianness::Little);
-        let kn = self.b.ins().bitcast(types::I32X4, lanes, low);
-        let high = self.b.ins().ushr_imm_u(kn, 23);
-        let outside = self.b.ins().vany_true(high);
-        let (fast, slow, join) = (
-            self.b.create_block(),
-            self.b.create_block(),
-            self.b.create_block(),
-        );
-        self.b.set_cold_block(slow);
-        self.b.ins().brif(outside, slow, &[], fast, &[]);
-        self.b.switch_to_block(fast);
-        add(self, kn);
-        self.b.ins().jump(join, &[]);
-        self.b.switch_to_block(slow);
-        let kn = converted(self);
-        add(self, kn);
-        self.b.ins().jump(join, &[]);
-        self.b.switch_to_block(join);
+        self.b.ins().store(flags(), sum, p, 0);
     }
 }
 
