@@ -194,9 +194,8 @@ impl Alloc {
     fn vec(&mut self, n: usize) -> usize {
         self.take(n, self.elem)
     }
-    /// A spike queue for a node of `n` elements (padded to whole groups
-    /// of lanes) at `depth` channels per position.
-    /// The queue's vectors have a group of lanes to spare: a group is
+    /// A spike queue for a node of `n` elements at `depth` channels per
+    /// position. Its vectors have a group of lanes to spare: a group is
     /// stored whole at the queue's end (`lower::Emitter::queue_group`).
     fn queue(&mut self, n: usize, depth: usize) -> QueueSlots {
         let lanes = block_lanes(self.elem);
