@@ -476,6 +476,10 @@ impl<'a, T: Real> JitModel<'a, T> {
                     (c.counts, entries * 4),
                 ]);
             }
+            // A step writes its queue's entries before it reads them.
+            if let Some(q) = slots.queue {
+                written.extend([(q.channels, node.size() * 4), (q.values, n)]);
+            }
         }
         written.sort_unstable();
         let mut zeroed = Vec::new();
