@@ -1071,11 +1071,13 @@ impl Emitter<'_, '_> {
             // each, lowest first: the unrolled lanes' order), so the scatter
             // code, most of a conv network's IR, is emitted once rather
             // than four times (docs/architecture.md: compile time).
-            let base = self.lane_slot();
-            self.b.ins().store(flags(), ys, base, 0);
             let zeros = self.konst(0.0, true);
             let nonzero = self.b.ins().fcmp(FloatCC::NotEqual, ys, zeros);
+            // The outputs go through a stack slot only on this path (a
+            // group queued whole reads them from the register).
             let lanes = |e: &mut Self| {
+                let base = e.lane_slot();
+                e.b.ins().store(flags(), ys, base, 0);
                 e.for_lanes(nonzero, |e, lane| {
                     let entry = e.b.ins().iadd(i, lane);
                     let idx = neuron(e, entry);
