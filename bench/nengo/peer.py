@@ -61,6 +61,24 @@ def import_stack(threads=None):
     tf, nengo, nengo_dl = _tf, _nengo, _nengo_dl
 
 
+def without_data_autotuning():
+    """Turns tf.data's autotuner off for every dataset made from now on (Keras
+    makes one inside each `sim.predict`). With it on, TF 2.12 ends a `predict`
+    by destroying that dataset's iterator, which waits for the tuner thread's
+    next timed wake-up (0.32, 0.96, 2.24, 4.8, 9.9, 20.2 s after the iterator
+    started: its period doubles) whenever the cancellation misses it, so the
+    same work took 2.8-3.4 s or exactly 5.15 s from run to run (`hot`, 200
+    images) and a median of five fell on either. An in-memory input has
+    nothing to tune; the outputs are the same bit for bit."""
+    make = tf.data.Options.__init__
+
+    def make_without_autotuning(self, *args, **kwargs):
+        make(self, *args, **kwargs)
+        self.autotune.enabled = False
+
+    tf.data.Options.__init__ = make_without_autotuning
+
+
 def versions():
     return {
         "python": sys.version.split()[0],
@@ -317,6 +335,8 @@ def trial(args, model, inp, out, x_all, y_all, cfg, n_images, final=False):
 
 def cmd_predict(args):
     import_stack(args.threads)
+    if not args.data_autotune:
+        without_data_autotuning()
     if args.params:
         params = load_params(args.params)
     else:
@@ -589,6 +609,8 @@ def main(argv=None):
                    help="steps per image in trial runs (default: --steps); accuracy of short trials is not meaningful")
     p.add_argument("--trial-repeats", type=int, default=2, help="timed repeats per trial (best is used)")
     p.add_argument("--repeats", type=int, default=3, help="timed repeats of the final run (best is reported)")
+    p.add_argument("--data-autotune", action="store_true",
+                   help="keep tf.data's autotuner on (TF's default), with its stall at the end of a predict")
     p.add_argument("--chunk-image-steps", type=int, default=100_000,
                    help="images*steps per sim.predict call (bounds the tiled input's memory: 100k = 314 MB)")
 
