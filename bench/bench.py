@@ -14,8 +14,9 @@ synapse, scale, neuron and start voltages on both sides), run through:
 
 Timing is the same on both sides: the simulation only, warm (snnc's JIT
 compile and NengoDL's build and first, graph-tracing `predict` are
-excluded and printed apart), the median of `--repeat` runs, with every
-run's figure printed as the spread. NengoDL's configuration (planner,
+excluded and printed apart; NengoDL's `predict` without tf.data's autotuner,
+whose teardown otherwise stalls it: bench/nengo/README.md), the median of
+`--repeat` runs, with every run's figure printed as the spread. NengoDL's configuration (planner,
 minibatch, unroll) is chosen by a search on the full work of the case
 (all `--images`), cached in target/bench/nengo-configs.json; `--nengo-search`
 searches again. Start voltages: `uniform` is Nengo's default, Uniform(0, 1)
