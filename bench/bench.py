@@ -137,11 +137,14 @@ def nengo(case, start, images, repeat, search, configs, measure=True):
     key = f"{case}/{images}"
     cfg = configs.get(key)
     if search or cfg is None:
-        # Coordinate search over planner, minibatch and unroll, each trial on
-        # every image. Minibatch 1 is left out (hundreds of times slower on
-        # the full work); simplifications off is ~30x slower (bench/nengo/README.md).
+        # Coordinate search over planner, minibatch and unroll, each trial the
+        # best of two runs on every image (one run picked configurations up to
+        # a fifth slower than NengoDL's best: `hot` at greedy/100/1, 5.6k
+        # images x steps/s, where greedy/100/25 runs 7.2k). Minibatch 1 is
+        # left out (hundreds of times slower on the full work); simplifications
+        # off is ~30x slower (bench/nengo/README.md).
         print(f"  searching NengoDL's configuration for {key} on the full work ...", file=sys.stderr, flush=True)
-        out, _ = run_timed(base + ["--search", "coordinate", "--trial-images", str(images), "--trial-repeats", "1",
+        out, _ = run_timed(base + ["--search", "coordinate", "--trial-images", str(images), "--trial-repeats", "2",
                                    "--repeats", "1", "--minibatch", "10", "50", "100", "200", "--no-baseline"])
         best = [json.loads(l) for l in out.splitlines() if l.startswith("{") and '"result"' in l][-1]
         cfg = {k: best[k] for k in ("planner", "minibatch", "unroll")}
