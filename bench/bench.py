@@ -14,14 +14,15 @@ synapse, scale, neuron and start voltages on both sides), run through:
 
 Timing is the same on both sides: the simulation only, warm (snnc's JIT
 compile and NengoDL's build and first, graph-tracing `predict` are
-excluded and printed apart; NengoDL's `predict` without tf.data's autotuner,
-whose teardown otherwise stalls it: bench/nengo/README.md), the median of
-`--repeat` runs, with every run's figure printed as the spread. NengoDL's configuration (planner,
-minibatch, unroll) is chosen by a search on the full work of the case
-(all `--images`), cached in target/bench/nengo-configs.json; `--nengo-search`
-searches again. Start voltages: `uniform` is Nengo's default, Uniform(0, 1)
-(each side draws with its own generator), `zero` starts every voltage at 0
-(snnc's `initial_voltage = zero`). Uses only the standard library.
+excluded and printed apart; NengoDL's `predict` runs without tf.data's
+autotuner, whose teardown otherwise stalls it: bench/nengo/README.md), the
+median of `--repeat` runs, with every run's figure printed as the spread.
+NengoDL's configuration (planner, minibatch, unroll) is chosen by a search
+on the full work of the case (all `--images`), cached in
+target/bench/nengo-configs.json; `--nengo-search` searches again. Start
+voltages: `uniform` is Nengo's default, Uniform(0, 1) (each side draws with
+its own generator), `zero` starts every voltage at 0 (snnc's
+`initial_voltage = zero`). Uses only the standard library.
 """
 
 import argparse
@@ -138,11 +139,12 @@ def nengo(case, start, images, repeat, search, configs, measure=True):
     cfg = configs.get(key)
     if search or cfg is None:
         # Coordinate search over planner, minibatch and unroll, each trial the
-        # best of two runs on every image (one run picked configurations up to
-        # a fifth slower than NengoDL's best: `hot` at greedy/100/1, 5.6k
-        # images x steps/s, where greedy/100/25 runs 7.2k). Minibatch 1 is
-        # left out (hundreds of times slower on the full work); simplifications
-        # off is ~30x slower (bench/nengo/README.md).
+        # best of two runs on every image, so that one disturbed run does not
+        # decide. One dimension at a time can miss the best: for `hot` it
+        # keeps noop/100/1 (about 6k images x steps/s) where greedy/100/25
+        # runs 7.0-7.4k (README). Minibatch 1 is left out (hundreds of times
+        # slower on the full work); simplifications off is ~30x slower
+        # (bench/nengo/README.md).
         print(f"  searching NengoDL's configuration for {key} on the full work ...", file=sys.stderr, flush=True)
         out, _ = run_timed(base + ["--search", "coordinate", "--trial-images", str(images), "--trial-repeats", "2",
                                    "--repeats", "1", "--minibatch", "10", "50", "100", "200", "--no-baseline"])
