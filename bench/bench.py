@@ -138,12 +138,12 @@ def nengo(case, start, images, repeat, search, configs, measure=True):
     key = f"{case}/{images}"
     cfg = configs.get(key)
     if search or cfg is None:
-        # Coordinate search over planner, minibatch and unroll, each trial the
-        # best of two runs on every image, so that one disturbed run does not
-        # decide. One dimension at a time can miss the best: for `hot` it
-        # keeps noop/100/1 (about 6k images x steps/s) where greedy/100/25
-        # runs 7.0-7.4k (README). Minibatch 1 is left out (hundreds of times
-        # slower on the full work); simplifications off is ~30x slower
+        # Coordinate search over planner, minibatch and unroll, in passes
+        # until one changes nothing, each trial the best of two runs on every
+        # image, so that one disturbed run does not decide. It can still miss
+        # the best where configurations differ by less than the machine's
+        # noise (README). Minibatch 1 is left out (hundreds of times slower
+        # on the full work); simplifications off is ~30x slower
         # (bench/nengo/README.md).
         print(f"  searching NengoDL's configuration for {key} on the full work ...", file=sys.stderr, flush=True)
         out, _ = run_timed(base + ["--search", "coordinate", "--trial-images", str(images), "--trial-repeats", "2",

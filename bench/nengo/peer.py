@@ -379,24 +379,33 @@ def cmd_predict(args):
     elif args.search == "none":
         results.append((None, cfg_of(planners[0], minibatches[-1], unrolls[0], simpls[0])))
     else:
-        # coordinate search: one dimension at a time, keeping the best so far
+        # coordinate search: one dimension at a time, keeping the best so
+        # far, in passes until a pass changes nothing (the planner and the
+        # unroll interact: a single pass can settle on a planner measured at
+        # unroll 1 and then find no unroll better for it); configurations
+        # already timed are not timed again
+        timed = {}
+
+        def run_once(cfg):
+            key = tuple(sorted(cfg.items()))
+            if key not in timed:
+                timed[key] = run(cfg)
+            return timed[key]
+
         m0 = 50 if 50 in minibatches else minibatches[len(minibatches) // 2]
         for p in planners:
-            run(cfg_of(p, m0, unrolls[0], simpls[0]))
+            run_once(cfg_of(p, m0, unrolls[0], simpls[0]))
         if not results:
             raise SystemExit("every planner trial failed")
-        b = best_cfg()
-        for m in minibatches:
-            if m != b["minibatch"]:
-                run(cfg_of(b["planner"], m, b["unroll"], b["simplifications"]))
-        b = best_cfg()
-        for u in unrolls:
-            if u != b["unroll"]:
-                run(cfg_of(b["planner"], b["minibatch"], u, b["simplifications"]))
-        b = best_cfg()
-        for s in simpls:
-            if s != b["simplifications"]:
-                run(cfg_of(b["planner"], b["minibatch"], b["unroll"], s))
+        for _ in range(args.passes):
+            start = best_cfg()
+            for dim, values in (("planner", planners), ("minibatch", minibatches), ("unroll", unrolls),
+                                ("simplifications", simpls)):
+                b = best_cfg()
+                for v in values:
+                    run_once(dict(b, **{dim: v}))
+            if best_cfg() == start:
+                break
         if args.baseline:
             # NengoDL's defaults for the other settings, to show what they are worth
             b = best_cfg()
@@ -602,6 +611,8 @@ def main(argv=None):
     p.add_argument("--search", choices=["coordinate", "full", "none"], default="coordinate",
                    help="coordinate: one dimension at a time; full: whole grid; none: first planner, "
                         "largest minibatch, first unroll, no trials")
+    p.add_argument("--passes", type=int, default=3,
+                   help="coordinate search: at most this many passes over the dimensions (stops when one changes nothing)")
     p.add_argument("--trial-images", type=int, default=100, help="images per trial run (at least one minibatch)")
     p.add_argument("--no-baseline", dest="baseline", action="store_false",
                    help="skip the trial with NengoDL's default inference_only/stateful/keep_history")
