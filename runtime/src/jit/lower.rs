@@ -133,6 +133,17 @@ fn flags() -> MemFlagsData {
     MemFlagsData::new().with_notrap()
 }
 
+/// Flags for loading weights, which nothing writes while code runs. They
+/// make the load a pure value to Cranelift's mid-end, placed beside the
+/// multiply that uses it. An ordinary load stays where the IR has it while
+/// the arithmetic on it is placed at its first use: a loop that loads four
+/// kernel rows and carries its sums to the next iteration
+/// (`compact_into_registers`) held all sixteen loaded vectors live at once,
+/// and the register allocator kept the carried sums on the stack.
+fn weight_flags() -> MemFlagsData {
+    flags().with_readonly().with_can_move()
+}
+
 /// Lanes of the vector type used for f32 element-wise loops.
 pub const LANES: usize = 4;
 
@@ -254,7 +265,7 @@ impl Emitter<'_, '_> {
             let xs = self.b.ins().splat(vt, x);
             let block_bytes = LANES as i64 * self.elem;
             let axpy_block = |e: &mut Self, row: Value, acc: Value, offset: i64| {
-                let w = e.b.ins().load(vt, flags(), row, offset as i32);
+                let w = e.b.ins().load(vt, weight_flags(), row, offset as i32);
                 let a = e.b.ins().load(vt, flags(), acc, offset as i32);
                 let prod = e.b.ins().fmul(xs, w);
                 let sum = e.b.ins().fadd(a, prod);
@@ -280,8 +291,11 @@ impl Emitter<'_, '_> {
             }
         }
         for j in blocks * LANES..n {
+            let w = self
+                .b
+                .ins()
+                .load(self.ty, weight_flags(), row, (j as i64 * self.elem) as i32);
             let j = self.int(j as i64);
-            let w = self.load(row, j);
             let a = self.load(acc, j);
             let prod = self.b.ins().fmul(x, w);
             let sum = self.b.ins().fadd(a, prod);
@@ -1015,7 +1029,7 @@ impl Emitter<'_, '_> {
                     let blocks = if wide { n_out / LANES } else { 0 };
                     for blk in 0..blocks {
                         let offset = (blk * LANES) as i32 * e.elem as i32;
-                        let w = e.b.ins().load(vt, flags(), row, offset);
+                        let w = e.b.ins().load(vt, weight_flags(), row, offset);
                         let ys = ys.unwrap_or(yl);
                         let prod = e.b.ins().fmul(ys, w);
                         sums[slot] = e.b.ins().fadd(sums[slot], prod);
@@ -1023,7 +1037,7 @@ impl Emitter<'_, '_> {
                     }
                     for j in blocks * LANES..n_out {
                         let offset = j as i32 * e.elem as i32;
-                        let w = e.b.ins().load(e.ty, flags(), row, offset);
+                        let w = e.b.ins().load(e.ty, weight_flags(), row, offset);
                         let prod = e.b.ins().fmul(yl, w);
                         sums[slot] = e.b.ins().fadd(sums[slot], prod);
                         slot += 1;
@@ -1431,7 +1445,7 @@ impl Emitter<'_, '_> {
             let krow = e.b.ins().iadd(kbase, row_off);
             let mut sums = Vec::with_capacity(accs.len());
             for (&(ty, off), &acc) in accs.iter().zip(carried) {
-                let w = e.b.ins().load(ty, flags(), krow, off);
+                let w = e.b.ins().load(ty, weight_flags(), krow, off);
                 let scale = if ty == e.ty { x } else { xs };
                 let prod = e.b.ins().fmul(scale, w);
                 sums.push(e.b.ins().fadd(acc, prod));
