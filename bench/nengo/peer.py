@@ -393,18 +393,17 @@ def cmd_predict(args):
             return timed[key]
 
         m0 = 50 if 50 in minibatches else minibatches[len(minibatches) // 2]
-        for p in planners:
-            run_once(cfg_of(p, m0, unrolls[0], simpls[0]))
-        if not results:
-            raise SystemExit("every planner trial failed")
+        best = cfg_of(planners[0], m0, unrolls[0], simpls[0])
         for _ in range(args.passes):
-            start = best_cfg()
+            start = best
             for dim, values in (("planner", planners), ("minibatch", minibatches), ("unroll", unrolls),
                                 ("simplifications", simpls)):
-                b = best_cfg()
                 for v in values:
-                    run_once(dict(b, **{dim: v}))
-            if best_cfg() == start:
+                    run_once(dict(best, **{dim: v}))
+                if not results:
+                    raise SystemExit(f"every {dim} trial failed")
+                best = best_cfg()
+            if best == start:
                 break
         if args.baseline:
             # NengoDL's defaults for the other settings, to show what they are worth
