@@ -5,7 +5,7 @@
 //! model is compiled. The generated code addresses them as `arena + const`,
 //! so it needs no pointer tables and allocates nothing.
 
-use snnc_compiler::ir::{InitialVoltage, Model, Network, Neuron, Op, Synapse};
+use snnc_compiler::ir::{InitialVoltage, Model, Network, Neuron, NodeSettings, Op, Synapse};
 
 use super::lower::{feed, Feed};
 
@@ -130,7 +130,30 @@ pub struct CompactSlots {
     pub inc: usize,
     pub v: usize,
     pub counts: usize,
+    /// The groups of lanes that spike in each of the next `STEP_BLOCK`
+    /// steps, worked out by the driver ahead of the step
+    /// (`JitModel::step_packed`): per step a region of `groups` events,
+    /// each the group's first entry (u32) and its spike counts (a vector),
+    /// and how many of them are filled (i64 per step). `now` (i64) is the
+    /// region the step reads, set by the driver before each step.
+    pub events: usize,
+    pub event_spikes: usize,
+    pub event_lens: usize,
+    pub now: usize,
+    pub groups: usize,
 }
+
+/// Whether a node is packed (`CompactSlots`): a spiking ReLU node with a
+/// constant current whose output nothing reads as a vector.
+fn packs(slots: &NodeSlots, settings: &NodeSettings) -> bool {
+    slots.out_unread
+        && slots.j_const.is_some()
+        && matches!(settings.neuron, Some(Neuron::SpikingRectifiedLinear { .. }))
+}
+
+/// Steps a packed node's driver works out at once (`CompactSlots::events`),
+/// with its voltages in registers through them.
+pub const STEP_BLOCK: usize = 8;
 
 /// The packed state of a LIF node whose current is constant over a
 /// presentation and whose output nobody reads as a vector (every consumer
@@ -331,7 +354,10 @@ pub fn plan(net: &Network, model: &Model, elem: usize, probed: &[usize], quiet: 
                 slots.r = state.refractory.then(|| a.vec(n));
                 slots.counts = state.spike_count.then(|| a.take(n, 4));
             }
-            if matches!(settings.neuron, Some(Neuron::SpikingRectifiedLinear { .. })) {
+            // A packed node's step reads the driver's lists instead.
+            if matches!(settings.neuron, Some(Neuron::SpikingRectifiedLinear { .. }))
+                && !packs(&slots, settings)
+            {
                 slots.spike_list = Some(a.spike_list(n));
             }
             if let Some(depth) = conv_fed_depth(net, model, id) {
@@ -341,20 +367,20 @@ pub fn plan(net: &Network, model: &Model, elem: usize, probed: &[usize], quiet: 
         nodes.push(slots);
     }
     for id in 0..net.nodes.len() {
-        let compactable = nodes[id].out_unread
-            && nodes[id].j_const.is_some()
-            && matches!(
-                model.nodes[id].neuron,
-                Some(Neuron::SpikingRectifiedLinear { .. })
-            );
-        if compactable {
+        if packs(&nodes[id], &model.nodes[id]) {
             let n = net.nodes[id].size();
+            let groups = n.div_ceil(lanes);
             nodes[id].compact = Some(CompactSlots {
                 len: a.take(1, 8),
                 index: a.take(n, 4),
                 inc: a.vec(n),
                 v: a.vec(n),
                 counts: a.take(n, 4),
+                events: a.take(STEP_BLOCK * groups, 4),
+                event_spikes: a.vec(STEP_BLOCK * groups * lanes),
+                event_lens: a.take(STEP_BLOCK, 8),
+                now: a.take(1, 8),
+                groups,
             });
         }
         let listable = nodes[id].out_unread

@@ -905,32 +905,24 @@ impl Emitter<'_, '_> {
         self.b.def_var(list.len, zero);
     }
 
-    /// The spiking ReLU step of a compacted node (see `CompactSlots`): the
-    /// reference's `v += max(J, 0) * dt; n = floor(v); v -= n` over the
-    /// listed neurons only, the increment precomputed by the driver with
-    /// the same operations. Spikes are counted per entry and propagated by
-    /// neuron index, in ascending order as the dense loop would.
+    /// The step of a compacted spiking ReLU node (see `CompactSlots`): the
+    /// driver has worked out which groups of entries spike this step, and
+    /// their counts, with the reference's `v += max(J, 0) * dt; n =
+    /// floor(v); v -= n` (`packed`), so the loop visits those groups only.
+    /// Spikes are counted per entry and propagated by neuron index, in
+    /// ascending order as the dense loop would.
     fn compact_spiking_update(
         &mut self,
         c: CompactSlots,
-        list: SpikeListSlots,
         spike: f64,
         scatters: &[Scatter],
         queue: Option<SpikeQueue>,
     ) {
         let wide = self.vector.is_some();
-        let lanes = if wide { LANES } else { 1 };
-        let len_addr = self.slot(c.len);
-        let len = self.b.ins().load(types::I64, flags(), len_addr, 0);
-        let (index, inc, v) = (self.slot(c.index), self.slot(c.inc), self.slot(c.v));
-        let list = self.list_start(list);
-        let start = self.int(0);
-        self.for_range_step(start, len, lanes, |e, i| {
-            let k = e.packed_step(v, inc, i, wide);
-            e.list_push(list, i, k, wide);
-        });
-        let entry_counts = self.slot(c.counts);
-        self.list_drain(list, wide, |e, i, k| {
+        let (index, entry_counts) = (self.slot(c.index), self.slot(c.counts));
+        let (start, end) = self.step_events(c);
+        self.for_range(start, end, |e, j| {
+            let (i, k) = e.event(c, j, wide);
             e.count_spikes(entry_counts, i, k, wide);
             let spike = e.konst(spike, wide);
             let y = e.b.ins().fmul(spike, k);
@@ -941,17 +933,30 @@ impl Emitter<'_, '_> {
         }
     }
 
-    /// Steps packed entries `i..` (see `CompactSlots`): the reference's
-    /// `v += max(J, 0) * dt; k = floor(v); v -= k` with the increment the
-    /// driver precomputed. Returns the spike counts `k`.
-    fn packed_step(&mut self, v: Value, inc: Value, i: Value, wide: bool) -> Value {
-        let vv = self.load_w(v, i, wide);
-        let d = self.load_w(inc, i, wide);
-        let vv = self.b.ins().fadd(vv, d);
-        let k = self.b.ins().floor(vv);
-        let rest = self.b.ins().fsub(vv, k);
-        self.store_w(v, i, rest);
-        k
+    /// The range of this step's events in a packed node's regions (see
+    /// `CompactSlots::events`).
+    fn step_events(&mut self, c: CompactSlots) -> (Value, Value) {
+        let now_at = self.slot(c.now);
+        let now = self.b.ins().load(types::I64, flags(), now_at, 0);
+        let start = self.b.ins().imul_imm_u(now, c.groups as i64);
+        let lens = self.slot(c.event_lens);
+        let off = self.b.ins().imul_imm_u(now, 8);
+        let at = self.b.ins().iadd(lens, off);
+        let len = self.b.ins().load(types::I64, flags(), at, 0);
+        (start, self.b.ins().iadd(start, len))
+    }
+
+    /// Event `j` of a packed node: its group's first entry and the group's
+    /// spike counts.
+    fn event(&mut self, c: CompactSlots, j: Value, wide: bool) -> (Value, Value) {
+        let groups = self.slot(c.events);
+        let off = self.b.ins().imul_imm_u(j, 4);
+        let at = self.b.ins().iadd(groups, off);
+        let i = self.b.ins().uload32(flags(), at, 0);
+        let lanes = if wide { LANES as i64 } else { 1 };
+        let spikes = self.slot(c.event_spikes);
+        let first = self.b.ins().imul_imm_u(j, lanes);
+        (i, self.load_w(spikes, first, wide))
     }
 
     /// `compact_spiking_update` for a node that feeds only narrow dense
@@ -973,9 +978,7 @@ impl Emitter<'_, '_> {
     ) {
         let wide = self.vector.is_some();
         let lanes = if wide { LANES } else { 1 };
-        let len_addr = self.slot(c.len);
-        let len = self.b.ins().load(types::I64, flags(), len_addr, 0);
-        let (index, inc, v) = (self.slot(c.index), self.slot(c.inc), self.slot(c.v));
+        let index = self.slot(c.index);
         let kernels: Vec<(Value, usize)> = scatters
             .iter()
             .filter_map(|t| match *t {
@@ -988,19 +991,9 @@ impl Emitter<'_, '_> {
             .iter()
             .map(|&(ty, u, off)| self.b.ins().load(ty, flags(), u, off))
             .collect();
-        let start = self.int(0);
-        let done = self.carry_range(start, len, lanes, &init, |e, i, carried| {
-            let spiked = e.b.create_block();
-            let join = e.b.create_block();
-            for &x in carried {
-                let ty = e.b.func.dfg.value_type(x);
-                e.b.append_block_param(join, ty);
-            }
-            let pass: Vec<BlockArg> = carried.iter().map(|&x| BlockArg::Value(x)).collect();
-            let k = e.packed_step(v, inc, i, wide);
-            let any = e.any_spiked(k, wide);
-            e.b.ins().brif(any, spiked, &[], join, &pass);
-            e.b.switch_to_block(spiked);
+        let (start, end) = self.step_events(c);
+        let done = self.carry_range(start, end, 1, &init, |e, j, carried| {
+            let (i, k) = e.event(c, j, wide);
             let entry_counts = e.slot(c.counts);
             e.count_spikes(entry_counts, i, k, wide);
             let spike_v = e.konst(spike, wide);
@@ -1044,10 +1037,7 @@ impl Emitter<'_, '_> {
                     }
                 }
             }
-            let new: Vec<BlockArg> = sums.iter().map(|&x| BlockArg::Value(x)).collect();
-            e.b.ins().jump(join, &new);
-            e.b.switch_to_block(join);
-            e.b.block_params(join).to_vec()
+            sums
         });
         for (&(_, u, off), x) in accs.iter().zip(done) {
             self.b.ins().store(flags(), x, u, off);
@@ -2097,10 +2087,7 @@ pub fn emit_step(
                 }
                 None => {
                     let queue = slots.queue.map(|q| SpikeQueue::start(e, q));
-                    let Some(list) = slots.spike_list else {
-                        unreachable!("a spiking ReLU node has a spike list")
-                    };
-                    e.compact_spiking_update(compact, list, spike, &scatters, queue);
+                    e.compact_spiking_update(compact, spike, &scatters, queue);
                 }
             }
             continue;

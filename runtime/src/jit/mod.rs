@@ -15,6 +15,7 @@ mod input_conv;
 mod layout;
 mod libm;
 mod lower;
+mod packed;
 mod wide;
 
 pub use wide::Kernels;
@@ -221,6 +222,9 @@ impl<'a, T: Real> JitModel<'a, T> {
                 // Held inputs are listed once, for the whole run.
                 let horizon = held.then_some(self.steps_per_run);
                 self.load_inputs(arena, inputs, k - 1, k == 1, horizon);
+            }
+            for c in self.layout.nodes.iter().filter_map(|slots| slots.compact) {
+                self.step_packed(arena, c, k - 1, held);
             }
             let ptr = arena.ptr();
             for step in &self.steps {
@@ -466,11 +470,16 @@ impl<'a, T: Real> JitModel<'a, T> {
             }
             if let Some(c) = slots.compact {
                 let entries = node.size().div_ceil(self.lanes) * self.lanes;
+                let regions = layout::STEP_BLOCK * c.groups;
                 written.extend([
                     (c.index, entries * 4),
                     (c.inc, entries * elem),
                     (c.v, entries * elem),
                     (c.counts, entries * 4),
+                    (c.events, regions * 4),
+                    (c.event_spikes, regions * self.lanes * elem),
+                    (c.event_lens, layout::STEP_BLOCK * 8),
+                    (c.now, 8),
                 ]);
             }
             // A step writes its queue's entries before it reads them.
@@ -567,6 +576,48 @@ impl<'a, T: Real> JitModel<'a, T> {
         volt[listed..len].fill(T::zero());
         typed::<i64>(len_slot)[0] = len as i64;
         typed::<u32>(counts)[..len].fill(0);
+    }
+
+    /// Points a packed node's step at its events for step `t` (from 0),
+    /// working out the next block of steps first when `t` starts one (see
+    /// `packed`). Held inputs list the neurons once, so a block runs
+    /// `STEP_BLOCK` steps (or up to the run's end); inputs that change
+    /// every step list them anew each step, so then a block is one step.
+    fn step_packed(&self, arena: &mut Arena, c: CompactSlots, t: usize, held: bool) {
+        let block = if held { layout::STEP_BLOCK } else { 1 };
+        let now = t % block;
+        if now == 0 {
+            let steps = block.min(self.steps_per_run - t);
+            let len = arena.slice::<i64>(c.len, 1)[0] as usize;
+            let elem = std::mem::size_of::<T>();
+            let regions = layout::STEP_BLOCK * c.groups;
+            let [v, inc, groups_at, spikes, lens] = arena.regions([
+                (c.v, len * elem),
+                (c.inc, len * elem),
+                (c.events, regions * 4),
+                (c.event_spikes, regions * self.lanes * elem),
+                (c.event_lens, layout::STEP_BLOCK * 8),
+            ]);
+            let lens = typed(lens);
+            if elem == 4 && self.lanes == 4 {
+                let mut events = packed::Events {
+                    groups_at: typed(groups_at),
+                    spikes: typed(spikes),
+                    lens,
+                    groups: c.groups,
+                };
+                packed::advance_f32(typed(v), typed(inc), steps, &mut events);
+            } else {
+                let mut events = packed::Events::<T> {
+                    groups_at: typed(groups_at),
+                    spikes: typed(spikes),
+                    lens,
+                    groups: c.groups,
+                };
+                packed::advance(typed(v), typed(inc), self.lanes, steps, &mut events);
+            }
+        }
+        arena.slice_mut::<i64>(c.now, 1)[0] = now as i64;
     }
 
     /// Moves a compacted node's listed voltages and spike counts back into
