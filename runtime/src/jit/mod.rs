@@ -598,22 +598,11 @@ impl<'a, T: Real> JitModel<'a, T> {
                 (c.event_spikes, regions * self.lanes * elem),
                 (c.event_lens, layout::STEP_BLOCK * 8),
             ]);
-            let lens = typed(lens);
             if elem == 4 && self.lanes == 4 {
-                let mut events = packed::Events {
-                    groups_at: typed(groups_at),
-                    spikes: typed(spikes),
-                    lens,
-                    groups: c.groups,
-                };
+                let mut events = packed_events::<f32>(groups_at, spikes, lens, c.groups);
                 packed::advance_f32(typed(v), typed(inc), steps, &mut events);
             } else {
-                let mut events = packed::Events::<T> {
-                    groups_at: typed(groups_at),
-                    spikes: typed(spikes),
-                    lens,
-                    groups: c.groups,
-                };
+                let mut events = packed_events::<T>(groups_at, spikes, lens, c.groups);
                 packed::advance(typed(v), typed(inc), self.lanes, steps, &mut events);
             }
         }
@@ -982,6 +971,22 @@ impl Arena {
 
 /// Arena bytes as the elements they hold (f32, f64, u32 or i64: the
 /// arena's slots are 16-byte aligned and whole vectors).
+/// A packed node's event regions (`CompactSlots::events`, its spike
+/// counts, its list lengths, groups per region) as `packed::Events`.
+fn packed_events<'a, U: Copy>(
+    groups_at: &'a mut [u8],
+    spikes: &'a mut [u8],
+    lens: &'a mut [u8],
+    groups: usize,
+) -> packed::Events<'a, U> {
+    packed::Events {
+        groups_at: typed(groups_at),
+        spikes: typed(spikes),
+        lens: typed(lens),
+        groups,
+    }
+}
+
 fn typed<U: Copy>(bytes: &mut [u8]) -> &mut [U] {
     let size = std::mem::size_of::<U>();
     assert!(
