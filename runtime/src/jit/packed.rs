@@ -42,7 +42,9 @@ pub fn advance<T: Real>(
     events: &mut Events<T>,
 ) {
     events.lens[..steps].fill(0);
-    let mut k = vec![T::zero(); lanes];
+    // A group is one lane (f64) or four (f32).
+    let mut counts = [T::zero(); 4];
+    let k = &mut counts[..lanes];
     for (g, (v, inc)) in v
         .chunks_exact_mut(lanes)
         .zip(inc.chunks_exact(lanes))
@@ -50,7 +52,7 @@ pub fn advance<T: Real>(
     {
         for s in 0..steps {
             let mut any = false;
-            for ((v, &d), k) in v.iter_mut().zip(inc).zip(&mut k) {
+            for ((v, &d), k) in v.iter_mut().zip(inc).zip(k.iter_mut()) {
                 *v = *v + d;
                 *k = v.floor();
                 *v = *v - *k;
@@ -58,7 +60,7 @@ pub fn advance<T: Real>(
                 any |= *k != T::zero();
             }
             if any {
-                events.push(s, g * lanes, &k);
+                events.push(s, g * lanes, k);
             }
         }
     }
