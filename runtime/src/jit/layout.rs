@@ -75,18 +75,17 @@ pub struct QueueSlots {
 
 /// Where a spiking ReLU node's update loop lists, without a branch, the
 /// groups of lanes (one element when not vectorised) in which some neuron
-/// spiked: every group writes its index at the list's end and moves the
+/// spiked (a packed node's driver lists them instead: `CompactSlots`): every group writes its index at the list's end and moves the
 /// end on by one only if it spiked. A second loop then counts and
 /// propagates the listed spikes, so the update loop has no branch on
 /// whether a group spiked (a misprediction per group when neurons fire at
 /// random).
 #[derive(Clone, Copy, Debug)]
 pub struct SpikeListSlots {
-    /// Per listed group: its first element's index (u32; for a packed
-    /// node, its first entry's).
+    /// Per listed group: its first element's index (u32).
     pub groups: usize,
-    /// Per element (entry, for a packed node): its spike count `k` this
-    /// step, written by every group and read back for the listed ones.
+    /// Per element: its spike count `k` this step, written by every group
+    /// and read back for the listed ones.
     /// Stored where the group's own vectors are (at `i`, not at the list's
     /// end), its address needs no arithmetic on the list's length: two
     /// instructions fewer per group in the update loop, where from uniform
