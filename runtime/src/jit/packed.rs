@@ -42,27 +42,12 @@ pub fn advance<T: Real>(
     events: &mut Events<T>,
 ) {
     events.lens[..steps].fill(0);
-    // A group is one lane (f64) or four (f32).
-    let mut counts = [T::zero(); 4];
-    let k = &mut counts[..lanes];
     for (g, (v, inc)) in v
         .chunks_exact_mut(lanes)
         .zip(inc.chunks_exact(lanes))
         .enumerate()
     {
-        for s in 0..steps {
-            let mut any = false;
-            for ((v, &d), k) in v.iter_mut().zip(inc).zip(k.iter_mut()) {
-                *v = *v + d;
-                *k = v.floor();
-                *v = *v - *k;
-                // `!=`, as the generated code tests: NaN counts as spiked.
-                any |= *k != T::zero();
-            }
-            if any {
-                events.push(s, g * lanes, k);
-            }
-        }
+        group_steps(v, inc, g * lanes, steps, events);
     }
 }
 
@@ -76,6 +61,33 @@ pub fn advance_f32(v: &mut [f32], inc: &[f32], steps: usize, events: &mut Events
         return;
     }
     advance(v, inc, 4, steps, events);
+}
+
+/// One group's steps (its entries `v` from entry `first`), recording the
+/// steps at which some lane spiked.
+fn group_steps<T: Real>(
+    v: &mut [T],
+    inc: &[T],
+    first: usize,
+    steps: usize,
+    events: &mut Events<T>,
+) {
+    // A group is one lane (f64) or four (f32).
+    let mut counts = [T::zero(); 4];
+    let k = &mut counts[..v.len()];
+    for s in 0..steps {
+        let mut any = false;
+        for ((v, &d), k) in v.iter_mut().zip(inc).zip(k.iter_mut()) {
+            *v = *v + d;
+            *k = v.floor();
+            *v = *v - *k;
+            // `!=`, as the generated code tests: NaN counts as spiked.
+            any |= *k != T::zero();
+        }
+        if any {
+            events.push(s, first, k);
+        }
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -103,21 +115,8 @@ mod avx2 {
             first += 8;
         }
         if first < n {
-            // The last group alone, one lane at a time (`floor` is one
-            // instruction here).
-            let mut k = [0f32; 4];
-            for s in 0..steps {
-                let mut any = false;
-                for ((v, &d), k) in v[first..n].iter_mut().zip(&inc[first..n]).zip(&mut k) {
-                    *v += d;
-                    *k = v.floor();
-                    *v -= *k;
-                    any |= *k != 0.0;
-                }
-                if any {
-                    events.push(s, first, &k);
-                }
-            }
+            // The last group alone.
+            super::group_steps(&mut v[first..n], &inc[first..n], first, steps, events);
         }
     }
 
